@@ -1,0 +1,101 @@
+#include "palettize/inspect.h"
+
+#include <map>
+#include <set>
+
+#include "blob/blob_reader.h"
+#include "inspect/weight_stats.h"
+#include "mil/dtype.h"
+#include "mil/program_walk.h"
+#include "mil/tensor_data.h"
+#include "mil/weights.h"
+#include "package/package.h"
+
+namespace palettize {
+
+namespace {
+
+using MT = mil::DataType;
+
+// The rule of coremltools' palettize_weights (../shared/coreml-format.md section 6).
+std::string WhyNotCandidate(const ConstWeight& w, uint64_t weight_threshold) {
+  const int t = w.shape.mil_type;
+  if (t != MT::FLOAT16 && t != MT::FLOAT32 && t != MT::INT8 && t != MT::UINT8)
+    return "dtype " + DTypeName(t) + " is not palettized (only float16, float32, int8, uint8)";
+  for (const Consumer& c : w.consumers)
+    if (c.op_type.rfind("constexpr_", 0) == 0)
+      return "already feeds " + c.op_type + " '" + c.op_name + "'";
+  if (w.consumers.empty()) return "no op consumes it";
+  if (w.shape.dims.size() < 2) return "rank 1: 1-D tensors are left uncompressed";
+  if (w.shape.elements < 10) return "fewer than 10 elements";
+  if (w.shape.elements <= weight_threshold)
+    return std::to_string(w.shape.elements) + " elements <= weight_threshold " +
+           std::to_string(weight_threshold);
+  return "";
+}
+
+std::string ModelType(const spec::Model& m) {
+  switch (m.Type_case()) {
+    case spec::Model::kMlProgram: return "mlProgram";
+    case spec::Model::kPipeline: return "pipeline";
+    case spec::Model::kPipelineClassifier: return "pipelineClassifier";
+    case spec::Model::kPipelineRegressor: return "pipelineRegressor";
+    default: return "other";
+  }
+}
+
+}  // namespace
+
+Status Inspect(const std::string& path, const InspectOptions& options, ModelInfo* out) {
+  Package package;
+  PALETTIZE_RETURN_IF_ERROR(package.Load(path));
+  spec::Model& model = package.model();
+  ModelInfo info;
+  info.path = package.path();
+  info.specification_version = model.specificationversion();
+  info.type = ModelType(model);
+  ForEachProgram(model, [&](const std::string& p, spec::Model& owner, mil::Program& program) {
+    ProgramInfo pi;
+    pi.path = p;
+    pi.specification_version = owner.specificationversion();
+    for (const std::string& name : SortedKeys(program.functions()))
+      pi.functions.push_back({name, program.functions().at(name).opset()});
+    info.programs.push_back(std::move(pi));
+  });
+
+  std::vector<ConstWeight> weights;
+  PALETTIZE_RETURN_IF_ERROR(FindWeights(model, &weights).WithContext(package.model_path()));
+  std::set<std::pair<std::string, uint64_t>> counted_blobs;
+  for (const ConstWeight& w : weights) {
+    TensorData data;
+    PALETTIZE_RETURN_IF_ERROR(ReadTensorData(package, w, &data));
+    WeightStats stats = ComputeWeightStats(data, w.shape);
+    WeightInfo wi;
+    wi.program = w.program;
+    wi.function = w.function;
+    wi.name = w.name;
+    wi.dtype = DTypeName(w.shape.mil_type);
+    wi.shape = w.shape.dims;
+    wi.elements = w.shape.elements;
+    wi.in_blob = w.value->has_blobfilevalue();
+    if (w.shape.bits > 0) {
+      BlobDataSize(w.shape.elements, w.shape.bits, &wi.bytes);
+    } else {
+      for (const std::string& s : data.strings) wi.bytes += s.size();
+    }
+    if (!wi.in_blob ||
+        counted_blobs.insert({w.value->blobfilevalue().filename(), w.value->blobfilevalue().offset()})
+            .second)
+      info.total_weight_bytes += wi.bytes;
+    wi.unique_values = stats.unique_values;
+    wi.sparsity = stats.sparsity;
+    for (const Consumer& c : w.consumers) wi.consumers.push_back({c.op_type, c.op_name, c.input});
+    wi.reason = WhyNotCandidate(w, options.weight_threshold);
+    wi.candidate = wi.reason.empty();
+    info.weights.push_back(std::move(wi));
+  }
+  *out = std::move(info);
+  return Status::OK();
+}
+
+}  // namespace palettize

@@ -1,0 +1,65 @@
+// An .mlpackage on disk: its manifest, the root model (parsed), and the weight files its ML
+// Programs refer to (memory-mapped, validated on open).
+//
+//   X.mlpackage/Manifest.json
+//   X.mlpackage/Data/<root item path>              model.mlmodel, a CoreML.Specification.Model
+//   X.mlpackage/Data/<...>/weights/weight.bin      "@model_path/weights/weight.bin" in MIL, where
+//                                                  @model_path is the folder of model.mlmodel
+//   X.mlpackage/Data/<other items>                 copied through untouched
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "Model.pb.h"
+#include "blob/blob_reader.h"
+#include "package/manifest.h"
+#include "palettize/status.h"
+#include "util/file.h"
+
+namespace palettize {
+
+struct WeightFile {
+  MappedFile file;
+  BlobReader reader;
+};
+
+class Package {
+ public:
+  // Reads Manifest.json and the root model; weight files are opened on first use.
+  Status Load(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  const Manifest& manifest() const { return manifest_; }
+  const std::string& model_path() const { return model_path_; }
+  CoreML::Specification::Model& model() { return model_; }
+  const CoreML::Specification::Model& model() const { return model_; }
+
+  // Resolves a MIL blob file name ("@model_path/weights/weight.bin") to its validated reader.
+  Status OpenWeightFile(const std::string& mil_file_name, const BlobReader** reader);
+
+  // Writes `model` (this package's model, possibly changed) as a new package at `out_path`.
+  // Every blob the model refers to is copied into a fresh weight file with 64-byte alignment and
+  // the values are re-pointed; every other manifest item is copied through. The package is
+  // assembled beside `out_path` and renamed into place, so no half-written package is ever
+  // visible there. An existing `out_path` is an error unless `overwrite`.
+  Status Save(const CoreML::Specification::Model& model, const std::string& out_path,
+              bool overwrite);
+
+  // The on-disk path of a MIL blob file name, under `package_root`'s Data/.
+  Status ResolveBlobPath(const std::string& mil_file_name, const std::string& package_root,
+                         std::string* out) const;
+
+ private:
+  Status WriteContents(const CoreML::Specification::Model& model, const std::string& root);
+
+  std::string path_;
+  Manifest manifest_;
+  std::string model_rel_;   // root model path relative to Data/
+  std::string model_path_;  // path_/Data/model_rel_
+  CoreML::Specification::Model model_;
+  std::map<std::string, std::unique_ptr<WeightFile>> weight_files_;
+};
+
+}  // namespace palettize
