@@ -59,6 +59,7 @@ Status Package::Load(const std::string& path) {
     return Status::InvalidInput(path_ + ": not an .mlpackage folder");
   }
   const std::string manifest_path = JoinPath(path_, "Manifest.json");
+  if (!PathExists(manifest_path)) return Status::InvalidInput(manifest_path + ": missing");
   std::string text;
   PALETTIZE_RETURN_IF_ERROR(ReadFileToString(manifest_path, &text));
   PALETTIZE_RETURN_IF_ERROR(manifest_.Parse(text, manifest_path));
@@ -144,6 +145,8 @@ Status Package::Save(const spec::Model& model, const std::string& out_path, bool
 
 Status Package::WriteContents(const spec::Model& model_in, const std::string& root) {
   spec::Model model = model_in;
+  std::vector<ConstWeight> weights;  // found only to validate every const before writing
+  PALETTIZE_RETURN_IF_ERROR(FindWeights(model, &weights).WithContext(model_path_));
   std::error_code ec;
   fs::create_directories(JoinPath(root, "Data"), ec);
   if (ec) return Status::IOError(root + ": cannot create folder: " + ec.message());
