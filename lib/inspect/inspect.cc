@@ -10,24 +10,16 @@
 #include "mil/tensor_data.h"
 #include "mil/weights.h"
 #include "package/package.h"
+#include "plan/plan.h"
 
 namespace palettize {
 
 namespace {
 
-using MT = mil::DataType;
-
 // The rule of coremltools' palettize_weights (../shared/coreml-format.md section 6).
 std::string WhyNotCandidate(const ConstWeight& w, uint64_t weight_threshold) {
-  const int t = w.shape.mil_type;
-  if (t != MT::FLOAT16 && t != MT::FLOAT32 && t != MT::INT8 && t != MT::UINT8)
-    return "dtype " + DTypeName(t) + " is not palettized (only float16, float32, int8, uint8)";
-  for (const Consumer& c : w.consumers)
-    if (c.op_type.rfind("constexpr_", 0) == 0)
-      return "already feeds " + c.op_type + " '" + c.op_name + "'";
-  if (w.consumers.empty()) return "no op consumes it";
-  if (w.shape.dims.size() < 2) return "rank 1: 1-D tensors are left uncompressed";
-  if (w.shape.elements < 10) return "fewer than 10 elements";
+  std::string why = WhyNotPalettizable(w);
+  if (!why.empty()) return why;
   if (w.shape.elements <= weight_threshold)
     return std::to_string(w.shape.elements) + " elements <= weight_threshold " +
            std::to_string(weight_threshold);

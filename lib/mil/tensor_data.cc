@@ -106,32 +106,53 @@ Status CheckBlobMatches(const BlobView& blob, const TensorShape& shape, const st
   return Status::OK();
 }
 
-Status ReadTensorData(Package& package, const ConstWeight& w, TensorData* out) {
+Status ReadValueData(Package& package, const mil::Value& value, const TensorShape& shape,
+                     const std::string& what, TensorData* out) {
   *out = TensorData();
-  if (w.value->has_immediatevalue()) {
-    Status st = FromImmediate(*w.value, w.shape, out);
-    if (!st.ok()) {
-      std::string where = w.program.empty() ? "" : "program " + w.program + ": ";
-      return st.WithContext(package.model_path() + ": " + where + "function '" + w.function +
-                            "': const '" + w.name + "'");
-    }
+  if (value.has_immediatevalue()) {
+    PALETTIZE_RETURN_IF_ERROR(FromImmediate(value, shape, out).WithContext(package.model_path() + ": " + what));
     if (!out->owned.empty()) {
       out->data = reinterpret_cast<const uint8_t*>(out->owned.data());
       out->size = out->owned.size();
     }
     return Status::OK();
   }
-  const auto& ref = w.value->blobfilevalue();
+  if (!value.has_blobfilevalue()) return Status::InvalidInput(package.model_path() + ": " + what + ": no value");
+  const auto& ref = value.blobfilevalue();
   const BlobReader* reader;
   PALETTIZE_RETURN_IF_ERROR(package.OpenWeightFile(ref.filename(), &reader));
   BlobView blob;
   PALETTIZE_RETURN_IF_ERROR(reader->Read(ref.offset(), &blob));
-  PALETTIZE_RETURN_IF_ERROR(CheckBlobMatches(blob, w.shape, "const '" + w.name + "'",
-                                             reader->name() + ": blob at offset " +
-                                                 std::to_string(ref.offset())));
+  PALETTIZE_RETURN_IF_ERROR(CheckBlobMatches(blob, shape, what,
+                                             reader->name() + ": blob at offset " + std::to_string(ref.offset())));
   out->data = blob.data;
   out->size = blob.size;
   return Status::OK();
+}
+
+Status ReadTensorData(Package& package, const ConstWeight& w, TensorData* out) {
+  // Blob errors name the weight file and blob; immediate-value errors name where the const is.
+  std::string what = "const '" + w.name + "'";
+  if (w.value->has_immediatevalue())
+    what = (w.program.empty() ? "" : "program " + w.program + ": ") + "function '" + w.function + "': " + what;
+  return ReadValueData(package, *w.value, w.shape, what, out);
+}
+
+std::string EncodeElements(const std::vector<double>& values, int mil_type) {
+  std::string out;
+  auto put = [&](auto x) { out.append(reinterpret_cast<const char*>(&x), sizeof x); };
+  for (double x : values) {
+    switch (mil_type) {
+      case MT::FLOAT16: put(DoubleToHalfBits(x)); break;
+      case MT::FLOAT32: put(float(x)); break;
+      case MT::INT8: put(int8_t(x)); break;
+      case MT::UINT8: put(uint8_t(x)); break;
+      case MT::UINT32: put(uint32_t(x)); break;
+      case MT::INT32: put(int32_t(x)); break;
+      default: break;
+    }
+  }
+  return out;
 }
 
 double ElementAsDouble(const uint8_t* data, int mil_type, uint64_t i) {

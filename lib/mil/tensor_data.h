@@ -27,6 +27,15 @@ Status ReadTensorData(Package& package, const ConstWeight& w, TensorData* out);
 Status CheckBlobMatches(const BlobView& blob, const TensorShape& shape, const std::string& what,
                         const std::string& where);
 
+// Reads any tensor value (a const's val, an op attribute or an input bound to a value) whose type
+// is `shape`. `what` names it in errors, e.g. "const 'w'".
+Status ReadValueData(Package& package, const mil::Value& value, const TensorShape& shape,
+                     const std::string& what, TensorData* out);
+
+// Raw little-endian bytes of `values` as MIL dtype `mil_type` (the inverse of ElementAsDouble for
+// float16, float32, int8, uint8, int32 and uint32).
+std::string EncodeElements(const std::vector<double>& values, int mil_type);
+
 // Decodes element i of numeric raw data as a double (NaN for strings).
 double ElementAsDouble(const uint8_t* data, int mil_type, uint64_t i);
 

@@ -51,7 +51,50 @@ struct FunctionScan {
   std::string function;
   std::vector<ConstWeight>* out;
   std::map<std::string, size_t> by_output;  // MIL names are unique within a function
+  std::map<std::string, double> scalars;    // const scalar outputs (bool, int, float)
 };
+
+// The value of a scalar numeric tensor value, if it is one.
+bool ScalarOf(const mil::Value& v, double* out) {
+  if (!v.has_immediatevalue() || !v.immediatevalue().has_tensor()) return false;
+  const mil::TensorValue& t = v.immediatevalue().tensor();
+  switch (t.value_case()) {
+    case mil::TensorValue::kBools:
+      if (t.bools().values_size() != 1) return false;
+      *out = t.bools().values(0);
+      return true;
+    case mil::TensorValue::kInts:
+      if (t.ints().values_size() != 1) return false;
+      *out = t.ints().values(0);
+      return true;
+    case mil::TensorValue::kLongInts:
+      if (t.longints().values_size() != 1) return false;
+      *out = double(t.longints().values(0));
+      return true;
+    case mil::TensorValue::kFloats:
+      if (t.floats().values_size() != 1) return false;
+      *out = t.floats().values(0);
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::map<std::string, double> ScalarInputs(const mil::Operation& op, const FunctionScan& scan) {
+  std::map<std::string, double> out;
+  for (const auto& [input, arg] : op.inputs()) {
+    if (arg.arguments_size() != 1) continue;
+    const auto& b = arg.arguments(0);
+    double v;
+    if (b.binding_case() == mil::Argument::Binding::kValue && ScalarOf(b.value(), &v)) {
+      out[input] = v;
+    } else if (b.binding_case() == mil::Argument::Binding::kName) {
+      auto it = scan.scalars.find(b.name());
+      if (it != scan.scalars.end()) out[input] = it->second;
+    }
+  }
+  return out;
+}
 
 Status ScanBlock(mil::Block& block, FunctionScan& scan) {
   for (mil::Operation& op : *block.mutable_operations()) {
@@ -61,7 +104,8 @@ Status ScanBlock(mil::Block& block, FunctionScan& scan) {
         if (binding.binding_case() != mil::Argument::Binding::kName) continue;
         auto it = scan.by_output.find(binding.name());
         if (it == scan.by_output.end()) continue;
-        (*scan.out)[it->second].consumers.push_back({op.type(), OpName(op), input});
+        (*scan.out)[it->second].consumers.push_back(
+            {op.type(), OpName(op), input, ScalarInputs(op, scan)});
       }
     }
     for (mil::Block& nested : *op.mutable_blocks()) PALETTIZE_RETURN_IF_ERROR(ScanBlock(nested, scan));
@@ -78,6 +122,7 @@ Status ScanBlock(mil::Block& block, FunctionScan& scan) {
     if (val == op.mutable_attributes()->end()) return fail("missing attribute 'val'");
     const mil::ValueType& type = op.outputs(0).type();
     if (!type.has_tensortype()) continue;  // lists, tuples, dictionaries: not weights
+    if (double scalar; ScalarOf(val->second, &scalar)) scan.scalars[op.outputs(0).name()] = scalar;
     TensorShape shape;
     Status st = ParseTensorType(type, &shape);
     if (!st.ok()) return fail("output " + st.message());
@@ -98,6 +143,7 @@ Status ScanBlock(mil::Block& block, FunctionScan& scan) {
     w.function = scan.function;
     w.name = name;
     w.output = op.outputs(0).name();
+    w.block = &block;
     w.op = &op;
     w.value = &val->second;
     w.shape = std::move(shape);
@@ -118,7 +164,7 @@ Status FindWeights(spec::Model& model, std::vector<ConstWeight>* out) {
     for (const std::string& fname : SortedKeys(functions)) {
       auto& blocks = *functions.at(fname).mutable_block_specializations();
       for (const std::string& opset : SortedKeys(blocks)) {
-        FunctionScan scan{path, &owner, fname, out, {}};
+        FunctionScan scan{path, &owner, fname, out, {}, {}};
         status = ScanBlock(blocks.at(opset), scan);
         if (!status.ok()) return;
       }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct Consumer {
   std::string op_type;
   std::string op_name;
   std::string input;  // the consumer's input that the weight feeds
+  // The consumer's inputs that are scalar constants (bool, int or float), e.g. matmul's
+  // transpose_y or conv's groups: what choosing a channel axis needs to know.
+  std::map<std::string, double> scalar_inputs;
 };
 
 struct ConstWeight {
@@ -40,6 +44,7 @@ struct ConstWeight {
   std::string function;
   std::string name;        // the const op's name
   std::string output;      // the name consumers bind to
+  mil::Block* block = nullptr;  // the block holding `op`
   mil::Operation* op = nullptr;
   mil::Value* value = nullptr;  // attributes["val"]
   TensorShape shape;

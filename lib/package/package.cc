@@ -110,7 +110,8 @@ Status Package::OpenWeightFile(const std::string& mil_file_name, const BlobReade
   return Status::OK();
 }
 
-Status Package::Save(const spec::Model& model, const std::string& out_path, bool overwrite) {
+Status Package::Save(const spec::Model& model, const std::string& out_path, bool overwrite,
+                     const std::vector<PendingBlob>& pending) {
   std::string out = out_path;
   while (out.size() > 1 && out.back() == '/') out.pop_back();
   std::error_code ec;
@@ -121,7 +122,7 @@ Status Package::Save(const spec::Model& model, const std::string& out_path, bool
   }
   const std::string tmp = out + ".partial-" + std::to_string(getpid());
   RemoveTree(tmp);
-  Status st = WriteContents(model, tmp);
+  Status st = WriteContents(model, tmp, pending);
   if (st.ok()) {
     std::string old;
     if (PathExists(out)) {
@@ -143,7 +144,8 @@ Status Package::Save(const spec::Model& model, const std::string& out_path, bool
   return st;
 }
 
-Status Package::WriteContents(const spec::Model& model_in, const std::string& root) {
+Status Package::WriteContents(const spec::Model& model_in, const std::string& root,
+                              const std::vector<PendingBlob>& pending) {
   spec::Model model = model_in;
   std::vector<ConstWeight> weights;  // found only to validate every const before writing
   PALETTIZE_RETURN_IF_ERROR(FindWeights(model, &weights).WithContext(model_path_));
@@ -155,8 +157,11 @@ Status Package::WriteContents(const spec::Model& model_in, const std::string& ro
   std::map<std::string, std::unique_ptr<BlobWriter>> writers;
   Status status;
   ForEachProgram(model, [&](const std::string&, spec::Model&, mil::Program& program) {
-    ForEachBlobValue(program, [&](mil::Value& v) { writers[v.blobfilevalue().filename()]; });
+    ForEachBlobValue(program, [&](mil::Value& v) {
+      if (v.blobfilevalue().filename() != kPendingBlobFile) writers[v.blobfilevalue().filename()];
+    });
   });
+  for (const PendingBlob& b : pending) writers[b.file_name];
   std::set<fs::path> skip = {fs::path(model_path_).lexically_normal()};
   for (auto& [name, writer] : writers) {
     std::string in_path, out_path;
@@ -178,6 +183,18 @@ Status Package::WriteContents(const spec::Model& model_in, const std::string& ro
     ForEachBlobValue(program, [&](mil::Value& v) {
       if (!status.ok()) return;
       auto* ref = v.mutable_blobfilevalue();
+      if (ref->filename() == kPendingBlobFile) {
+        if (ref->offset() >= pending.size()) {
+          status = Status::InvalidArgument("internal: pending blob " + std::to_string(ref->offset()) + " does not exist");
+          return;
+        }
+        const PendingBlob& b = pending[ref->offset()];
+        uint64_t offset;
+        status = writers.at(b.file_name)->Append(b.blob_dtype, b.data.data(), b.data.size(), b.padding_bits, &offset);
+        ref->set_filename(b.file_name);
+        ref->set_offset(offset);
+        return;
+      }
       auto key = std::make_pair(ref->filename(), ref->offset());
       auto done = moved.find(key);
       if (done != moved.end()) {

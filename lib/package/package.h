@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "Model.pb.h"
 #include "blob/blob_reader.h"
@@ -23,6 +24,16 @@ namespace palettize {
 struct WeightFile {
   MappedFile file;
   BlobReader reader;
+};
+
+// New blob data for Save(). A value whose blobFileValue.fileName is kPendingBlobFile takes its
+// data from pending[offset] and is re-pointed into that entry's `file_name`.
+inline constexpr char kPendingBlobFile[] = "@palettize_pending";
+struct PendingBlob {
+  std::string file_name;  // the MIL weight file it belongs in, "@model_path/weights/weight.bin"
+  uint32_t blob_dtype = 0;
+  std::string data;
+  uint64_t padding_bits = 0;
 };
 
 class Package {
@@ -45,14 +56,15 @@ class Package {
   // assembled beside `out_path` and renamed into place, so no half-written package is ever
   // visible there. An existing `out_path` is an error unless `overwrite`.
   Status Save(const CoreML::Specification::Model& model, const std::string& out_path,
-              bool overwrite);
+              bool overwrite, const std::vector<PendingBlob>& pending = {});
 
   // The on-disk path of a MIL blob file name, under `package_root`'s Data/.
   Status ResolveBlobPath(const std::string& mil_file_name, const std::string& package_root,
                          std::string* out) const;
 
  private:
-  Status WriteContents(const CoreML::Specification::Model& model, const std::string& root);
+  Status WriteContents(const CoreML::Specification::Model& model, const std::string& root,
+                       const std::vector<PendingBlob>& pending);
 
   std::string path_;
   Manifest manifest_;

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace palettize {
@@ -25,5 +27,32 @@ inline float HalfToFloat(uint16_t h) {
 }
 
 inline float BFloat16ToFloat(uint16_t b) { return BitsToFloat(uint32_t(b) << 16); }
+
+}  // namespace palettize
+
+namespace palettize {
+
+// The binary16 nearest to `d` (ties to even), as bits. Rounds once, directly from double, as
+// numpy's astype(float16) does, so no double-rounding through float.
+inline uint16_t DoubleToHalfBits(double d) {
+  const uint16_t sign = std::signbit(d) ? 0x8000 : 0;
+  const double a = std::fabs(d);
+  if (std::isnan(d)) return sign | 0x7E00;
+  if (a >= 65520.0) return sign | 0x7C00;  // halfway above 65504 rounds to even, i.e. to inf
+  int e;
+  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+  const int ulp_exp = std::max(e - 11, -24);  // normal: 11 significant bits; subnormal: 2^-24
+  const double r = std::nearbyint(std::ldexp(a, -ulp_exp));  // ties to even in the default mode
+  const double v = std::ldexp(r, ulp_exp);  // exactly representable now
+  if (v == 0) return sign;
+  if (v < 0x1p-14) return sign | uint16_t(std::ldexp(v, 24));  // subnormal
+  std::frexp(v, &e);
+  const uint16_t exp_field = uint16_t(e - 1 + 15);
+  const uint16_t mant = uint16_t(std::ldexp(v, 11 - e) - 1024.0);
+  return sign | uint16_t(exp_field << 10) | mant;
+}
+
+// `d` rounded to a float16 value, as a double.
+inline double RoundToHalf(double d) { return HalfToFloat(DoubleToHalfBits(d)); }
 
 }  // namespace palettize

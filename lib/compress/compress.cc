@@ -1,0 +1,237 @@
+#include "palettize/compress.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <tbb/parallel_for.h>
+
+#include "compress/weight_palettizer.h"
+#include "mil/dtype.h"
+#include "mil/lut_ops.h"
+#include "mil/program_walk.h"
+#include "mil/tensor_data.h"
+#include "mil/weights.h"
+#include "package/package.h"
+#include "plan/plan.h"
+
+namespace palettize {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// "CoreML5" -> iOS 15 (../shared/coreml-format.md section 4).
+int OpsetToIOS(const std::string& opset) {
+  if (opset.rfind("CoreML", 0) != 0) return 15;
+  try {
+    return std::stoi(opset.substr(6)) + 10;
+  } catch (...) {
+    return 15;
+  }
+}
+
+int SpecVersionFor(int ios) { return ios - 9; }  // iOS16 -> 7, iOS17 -> 8, iOS18 -> 9
+
+std::string WhyIOS18(const WeightPlan& p) {
+  const PalettizeConfig& c = p.config;
+  if (c.nbits == 3) return "nbits 3";
+  if (c.cluster_dim > 1) return "cluster_dim " + std::to_string(c.cluster_dim);
+  if (c.enable_per_channel_scale) return "enable_per_channel_scale";
+  if (c.lut_dtype != LutDType::kFloat) return "an 8-bit integer LUT";
+  return "per_grouped_channel with more than one group";
+}
+
+void CollectNames(const mil::Block& b, std::set<std::string>* names) {
+  for (const mil::Operation& op : b.operations()) {
+    names->insert(OpName(op));
+    for (const auto& o : op.outputs()) names->insert(o.name());
+    for (const mil::Block& nested : op.blocks()) CollectNames(nested, names);
+  }
+}
+
+struct ProgramTarget {
+  spec::Model* owner = nullptr;
+  mil::Program* program = nullptr;
+  int current = 15;  // iOS version of its opset
+  int out = 15;
+  bool any_palettized = false;
+  std::string needs_ios18;  // the first weight that needs iOS18, and why
+};
+
+}  // namespace
+
+Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,
+                CompressReport* report) {
+  const auto start = Clock::now();
+  const OptimizationConfig& cfg = options.config;
+  if (cfg.global_config) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*cfg.global_config, "global_config"));
+  for (const auto& [k, v] : cfg.op_type_configs)
+    if (v) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*v, "op_type_configs." + k));
+  for (const auto& [k, v] : cfg.op_name_configs)
+    if (v) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*v, "op_name_configs." + k));
+
+  Package package;
+  PALETTIZE_RETURN_IF_ERROR(package.Load(input));
+  spec::Model& model = package.model();
+  std::vector<ConstWeight> weights;
+  PALETTIZE_RETURN_IF_ERROR(FindWeights(model, &weights).WithContext(package.model_path()));
+  std::vector<WeightPlan> plans;
+  PALETTIZE_RETURN_IF_ERROR(PlanWeights(weights, cfg, &plans));
+
+  // Targets per ML Program: the input's, raised to what the configs need.
+  std::map<std::string, ProgramTarget> targets;
+  ForEachProgram(model, [&](const std::string& path, spec::Model& owner, mil::Program& program) {
+    ProgramTarget t;
+    t.owner = &owner;
+    t.program = &program;
+    for (const auto& [name, f] : program.functions()) t.current = std::max(t.current, OpsetToIOS(f.opset()));
+    targets[path] = t;
+  });
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (!plans[i].palettize) continue;
+    ProgramTarget& t = targets[weights[i].program];
+    t.any_palettized = true;
+    if (plans[i].needs_ios18 && t.needs_ios18.empty())
+      t.needs_ios18 = "weight '" + weights[i].name + "' needs iOS18 (" + WhyIOS18(plans[i]) + ")";
+  }
+  const int forced = int(options.min_target);
+  for (auto& [path, t] : targets) {
+    const std::string where = path.empty() ? "" : "program " + path + ": ";
+    if (forced != 0 && t.current > forced)
+      return Status::InvalidArgument(where + "the input targets iOS" + std::to_string(t.current) +
+                                     "; --minimum-deployment-target iOS" + std::to_string(forced) +
+                                     " cannot lower it");
+    if (forced != 0 && forced < 18 && !t.needs_ios18.empty())
+      return Status::InvalidArgument(t.needs_ios18 + ", but --minimum-deployment-target is iOS" +
+                                     std::to_string(forced));
+    t.out = std::max(t.current, forced);
+    if (t.any_palettized) t.out = std::max(t.out, t.needs_ios18.empty() ? 16 : 18);
+  }
+
+  CompressReport rep;
+  rep.input = package.path();
+  rep.output = output;
+  for (const auto& [path, t] : targets) rep.targets.emplace_back(path, t.out);
+  rep.weights.resize(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const ConstWeight& w = weights[i];
+    WeightReport& r = rep.weights[i];
+    r.program = w.program;
+    r.function = w.function;
+    r.name = w.name;
+    for (const Consumer& c : w.consumers) r.consumers.push_back({c.op_type, c.op_name, c.input});
+    r.palettized = plans[i].palettize;
+    r.reason = plans[i].reason;
+    r.has_config = !plans[i].config_source.empty() && plans[i].reason.find("is null") == std::string::npos;
+    r.config = plans[i].config;
+    r.config_source = plans[i].config_source;
+    r.dtype = DTypeName(w.shape.mil_type);
+    r.shape = w.shape.dims;
+    if (w.shape.bits > 0) BlobDataSize(w.shape.elements, w.shape.bits, &r.bytes_before);
+    r.bytes_after = r.bytes_before;
+  }
+  if (!options.dry_run && PathExists(output) && !options.overwrite)
+    return Status::InvalidArgument(output + ": already exists (use --force to replace it)");
+
+  // Read every weight to palettize (serially: weight files open lazily), then cluster in parallel.
+  std::vector<size_t> jobs;
+  for (size_t i = 0; i < weights.size(); ++i)
+    if (plans[i].palettize) jobs.push_back(i);
+  std::vector<TensorData> data(weights.size());
+  for (size_t i : jobs) PALETTIZE_RETURN_IF_ERROR(ReadTensorData(package, weights[i], &data[i]));
+  if (options.dry_run) {
+    for (auto& r : rep.weights) (r.palettized ? rep.palettized : rep.skipped)++;
+    rep.wall_seconds = Seconds(start);
+    *report = std::move(rep);
+    return Status::OK();
+  }
+  // Largest first, so the last weights to finish are small ones.
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [&](size_t a, size_t b) { return weights[a].shape.elements > weights[b].shape.elements; });
+  std::vector<PalettizedWeight> results(weights.size());
+  std::vector<std::string> failures(weights.size());
+  std::vector<char> ok(weights.size(), 0);
+  tbb::parallel_for(size_t(0), jobs.size(), [&](size_t j) {
+    const size_t i = jobs[j];
+    const auto t0 = Clock::now();
+    const ConstWeight& w = weights[i];
+    std::vector<double> values(w.shape.elements);
+    for (uint64_t e = 0; e < w.shape.elements; ++e) values[e] = ElementAsDouble(data[i].data, w.shape.mil_type, e);
+    const int out_ios = targets.at(w.program).out;
+    const std::vector<int> allowed = out_ios >= 18 ? std::vector<int>{1, 2, 3, 4, 6, 8}
+                                                   : std::vector<int>{1, 2, 4, 6, 8};
+    ok[i] = PalettizeWeight(values, w.shape, plans[i], allowed, &results[i], &failures[i]);
+    rep.weights[i].seconds = Seconds(t0);
+  }, tbb::simple_partitioner());
+
+  // Encode, in model order so the output is deterministic.
+  std::vector<PendingBlob> pending;
+  std::map<std::string, std::set<std::string>> names;  // per program/function
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (!plans[i].palettize) continue;
+    WeightReport& r = rep.weights[i];
+    const ConstWeight& w = weights[i];
+    if (!ok[i]) {
+      r.palettized = false;
+      r.reason = failures[i];
+      continue;
+    }
+    const PalettizedWeight& p = results[i];
+    const ProgramTarget& t = targets.at(w.program);
+    const std::string key = w.program + "\n" + w.function;
+    if (!names.count(key)) {
+      auto& set = names[key];
+      for (const auto& [opset, block] : t.program->functions().at(w.function).block_specializations())
+        CollectNames(block, &set);
+    }
+    std::string weight_file = w.value->has_blobfilevalue() ? w.value->blobfilevalue().filename()
+                                                           : "@model_path/weights/weight.bin";
+    r.bytes_after = RewriteAsLut(w, p, plans[i].config.lut_dtype, t.out >= 18 ? LutForm::kIOS18 : LutForm::kIOS16,
+                                 weight_file, &names[key], &pending);
+    r.nbits = p.nbits;
+    r.luts = p.tables;
+    r.sse = p.sse;
+    r.max_abs_error = p.max_abs_error;
+    r.snr_db = p.sse > 0 ? 10.0 * std::log10(p.signal / p.sse) : INFINITY;
+  }
+
+  // Raise specification versions and opsets where the output needs a newer target.
+  int max_spec = 0;
+  for (auto& [path, t] : targets) {
+    if (t.out > t.current) {
+      t.owner->set_specificationversion(std::max(t.owner->specificationversion(), SpecVersionFor(t.out)));
+      const std::string opset = "CoreML" + std::to_string(t.out - 10);
+      for (auto& [fname, f] : *t.program->mutable_functions()) {
+        if (OpsetToIOS(f.opset()) >= t.out) continue;
+        auto& blocks = *f.mutable_block_specializations();
+        if (blocks.count(f.opset()) && !blocks.count(opset)) {
+          blocks[opset].Swap(&blocks.at(f.opset()));
+          blocks.erase(f.opset());
+        }
+        f.set_opset(opset);
+      }
+    }
+    max_spec = std::max(max_spec, t.owner->specificationversion());
+  }
+  if (model.specificationversion() < max_spec) model.set_specificationversion(max_spec);
+
+  PALETTIZE_RETURN_IF_ERROR(package.Save(model, output, options.overwrite, pending));
+
+  for (const WeightReport& r : rep.weights) {
+    (r.palettized ? rep.palettized : rep.skipped)++;
+    rep.bytes_before += r.bytes_before;
+    rep.bytes_after += r.bytes_after;
+  }
+  rep.wall_seconds = Seconds(start);
+  *report = std::move(rep);
+  return Status::OK();
+}
+
+}  // namespace palettize

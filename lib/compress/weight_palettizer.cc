@@ -1,0 +1,281 @@
+#include "compress/weight_palettizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "MIL.pb.h"
+#include "cluster/kmeans1d.h"
+#include "cluster/kmeans_vector.h"
+#include "util/half.h"
+
+namespace palettize {
+
+namespace {
+
+using MT = mil::DataType;
+
+// The geometry of a weight seen as [outer, C, inner] around its channel axis.
+struct Layout {
+  uint64_t outer = 1, channels = 1, inner = 1;
+  Layout(const TensorShape& shape, int axis) {
+    for (int d = 0; d < int(shape.dims.size()); ++d) {
+      if (d < axis) outer *= shape.dims[size_t(d)];
+      else if (d == axis) channels = shape.dims[size_t(d)];
+      else inner *= shape.dims[size_t(d)];
+    }
+  }
+  uint64_t Offset(uint64_t o, uint64_t c, uint64_t i) const { return (o * channels + c) * inner + i; }
+};
+
+// Sorts (value, weight) points and merges equal values, summing their weights.
+void MergePoints(std::vector<std::pair<double, double>>& pts, std::vector<double>* xs,
+                 std::vector<double>* ws) {
+  std::sort(pts.begin(), pts.end());
+  xs->clear();
+  ws->clear();
+  for (const auto& [x, w] : pts) {
+    if (!xs->empty() && xs->back() == x) {
+      ws->back() += w;
+    } else {
+      xs->push_back(x);
+      ws->push_back(w);
+    }
+  }
+}
+
+// Quantizes one table's entries to 8-bit integers: int8 symmetric (scale = max|v| / 127), uint8
+// affine (scale = (max - min) / 255, offset = round(-min / scale)). Scale and offset are rounded
+// to the weight's dtype first, so the dequantized entries are what Core ML computes.
+void QuantizeTable(double* entries, size_t n, LutDType type, int mil_type, double* scale,
+                   double* offset) {
+  double lo = *std::min_element(entries, entries + n), hi = *std::max_element(entries, entries + n);
+  if (type == LutDType::kInt8) {
+    double m = std::max(std::fabs(lo), std::fabs(hi));
+    *scale = RoundToDType(m > 0 ? m / 127.0 : 1.0, mil_type);
+    if (*scale == 0) *scale = RoundToDType(1.0, mil_type);
+    *offset = 0;
+    for (size_t j = 0; j < n; ++j) entries[j] = std::clamp(std::nearbyint(entries[j] / *scale), -128.0, 127.0);
+  } else {
+    lo = std::min(lo, 0.0);
+    hi = std::max(hi, 0.0);
+    *scale = RoundToDType(hi > lo ? (hi - lo) / 255.0 : 1.0, mil_type);
+    if (*scale == 0) *scale = RoundToDType(1.0, mil_type);
+    *offset = std::clamp(std::nearbyint(-lo / *scale), 0.0, 255.0);
+    for (size_t j = 0; j < n; ++j)
+      entries[j] = std::clamp(std::nearbyint(entries[j] / *scale) + *offset, 0.0, 255.0);
+  }
+}
+
+}  // namespace
+
+double RoundToDType(double x, int mil_type) {
+  switch (mil_type) {
+    case MT::FLOAT16: return RoundToHalf(x);
+    case MT::FLOAT32: return double(float(x));
+    case MT::INT8: return std::clamp(std::nearbyint(x), -128.0, 127.0);
+    case MT::UINT8: return std::clamp(std::nearbyint(x), 0.0, 255.0);
+    default: return x;
+  }
+}
+
+bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape,
+                     const WeightPlan& plan, const std::vector<int>& allowed_nbits,
+                     PalettizedWeight* out, std::string* reason) {
+  const PalettizeConfig& cfg = plan.config;
+  const int dtype = shape.mil_type;
+  const int axis = plan.channel_axis;
+  const uint64_t D = uint64_t(cfg.cluster_dim);
+  const Layout L(shape, axis);
+  const uint64_t G = plan.group_size;
+  const uint64_t tables = L.channels / G;
+  for (double v : values) {
+    if (!std::isfinite(v)) {
+      *reason = "holds NaN or Inf values";
+      return false;
+    }
+  }
+
+  PalettizedWeight p;
+  p.cluster_dim = int(D);
+  p.channel_axis = axis;
+  p.tables = tables;
+
+  // Per-channel scale, reduced over the channel axis in the weight's dtype (exact: a max).
+  std::vector<double> scale(L.outer * L.inner, 1.0);
+  if (cfg.enable_per_channel_scale) {
+    for (uint64_t o = 0; o < L.outer; ++o)
+      for (uint64_t i = 0; i < L.inner; ++i) {
+        double m = 0;
+        for (uint64_t c = 0; c < L.channels; ++c) m = std::max(m, std::fabs(values[L.Offset(o, c, i)]));
+        scale[o * L.inner + i] = m == 0 ? 1.0 : m;
+      }
+    p.channel_scale = scale;
+    p.scale_shape = shape.dims;
+    p.scale_shape[size_t(axis)] = 1;
+  }
+  auto s_at = [&](uint64_t o, uint64_t i) { return scale[o * L.inner + i]; };
+  // What the decompressed element is for table entry value `e` at position (o, i).
+  auto final_value = [&](double e, uint64_t o, uint64_t i) {
+    return cfg.enable_per_channel_scale ? RoundToDType(s_at(o, i) * e, dtype) : e;
+  };
+  // The value clustered for an element: the weight, or its normalised form. Unique mode needs
+  // values in the dtype (it promises exact tables); the others cluster the exact ratio and weight
+  // it by s^2, because (w - s*c)^2 = s^2 (w/s - c)^2: that makes the per-channel-scale objective
+  // exactly the final error.
+  const bool unique = cfg.mode == PalettizeMode::kUnique;
+  auto norm = [&](double w, uint64_t o, uint64_t i) {
+    if (!cfg.enable_per_channel_scale) return w;
+    double x = w / s_at(o, i);
+    return unique ? RoundToDType(x, dtype) : x;
+  };
+
+  // 1. Choose nbits (unique mode: the smallest allowed width holding every group's values).
+  int nbits = cfg.nbits;
+  std::vector<std::vector<double>> unique_tables;
+  if (unique) {
+    size_t most = 0;
+    for (uint64_t t = 0; t < tables; ++t) {
+      std::vector<std::vector<double>> vecs;
+      for (uint64_t o = 0; o < L.outer; ++o)
+        for (uint64_t c = t * G; c < (t + 1) * G; c += D)
+          for (uint64_t i = 0; i < L.inner; ++i) {
+            std::vector<double> v(D);
+            for (uint64_t d = 0; d < D; ++d) v[d] = norm(values[L.Offset(o, c + d, i)], o, i);
+            vecs.push_back(std::move(v));
+          }
+      std::sort(vecs.begin(), vecs.end());
+      vecs.erase(std::unique(vecs.begin(), vecs.end()), vecs.end());
+      most = std::max(most, vecs.size());
+      std::vector<double> flat;
+      for (auto& v : vecs) flat.insert(flat.end(), v.begin(), v.end());
+      unique_tables.push_back(std::move(flat));
+    }
+    nbits = 0;
+    for (int b : allowed_nbits)
+      if (most <= (size_t(1) << b)) {
+        nbits = b;
+        break;
+      }
+    if (nbits == 0) {
+      *reason = std::to_string(most) + " unique values" + (tables > 1 ? " in a group" : "") +
+                ", more than " + std::to_string(1 << allowed_nbits.back()) + " fit a table";
+      return false;
+    }
+  }
+  p.nbits = nbits;
+  const uint64_t K = uint64_t(1) << nbits;
+  p.lut.assign(tables * K * D, 0.0);
+
+  // 2. Build each table (entries in double), then round or quantize it.
+  for (uint64_t t = 0; t < tables; ++t) {
+    double* table = &p.lut[t * K * D];
+    size_t used = 0;
+    if (unique) {
+      const auto& u = unique_tables[t];
+      std::copy(u.begin(), u.end(), table);
+      used = u.size() / D;
+    } else if (D == 1) {
+      std::vector<std::pair<double, double>> pts;
+      pts.reserve(L.outer * G * L.inner);
+      for (uint64_t o = 0; o < L.outer; ++o)
+        for (uint64_t c = t * G; c < (t + 1) * G; ++c)
+          for (uint64_t i = 0; i < L.inner; ++i) {
+            double s = s_at(o, i);
+            pts.emplace_back(norm(values[L.Offset(o, c, i)], o, i), s * s);
+          }
+      std::vector<double> xs, ws;
+      MergePoints(pts, &xs, &ws);
+      if (cfg.mode == PalettizeMode::kUniform) {
+        double lo = xs.front(), hi = xs.back();
+        for (uint64_t j = 0; j < K; ++j) table[j] = lo + double(j) * (hi - lo) / double(K - 1);
+        used = K;
+      } else {
+        Clustering1D c = OptimalKMeans1D(xs.data(), ws.data(), xs.size(), K);
+        std::copy(c.centroids.begin(), c.centroids.end(), table);
+        used = c.centroids.size();
+      }
+    } else {
+      std::vector<double> pts;
+      for (uint64_t o = 0; o < L.outer; ++o)
+        for (uint64_t c = t * G; c < (t + 1) * G; c += D)
+          for (uint64_t i = 0; i < L.inner; ++i)
+            for (uint64_t d = 0; d < D; ++d) pts.push_back(norm(values[L.Offset(o, c + d, i)], o, i));
+      VectorKMeansOptions opt;
+      opt.seed = t;
+      VectorClustering vc = VectorKMeans(pts.data(), pts.size() / D, D, K, opt);
+      std::copy(vc.centroids.begin(), vc.centroids.end(), table);
+      used = vc.centroids.size() / D;
+    }
+    // Unused entries repeat the last one: harmless, and keeps scalar tables sorted.
+    for (size_t j = used; j < K; ++j)
+      for (uint64_t d = 0; d < D; ++d) table[j * D + d] = table[(used - 1) * D + d];
+    for (uint64_t e = 0; e < K * D; ++e) table[e] = RoundToDType(table[e], dtype);
+    if (cfg.lut_dtype != LutDType::kFloat) {
+      double sc, off;
+      QuantizeTable(table, K * D, cfg.lut_dtype, dtype, &sc, &off);
+      p.lut_scale.push_back(sc);
+      p.lut_offset.push_back(off);
+    }
+  }
+
+  // The entries as Core ML dequantizes them: round(scale * (q - offset)) in the weight's dtype.
+  std::vector<double> entries = p.lut;
+  if (cfg.lut_dtype != LutDType::kFloat)
+    for (uint64_t t = 0; t < tables; ++t)
+      for (uint64_t e = 0; e < K * D; ++e)
+        entries[t * K * D + e] = RoundToDType(p.lut_scale[t] * (p.lut[t * K * D + e] - p.lut_offset[t]), dtype);
+
+  // 3. Assign every element (vector) the entry with the smallest final error, and decode.
+  p.indices_shape = shape.dims;
+  p.indices_shape[size_t(axis)] /= D;
+  p.indices.assign(shape.elements / D, 0);
+  p.decoded.assign(shape.elements, 0.0);
+  for (uint64_t t = 0; t < tables; ++t) {
+    const double* ent = &entries[t * K * D];
+    // Scalar tables: entries sorted, for a binary search; vector tables: exhaustive.
+    std::vector<uint32_t> order(K);
+    std::iota(order.begin(), order.end(), 0u);
+    if (D == 1) std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ent[a] < ent[b]; });
+    std::vector<double> sorted(K);
+    for (uint64_t j = 0; j < K; ++j) sorted[j] = ent[order[j] * D];
+    for (uint64_t o = 0; o < L.outer; ++o)
+      for (uint64_t c = t * G; c < (t + 1) * G; c += D)
+        for (uint64_t i = 0; i < L.inner; ++i) {
+          uint32_t best = 0;
+          double best_err = std::numeric_limits<double>::infinity();
+          auto consider = [&](uint32_t j) {
+            double err = 0;
+            for (uint64_t d = 0; d < D; ++d) {
+              double diff = values[L.Offset(o, c + d, i)] - final_value(ent[j * D + d], o, i);
+              err += diff * diff;
+            }
+            if (err < best_err || (err == best_err && j < best)) best_err = err, best = j;
+          };
+          if (D == 1) {
+            double x = values[L.Offset(o, c, i)] / s_at(o, i);
+            size_t pos = size_t(std::lower_bound(sorted.begin(), sorted.end(), x) - sorted.begin());
+            for (size_t q = pos > 1 ? pos - 2 : 0; q < std::min<size_t>(K, pos + 2); ++q) consider(order[q]);
+          } else {
+            for (uint32_t j = 0; j < K; ++j) consider(j);
+          }
+          // Index position: the element's position with the channel divided by D.
+          uint64_t idx = (o * (L.channels / D) + c / D) * L.inner + i;
+          p.indices[idx] = uint8_t(best);
+          for (uint64_t d = 0; d < D; ++d) {
+            uint64_t off = L.Offset(o, c + d, i);
+            double f = final_value(ent[best * D + d], o, i);
+            p.decoded[off] = f;
+            double diff = values[off] - f;
+            p.sse += diff * diff;
+            p.max_abs_error = std::max(p.max_abs_error, std::fabs(diff));
+            p.signal += values[off] * values[off];
+          }
+        }
+  }
+  *out = std::move(p);
+  return true;
+}
+
+}  // namespace palettize

@@ -1,0 +1,56 @@
+// Palettizing one weight: tables (LUTs) and indices for each group of channels, chosen to
+// minimise the error of the weight as Core ML will decompress it, and that decompressed weight.
+//
+// View a weight of shape [d_0 .. d_{K-1}] with channel axis a as [outer, C, inner]. Channels
+// [t*G, (t+1)*G) share table t (G = group_size; one table for per_tensor). With cluster_dim D > 1
+// the D consecutive channels c = j*D .. j*D+D-1 at one (outer, inner) position form a vector.
+// With a per-channel scale, s(o, i) = max_c |w(o, c, i)| (1 where that is 0), as coremltools
+// computes it; the weight decompresses to round(s * lut[index]).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mil/weights.h"
+#include "palettize/config.h"
+#include "plan/plan.h"
+
+namespace palettize {
+
+struct PalettizedWeight {
+  int nbits = 0;
+  int cluster_dim = 1;
+  int channel_axis = 0;
+  uint64_t tables = 1;
+
+  // Table entries as stored: for float LUTs, values in the weight's dtype; for int8/uint8 LUTs,
+  // the integers, with one scale (and uint8: one offset) per table. Layout [tables, 2^nbits, D].
+  std::vector<double> lut;
+  std::vector<double> lut_scale;   // per table (quantized LUTs only)
+  std::vector<double> lut_offset;  // per table (uint8 LUTs only)
+
+  std::vector<uint8_t> indices;  // one per element (D == 1) or per vector, row-major
+  std::vector<uint64_t> indices_shape;
+
+  std::vector<double> channel_scale;  // per-channel scale, shape = weight shape with d_a = 1
+  std::vector<uint64_t> scale_shape;
+
+  std::vector<double> decoded;  // the weight as it decompresses, row-major, exact in its dtype
+  double sse = 0;
+  double max_abs_error = 0;
+  double signal = 0;  // sum of squares of the original weight
+};
+
+// Palettizes `values` (the weight's elements as doubles, row-major). Returns false with `reason`
+// when the weight cannot be palettized with this config (e.g. more than 256 unique values in
+// unique mode, or NaN/Inf values). `allowed_nbits` lists the widths the output form can hold
+// (unique mode picks the smallest that fits).
+bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape,
+                     const WeightPlan& plan, const std::vector<int>& allowed_nbits,
+                     PalettizedWeight* out, std::string* reason);
+
+// `x` rounded to a value of MIL dtype `mil_type` (float16, float32, int8, uint8).
+double RoundToDType(double x, int mil_type);
+
+}  // namespace palettize

@@ -1,0 +1,422 @@
+// OptimizationConfig from YAML, with coremltools' OptimizationConfig.from_yaml semantics made
+// strict: coremltools goes through PyYAML + cattrs, which silently coerce "6" or 6.5 to an int and
+// let the last of two duplicate keys win; here each of those is an error naming its line.
+#include "palettize/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace palettize {
+namespace {
+
+constexpr const char* kNbitsAllowed = "1, 2, 3, 4, 6, 8";
+constexpr const char* kTopKeys = "config_type, global_config, op_type_configs, op_name_configs";
+constexpr const char* kConfigKeys =
+    "mode, nbits, granularity, group_size, channel_axis, cluster_dim, enable_per_channel_scale, "
+    "num_kmeans_workers, weight_threshold, lut_dtype";
+constexpr const char* kConfigType = "OpPalettizerConfig";
+
+bool ValidNbits(int64_t n) { return n == 1 || n == 2 || n == 3 || n == 4 || n == 6 || n == 8; }
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+const char* ModeName(PalettizeMode m) {
+  switch (m) {
+    case PalettizeMode::kKMeans: return "kmeans";
+    case PalettizeMode::kUniform: return "uniform";
+    case PalettizeMode::kUnique: return "unique";
+  }
+  return "?";
+}
+
+// Shared wording, so that a YAML file and a CLI flag with the same bad value read the same.
+std::string NotNbits(const std::string& shown) { return shown + " is not one of " + kNbitsAllowed; }
+std::string NotIntAtLeast(const std::string& shown, int min) {
+  return shown + " is not an integer >= " + std::to_string(min);
+}
+
+// The first rule a config breaks. `field` is the key the problem is about, or empty when it is
+// about the config as a whole (a missing nbits has no node to point at).
+struct Violation {
+  std::string field;
+  std::string problem;
+};
+
+// Order follows coremltools' validators, so the first complaint matches theirs.
+std::optional<Violation> FindViolation(const PalettizeConfig& c) {
+  const bool needs_nbits = c.mode == PalettizeMode::kKMeans || c.mode == PalettizeMode::kUniform;
+  if (needs_nbits && c.nbits == 0)
+    return Violation{"", std::string("nbits is required for ") + ModeName(c.mode) + " mode (one of " +
+                             kNbitsAllowed + ")"};
+  if (!needs_nbits && c.nbits != 0)
+    return Violation{"nbits", "must not be set for unique mode (it uses the fewest bits that hold "
+                              "the weight's distinct values)"};
+  if (c.nbits != 0 && !ValidNbits(c.nbits)) return Violation{"nbits", NotNbits(std::to_string(c.nbits))};
+  if (c.group_size < 1) return Violation{"group_size", NotIntAtLeast(std::to_string(c.group_size), 1)};
+  if (c.cluster_dim < 1) return Violation{"cluster_dim", NotIntAtLeast(std::to_string(c.cluster_dim), 1)};
+  if (c.mode == PalettizeMode::kUniform && c.cluster_dim > 1)
+    return Violation{"cluster_dim", std::to_string(c.cluster_dim) +
+                                        " is not allowed with uniform mode (vector palettization, "
+                                        "cluster_dim > 1, needs kmeans or unique)"};
+  if (c.num_kmeans_workers < 1)
+    return Violation{"num_kmeans_workers", NotIntAtLeast(std::to_string(c.num_kmeans_workers), 1)};
+  if (c.weight_threshold < 0)
+    return Violation{"weight_threshold", NotIntAtLeast(std::to_string(c.weight_threshold), 0)};
+  return std::nullopt;
+}
+
+// True when `where` already ends with the field's name, as a key path ("a.nbits") or a flag
+// ("--group-size"), so repeating it would read "--nbits: nbits: ...".
+bool NamesField(const std::string& where, const std::string& field) {
+  std::string dashed = field;
+  for (char& c : dashed)
+    if (c == '_') c = '-';
+  for (const std::string& name : {field, dashed}) {
+    if (where.size() < name.size() || where.compare(where.size() - name.size(), name.size(), name) != 0)
+      continue;
+    if (where.size() == name.size()) return true;
+    const char before = where[where.size() - name.size() - 1];
+    if (before == '.' || before == '-' || before == ' ' || before == ':') return true;
+  }
+  return false;
+}
+
+// Errors are one line each: user text (values, op names) may hold newlines or control bytes.
+std::string OneLine(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+int LineOf(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 1; }
+
+// Where a value's error points: an implicit null's mark is the next token (often the next line),
+// and a block collection's mark is its first child, so both point at their key instead.
+int ValueLine(const YAML::Node& key, const YAML::Node& value) {
+  return value.IsScalar() ? LineOf(value) : LineOf(key);
+}
+
+// yaml-cpp keeps a plain scalar's tag as "?" and a quoted one's as "!"; only a plain (or
+// explicitly !!int / !!bool tagged) scalar may be read as a number or bool, as in PyYAML.
+bool IsPlain(const YAML::Node& n, const char* explicit_tag) {
+  return n.IsScalar() && (n.Tag() == "?" || n.Tag() == explicit_tag);
+}
+
+// Decimal only: PyYAML (YAML 1.1) reads 010 as octal 8 and 0x10 as 16; refusing those avoids
+// disagreeing with coremltools about what a file means.
+bool AsInt(const YAML::Node& n, int64_t* out) {
+  if (!IsPlain(n, "tag:yaml.org,2002:int")) return false;
+  const std::string& s = n.Scalar();
+  size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+  if (i == s.size()) return false;
+  if (s[i] == '0' && s.size() > i + 1) return false;
+  uint64_t v = 0;
+  for (size_t j = i; j < s.size(); ++j) {
+    if (!std::isdigit(static_cast<unsigned char>(s[j]))) return false;
+    v = v * 10 + uint64_t(s[j] - '0');
+    if (v > uint64_t(INT64_MAX)) return false;
+  }
+  *out = s[0] == '-' ? -int64_t(v) : int64_t(v);
+  return true;
+}
+
+// PyYAML's YAML 1.1 booleans, which is what coremltools' from_yaml accepts.
+bool AsBool(const YAML::Node& n, bool* out) {
+  if (!IsPlain(n, "tag:yaml.org,2002:bool")) return false;
+  static const char* const kTrue[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+  static const char* const kFalse[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+  for (const char* t : kTrue) {
+    if (n.Scalar() == t) {
+      *out = true;
+      return true;
+    }
+  }
+  for (const char* f : kFalse) {
+    if (n.Scalar() == f) {
+      *out = false;
+      return true;
+    }
+  }
+  return false;
+}
+
+// How an error shows a value: as written, quoted if it was quoted (so `"6"` explains itself).
+std::string Show(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return "null";
+  if (n.IsSequence()) return "a sequence";
+  if (n.IsMap()) return "a mapping";
+  std::string s = n.Scalar();
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  s = OneLine(s);
+  return n.Tag() == "!" ? "\"" + s + "\"" : s;
+}
+
+// A mapping's pairs in file order, duplicates included. (Iterating with it->first trips GCC's
+// -Wdangling-pointer on yaml-cpp's proxy iterator.)
+std::vector<std::pair<YAML::Node, YAML::Node>> Pairs(const YAML::Node& map) {
+  std::vector<std::pair<YAML::Node, YAML::Node>> out;
+  for (const auto& kv : map) out.emplace_back(kv.first, kv.second);
+  return out;
+}
+
+class Parser {
+ public:
+  explicit Parser(const std::string& file) : file_(file) {}
+
+  Status Error(int line, const std::string& path, const std::string& problem) const {
+    std::string msg = file_ + ":" + std::to_string(line) + ": ";
+    if (!path.empty()) msg += OneLine(path) + ": ";
+    return Status::InvalidArgument(msg + problem);
+  }
+
+  Status ParseTop(const YAML::Node& root, OptimizationConfig* out) {
+    if (!root.IsDefined() || root.IsNull()) return Status::OK();
+    if (!root.IsMap())
+      return Error(LineOf(root), "", Show(root) + " is not a mapping (allowed keys: " + kTopKeys + ")");
+    PALETTIZE_RETURN_IF_ERROR(CheckKeys(root, ""));
+    for (const auto& [key, value] : Pairs(root)) {
+      const std::string name = key.Scalar();
+      if (name == "config_type") {
+        PALETTIZE_RETURN_IF_ERROR(CheckConfigType(key, value, name));
+      } else if (name == "global_config") {
+        PALETTIZE_RETURN_IF_ERROR(ParseOptional(key, value, name, &out->global_config));
+      } else if (name == "op_type_configs" || name == "op_name_configs") {
+        auto& table = name == "op_type_configs" ? out->op_type_configs : out->op_name_configs;
+        PALETTIZE_RETURN_IF_ERROR(ParseTable(key, value, name, &table));
+      } else {
+        return Error(LineOf(key), name, std::string("unknown key (allowed: ") + kTopKeys + ")");
+      }
+    }
+    return Status::OK();
+  }
+
+ private:
+  // yaml-cpp keeps every pair of a mapping (lookups see the first); PyYAML keeps the last.
+  // Rather than pick one, a repeated key is an error.
+  Status CheckKeys(const YAML::Node& map, const std::string& path) const {
+    std::vector<std::pair<std::string, int>> seen;
+    for (const auto& [key, value] : Pairs(map)) {
+      if (!key.IsScalar())
+        return Error(LineOf(key), path, Show(key) + " is not a valid key (keys are strings)");
+      for (const auto& [name, line] : seen)
+        if (name == key.Scalar())
+          return Error(LineOf(key), Join(path, name), "duplicate key (first at line " + std::to_string(line) + ")");
+      seen.emplace_back(key.Scalar(), LineOf(key));
+    }
+    return Status::OK();
+  }
+
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+  // Python's getattr on the module is case-sensitive, so this is too.
+  Status CheckConfigType(const YAML::Node& key, const YAML::Node& value, const std::string& path) const {
+    if (value.IsScalar() && value.Scalar() == kConfigType) return Status::OK();
+    return Error(ValueLine(key, value), path,
+                 Show(value) + " is not supported (only " + kConfigType +
+                     "; palettize does not quantize or prune)");
+  }
+
+  Status ParseTable(const YAML::Node& key, const YAML::Node& value, const std::string& path,
+                    std::map<std::string, std::optional<PalettizeConfig>>* out) {
+    out->clear();
+    if (value.IsNull()) return Status::OK();
+    if (!value.IsMap())
+      return Error(ValueLine(key, value), path,
+                   Show(value) + " is not a mapping from name to config (or null)");
+    PALETTIZE_RETURN_IF_ERROR(CheckKeys(value, path));
+    for (const auto& [name, config_node] : Pairs(value)) {
+      std::optional<PalettizeConfig> config;
+      PALETTIZE_RETURN_IF_ERROR(ParseOptional(name, config_node, Join(path, name.Scalar()), &config));
+      (*out)[name.Scalar()] = config;
+    }
+    return Status::OK();
+  }
+
+  Status ParseOptional(const YAML::Node& key, const YAML::Node& value, const std::string& path,
+                       std::optional<PalettizeConfig>* out) {
+    out->reset();
+    if (value.IsNull()) return Status::OK();
+    if (!value.IsMap())
+      return Error(ValueLine(key, value), path, Show(value) + " is not a mapping (an OpPalettizerConfig) or null");
+    PalettizeConfig config;
+    PALETTIZE_RETURN_IF_ERROR(ParseConfig(value, LineOf(key), path, &config));
+    *out = config;
+    return Status::OK();
+  }
+
+  Status ParseConfig(const YAML::Node& map, int owner_line, const std::string& path, PalettizeConfig* c) {
+    PALETTIZE_RETURN_IF_ERROR(CheckKeys(map, path));
+    const auto pairs = Pairs(map);
+    for (const auto& [key, v] : pairs) {
+      const std::string name = key.Scalar();
+      const std::string at = Join(path, name);
+      const int line = ValueLine(key, v);
+      const std::string lower = v.IsScalar() ? Lower(v.Scalar()) : std::string();
+      int64_t i = 0;
+      if (name == "mode") {
+        if (lower == "kmeans") {
+          c->mode = PalettizeMode::kKMeans;
+        } else if (lower == "uniform") {
+          c->mode = PalettizeMode::kUniform;
+        } else if (lower == "unique") {
+          c->mode = PalettizeMode::kUnique;
+        } else if (lower == "custom") {
+          return Error(line, at, "custom mode needs a Python lut_function and is not supported");
+        } else {
+          return Error(line, at, Show(v) + " is not one of kmeans, uniform, unique");
+        }
+      } else if (name == "nbits") {
+        // 0 is PalettizeConfig's "unset", so an explicit 0 must fail here rather than read as absent.
+        if (v.IsNull()) {
+          c->nbits = 0;
+        } else if (AsInt(v, &i) && ValidNbits(i)) {
+          c->nbits = static_cast<int>(i);
+        } else {
+          return Error(line, at, NotNbits(Show(v)));
+        }
+      } else if (name == "granularity") {
+        if (lower == "per_tensor") {
+          c->granularity = Granularity::kPerTensor;
+        } else if (lower == "per_grouped_channel") {
+          c->granularity = Granularity::kPerGroupedChannel;
+        } else if (lower == "per_channel" || lower == "per_block") {
+          return Error(line, at, Show(v) + " is not supported for palettization (only per_tensor, per_grouped_channel)");
+        } else {
+          return Error(line, at, Show(v) + " is not one of per_tensor, per_grouped_channel");
+        }
+      } else if (name == "group_size" || name == "cluster_dim" || name == "num_kmeans_workers" ||
+                 name == "weight_threshold") {
+        const int min = name == "weight_threshold" ? 0 : 1;
+        if (!AsInt(v, &i)) {
+          std::string problem = NotIntAtLeast(Show(v), min);
+          if (name == "weight_threshold" && v.IsNull())
+            problem += " (coremltools accepts null here, then refuses to compress: \"weight_threshold cannot be None\")";
+          return Error(line, at, problem);
+        }
+        int64_t* field = name == "group_size"           ? &c->group_size
+                         : name == "cluster_dim"        ? &c->cluster_dim
+                         : name == "num_kmeans_workers" ? &c->num_kmeans_workers
+                                                        : &c->weight_threshold;
+        *field = i;
+      } else if (name == "channel_axis") {
+        if (v.IsNull()) {
+          c->channel_axis.reset();
+        } else if (AsInt(v, &i)) {
+          c->channel_axis = i;
+        } else {
+          return Error(line, at, Show(v) + " is not an integer or null");
+        }
+      } else if (name == "enable_per_channel_scale") {
+        bool b = false;
+        if (!AsBool(v, &b)) return Error(line, at, Show(v) + " is not a bool (true or false)");
+        c->enable_per_channel_scale = b;
+      } else if (name == "lut_dtype") {
+        if (v.IsNull()) {
+          c->lut_dtype = LutDType::kFloat;
+        } else if (lower == "int8") {
+          c->lut_dtype = LutDType::kInt8;
+        } else if (lower == "uint8") {
+          c->lut_dtype = LutDType::kUInt8;
+        } else {
+          return Error(line, at, Show(v) + " is not one of int8, uint8, null (null: the weight's own dtype)");
+        }
+      } else if (name == "lut_function") {
+        return Error(LineOf(key), at, "not supported (it is a Python function; use mode kmeans, uniform or unique)");
+      } else if (name == "config_type") {
+        // coremltools lets each entry name its own config class; only ours makes sense here.
+        PALETTIZE_RETURN_IF_ERROR(CheckConfigType(key, v, at));
+      } else {
+        return Error(LineOf(key), at, std::string("unknown key (allowed: ") + kConfigKeys + ")");
+      }
+    }
+    if (auto violation = FindViolation(*c)) {
+      if (!violation->field.empty()) {
+        for (const auto& [key, value] : pairs)
+          if (key.Scalar() == violation->field)
+            return Error(ValueLine(key, value), Join(path, violation->field), violation->problem);
+      }
+      return Error(owner_line, path, violation->problem);
+    }
+    return Status::OK();
+  }
+
+  std::string file_;
+};
+
+}  // namespace
+
+Status ParseOptimizationConfig(const std::string& text, const std::string& file, OptimizationConfig* out) {
+  *out = OptimizationConfig();
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    const int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
+    return Status::InvalidArgument(file + ":" + std::to_string(line) + ": invalid YAML: " + OneLine(e.msg));
+  }
+  // PyYAML's safe_load refuses a second document; yaml-cpp's Load would silently drop it.
+  if (docs.size() > 1)
+    return Status::InvalidArgument(file + ":" + std::to_string(LineOf(docs[1])) +
+                                   ": invalid YAML: expected a single document, found a second one");
+  OptimizationConfig config;
+  Parser parser(file);
+  try {
+    if (!docs.empty()) PALETTIZE_RETURN_IF_ERROR(parser.ParseTop(docs[0], &config));
+  } catch (const YAML::Exception& e) {
+    // Not expected (every access is type-checked first), but a throw must not escape the library.
+    const int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
+    return Status::InvalidArgument(file + ":" + std::to_string(line) + ": invalid YAML: " + OneLine(e.msg));
+  }
+  *out = std::move(config);
+  return Status::OK();
+}
+
+Status ValidatePalettizeConfig(const PalettizeConfig& config, const std::string& where) {
+  const std::optional<Violation> v = FindViolation(config);
+  if (!v) return Status::OK();
+  std::string head = where;
+  if (!v->field.empty() && !NamesField(where, v->field)) head += ": " + v->field;
+  return Status::InvalidArgument(head + ": " + v->problem);
+}
+
+std::string DescribeConfig(const PalettizeConfig& config) {
+  std::string s = ModeName(config.mode);
+  if (config.nbits != 0) s += " " + std::to_string(config.nbits) + "-bit";
+  if (config.granularity == Granularity::kPerTensor) {
+    s += " per_tensor";
+  } else {
+    s += " per_grouped_channel(group_size=" + std::to_string(config.group_size);
+    if (config.channel_axis) s += ", axis=" + std::to_string(*config.channel_axis);
+    s += ")";
+  }
+  if (config.cluster_dim != 1) s += " cluster_dim=" + std::to_string(config.cluster_dim);
+  if (config.enable_per_channel_scale) s += " per_channel_scale";
+  if (config.lut_dtype == LutDType::kInt8) s += " lut=int8";
+  if (config.lut_dtype == LutDType::kUInt8) s += " lut=uint8";
+  return s;
+}
+
+}  // namespace palettize

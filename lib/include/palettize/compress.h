@@ -1,0 +1,72 @@
+// Compress: palettize the weights of a model package, the job of coremltools'
+// palettize_weights. Data flows one way: load -> plan (config per weight) -> cluster (parallel)
+// -> encode -> write -> report.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "palettize/config.h"
+#include "palettize/inspect.h"
+#include "palettize/status.h"
+
+namespace palettize {
+
+enum class DeploymentTarget { kAuto = 0, kIOS16 = 16, kIOS17 = 17, kIOS18 = 18 };
+
+struct CompressOptions {
+  OptimizationConfig config;
+  // kAuto: keep the input's target where the configs fit in it (raising iOS15 inputs to iOS16),
+  // else raise to iOS18. A forced target that cannot express a config is an error before any work.
+  DeploymentTarget min_target = DeploymentTarget::kAuto;
+  bool overwrite = false;  // replace an existing output package
+  bool dry_run = false;    // plan only: nothing is clustered or written
+};
+
+struct WeightReport {
+  std::string program;
+  std::string function;
+  std::string name;
+  std::vector<ConsumerInfo> consumers;
+  bool palettized = false;
+  std::string reason;         // why skipped
+  bool has_config = false;    // a config applied (it may still have been skipped)
+  PalettizeConfig config;
+  std::string config_source;  // "global_config", "op_type_configs.linear", ...
+  std::string dtype;
+  std::vector<uint64_t> shape;
+  int nbits = 0;
+  uint64_t luts = 0;          // number of tables
+  uint64_t bytes_before = 0;
+  uint64_t bytes_after = 0;   // = bytes_before when skipped
+  double sse = 0;
+  double max_abs_error = 0;
+  double snr_db = 0;          // 10 log10(sum w^2 / sse); infinite when sse == 0
+  double seconds = 0;
+};
+
+struct CompressReport {
+  std::string input;
+  std::string output;
+  std::vector<std::pair<std::string, int>> targets;  // per program: path, iOS version written
+  std::vector<WeightReport> weights;
+  uint64_t bytes_before = 0, bytes_after = 0;
+  size_t palettized = 0, skipped = 0;
+  double wall_seconds = 0;
+};
+
+Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,
+                CompressReport* report);
+
+// The report as JSON (docs/format.md section 6). Timings are left out when !with_timings, so
+// that two runs can be compared byte for byte.
+std::string CompressReportToJson(const CompressReport& report, bool with_timings = true);
+
+// A few lines for people: totals, and what was skipped and why.
+std::string CompressSummary(const CompressReport& report);
+
+// The plan of a dry run: each weight, its resolved config or why it is skipped.
+std::string CompressPlanText(const CompressReport& report);
+
+}  // namespace palettize

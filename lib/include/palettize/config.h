@@ -1,0 +1,70 @@
+// Palettization configs: the same schema users write for coremltools'
+// OptimizationConfig / OpPalettizerConfig, read from YAML (docs/format.md section 5).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "palettize/status.h"
+
+namespace palettize {
+
+enum class PalettizeMode { kKMeans, kUniform, kUnique };
+enum class Granularity { kPerTensor, kPerGroupedChannel };
+// How LUT entries are stored: in the weight's own dtype (kFloat), or quantized to 8-bit integers
+// with one scale per table (iOS18: constexpr_blockwise_shift_scale feeding the LUT).
+enum class LutDType { kFloat, kInt8, kUInt8 };
+
+// One OpPalettizerConfig. Defaults are coremltools' defaults.
+struct PalettizeConfig {
+  PalettizeMode mode = PalettizeMode::kKMeans;
+  int nbits = 0;  // 1, 2, 3, 4, 6 or 8; 0 (unset) is required for unique mode
+  Granularity granularity = Granularity::kPerTensor;
+  int64_t group_size = 32;                 // channels per group, per_grouped_channel only
+  std::optional<int64_t> channel_axis;     // unset: chosen from the consuming op
+  int64_t cluster_dim = 1;                 // > 1: vector palettization (iOS18)
+  bool enable_per_channel_scale = false;   // iOS18
+  LutDType lut_dtype = LutDType::kFloat;   // int8/uint8 tables are iOS18
+  int64_t num_kmeans_workers = 1;          // accepted for compatibility; palettize uses all cores
+  int64_t weight_threshold = 2048;         // palettize only weights with more elements than this
+};
+
+// An OptimizationConfig. std::nullopt means "skip" (null in YAML).
+struct OptimizationConfig {
+  std::optional<PalettizeConfig> global_config;  // no global_config key: skip what no key names
+  std::map<std::string, std::optional<PalettizeConfig>> op_type_configs;
+  std::map<std::string, std::optional<PalettizeConfig>> op_name_configs;
+};
+
+// Parses YAML `text` in coremltools' schema:
+//   config_type: OpPalettizerConfig        # optional; if present must be this
+//   global_config: {mode: kmeans, nbits: 6, ...}  # or null
+//   op_type_configs: {linear: {...}, conv: null}
+//   op_name_configs: {conv1: null}
+// Field names as OpPalettizerConfig's (mode, nbits, granularity, group_size, channel_axis,
+// cluster_dim, enable_per_channel_scale, num_kmeans_workers, weight_threshold) plus lut_dtype
+// (int8|uint8). mode and granularity are case-insensitive. Unknown keys, wrong types and
+// impossible values (nbits 5, nbits with unique, no nbits with kmeans/uniform, group_size < 1,
+// cluster_dim < 1, uniform with cluster_dim > 1, negative or null weight_threshold, duplicate
+// keys, num_kmeans_workers < 1) are errors of the form
+// "FILE:LINE: KEY.PATH: problem", e.g. "c.yaml:4: op_type_configs.linear.nbits: 5 is not one of
+// 1, 2, 3, 4, 6, 8".
+Status ParseOptimizationConfig(const std::string& text, const std::string& file,
+                               OptimizationConfig* out);
+
+// Validates one config's values (the rules above); the YAML parser applies the same rules with
+// the same wording. The error is "WHERE: FIELD: problem", e.g. "options: group_size: 0 is not an
+// integer >= 1", or "WHERE: problem" when `where` already ends with the field ("--nbits: 5 is not
+// one of 1, 2, 3, 4, 6, 8", "global_config.nbits: ...") or the problem is not about one field
+// ("global_config: nbits is required for kmeans mode (one of 1, 2, 3, 4, 6, 8)").
+Status ValidatePalettizeConfig(const PalettizeConfig& config, const std::string& where);
+
+// Short human form of how a weight is encoded: "kmeans 6-bit per_tensor", "unique per_tensor",
+// "kmeans 4-bit per_grouped_channel(group_size=16, axis=0) cluster_dim=2 per_channel_scale
+// lut=int8". weight_threshold and num_kmeans_workers are left out: they choose which weights are
+// palettized and how fast, not how.
+std::string DescribeConfig(const PalettizeConfig& config);
+
+}  // namespace palettize

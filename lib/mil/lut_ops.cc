@@ -1,0 +1,192 @@
+#include "mil/lut_ops.h"
+
+#include <cstring>
+
+#include "encode/bit_pack.h"
+#include "mil/dtype.h"
+#include "mil/tensor_data.h"
+#include "util/half.h"
+
+namespace palettize {
+
+namespace {
+
+using MT = mil::DataType;
+
+void SetTensorType(mil::ValueType* type, int mil_type, const std::vector<uint64_t>& dims) {
+  auto* t = type->mutable_tensortype();
+  t->set_datatype(mil::DataType(mil_type));
+  t->set_rank(int64_t(dims.size()));
+  for (uint64_t d : dims) t->add_dimensions()->mutable_constant()->set_size(d);
+}
+
+struct ValueMaker {
+  const std::string& weight_file;
+  std::vector<PendingBlob>* pending;
+  uint64_t bytes = 0;
+
+  // A tensor value from raw bytes; to a blob when it has 10 or more elements, as coremltools does.
+  mil::Value Make(int mil_type, const std::vector<uint64_t>& dims, std::string raw, uint64_t elements) {
+    mil::Value v;
+    SetTensorType(v.mutable_type(), mil_type, dims);
+    bytes += raw.size();
+    const DTypeInfo* info = FindDType(mil_type);
+    if (elements >= 10 && info->blob_dtype != 0) {
+      PendingBlob b;
+      b.file_name = weight_file;
+      b.blob_dtype = info->blob_dtype;
+      b.padding_bits = raw.size() * 8 - elements * uint64_t(info->bits);
+      b.data = std::move(raw);
+      auto* ref = v.mutable_blobfilevalue();
+      ref->set_filename(kPendingBlobFile);
+      ref->set_offset(pending->size());
+      pending->push_back(std::move(b));
+    } else {
+      v.mutable_immediatevalue()->mutable_tensor()->mutable_bytes()->set_values(std::move(raw));
+    }
+    return v;
+  }
+  mil::Value Make(int mil_type, const std::vector<uint64_t>& dims, const std::vector<double>& values) {
+    if (mil_type == MT::FLOAT32 && values.size() < 10) {  // coremltools writes small fp32 as floats
+      mil::Value v;
+      SetTensorType(v.mutable_type(), mil_type, dims);
+      auto* f = v.mutable_immediatevalue()->mutable_tensor()->mutable_floats();
+      for (double x : values) f->add_values(float(x));
+      bytes += 4 * values.size();
+      return v;
+    }
+    return Make(mil_type, dims, EncodeElements(values, mil_type), values.size());
+  }
+};
+
+mil::Value StringValue(const std::string& s) {
+  mil::Value v;
+  v.mutable_type()->mutable_tensortype()->set_datatype(mil::STRING);
+  v.mutable_immediatevalue()->mutable_tensor()->mutable_strings()->add_values(s);
+  return v;
+}
+
+mil::Value Int32Scalar(int32_t x) {
+  mil::Value v;
+  v.mutable_type()->mutable_tensortype()->set_datatype(mil::INT32);
+  v.mutable_immediatevalue()->mutable_tensor()->mutable_ints()->add_values(x);
+  return v;
+}
+
+std::string Unique(const std::string& base, std::set<std::string>* used) {
+  std::string name = base;
+  for (int i = 1; used->count(name); ++i) name = base + "_" + std::to_string(i);
+  used->insert(name);
+  return name;
+}
+
+void BindValue(mil::Operation* op, const std::string& input, mil::Value v) {
+  *(*op->mutable_inputs())[input].add_arguments()->mutable_value() = std::move(v);
+}
+
+void BindName(mil::Operation* op, const std::string& input, const std::string& name) {
+  (*op->mutable_inputs())[input].add_arguments()->set_name(name);
+}
+
+// A new op named `name` whose one output `output` has type `type`.
+mil::Operation NewOp(const std::string& op_type, const std::string& name, const std::string& output,
+                     const mil::ValueType& type) {
+  mil::Operation op;
+  op.set_type(op_type);
+  (*op.mutable_attributes())["name"] = StringValue(name);
+  auto* out = op.add_outputs();
+  out->set_name(output);
+  *out->mutable_type() = type;
+  return op;
+}
+
+// Inserts `ops` into `block` just before `anchor`, in order.
+void InsertBefore(mil::Block* block, const mil::Operation* anchor, std::vector<mil::Operation> ops) {
+  auto* list = block->mutable_operations();
+  int at = 0;
+  while (at < list->size() && &list->Get(at) != anchor) ++at;
+  for (mil::Operation& op : ops) {
+    *list->Add() = std::move(op);
+    for (int i = list->size() - 1; i > at; --i) list->SwapElements(i, i - 1);
+    ++at;
+  }
+}
+
+}  // namespace
+
+uint64_t RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype,
+                      LutForm form, const std::string& weight_file, std::set<std::string>* used_names,
+                      std::vector<PendingBlob>* pending) {
+  const int dtype = w.shape.mil_type;
+  const uint64_t K = uint64_t(1) << p.nbits;
+  const uint64_t D = uint64_t(p.cluster_dim);
+  const mil::ValueType out_type = w.op->outputs(0).type();
+  const std::string output = w.output;
+  const std::string name = w.name;
+  ValueMaker values{weight_file, pending};
+
+  std::string packed(PackedSize(p.indices.size(), p.nbits), '\0');
+  PackBits(p.indices.data(), p.indices.size(), p.nbits, reinterpret_cast<uint8_t*>(packed.data()));
+
+  if (form == LutForm::kIOS16) {
+    mil::Operation op = NewOp("constexpr_lut_to_dense", name, output, out_type);
+    auto& attrs = *op.mutable_attributes();
+    attrs["indices"] = values.Make(MT::UINT8, {packed.size()}, packed, packed.size());
+    attrs["lut"] = values.Make(dtype, {K}, p.lut);
+    std::vector<double> shape(w.shape.dims.begin(), w.shape.dims.end());
+    attrs["shape"] = values.Make(MT::UINT32, {shape.size()}, EncodeElements(shape, MT::UINT32), shape.size());
+    *w.op = std::move(op);
+    return values.bytes;
+  }
+
+  std::vector<mil::Operation> before;
+  // The LUT: a value, or the output of a shift/scale op over an 8-bit table.
+  std::vector<uint64_t> lut_shape(w.shape.dims.size(), 1);
+  lut_shape[size_t(p.channel_axis)] = p.tables;
+  std::vector<uint64_t> lut_table_shape = lut_shape;
+  lut_shape.push_back(K);
+  lut_shape.push_back(D);
+  mil::Value lut_value;
+  std::string lut_name;
+  if (lut_dtype == LutDType::kFloat) {
+    lut_value = values.Make(dtype, lut_shape, p.lut);
+  } else {
+    const int qtype = lut_dtype == LutDType::kInt8 ? MT::INT8 : MT::UINT8;
+    std::vector<uint64_t> scale_shape = lut_table_shape;
+    scale_shape.push_back(1);
+    scale_shape.push_back(1);
+    mil::ValueType lut_type;
+    SetTensorType(&lut_type, dtype, lut_shape);
+    lut_name = Unique(name + "_lut", used_names);
+    mil::Operation q = NewOp("constexpr_blockwise_shift_scale", lut_name, lut_name, lut_type);
+    BindValue(&q, "data", values.Make(qtype, lut_shape, p.lut));
+    BindValue(&q, "scale", values.Make(dtype, scale_shape, p.lut_scale));
+    if (lut_dtype == LutDType::kUInt8) BindValue(&q, "offset", values.Make(qtype, scale_shape, p.lut_offset));
+    before.push_back(std::move(q));
+  }
+
+  const int index_type = p.nbits == 1 ? MT::UINT1 : p.nbits == 2 ? MT::UINT2 : p.nbits == 3 ? MT::UINT3
+                       : p.nbits == 4 ? MT::UINT4 : p.nbits == 6 ? MT::UINT6 : MT::UINT8;
+  auto make_lut_op = [&](const std::string& op_name, const std::string& out_name) {
+    mil::Operation op = NewOp("constexpr_lut_to_dense", op_name, out_name, out_type);
+    BindValue(&op, "indices", values.Make(index_type, p.indices_shape, packed, p.indices.size()));
+    if (lut_name.empty()) BindValue(&op, "lut", std::move(lut_value));
+    else BindName(&op, "lut", lut_name);
+    if (D > 1) BindValue(&op, "vector_axis", Int32Scalar(p.channel_axis));
+    return op;
+  };
+  if (p.channel_scale.empty()) {
+    *w.op = make_lut_op(name, output);
+  } else {
+    std::string dense = Unique(name + "_palettized", used_names);
+    before.push_back(make_lut_op(dense, dense));
+    mil::Operation s = NewOp("constexpr_blockwise_shift_scale", name, output, out_type);
+    BindName(&s, "data", dense);
+    BindValue(&s, "scale", values.Make(dtype, p.scale_shape, p.channel_scale));
+    *w.op = std::move(s);
+  }
+  InsertBefore(w.block, w.op, std::move(before));
+  return values.bytes;
+}
+
+}  // namespace palettize

@@ -1,0 +1,33 @@
+// Rewriting a const weight into its palettized form (../shared/coreml-format.md section 5):
+//
+// iOS16/17:  constexpr_lut_to_dense, everything as attributes:
+//              indices uint8 [ceil(nbits*N/8)] (packed), lut dtype [2^nbits], shape uint32 [rank]
+// iOS18:     constexpr_lut_to_dense(indices: uintN [shape / cluster_dim on the vector axis],
+//                                   lut: [g_0..g_{K-1}, 2^nbits, cluster_dim], vector_axis?)
+//            with an int8/uint8 LUT:  lut = constexpr_blockwise_shift_scale(data: int8 table,
+//                                          scale: [g.., 1, 1] (, offset: uint8 [g.., 1, 1]))
+//            with a per-channel scale: out = constexpr_blockwise_shift_scale(data: <lut op>,
+//                                          scale: weight shape with 1 on the channel axis)
+// The last op takes the const's output name and type, so its consumers need no change.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "compress/weight_palettizer.h"
+#include "mil/weights.h"
+#include "package/package.h"
+
+namespace palettize {
+
+enum class LutForm { kIOS16, kIOS18 };
+
+// Replaces `w.op` in `w.block` by the ops encoding `p`. New tensor values of 10 or more elements
+// go to blobs appended to `pending` (destined for `weight_file`); `used_names` holds every name in
+// the function and receives the new ones. Returns the number of bytes the new values occupy.
+uint64_t RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype,
+                      LutForm form, const std::string& weight_file, std::set<std::string>* used_names,
+                      std::vector<PendingBlob>* pending);
+
+}  // namespace palettize

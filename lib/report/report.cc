@@ -1,0 +1,120 @@
+// Renderings of a CompressReport: JSON (docs/format.md section 6), a summary, a dry-run plan.
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "palettize/compress.h"
+
+namespace palettize {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+const char* ModeName(PalettizeMode m) {
+  switch (m) {
+    case PalettizeMode::kKMeans: return "kmeans";
+    case PalettizeMode::kUniform: return "uniform";
+    case PalettizeMode::kUnique: return "unique";
+  }
+  return "?";
+}
+
+json ConfigJson(const PalettizeConfig& c) {
+  json j = {{"mode", ModeName(c.mode)},
+            {"nbits", c.nbits == 0 ? json(nullptr) : json(c.nbits)},
+            {"granularity", c.granularity == Granularity::kPerTensor ? "per_tensor" : "per_grouped_channel"},
+            {"group_size", c.group_size},
+            {"channel_axis", c.channel_axis ? json(*c.channel_axis) : json(nullptr)},
+            {"cluster_dim", c.cluster_dim},
+            {"enable_per_channel_scale", c.enable_per_channel_scale},
+            {"lut_dtype", c.lut_dtype == LutDType::kInt8 ? json("int8")
+                          : c.lut_dtype == LutDType::kUInt8 ? json("uint8") : json(nullptr)},
+            {"weight_threshold", c.weight_threshold}};
+  return j;
+}
+
+std::string Name(const WeightReport& w) {
+  std::string n = w.program.empty() ? "" : w.program + "/";
+  return n + w.function + "/" + w.name;
+}
+
+std::string Bytes(uint64_t b) {
+  char buf[32];
+  if (b >= 1 << 20) std::snprintf(buf, sizeof buf, "%.2f MB", double(b) / (1 << 20));
+  else if (b >= 1 << 10) std::snprintf(buf, sizeof buf, "%.1f KB", double(b) / (1 << 10));
+  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  return buf;
+}
+
+}  // namespace
+
+std::string CompressReportToJson(const CompressReport& r, bool with_timings) {
+  json weights = json::array();
+  for (const WeightReport& w : r.weights) {
+    json consumers = json::array();
+    for (const ConsumerInfo& c : w.consumers)
+      consumers.push_back({{"op_type", c.op_type}, {"op_name", c.op_name}, {"input", c.input}});
+    json j = {{"program", w.program},
+              {"function", w.function},
+              {"name", w.name},
+              {"dtype", w.dtype},
+              {"shape", w.shape},
+              {"status", w.palettized ? "palettized" : "skipped"},
+              {"reason", w.reason},
+              {"consumers", consumers},
+              {"config", w.has_config ? ConfigJson(w.config) : json(nullptr)},
+              {"config_source", w.config_source},
+              {"nbits", w.palettized ? json(w.nbits) : json(nullptr)},
+              {"luts", w.palettized ? json(w.luts) : json(nullptr)},
+              {"bytes_before", w.bytes_before},
+              {"bytes_after", w.bytes_after},
+              {"sse", w.sse},
+              {"max_abs_error", w.max_abs_error},
+              // JSON has no infinity: a lossless weight has snr_db null.
+              {"snr_db", w.palettized && std::isfinite(w.snr_db) ? json(w.snr_db) : json(nullptr)}};
+    if (with_timings) j["seconds"] = w.seconds;
+    weights.push_back(std::move(j));
+  }
+  json targets = json::array();
+  for (const auto& [path, ios] : r.targets) targets.push_back({{"program", path}, {"target", "iOS" + std::to_string(ios)}});
+  json totals = {{"bytes_before", r.bytes_before},
+                 {"bytes_after", r.bytes_after},
+                 {"ratio", r.bytes_after > 0 ? double(r.bytes_before) / double(r.bytes_after) : 0.0},
+                 {"weights_palettized", r.palettized},
+                 {"weights_skipped", r.skipped}};
+  if (with_timings) totals["wall_seconds"] = r.wall_seconds;
+  json doc = {{"input", r.input}, {"output", r.output}, {"targets", targets}, {"weights", weights}, {"totals", totals}};
+  return doc.dump(2) + "\n";
+}
+
+std::string CompressSummary(const CompressReport& r) {
+  char line[256];
+  std::snprintf(line, sizeof line, "palettized %zu weights (%zu skipped): %s -> %s (%.2fx) in %.2f s\n",
+                r.palettized, r.skipped, Bytes(r.bytes_before).c_str(), Bytes(r.bytes_after).c_str(),
+                r.bytes_after > 0 ? double(r.bytes_before) / double(r.bytes_after) : 0.0, r.wall_seconds);
+  std::string out = line;
+  for (const auto& [path, ios] : r.targets)
+    out += "  target " + (path.empty() ? std::string("(root)") : path) + ": iOS" + std::to_string(ios) + "\n";
+  // Skips that a user may not expect: a config applied but the weight could not take it.
+  for (const WeightReport& w : r.weights)
+    if (!w.palettized && w.has_config && w.reason.find("weight_threshold") == std::string::npos)
+      out += "  skipped " + Name(w) + ": " + w.reason + "\n";
+  return out;
+}
+
+std::string CompressPlanText(const CompressReport& r) {
+  std::string out;
+  for (const WeightReport& w : r.weights) {
+    out += Name(w) + ": ";
+    if (w.palettized) out += DescribeConfig(w.config) + " (" + w.config_source + ")\n";
+    else out += "skip: " + w.reason + "\n";
+  }
+  for (const auto& [path, ios] : r.targets)
+    out += "target " + (path.empty() ? std::string("(root)") : path) + ": iOS" + std::to_string(ios) + "\n";
+  out += std::to_string(r.palettized) + " weights to palettize, " + std::to_string(r.skipped) + " skipped\n";
+  return out;
+}
+
+}  // namespace palettize

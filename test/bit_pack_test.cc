@@ -1,0 +1,54 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "encode/bit_pack.h"
+#include "util/half.h"
+
+using namespace palettize;
+
+TEST_CASE("bit packing is LSB-first and round-trips for every width", "[encode]") {
+  // Two 3-bit elements 0b101, 0b011 -> bits 101 then 011 from the LSB: 0b00011101.
+  uint8_t two[2] = {5, 3};
+  uint8_t out[1];
+  PackBits(two, 2, 3, out);
+  CHECK(out[0] == 0x1D);
+  uint8_t four[4] = {1, 2, 3, 0};  // 2-bit: 01 10 11 00 -> 0b00111001
+  PackBits(four, 4, 2, out);
+  CHECK(out[0] == 0x39);
+
+  std::mt19937 rng(7);
+  for (int nbits : {1, 2, 3, 4, 6, 8}) {
+    for (uint64_t n : {1, 7, 8, 9, 63, 1000}) {
+      std::vector<uint8_t> idx(n);
+      for (auto& v : idx) v = uint8_t(rng() & ((1u << nbits) - 1));
+      std::vector<uint8_t> packed(PackedSize(n, nbits) + 1, 0xEE);
+      PackBits(idx.data(), n, nbits, packed.data());
+      CHECK(packed.back() == 0xEE);  // nothing written past the end
+      for (uint64_t i = 0; i < n; ++i) REQUIRE(UnpackBits(packed.data(), i, nbits) == idx[i]);
+      // Unused high bits of the last byte are zero.
+      int used = int((n * nbits) % 8);
+      if (used) CHECK((packed[PackedSize(n, nbits) - 1] >> used) == 0);
+    }
+  }
+}
+
+TEST_CASE("double to float16 rounds once, to nearest even", "[encode]") {
+  CHECK(DoubleToHalfBits(1.0) == 0x3C00);
+  CHECK(DoubleToHalfBits(-2.0) == 0xC000);
+  CHECK(DoubleToHalfBits(65504.0) == 0x7BFF);
+  CHECK(DoubleToHalfBits(65519.99) == 0x7BFF);
+  CHECK(DoubleToHalfBits(65520.0) == 0x7C00);
+  CHECK(DoubleToHalfBits(0x1p-24) == 0x0001);
+  CHECK(DoubleToHalfBits(0x1p-25) == 0x0000);           // tie to even: 0
+  CHECK(DoubleToHalfBits(0x1.8p-24) == 0x0002);         // 1.5 ulp -> 2 (even)
+  CHECK(DoubleToHalfBits(1.0 + 0x1p-11) == 0x3C00);     // tie -> even mantissa
+  CHECK(DoubleToHalfBits(1.0 + 3 * 0x1p-11) == 0x3C02);
+  // A double just above a tie must round up (double rounding through float would not).
+  CHECK(DoubleToHalfBits(1.0 + 0x1p-11 + 0x1p-40) == 0x3C01);
+  CHECK(DoubleToHalfBits(-0.0) == 0x8000);
+  // Every half value converts back to itself.
+  for (uint32_t b = 0; b < 0x7C00; ++b) REQUIRE(DoubleToHalfBits(HalfToFloat(uint16_t(b))) == b);
+}

@@ -1,0 +1,142 @@
+// One weight through the palettizer: tables, indices, and the decompressed values it claims.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <set>
+
+#include "MIL.pb.h"
+#include "compress/weight_palettizer.h"
+
+using namespace palettize;
+using MT = CoreML::Specification::MILSpec::DataType;
+
+namespace {
+
+TensorShape Shape(std::vector<uint64_t> dims, int dtype = MT::FLOAT16) {
+  TensorShape s;
+  s.mil_type = dtype;
+  s.bits = dtype == MT::FLOAT16 ? 16 : 32;
+  s.dims = dims;
+  s.elements = 1;
+  for (uint64_t d : dims) s.elements *= d;
+  return s;
+}
+
+WeightPlan Plan(PalettizeMode mode, int nbits, uint64_t group_size, int axis = 0) {
+  WeightPlan p;
+  p.palettize = true;
+  p.config.mode = mode;
+  p.config.nbits = nbits;
+  p.channel_axis = axis;
+  p.group_size = group_size;
+  return p;
+}
+
+std::vector<double> Values(const TensorShape& s, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> n(0.0, 0.05);
+  std::vector<double> v(s.elements);
+  for (auto& x : v) x = RoundToDType(n(rng), s.mil_type);
+  return v;
+}
+
+double Sse(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
+  return s;
+}
+
+const std::vector<int> kAll = {1, 2, 3, 4, 6, 8};
+
+}  // namespace
+
+TEST_CASE("kmeans: decoded values come from the table and the reported error is theirs", "[palettizer]") {
+  for (int dtype : {int(MT::FLOAT16), int(MT::FLOAT32)}) {
+    TensorShape s = Shape({16, 24}, dtype);
+    auto v = Values(s, 1);
+    PalettizedWeight p;
+    std::string why;
+    REQUIRE(PalettizeWeight(v, s, Plan(PalettizeMode::kKMeans, 3, 4), kAll, &p, &why));
+    CHECK(p.tables == 4);
+    CHECK(p.lut.size() == 4 * 8);
+    CHECK(p.sse == Approx(Sse(v, p.decoded)).epsilon(1e-12));
+    for (uint64_t c = 0; c < 16; ++c)
+      for (uint64_t i = 0; i < 24; ++i) {
+        uint64_t e = c * 24 + i;
+        CHECK(p.decoded[e] == p.lut[(c / 4) * 8 + p.indices[e]]);
+        CHECK(RoundToDType(p.lut[(c / 4) * 8 + p.indices[e]], dtype) == p.lut[(c / 4) * 8 + p.indices[e]]);
+      }
+    // Each element took its nearest entry.
+    for (uint64_t e = 0; e < s.elements; ++e) {
+      const double* t = &p.lut[(e / 24 / 4) * 8];
+      for (int j = 0; j < 8; ++j) REQUIRE(std::fabs(v[e] - p.decoded[e]) <= std::fabs(v[e] - t[j]));
+    }
+  }
+}
+
+TEST_CASE("kmeans with enough entries, and unique mode, are lossless", "[palettizer]") {
+  TensorShape s = Shape({8, 8});
+  std::vector<double> v(64);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = RoundToDType(0.125 * double(i % 5) - 0.25, s.mil_type);
+  PalettizedWeight p;
+  std::string why;
+  REQUIRE(PalettizeWeight(v, s, Plan(PalettizeMode::kKMeans, 3, 8), kAll, &p, &why));
+  CHECK(p.sse == 0);
+  CHECK(p.decoded == v);
+  REQUIRE(PalettizeWeight(v, s, Plan(PalettizeMode::kUnique, 0, 8), kAll, &p, &why));
+  CHECK(p.nbits == 3);  // 5 values: the smallest width that holds them
+  CHECK(p.decoded == v);
+  REQUIRE(PalettizeWeight(v, s, Plan(PalettizeMode::kUnique, 0, 8), {1, 2, 4, 6, 8}, &p, &why));
+  CHECK(p.nbits == 4);  // iOS16 has no 3-bit form
+}
+
+TEST_CASE("unique mode refuses more than 256 values; NaN and Inf are refused", "[palettizer]") {
+  TensorShape s = Shape({32, 32});
+  auto v = Values(s, 2);
+  PalettizedWeight p;
+  std::string why;
+  CHECK_FALSE(PalettizeWeight(v, s, Plan(PalettizeMode::kUnique, 0, 32), kAll, &p, &why));
+  CHECK(why.find("unique values, more than 256 fit a table") != std::string::npos);
+  v[5] = NAN;
+  CHECK_FALSE(PalettizeWeight(v, s, Plan(PalettizeMode::kKMeans, 4, 32), kAll, &p, &why));
+  CHECK(why == "holds NaN or Inf values");
+}
+
+TEST_CASE("per-channel scale and int8 tables decode as Core ML computes them", "[palettizer]") {
+  TensorShape s = Shape({8, 16});
+  auto v = Values(s, 3);
+  WeightPlan plan = Plan(PalettizeMode::kKMeans, 4, 8);
+  plan.config.enable_per_channel_scale = true;
+  plan.config.lut_dtype = LutDType::kInt8;
+  PalettizedWeight p;
+  std::string why;
+  REQUIRE(PalettizeWeight(v, s, plan, kAll, &p, &why));
+  REQUIRE(p.channel_scale.size() == 16);  // max over the 8 channels of each column
+  CHECK(p.scale_shape == std::vector<uint64_t>{1, 16});
+  for (uint64_t c = 0; c < 8; ++c)
+    for (uint64_t i = 0; i < 16; ++i) {
+      uint64_t e = c * 16 + i;
+      double q = p.lut[p.indices[e]];
+      CHECK(q == std::nearbyint(q));
+      CHECK(std::fabs(q) <= 127);
+      double entry = RoundToDType(p.lut_scale[0] * q, s.mil_type);
+      CHECK(p.decoded[e] == RoundToDType(p.channel_scale[i] * entry, s.mil_type));
+    }
+  CHECK(p.sse == Approx(Sse(v, p.decoded)).epsilon(1e-12));
+}
+
+TEST_CASE("vector palettization groups cluster_dim channels per entry", "[palettizer]") {
+  TensorShape s = Shape({8, 6});
+  auto v = Values(s, 4);
+  WeightPlan plan = Plan(PalettizeMode::kKMeans, 2, 8);
+  plan.config.cluster_dim = 2;
+  PalettizedWeight p;
+  std::string why;
+  REQUIRE(PalettizeWeight(v, s, plan, kAll, &p, &why));
+  CHECK(p.indices_shape == std::vector<uint64_t>{4, 6});
+  for (uint64_t j = 0; j < 4; ++j)
+    for (uint64_t i = 0; i < 6; ++i)
+      for (uint64_t d = 0; d < 2; ++d)
+        CHECK(p.decoded[(2 * j + d) * 6 + i] == p.lut[p.indices[j * 6 + i] * 2 + d]);
+}
