@@ -48,6 +48,20 @@ std::string WhyIOS18(const WeightPlan& p) {
   return "per_grouped_channel with more than one group";
 }
 
+// The first op whose iOS16 form iOS18 redefined (constexpr_lut_to_dense, constexpr_sparse_to_dense
+// take inputs instead of attributes there), or "".
+std::string FindIOS16OnlyOp(const mil::Block& b) {
+  for (const mil::Operation& op : b.operations()) {
+    if (op.type() == "constexpr_lut_to_dense" || op.type() == "constexpr_sparse_to_dense")
+      return op.type() + " '" + OpName(op) + "'";
+    for (const mil::Block& nested : op.blocks()) {
+      std::string found = FindIOS16OnlyOp(nested);
+      if (!found.empty()) return found;
+    }
+  }
+  return "";
+}
+
 void CollectNames(const mil::Block& b, std::set<std::string>* names) {
   for (const mil::Operation& op : b.operations()) {
     names->insert(OpName(op));
@@ -113,6 +127,18 @@ Status Compress(const std::string& input, const std::string& output, const Compr
                                      std::to_string(forced));
     t.out = std::max(t.current, forced);
     if (t.any_palettized) t.out = std::max(t.out, t.needs_ios18.empty() ? 16 : 18);
+    if (t.current < 18 && t.out >= 18) {
+      for (const auto& [fname, f] : t.program->functions())
+        for (const auto& [opset, block] : f.block_specializations()) {
+          std::string op = FindIOS16OnlyOp(block);
+          if (!op.empty())
+            return Status::InvalidArgument(
+                where + (t.needs_ios18.empty() ? "the output targets iOS18" : t.needs_ios18) +
+                ", but the input already holds " + op + " in its iOS" + std::to_string(t.current) +
+                " form, which iOS18 does not accept; use a config that fits iOS" +
+                std::to_string(t.current) + " or decompress the model first");
+        }
+    }
   }
 
   CompressReport rep;
