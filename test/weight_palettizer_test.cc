@@ -7,6 +7,7 @@
 
 #include "MIL.pb.h"
 #include "compress/weight_palettizer.h"
+#include "mil/tensor_data.h"
 
 using namespace palettize;
 using MT = CoreML::Specification::MILSpec::DataType;
@@ -139,4 +140,40 @@ TEST_CASE("vector palettization groups cluster_dim channels per entry", "[palett
     for (uint64_t i = 0; i < 6; ++i)
       for (uint64_t d = 0; d < 2; ++d)
         CHECK(p.decoded[(2 * j + d) * 6 + i] == p.lut[p.indices[j * 6 + i] * 2 + d]);
+}
+
+TEST_CASE("the fast scalar path gives the general path's tables and indices", "[palettizer]") {
+  std::mt19937 rng(11);
+  for (int dtype : {int(MT::FLOAT16), int(MT::FLOAT32)}) {
+    for (auto mode : {PalettizeMode::kKMeans, PalettizeMode::kUniform, PalettizeMode::kUnique}) {
+      for (auto lut : {LutDType::kFloat, LutDType::kInt8, LutDType::kUInt8}) {
+        for (uint64_t group : {uint64_t(4), uint64_t(32)}) {
+          TensorShape s = Shape({32, 5, 3}, dtype);
+          std::vector<double> v = Values(s, unsigned(rng()));
+          if (mode == PalettizeMode::kUnique)  // few distinct values, incl. both zeros
+            for (size_t i = 0; i < v.size(); ++i) v[i] = (i % 7 == 0) ? -0.0 : RoundToDType(0.01 * double(i % 9), dtype);
+          v[3] = -0.0;
+          v[4] = 0.0;
+          std::string raw = EncodeElements(v, dtype);
+          WeightPlan plan = Plan(mode, mode == PalettizeMode::kUnique ? 0 : 3, group, 0);
+          plan.config.lut_dtype = lut;
+          PalettizedWeight general, fast;
+          std::string why1, why2;
+          bool a = PalettizeWeight(v, s, plan, kAll, &general, &why1);
+          bool b = PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, plan, kAll, true, &fast, &why2);
+          REQUIRE(a == b);
+          REQUIRE(why1 == why2);
+          if (!a) continue;
+          CHECK(fast.nbits == general.nbits);
+          CHECK(fast.lut == general.lut);
+          CHECK(fast.lut_scale == general.lut_scale);
+          CHECK(fast.lut_offset == general.lut_offset);
+          CHECK(fast.indices == general.indices);
+          CHECK(fast.decoded == general.decoded);
+          CHECK(fast.sse == Approx(general.sse).epsilon(1e-12));
+          CHECK(fast.max_abs_error == general.max_abs_error);
+        }
+      }
+    }
+  }
 }

@@ -69,6 +69,10 @@ palettize::Status WriteFileAtomically(const std::string& path, const std::string
 int main(int argc, char** argv) {
   CLI::App app{"palettize: compress Core ML models (.mlpackage ML Programs) by weight palettization."};
   app.require_subcommand(1);
+  // One line per usage error, like every other error.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "palettize: " + std::string(e.what()) + " (see --help)\n";
+  });
   app.footer(
       "Exit codes: 0 success, 1 usage error (bad flag or option), 2 invalid input (malformed or\n"
       "inconsistent model), 3 I/O failure (missing file, unwritable output).");

@@ -188,12 +188,10 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     const size_t i = jobs[j];
     const auto t0 = Clock::now();
     const ConstWeight& w = weights[i];
-    std::vector<double> values(w.shape.elements);
-    for (uint64_t e = 0; e < w.shape.elements; ++e) values[e] = ElementAsDouble(data[i].data, w.shape.mil_type, e);
     const int out_ios = targets.at(w.program).out;
     const std::vector<int> allowed = out_ios >= 18 ? std::vector<int>{1, 2, 3, 4, 6, 8}
                                                    : std::vector<int>{1, 2, 4, 6, 8};
-    ok[i] = PalettizeWeight(values, w.shape, plans[i], allowed, &results[i], &failures[i]);
+    ok[i] = PalettizeWeightRaw(data[i].data, w.shape, plans[i], allowed, false, &results[i], &failures[i]);
     rep.weights[i].seconds = Seconds(t0);
   }, tbb::simple_partitioner());
 
@@ -217,10 +215,17 @@ Status Compress(const std::string& input, const std::string& output, const Compr
       for (const auto& [opset, block] : t.program->functions().at(w.function).block_specializations())
         CollectNames(block, &set);
     }
+    const LutForm form = t.out >= 18 ? LutForm::kIOS18 : LutForm::kIOS16;
+    const uint64_t encoded = LutEncodedBytes(p, w.shape.mil_type, plans[i].config.lut_dtype, form);
+    if (encoded >= r.bytes_before) {
+      r.palettized = false;
+      r.reason = "palettized it would take " + std::to_string(encoded) + " bytes, not less than its " +
+                 std::to_string(r.bytes_before);
+      continue;
+    }
     std::string weight_file = w.value->has_blobfilevalue() ? w.value->blobfilevalue().filename()
                                                            : "@model_path/weights/weight.bin";
-    r.bytes_after = RewriteAsLut(w, p, plans[i].config.lut_dtype, t.out >= 18 ? LutForm::kIOS18 : LutForm::kIOS16,
-                                 weight_file, &names[key], &pending);
+    r.bytes_after = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, &names[key], &pending);
     r.nbits = p.nbits;
     r.luts = p.tables;
     r.sse = p.sse;

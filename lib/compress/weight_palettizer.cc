@@ -8,6 +8,7 @@
 #include "MIL.pb.h"
 #include "cluster/kmeans1d.h"
 #include "cluster/kmeans_vector.h"
+#include "mil/tensor_data.h"
 #include "util/half.h"
 
 namespace palettize {
@@ -66,6 +67,61 @@ void QuantizeTable(double* entries, size_t n, LutDType type, int mil_type, doubl
     for (size_t j = 0; j < n; ++j)
       entries[j] = std::clamp(std::nearbyint(entries[j] / *scale) + *offset, 0.0, 255.0);
   }
+}
+
+// The smallest allowed width whose tables hold `most` entries, or 0.
+int UniqueNBits(size_t most, const std::vector<int>& allowed) {
+  for (int b : allowed)
+    if (most <= (size_t(1) << b)) return b;
+  return 0;
+}
+
+// Distinct values of one group, ascending, with their counts.
+struct Distinct {
+  std::vector<double> values;
+  std::vector<double> counts;
+};
+
+// Float16 group: a histogram of bit patterns, read back in value order (negative patterns from the
+// largest magnitude down, then positive ones up; -0 and +0 merge into one value 0).
+bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<uint32_t>& hist,
+                  Distinct* d) {
+  std::fill(hist.begin(), hist.end(), 0u);
+  const uint64_t run = (c1 - c0) * L.inner;
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    const uint16_t* p = w + L.Offset(o, c0, 0);
+    for (uint64_t e = 0; e < run; ++e) ++hist[p[e]];
+  }
+  for (uint32_t b = 0x7C00; b < 0x8000; ++b)
+    if (hist[b] || hist[b | 0x8000]) return false;  // Inf or NaN
+  d->values.clear();
+  d->counts.clear();
+  for (uint32_t b = 0xFBFF; b > 0x8000; --b)
+    if (hist[b]) d->values.push_back(HalfToFloat(uint16_t(b))), d->counts.push_back(hist[b]);
+  if (hist[0x8000] + hist[0]) d->values.push_back(0.0), d->counts.push_back(double(hist[0x8000]) + hist[0]);
+  for (uint32_t b = 1; b < 0x7C00; ++b)
+    if (hist[b]) d->values.push_back(HalfToFloat(uint16_t(b))), d->counts.push_back(hist[b]);
+  return true;
+}
+
+bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
+                   Distinct* d) {
+  buf.clear();
+  const uint64_t run = (c1 - c0) * L.inner;
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    const float* p = w + L.Offset(o, c0, 0);
+    buf.insert(buf.end(), p, p + run);
+  }
+  for (float x : buf)
+    if (!std::isfinite(x)) return false;
+  std::sort(buf.begin(), buf.end());
+  d->values.clear();
+  d->counts.clear();
+  for (float x : buf) {
+    if (!d->values.empty() && d->values.back() == double(x)) d->counts.back() += 1;  // -0 == +0 merge
+    else d->values.push_back(x), d->counts.push_back(1);
+  }
+  return true;
 }
 
 }  // namespace
@@ -275,6 +331,161 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
         }
   }
   *out = std::move(p);
+  return true;
+}
+
+namespace {
+
+// Builds table t from a group's distinct values (kmeans, uniform or unique), rounded to the dtype
+// and, for 8-bit tables, quantized; writes the stored entries at `table` and the dequantized ones
+// at `entries`. Mirrors the general path exactly.
+void BuildScalarTable(const Distinct& d, const PalettizeConfig& cfg, int dtype, uint64_t K, double* table,
+                      double* entries, PalettizedWeight* p) {
+  size_t used;
+  if (cfg.mode == PalettizeMode::kUnique) {
+    std::copy(d.values.begin(), d.values.end(), table);
+    used = d.values.size();
+  } else if (cfg.mode == PalettizeMode::kUniform) {
+    double lo = d.values.front(), hi = d.values.back();
+    for (uint64_t j = 0; j < K; ++j) table[j] = lo + double(j) * (hi - lo) / double(K - 1);
+    used = K;
+  } else {
+    Clustering1D c = OptimalKMeans1D(d.values.data(), d.counts.data(), d.values.size(), K);
+    std::copy(c.centroids.begin(), c.centroids.end(), table);
+    used = c.centroids.size();
+  }
+  for (size_t j = used; j < K; ++j) table[j] = table[used - 1];
+  for (uint64_t j = 0; j < K; ++j) table[j] = RoundToDType(table[j], dtype);
+  std::copy(table, table + K, entries);
+  if (cfg.lut_dtype != LutDType::kFloat) {
+    double sc, off;
+    QuantizeTable(table, K, cfg.lut_dtype, dtype, &sc, &off);
+    p->lut_scale.push_back(sc);
+    p->lut_offset.push_back(off);
+    for (uint64_t j = 0; j < K; ++j) entries[j] = RoundToDType(sc * (table[j] - off), dtype);
+  }
+}
+
+// For ascending `values`, the index of the nearest of the ascending `entries` (lowest index on
+// ties), by one forward sweep.
+void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K, std::vector<uint8_t>* idx) {
+  idx->resize(values.size());
+  uint64_t j = 0;
+  for (size_t v = 0; v < values.size(); ++v) {
+    const double x = values[v];
+    while (j + 1 < K && std::fabs(x - entries[j + 1]) < std::fabs(x - entries[j])) ++j;
+    // A tie with an earlier, equal-distance entry below keeps the lower index.
+    uint64_t best = j;
+    while (best > 0 && std::fabs(x - entries[best - 1]) <= std::fabs(x - entries[best])) --best;
+    (*idx)[v] = uint8_t(best);
+  }
+}
+
+bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
+                const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
+                std::string* reason) {
+  const PalettizeConfig& cfg = plan.config;
+  const int dtype = shape.mil_type;
+  const bool half = dtype == MT::FLOAT16;
+  const Layout L(shape, plan.channel_axis);
+  const uint64_t G = plan.group_size;
+  const uint64_t tables = L.channels / G;
+  std::vector<Distinct> groups(tables);
+  {
+    std::vector<uint32_t> hist(half ? 65536 : 0);
+    std::vector<float> buf;
+    for (uint64_t t = 0; t < tables; ++t) {
+      bool finite = half ? DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, t * G, (t + 1) * G, hist, &groups[t])
+                         : DistinctFloat(reinterpret_cast<const float*>(data), L, t * G, (t + 1) * G, buf, &groups[t]);
+      if (!finite) {
+        *reason = "holds NaN or Inf values";
+        return false;
+      }
+    }
+  }
+  int nbits = cfg.nbits;
+  if (cfg.mode == PalettizeMode::kUnique) {
+    size_t most = 0;
+    for (const Distinct& d : groups) most = std::max(most, d.values.size());
+    nbits = UniqueNBits(most, allowed_nbits);
+    if (nbits == 0) {
+      *reason = std::to_string(most) + " unique values" + (tables > 1 ? " in a group" : "") + ", more than " +
+                std::to_string(1 << allowed_nbits.back()) + " fit a table";
+      return false;
+    }
+  }
+  PalettizedWeight p;
+  p.nbits = nbits;
+  p.channel_axis = plan.channel_axis;
+  p.tables = tables;
+  const uint64_t K = uint64_t(1) << nbits;
+  p.lut.assign(tables * K, 0.0);
+  std::vector<double> entries(tables * K);
+  p.indices_shape = shape.dims;
+  p.indices.assign(shape.elements, 0);
+  if (keep_decoded) p.decoded.assign(shape.elements, 0.0);
+  std::vector<uint8_t> map16(half ? 65536 : 0);
+  std::vector<uint8_t> nearest;
+  for (uint64_t t = 0; t < tables; ++t) {
+    const Distinct& d = groups[t];
+    BuildScalarTable(d, cfg, dtype, K, &p.lut[t * K], &entries[t * K], &p);
+    const double* ent = &entries[t * K];
+    // Error totals from the distinct values and their counts: no second pass over the elements.
+    NearestSorted(d.values, ent, K, &nearest);
+    for (size_t v = 0; v < d.values.size(); ++v) {
+      const double diff = d.values[v] - ent[nearest[v]];
+      p.sse += d.counts[v] * diff * diff;
+      p.max_abs_error = std::max(p.max_abs_error, std::fabs(diff));
+      p.signal += d.counts[v] * d.values[v] * d.values[v];
+    }
+    const uint64_t run = G * L.inner;
+    if (half) {
+      // Map every bit pattern present to its index, then one pass over the elements.
+      size_t v = 0;
+      for (uint32_t b = 0xFBFF; b > 0x8000; --b)
+        if (v < d.values.size() && HalfToFloat(uint16_t(b)) == d.values[v]) map16[b] = nearest[v++];
+      if (v < d.values.size() && d.values[v] == 0.0) map16[0] = map16[0x8000] = nearest[v++];
+      for (uint32_t b = 1; b < 0x7C00; ++b)
+        if (v < d.values.size() && HalfToFloat(uint16_t(b)) == d.values[v]) map16[b] = nearest[v++];
+      const uint16_t* w = reinterpret_cast<const uint16_t*>(data);
+      for (uint64_t o = 0; o < L.outer; ++o) {
+        const uint64_t base = L.Offset(o, t * G, 0);
+        for (uint64_t e = 0; e < run; ++e) p.indices[base + e] = map16[w[base + e]];
+      }
+    } else {
+      const float* w = reinterpret_cast<const float*>(data);
+      for (uint64_t o = 0; o < L.outer; ++o) {
+        const uint64_t base = L.Offset(o, t * G, 0);
+        for (uint64_t e = 0; e < run; ++e) {
+          const double x = w[base + e];
+          size_t pos = size_t(std::lower_bound(d.values.begin(), d.values.end(), x) - d.values.begin());
+          p.indices[base + e] = nearest[pos];
+        }
+      }
+    }
+    if (keep_decoded)
+      for (uint64_t o = 0; o < L.outer; ++o) {
+        const uint64_t base = L.Offset(o, t * G, 0);
+        for (uint64_t e = 0; e < run; ++e) p.decoded[base + e] = ent[p.indices[base + e]];
+      }
+  }
+  *out = std::move(p);
+  return true;
+}
+
+}  // namespace
+
+bool PalettizeWeightRaw(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
+                        const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
+                        std::string* reason) {
+  const PalettizeConfig& cfg = plan.config;
+  if (cfg.cluster_dim == 1 && !cfg.enable_per_channel_scale &&
+      (shape.mil_type == MT::FLOAT16 || shape.mil_type == MT::FLOAT32))
+    return FastScalar(data, shape, plan, allowed_nbits, keep_decoded, out, reason);
+  std::vector<double> values(shape.elements);
+  for (uint64_t e = 0; e < shape.elements; ++e) values[e] = ElementAsDouble(data, shape.mil_type, e);
+  if (!PalettizeWeight(values, shape, plan, allowed_nbits, out, reason)) return false;
+  if (!keep_decoded) std::vector<double>().swap(out->decoded);
   return true;
 }
 

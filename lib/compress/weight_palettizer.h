@@ -50,6 +50,14 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
                      const WeightPlan& plan, const std::vector<int>& allowed_nbits,
                      PalettizedWeight* out, std::string* reason);
 
+// The same, from the weight's raw little-endian bytes. Scalar tables without a per-channel scale on
+// float16 and float32 weights take a fast path (a histogram of bit patterns for float16, a sort for
+// float32; index assignment through the distinct values); everything else converts to doubles and
+// takes the general path. Both give identical results. `decoded` is filled only when asked for.
+bool PalettizeWeightRaw(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
+                        const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
+                        std::string* reason);
+
 // `x` rounded to a value of MIL dtype `mil_type` (float16, float32, int8, uint8).
 double RoundToDType(double x, int mil_type);
 

@@ -114,6 +114,19 @@ void InsertBefore(mil::Block* block, const mil::Operation* anchor, std::vector<m
 
 }  // namespace
 
+uint64_t LutEncodedBytes(const PalettizedWeight& p, int mil_type, LutDType lut_dtype, LutForm form) {
+  const uint64_t elem = uint64_t(FindDType(mil_type)->bits / 8);
+  uint64_t bytes = PackedSize(p.indices.size(), p.nbits);
+  const uint64_t entries = p.tables * (uint64_t(1) << p.nbits) * uint64_t(p.cluster_dim);
+  if (lut_dtype == LutDType::kFloat) {
+    bytes += entries * elem;
+  } else {
+    bytes += entries + p.tables * elem + (lut_dtype == LutDType::kUInt8 ? p.tables : 0);
+  }
+  if (form == LutForm::kIOS16) bytes += 4 * p.indices_shape.size();  // the uint32 shape
+  return bytes + p.channel_scale.size() * elem;
+}
+
 uint64_t RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype,
                       LutForm form, const std::string& weight_file, std::set<std::string>* used_names,
                       std::vector<PendingBlob>* pending) {

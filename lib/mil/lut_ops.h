@@ -23,6 +23,9 @@ namespace palettize {
 
 enum class LutForm { kIOS16, kIOS18 };
 
+// The bytes RewriteAsLut will store for `p`: packed indices, tables, and scales.
+uint64_t LutEncodedBytes(const PalettizedWeight& p, int mil_type, LutDType lut_dtype, LutForm form);
+
 // Replaces `w.op` in `w.block` by the ops encoding `p`. New tensor values of 10 or more elements
 // go to blobs appended to `pending` (destined for `weight_file`); `used_names` holds every name in
 // the function and receives the new ones. Returns the number of bytes the new values occupy.
