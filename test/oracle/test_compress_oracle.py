@@ -114,6 +114,7 @@ CASES = [
     Case("default-pipeline", "fixture/pipeline", []),
     Case("default-immediate_fp32", "fixture/immediate_fp32", [], ct=True),
     Case("default-compressed_ios16", "fixture/compressed_ios16", [], ct=True),
+    Case("thr0-kmeans2-activity_fp16", "shared/activity_fp16", ["--weight-threshold", "0", "--nbits", "2"], ct=True),
     Case("thr0-kmeans2-activity_fp32", "shared/activity_fp32", ["--weight-threshold", "0", "--nbits", "2"], ct=True),
     # kmeans nbits 1/2/3/4/8 (6 above)
     Case("kmeans1-linear_fp32", "fixture/linear_fp32", ["--nbits", "1"], ct=True),
@@ -844,6 +845,39 @@ def test_refuse_unknown_yaml_key(oracle, tmp_path, where):
     assert key in err, f"unknown key {key} ({where}): message {err!r} does not name the key"
     assert f"{cfg}:{line}" in err or f"{cfg.name}:{line}" in err, (
         f"unknown key {key} ({where}): message {err!r} does not name {cfg.name}:{line}")
+
+
+@pytest.mark.parametrize("case_id", ["default-mnist", "g16-kmeans4-mnist", "pcs-kmeans4-pipeline",
+                                     "default-multifunction", "int8lut-pcs-g8-kmeans4-conv"])
+def test_no_dead_blobs(runs, case_id):
+    """weight.bin is written fresh: every blob in it is referenced, each exactly once per offset."""
+    import struct
+    from coremltools.proto import Model_pb2
+    r = runs(case_id)
+    spec = Model_pb2.Model()
+    spec.ParseFromString((Path(r.out) / "Data/com.apple.CoreML/model.mlmodel").read_bytes())
+    import re
+    from google.protobuf import text_format
+    referenced = {}
+    for name, off in re.findall(r'blobFileValue \{\s*fileName: "([^"]+)"\s*offset: (\d+)',
+                                text_format.MessageToString(spec)):
+        referenced.setdefault(name, set()).add(int(off))
+    assert referenced, f"{case_id}: no blob references found"
+    for name, offsets in referenced.items():
+        path = Path(r.out) / "Data/com.apple.CoreML" / name.replace("@model_path/", "")
+        data = path.read_bytes()
+        count, version = struct.unpack_from("<II", data, 0)
+        # Walk the records the way the format lays them out.
+        walked, off = [], 64
+        while off < len(data):
+            sentinel, _dtype, size, data_off = struct.unpack_from("<IIQQ", data, off)
+            assert sentinel == 0xDEADBEEF, f"{case_id}: {name}: bad sentinel at {off}"
+            walked.append(off)
+            off = data_off + size
+            off += (-off) % 64
+        assert count == len(walked), f"{case_id}: {name}: header count {count}, {len(walked)} records"
+        assert set(walked) == offsets, (f"{case_id}: {name}: unreferenced blobs "
+                                        f"{sorted(set(walked) - offsets)}, missing {sorted(offsets - set(walked))}")
 
 
 def test_skip_when_palettized_form_is_larger(oracle, tmp_path):
