@@ -1,5 +1,6 @@
 // palettize: library plus main(). Parses flags into the library's option structs, calls it, and
 // maps the returned Status to an exit code. Only this file decides exit codes and prints errors.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +128,9 @@ int main(int argc, char** argv) {
   compress->add_option("--report", report_file, "Write a JSON report of every weight (docs/format.md section 6)");
   compress->add_flag("--dry-run", dry_run, "Print the plan (each weight's config, or why it is skipped) and write nothing");
   compress->add_flag("--force", force, "Replace OUTPUT if it exists");
+  int threads = 0;
+  compress->add_option("--threads", threads, "Worker threads (default: one per core); the output is the same for any count")
+      ->check(CLI::NonNegativeNumber);
   compress->add_flag("-q,--quiet", quiet, "Print nothing but errors");
   compress->add_flag("-v,--verbose", verbose, "Also print the plan and every skipped weight");
 
@@ -205,6 +209,26 @@ int main(int argc, char** argv) {
     if (!target.empty()) options.min_target = palettize::DeploymentTarget(std::stoi(target.substr(3)));
     options.overwrite = force;
     options.dry_run = dry_run;
+    options.threads = threads;
+    // A progress bar only for people: on a terminal, never in logs or pipes.
+    const bool bar = !quiet && isatty(STDERR_FILENO);
+    const auto started = std::chrono::steady_clock::now();
+    auto last_draw = started - std::chrono::seconds(1);
+    if (bar) {
+      options.progress = [&](size_t done, size_t total, uint64_t bytes_done, uint64_t bytes_total) {
+        const auto now = std::chrono::steady_clock::now();
+        if (done < total && now - last_draw < std::chrono::milliseconds(100)) return;
+        last_draw = now;
+        const double secs = std::chrono::duration<double>(now - started).count();
+        const double mbs = secs > 0 ? double(bytes_done) / secs / 1e6 : 0;
+        const double eta = bytes_done > 0 ? secs * double(bytes_total - bytes_done) / double(bytes_done) : 0;
+        const int width = 30, filled = total ? int(width * done / total) : width;
+        std::fprintf(stderr, "\r[%s%s] %zu/%zu weights  %.0f MB/s  ETA %.0f s   ", std::string(size_t(filled), '#').c_str(),
+                     std::string(size_t(width - filled), ' ').c_str(), done, total, mbs, eta);
+        if (done == total) std::fprintf(stderr, "\n");
+        std::fflush(stderr);
+      };
+    }
     palettize::CompressReport report;
     palettize::Status st = palettize::Compress(input, output, options, &report);
     if (!st.ok()) return Fail(st);

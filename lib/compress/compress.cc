@@ -4,9 +4,11 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <set>
 
-#include <tbb/parallel_for.h>
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
 
 #include "compress/weight_palettizer.h"
 #include "mil/dtype.h"
@@ -178,60 +180,90 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     *report = std::move(rep);
     return Status::OK();
   }
-  // Largest first, so the last weights to finish are small ones.
-  std::stable_sort(jobs.begin(), jobs.end(),
-                   [&](size_t a, size_t b) { return weights[a].shape.elements > weights[b].shape.elements; });
-  std::vector<PalettizedWeight> results(weights.size());
-  std::vector<std::string> failures(weights.size());
-  std::vector<char> ok(weights.size(), 0);
-  tbb::parallel_for(size_t(0), jobs.size(), [&](size_t j) {
-    const size_t i = jobs[j];
+  // Stream: weights are palettized in parallel and encoded, in model order, as they finish; each
+  // one's new blobs go straight to the output, so memory holds only the weights in flight.
+  PackageWriter writer;
+  PALETTIZE_RETURN_IF_ERROR(writer.Begin(&package, output, options.overwrite));
+  struct Work {
+    size_t index = 0;
+    PalettizedWeight result;
+    bool ok = false;
+    std::string failure;
+  };
+  std::map<std::string, std::set<std::string>> names;  // per program/function
+  Status status;
+  size_t next = 0, done = 0;
+  uint64_t bytes_total = 0, bytes_done = 0;
+  for (size_t i : jobs) bytes_total += rep.weights[i].bytes_before;
+  const BlobSink sink = [&](PendingBlob&& b, uint64_t* handle) { return writer.AppendNew(b, handle); };
+  auto palettize = [&](size_t i) {
+    auto work = std::make_shared<Work>();
+    work->index = i;
+    if (!status.ok()) return work;  // an earlier write failed: finish quickly
     const auto t0 = Clock::now();
     const ConstWeight& w = weights[i];
     const int out_ios = targets.at(w.program).out;
     const std::vector<int> allowed = out_ios >= 18 ? std::vector<int>{1, 2, 3, 4, 6, 8}
                                                    : std::vector<int>{1, 2, 4, 6, 8};
-    ok[i] = PalettizeWeightRaw(data[i].data, w.shape, plans[i], allowed, false, &results[i], &failures[i]);
+    work->ok = PalettizeWeightRaw(data[i].data, w.shape, plans[i], allowed, false, &work->result, &work->failure);
     rep.weights[i].seconds = Seconds(t0);
-  }, tbb::simple_partitioner());
-
-  // Encode, in model order so the output is deterministic.
-  std::vector<PendingBlob> pending;
-  std::map<std::string, std::set<std::string>> names;  // per program/function
-  for (size_t i = 0; i < weights.size(); ++i) {
-    if (!plans[i].palettize) continue;
+    return work;
+  };
+  auto encode = [&](const std::shared_ptr<Work>& work) {
+    const size_t i = work->index;
     WeightReport& r = rep.weights[i];
     const ConstWeight& w = weights[i];
-    if (!ok[i]) {
+    ++done;
+    bytes_done += r.bytes_before;
+    if (options.progress) options.progress(done, jobs.size(), bytes_done, bytes_total);
+    if (!status.ok()) return;
+    if (!work->ok) {
       r.palettized = false;
-      r.reason = failures[i];
-      continue;
+      r.reason = work->failure;
+      return;
     }
-    const PalettizedWeight& p = results[i];
+    const PalettizedWeight& p = work->result;
     const ProgramTarget& t = targets.at(w.program);
-    const std::string key = w.program + "\n" + w.function;
-    if (!names.count(key)) {
-      auto& set = names[key];
-      for (const auto& [opset, block] : t.program->functions().at(w.function).block_specializations())
-        CollectNames(block, &set);
-    }
     const LutForm form = t.out >= 18 ? LutForm::kIOS18 : LutForm::kIOS16;
     const uint64_t encoded = LutEncodedBytes(p, w.shape.mil_type, plans[i].config.lut_dtype, form);
     if (encoded >= r.bytes_before) {
       r.palettized = false;
       r.reason = "palettized it would take " + std::to_string(encoded) + " bytes, not less than its " +
                  std::to_string(r.bytes_before);
-      continue;
+      return;
+    }
+    const std::string key = w.program + "\n" + w.function;
+    if (!names.count(key)) {
+      auto& set = names[key];
+      for (const auto& [opset, block] : t.program->functions().at(w.function).block_specializations())
+        CollectNames(block, &set);
     }
     std::string weight_file = w.value->has_blobfilevalue() ? w.value->blobfilevalue().filename()
                                                            : "@model_path/weights/weight.bin";
-    r.bytes_after = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, &names[key], &pending);
+    status = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, &names[key], sink, &r.bytes_after);
     r.nbits = p.nbits;
     r.luts = p.tables;
     r.sse = p.sse;
     r.max_abs_error = p.max_abs_error;
     r.snr_db = p.sse > 0 ? 10.0 * std::log10(p.signal / p.sse) : INFINITY;
-  }
+  };
+  tbb::task_arena arena(options.threads > 0 ? options.threads : tbb::task_arena::automatic);
+  arena.execute([&] {
+    const size_t tokens = size_t(2 * arena.max_concurrency());
+    tbb::parallel_pipeline(
+        tokens,
+        tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
+                                       [&](tbb::flow_control& fc) -> size_t {
+                                         if (next >= jobs.size()) {
+                                           fc.stop();
+                                           return 0;
+                                         }
+                                         return jobs[next++];
+                                       }) &
+            tbb::make_filter<size_t, std::shared_ptr<Work>>(tbb::filter_mode::parallel, palettize) &
+            tbb::make_filter<std::shared_ptr<Work>, void>(tbb::filter_mode::serial_in_order, encode));
+  });
+  PALETTIZE_RETURN_IF_ERROR(status);
 
   // Raise specification versions and opsets where the output needs a newer target.
   int max_spec = 0;
@@ -253,7 +285,7 @@ Status Compress(const std::string& input, const std::string& output, const Compr
   }
   if (model.specificationversion() < max_spec) model.set_specificationversion(max_spec);
 
-  PALETTIZE_RETURN_IF_ERROR(package.Save(model, output, options.overwrite, pending));
+  PALETTIZE_RETURN_IF_ERROR(writer.Finish(model));
 
   for (const WeightReport& r : rep.weights) {
     (r.palettized ? rep.palettized : rep.skipped)++;

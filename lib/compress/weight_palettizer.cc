@@ -6,6 +6,8 @@
 #include <numeric>
 
 #include "MIL.pb.h"
+#include <tbb/parallel_for.h>
+
 #include "cluster/kmeans1d.h"
 #include "cluster/kmeans_vector.h"
 #include "mil/tensor_data.h"
@@ -340,7 +342,7 @@ namespace {
 // and, for 8-bit tables, quantized; writes the stored entries at `table` and the dequantized ones
 // at `entries`. Mirrors the general path exactly.
 void BuildScalarTable(const Distinct& d, const PalettizeConfig& cfg, int dtype, uint64_t K, double* table,
-                      double* entries, PalettizedWeight* p) {
+                      double* entries, double* lut_scale, double* lut_offset) {
   size_t used;
   if (cfg.mode == PalettizeMode::kUnique) {
     std::copy(d.values.begin(), d.values.end(), table);
@@ -358,11 +360,8 @@ void BuildScalarTable(const Distinct& d, const PalettizeConfig& cfg, int dtype, 
   for (uint64_t j = 0; j < K; ++j) table[j] = RoundToDType(table[j], dtype);
   std::copy(table, table + K, entries);
   if (cfg.lut_dtype != LutDType::kFloat) {
-    double sc, off;
-    QuantizeTable(table, K, cfg.lut_dtype, dtype, &sc, &off);
-    p->lut_scale.push_back(sc);
-    p->lut_offset.push_back(off);
-    for (uint64_t j = 0; j < K; ++j) entries[j] = RoundToDType(sc * (table[j] - off), dtype);
+    QuantizeTable(table, K, cfg.lut_dtype, dtype, lut_scale, lut_offset);
+    for (uint64_t j = 0; j < K; ++j) entries[j] = RoundToDType(*lut_scale * (table[j] - *lut_offset), dtype);
   }
 }
 
@@ -390,18 +389,20 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   const Layout L(shape, plan.channel_axis);
   const uint64_t G = plan.group_size;
   const uint64_t tables = L.channels / G;
+  // Groups are independent: they run in parallel, each writing only its own slots, and the
+  // totals are summed in group order afterwards, so any thread count gives the same bytes.
   std::vector<Distinct> groups(tables);
-  {
-    std::vector<uint32_t> hist(half ? 65536 : 0);
-    std::vector<float> buf;
-    for (uint64_t t = 0; t < tables; ++t) {
-      bool finite = half ? DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, t * G, (t + 1) * G, hist, &groups[t])
-                         : DistinctFloat(reinterpret_cast<const float*>(data), L, t * G, (t + 1) * G, buf, &groups[t]);
-      if (!finite) {
-        *reason = "holds NaN or Inf values";
-        return false;
-      }
-    }
+  std::vector<char> finite(tables, 1);
+  tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
+    thread_local std::vector<uint32_t> hist;
+    thread_local std::vector<float> buf;
+    if (half) hist.resize(65536);
+    finite[t] = half ? DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, t * G, (t + 1) * G, hist, &groups[t])
+                     : DistinctFloat(reinterpret_cast<const float*>(data), L, t * G, (t + 1) * G, buf, &groups[t]);
+  });
+  if (std::find(finite.begin(), finite.end(), 0) != finite.end()) {
+    *reason = "holds NaN or Inf values";
+    return false;
   }
   int nbits = cfg.nbits;
   if (cfg.mode == PalettizeMode::kUnique) {
@@ -424,19 +425,27 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   p.indices_shape = shape.dims;
   p.indices.assign(shape.elements, 0);
   if (keep_decoded) p.decoded.assign(shape.elements, 0.0);
-  std::vector<uint8_t> map16(half ? 65536 : 0);
-  std::vector<uint8_t> nearest;
-  for (uint64_t t = 0; t < tables; ++t) {
+  if (cfg.lut_dtype != LutDType::kFloat) {
+    p.lut_scale.assign(tables, 0.0);
+    p.lut_offset.assign(tables, 0.0);
+  }
+  std::vector<double> sse(tables, 0.0), max_err(tables, 0.0), signal(tables, 0.0);
+  tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
+    thread_local std::vector<uint8_t> map16;
+    thread_local std::vector<uint8_t> nearest;
+    if (half) map16.resize(65536);
     const Distinct& d = groups[t];
-    BuildScalarTable(d, cfg, dtype, K, &p.lut[t * K], &entries[t * K], &p);
+    const bool quantized = cfg.lut_dtype != LutDType::kFloat;
+    BuildScalarTable(d, cfg, dtype, K, &p.lut[t * K], &entries[t * K], quantized ? &p.lut_scale[t] : nullptr,
+                     quantized ? &p.lut_offset[t] : nullptr);
     const double* ent = &entries[t * K];
     // Error totals from the distinct values and their counts: no second pass over the elements.
     NearestSorted(d.values, ent, K, &nearest);
     for (size_t v = 0; v < d.values.size(); ++v) {
       const double diff = d.values[v] - ent[nearest[v]];
-      p.sse += d.counts[v] * diff * diff;
-      p.max_abs_error = std::max(p.max_abs_error, std::fabs(diff));
-      p.signal += d.counts[v] * d.values[v] * d.values[v];
+      sse[t] += d.counts[v] * diff * diff;
+      max_err[t] = std::max(max_err[t], std::fabs(diff));
+      signal[t] += d.counts[v] * d.values[v] * d.values[v];
     }
     const uint64_t run = G * L.inner;
     if (half) {
@@ -468,6 +477,11 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
         const uint64_t base = L.Offset(o, t * G, 0);
         for (uint64_t e = 0; e < run; ++e) p.decoded[base + e] = ent[p.indices[base + e]];
       }
+  });
+  for (uint64_t t = 0; t < tables; ++t) {
+    p.sse += sse[t];
+    p.max_abs_error = std::max(p.max_abs_error, max_err[t]);
+    p.signal += signal[t];
   }
   *out = std::move(p);
   return true;

@@ -22,7 +22,8 @@ void SetTensorType(mil::ValueType* type, int mil_type, const std::vector<uint64_
 
 struct ValueMaker {
   const std::string& weight_file;
-  std::vector<PendingBlob>* pending;
+  const BlobSink& sink;
+  Status status;
   uint64_t bytes = 0;
 
   // A tensor value from raw bytes; to a blob when it has 10 or more elements, as coremltools does.
@@ -37,10 +38,11 @@ struct ValueMaker {
       b.blob_dtype = info->blob_dtype;
       b.padding_bits = raw.size() * 8 - elements * uint64_t(info->bits);
       b.data = std::move(raw);
+      uint64_t handle = 0;
+      if (status.ok()) status = sink(std::move(b), &handle);
       auto* ref = v.mutable_blobfilevalue();
       ref->set_filename(kPendingBlobFile);
-      ref->set_offset(pending->size());
-      pending->push_back(std::move(b));
+      ref->set_offset(handle);
     } else {
       v.mutable_immediatevalue()->mutable_tensor()->mutable_bytes()->set_values(std::move(raw));
     }
@@ -127,16 +129,16 @@ uint64_t LutEncodedBytes(const PalettizedWeight& p, int mil_type, LutDType lut_d
   return bytes + p.channel_scale.size() * elem;
 }
 
-uint64_t RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype,
+Status RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype,
                       LutForm form, const std::string& weight_file, std::set<std::string>* used_names,
-                      std::vector<PendingBlob>* pending) {
+                      const BlobSink& sink, uint64_t* bytes) {
   const int dtype = w.shape.mil_type;
   const uint64_t K = uint64_t(1) << p.nbits;
   const uint64_t D = uint64_t(p.cluster_dim);
   const mil::ValueType out_type = w.op->outputs(0).type();
   const std::string output = w.output;
   const std::string name = w.name;
-  ValueMaker values{weight_file, pending};
+  ValueMaker values{weight_file, sink, Status::OK()};
 
   std::string packed(PackedSize(p.indices.size(), p.nbits), '\0');
   PackBits(p.indices.data(), p.indices.size(), p.nbits, reinterpret_cast<uint8_t*>(packed.data()));
@@ -149,7 +151,8 @@ uint64_t RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType 
     std::vector<double> shape(w.shape.dims.begin(), w.shape.dims.end());
     attrs["shape"] = values.Make(MT::UINT32, {shape.size()}, EncodeElements(shape, MT::UINT32), shape.size());
     *w.op = std::move(op);
-    return values.bytes;
+    *bytes = values.bytes;
+    return values.status;
   }
 
   std::vector<mil::Operation> before;
@@ -199,7 +202,8 @@ uint64_t RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType 
     *w.op = std::move(s);
   }
   InsertBefore(w.block, w.op, std::move(before));
-  return values.bytes;
+  *bytes = values.bytes;
+  return values.status;
 }
 
 }  // namespace palettize

@@ -11,6 +11,7 @@
 // The last op takes the const's output name and type, so its consumers need no change.
 #pragma once
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,11 +27,15 @@ enum class LutForm { kIOS16, kIOS18 };
 // The bytes RewriteAsLut will store for `p`: packed indices, tables, and scales.
 uint64_t LutEncodedBytes(const PalettizedWeight& p, int mil_type, LutDType lut_dtype, LutForm form);
 
+// Receives a new blob (destined for blob.file_name) and returns the handle values refer to it by
+// (fileName kPendingBlobFile, offset = handle): PackageWriter::AppendNew, or a vector's index.
+using BlobSink = std::function<Status(PendingBlob&& blob, uint64_t* handle)>;
+
 // Replaces `w.op` in `w.block` by the ops encoding `p`. New tensor values of 10 or more elements
-// go to blobs appended to `pending` (destined for `weight_file`); `used_names` holds every name in
-// the function and receives the new ones. Returns the number of bytes the new values occupy.
-uint64_t RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype,
-                      LutForm form, const std::string& weight_file, std::set<std::string>* used_names,
-                      std::vector<PendingBlob>* pending);
+// go to `sink` as blobs for `weight_file`; `used_names` holds every name in the function and
+// receives the new ones. `*bytes` is the size of the new values (= LutEncodedBytes).
+Status RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype, LutForm form,
+                    const std::string& weight_file, std::set<std::string>* used_names, const BlobSink& sink,
+                    uint64_t* bytes);
 
 }  // namespace palettize

@@ -112,87 +112,85 @@ Status Package::OpenWeightFile(const std::string& mil_file_name, const BlobReade
 
 Status Package::Save(const spec::Model& model, const std::string& out_path, bool overwrite,
                      const std::vector<PendingBlob>& pending) {
-  std::string out = out_path;
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  std::error_code ec;
-  if (PathExists(out)) {
-    if (fs::equivalent(out, path_, ec))
-      return Status::InvalidArgument(out + ": is the input package; write to another path");
-    if (!overwrite) return Status::InvalidArgument(out + ": already exists");
+  PackageWriter writer;
+  PALETTIZE_RETURN_IF_ERROR(writer.Begin(this, out_path, overwrite));
+  for (const PendingBlob& b : pending) {
+    uint64_t handle;
+    PALETTIZE_RETURN_IF_ERROR(writer.AppendNew(b, &handle));
   }
-  const std::string tmp = out + ".partial-" + std::to_string(getpid());
-  RemoveTree(tmp);
-  Status st = WriteContents(model, tmp, pending);
-  if (st.ok()) {
-    std::string old;
-    if (PathExists(out)) {
-      old = out + ".old-" + std::to_string(getpid());
-      fs::rename(out, old, ec);
-      if (ec) st = Status::IOError(out + ": cannot replace: " + ec.message());
-    }
-    if (st.ok()) {
-      fs::rename(tmp, out, ec);
-      if (ec) {
-        st = Status::IOError(out + ": cannot rename " + tmp + " into place: " + ec.message());
-        if (!old.empty()) fs::rename(old, out, ec);  // put the previous output back
-      } else if (!old.empty()) {
-        RemoveTree(old);
-      }
-    }
-  }
-  if (!st.ok()) RemoveTree(tmp);
-  return st;
+  return writer.Finish(model);
 }
 
-Status Package::WriteContents(const spec::Model& model_in, const std::string& root,
-                              const std::vector<PendingBlob>& pending) {
+PackageWriter::~PackageWriter() {
+  if (!tmp_.empty() && !finished_) RemoveTree(tmp_);
+}
+
+Status PackageWriter::Begin(Package* package, const std::string& out_path, bool overwrite) {
+  package_ = package;
+  overwrite_ = overwrite;
+  out_ = out_path;
+  while (out_.size() > 1 && out_.back() == '/') out_.pop_back();
+  std::error_code ec;
+  if (PathExists(out_)) {
+    if (fs::equivalent(out_, package->path_, ec))
+      return Status::InvalidArgument(out_ + ": is the input package; write to another path");
+    if (!overwrite) return Status::InvalidArgument(out_ + ": already exists");
+  }
+  tmp_ = out_ + ".partial-" + std::to_string(getpid());
+  RemoveTree(tmp_);
+  fs::create_directories(JoinPath(tmp_, "Data"), ec);
+  if (ec) {
+    Status st = Status::IOError(tmp_ + ": cannot create folder: " + ec.message());
+    tmp_.clear();
+    return st;
+  }
+  return Status::OK();
+}
+
+Status PackageWriter::WriterFor(const std::string& name, BlobWriter** out) {
+  auto& w = writers_[name];
+  if (!w) {
+    std::string path;
+    PALETTIZE_RETURN_IF_ERROR(package_->ResolveBlobPath(name, tmp_, &path));
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    w = std::make_unique<BlobWriter>();
+    PALETTIZE_RETURN_IF_ERROR(w->Open(path));
+  }
+  *out = w.get();
+  return Status::OK();
+}
+
+Status PackageWriter::AppendNew(const PendingBlob& b, uint64_t* handle) {
+  BlobWriter* w;
+  PALETTIZE_RETURN_IF_ERROR(WriterFor(b.file_name, &w));
+  uint64_t offset;
+  PALETTIZE_RETURN_IF_ERROR(w->Append(b.blob_dtype, b.data.data(), b.data.size(), b.padding_bits, &offset));
+  *handle = placed_.size();
+  placed_.emplace_back(b.file_name, offset);
+  return Status::OK();
+}
+
+Status PackageWriter::Finish(const spec::Model& model_in) {
   spec::Model model = model_in;
   std::vector<ConstWeight> weights;  // found only to validate every const before writing
-  PALETTIZE_RETURN_IF_ERROR(FindWeights(model, &weights).WithContext(model_path_));
-  std::error_code ec;
-  fs::create_directories(JoinPath(root, "Data"), ec);
-  if (ec) return Status::IOError(root + ": cannot create folder: " + ec.message());
+  PALETTIZE_RETURN_IF_ERROR(FindWeights(model, &weights).WithContext(package_->model_path_));
 
-  // Which weight files the programs refer to: each is written afresh, the rest copied through.
-  std::map<std::string, std::unique_ptr<BlobWriter>> writers;
+  // New blobs are in place already; copy each input blob still referenced once (shared blobs
+  // stay shared) and re-point the values.
   Status status;
-  ForEachProgram(model, [&](const std::string&, spec::Model&, mil::Program& program) {
-    ForEachBlobValue(program, [&](mil::Value& v) {
-      if (v.blobfilevalue().filename() != kPendingBlobFile) writers[v.blobfilevalue().filename()];
-    });
-  });
-  for (const PendingBlob& b : pending) writers[b.file_name];
-  std::set<fs::path> skip = {fs::path(model_path_).lexically_normal()};
-  for (auto& [name, writer] : writers) {
-    std::string in_path, out_path;
-    PALETTIZE_RETURN_IF_ERROR(ResolveBlobPath(name, path_, &in_path));
-    PALETTIZE_RETURN_IF_ERROR(ResolveBlobPath(name, root, &out_path));
-    skip.insert(fs::path(in_path).lexically_normal());
-    fs::create_directories(fs::path(out_path).parent_path(), ec);
-    writer = std::make_unique<BlobWriter>();
-    PALETTIZE_RETURN_IF_ERROR(writer->Open(out_path));
-  }
-  const fs::path data_in = fs::path(path_) / "Data";
-  const fs::path data_out = fs::path(root) / "Data";
-  for (const ManifestItem& item : manifest_.items())
-    PALETTIZE_RETURN_IF_ERROR(CopyExcept(data_in / item.path, data_out / item.path, skip));
-
-  // Copy each referenced blob once (shared blobs stay shared) and re-point the values.
   std::map<std::pair<std::string, uint64_t>, uint64_t> moved;
   ForEachProgram(model, [&](const std::string&, spec::Model&, mil::Program& program) {
     ForEachBlobValue(program, [&](mil::Value& v) {
       if (!status.ok()) return;
       auto* ref = v.mutable_blobfilevalue();
       if (ref->filename() == kPendingBlobFile) {
-        if (ref->offset() >= pending.size()) {
-          status = Status::InvalidArgument("internal: pending blob " + std::to_string(ref->offset()) + " does not exist");
+        if (ref->offset() >= placed_.size()) {
+          status = Status::InvalidArgument("internal: new blob " + std::to_string(ref->offset()) + " does not exist");
           return;
         }
-        const PendingBlob& b = pending[ref->offset()];
-        uint64_t offset;
-        status = writers.at(b.file_name)->Append(b.blob_dtype, b.data.data(), b.data.size(), b.padding_bits, &offset);
-        ref->set_filename(b.file_name);
-        ref->set_offset(offset);
+        ref->set_filename(placed_[ref->offset()].first);
+        ref->set_offset(placed_[ref->offset()].second);
         return;
       }
       auto key = std::make_pair(ref->filename(), ref->offset());
@@ -202,7 +200,7 @@ Status Package::WriteContents(const spec::Model& model_in, const std::string& ro
         return;
       }
       const BlobReader* reader;
-      status = OpenWeightFile(ref->filename(), &reader);
+      status = package_->OpenWeightFile(ref->filename(), &reader);
       if (!status.ok()) return;
       BlobView blob;
       status = reader->Read(ref->offset(), &blob);
@@ -220,23 +218,60 @@ Status Package::WriteContents(const spec::Model& model_in, const std::string& ro
       }
       const DTypeInfo* info = FindDTypeByBlobCode(blob.blob_dtype);
       uint64_t padding = info->bits < 8 ? blob.padding_bits : 0;
+      BlobWriter* w;
+      status = WriterFor(ref->filename(), &w);
+      if (!status.ok()) return;
       uint64_t offset;
-      status = writers.at(ref->filename())->Append(blob.blob_dtype, blob.data, blob.size, padding, &offset);
+      status = w->Append(blob.blob_dtype, blob.data, blob.size, padding, &offset);
       if (!status.ok()) return;
       moved[key] = offset;
       ref->set_offset(offset);
     });
   });
   PALETTIZE_RETURN_IF_ERROR(status);
-  for (auto& [name, writer] : writers) PALETTIZE_RETURN_IF_ERROR(writer->Finish());
+  for (auto& [name, writer] : writers_) PALETTIZE_RETURN_IF_ERROR(writer->Finish());
+
+  // Every other manifest item is copied through; the model and the weight files are ours.
+  std::set<fs::path> skip = {fs::path(package_->model_path_).lexically_normal()};
+  for (const auto& [name, writer] : writers_) {
+    std::string in_path;
+    PALETTIZE_RETURN_IF_ERROR(package_->ResolveBlobPath(name, package_->path_, &in_path));
+    skip.insert(fs::path(in_path).lexically_normal());
+  }
+  const fs::path data_in = fs::path(package_->path_) / "Data";
+  const fs::path data_out = fs::path(tmp_) / "Data";
+  for (const ManifestItem& item : package_->manifest_.items())
+    PALETTIZE_RETURN_IF_ERROR(CopyExcept(data_in / item.path, data_out / item.path, skip));
 
   std::string bytes;
   if (!SerializeDeterministic(model, &bytes))
-    return Status::InvalidInput(model_path_ + ": model cannot be serialized");
-  fs::path model_out = data_out / model_rel_;
+    return Status::InvalidInput(package_->model_path_ + ": model cannot be serialized");
+  std::error_code ec;
+  fs::path model_out = data_out / package_->model_rel_;
   fs::create_directories(model_out.parent_path(), ec);
   PALETTIZE_RETURN_IF_ERROR(WriteStringToFile(model_out.string(), bytes));
-  return WriteStringToFile(JoinPath(root, "Manifest.json"), manifest_.Serialize());
+  PALETTIZE_RETURN_IF_ERROR(WriteStringToFile(JoinPath(tmp_, "Manifest.json"), package_->manifest_.Serialize()));
+  return Commit();
+}
+
+Status PackageWriter::Commit() {
+  std::error_code ec;
+  std::string old;
+  if (PathExists(out_)) {
+    if (!overwrite_) return Status::InvalidArgument(out_ + ": already exists");
+    old = out_ + ".old-" + std::to_string(getpid());
+    fs::rename(out_, old, ec);
+    if (ec) return Status::IOError(out_ + ": cannot replace: " + ec.message());
+  }
+  fs::rename(tmp_, out_, ec);
+  if (ec) {
+    Status st = Status::IOError(out_ + ": cannot rename " + tmp_ + " into place: " + ec.message());
+    if (!old.empty()) fs::rename(old, out_, ec);  // put the previous output back
+    return st;
+  }
+  finished_ = true;
+  if (!old.empty()) RemoveTree(old);
+  return Status::OK();
 }
 
 }  // namespace palettize

@@ -15,6 +15,7 @@
 
 #include "Model.pb.h"
 #include "blob/blob_reader.h"
+#include "blob/blob_writer.h"
 #include "package/manifest.h"
 #include "palettize/status.h"
 #include "util/file.h"
@@ -63,8 +64,7 @@ class Package {
                          std::string* out) const;
 
  private:
-  Status WriteContents(const CoreML::Specification::Model& model, const std::string& root,
-                       const std::vector<PendingBlob>& pending);
+  friend class PackageWriter;
 
   std::string path_;
   Manifest manifest_;
@@ -72,6 +72,43 @@ class Package {
   std::string model_path_;  // path_/Data/model_rel_
   CoreML::Specification::Model model_;
   std::map<std::string, std::unique_ptr<WeightFile>> weight_files_;
+};
+
+}  // namespace palettize
+
+namespace palettize {
+
+// Writes a package derived from a loaded one, streaming: new blobs go to the output's weight files
+// as soon as they are made (AppendNew), so they need not be held in memory; Finish() then copies
+// the input's blobs that are still referenced, writes the model and manifest, and renames the
+// assembled folder into place. Until Finish() succeeds nothing is visible at the output path, and
+// a writer destroyed unfinished removes what it wrote.
+class PackageWriter {
+ public:
+  PackageWriter() = default;
+  ~PackageWriter();
+  PackageWriter(const PackageWriter&) = delete;
+  PackageWriter& operator=(const PackageWriter&) = delete;
+
+  Status Begin(Package* package, const std::string& out_path, bool overwrite);
+
+  // Writes `blob` now. A value refers to it with fileName kPendingBlobFile and offset `*handle`.
+  Status AppendNew(const PendingBlob& blob, uint64_t* handle);
+
+  // `model` is the package's model as it should be written (values may refer to new blobs).
+  Status Finish(const CoreML::Specification::Model& model);
+
+ private:
+  Status WriterFor(const std::string& mil_file_name, BlobWriter** out);
+  Status Commit();
+
+  Package* package_ = nullptr;
+  std::string out_;
+  std::string tmp_;
+  bool overwrite_ = false;
+  bool finished_ = false;
+  std::map<std::string, std::unique_ptr<BlobWriter>> writers_;
+  std::vector<std::pair<std::string, uint64_t>> placed_;  // handle -> (file name, metadata offset)
 };
 
 }  // namespace palettize

@@ -904,3 +904,21 @@ def teardown_module(module):
         print("\n[vector k-means sse ratio ours/coremltools]")
         for cid, desc, ratio in SSE_RATIOS:
             print(f"  {cid}: {desc}: {ratio:.4f}")
+
+
+@pytest.mark.parametrize("model,flags", [
+    ("shared/mnist", ["--nbits", "4", "--granularity", "per_grouped_channel", "--group-size", "16"]),
+    ("shared/keras_video", ["--nbits", "3", "--per-channel-scale"]),
+    ("fixture/linear_fp32", ["--nbits", "2", "--cluster-dim", "2"]),
+])
+def test_same_output_for_any_thread_count(oracle, tmp_path, model, flags):
+    """Groups and weights run in parallel, but one thread and all threads write the same bytes."""
+    src = oracle.copy_model(model, tmp_path / "in")
+    trees = []
+    for threads in ("1", "2", "0"):
+        out = tmp_path / f"out{threads}.mlpackage"
+        r = subprocess.run([palettize_bin(oracle), "compress", str(src), "-o", str(out), "-q",
+                            "--threads", threads] + flags, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        trees.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert trees[0] == trees[1] == trees[2], f"{model} {flags}: output depends on the thread count"

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct CompressOptions {
   DeploymentTarget min_target = DeploymentTarget::kAuto;
   bool overwrite = false;  // replace an existing output package
   bool dry_run = false;    // plan only: nothing is clustered or written
+  int threads = 0;         // worker threads; 0 = one per core. The output does not depend on it.
+  // Called after each weight is done (from one thread at a time), for progress displays.
+  std::function<void(size_t done, size_t total, uint64_t bytes_done, uint64_t bytes_total)> progress;
 };
 
 struct WeightReport {
