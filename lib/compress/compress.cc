@@ -206,6 +206,8 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     const std::vector<int> allowed = out_ios >= 18 ? std::vector<int>{1, 2, 3, 4, 6, 8}
                                                    : std::vector<int>{1, 2, 4, 6, 8};
     work->ok = PalettizeWeightRaw(data[i].data, w.shape, plans[i], allowed, false, &work->result, &work->failure);
+    // Done with this weight's input pages (read again only if Finish copies it unchanged).
+    if (w.value->has_blobfilevalue()) ReleaseMappedPages(data[i].data, data[i].size);
     rep.weights[i].seconds = Seconds(t0);
     return work;
   };

@@ -54,6 +54,13 @@ Status MappedFile::Open(const std::string& path) {
   return Status::OK();
 }
 
+void ReleaseMappedPages(const void* p, size_t n) {
+  static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (uintptr_t(p) + page - 1) / page * page;
+  uintptr_t end = (uintptr_t(p) + n) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 Status ReadFileToString(const std::string& path, std::string* out) {
   if (IsDirectory(path)) return Status::IOError(path + ": is a folder, expected a file");
   std::ifstream in(path, std::ios::binary);

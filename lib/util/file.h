@@ -29,6 +29,11 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Tells the kernel the pages wholly inside [p, p+n) of a read-only file mapping are not needed
+// now: they leave this process's resident set and are read again from the file if touched. Keeps
+// the resident size of a streaming pass over a large mapping small.
+void ReleaseMappedPages(const void* p, size_t n);
+
 Status ReadFileToString(const std::string& path, std::string* out);
 Status WriteStringToFile(const std::string& path, const std::string& data);
 
