@@ -27,14 +27,6 @@ std::string Lower(std::string s) {
   return s;
 }
 
-const char* ModeName(PalettizeMode m) {
-  switch (m) {
-    case PalettizeMode::kKMeans: return "kmeans";
-    case PalettizeMode::kUniform: return "uniform";
-    case PalettizeMode::kUnique: return "unique";
-  }
-  return "?";
-}
 
 // Shared wording, so that a YAML file and a CLI flag with the same bad value read the same.
 std::string NotNbits(const std::string& shown) { return shown + " is not one of " + kNbitsAllowed; }
@@ -417,6 +409,15 @@ std::string DescribeConfig(const PalettizeConfig& config) {
   if (config.lut_dtype == LutDType::kInt8) s += " lut=int8";
   if (config.lut_dtype == LutDType::kUInt8) s += " lut=uint8";
   return s;
+}
+
+const char* ModeName(PalettizeMode m) {
+  switch (m) {
+    case PalettizeMode::kKMeans: return "kmeans";
+    case PalettizeMode::kUniform: return "uniform";
+    case PalettizeMode::kUnique: return "unique";
+  }
+  return "?";
 }
 
 }  // namespace palettize

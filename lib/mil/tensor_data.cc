@@ -17,6 +17,7 @@ using MT = mil::DataType;
 void StoreElement(std::string& buf, int mil_type, int bits, uint64_t i, double v) {
   auto put = [&](auto x) { std::memcpy(&buf[i * sizeof x], &x, sizeof x); };
   switch (mil_type) {
+    case MT::FLOAT16: put(DoubleToHalfBits(v)); return;
     case MT::FLOAT32: put(float(v)); return;
     case MT::FLOAT64: put(v); return;
     case MT::INT8: put(int8_t(v)); return;
@@ -139,19 +140,11 @@ Status ReadTensorData(Package& package, const ConstWeight& w, TensorData* out) {
 }
 
 std::string EncodeElements(const std::vector<double>& values, int mil_type) {
-  std::string out;
-  auto put = [&](auto x) { out.append(reinterpret_cast<const char*>(&x), sizeof x); };
-  for (double x : values) {
-    switch (mil_type) {
-      case MT::FLOAT16: put(DoubleToHalfBits(x)); break;
-      case MT::FLOAT32: put(float(x)); break;
-      case MT::INT8: put(int8_t(x)); break;
-      case MT::UINT8: put(uint8_t(x)); break;
-      case MT::UINT32: put(uint32_t(x)); break;
-      case MT::INT32: put(int32_t(x)); break;
-      default: break;
-    }
-  }
+  const DTypeInfo* info = FindDType(mil_type);
+  uint64_t bytes = 0;
+  if (info == nullptr || info->bits == 0 || !BlobDataSize(values.size(), info->bits, &bytes)) return "";
+  std::string out(bytes, '\0');
+  for (uint64_t i = 0; i < values.size(); ++i) StoreElement(out, mil_type, info->bits, i, values[i]);
   return out;
 }
 

@@ -12,15 +12,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-const char* ModeName(PalettizeMode m) {
-  switch (m) {
-    case PalettizeMode::kKMeans: return "kmeans";
-    case PalettizeMode::kUniform: return "uniform";
-    case PalettizeMode::kUnique: return "unique";
-  }
-  return "?";
-}
-
 json ConfigJson(const PalettizeConfig& c) {
   json j = {{"mode", ModeName(c.mode)},
             {"nbits", c.nbits == 0 ? json(nullptr) : json(c.nbits)},

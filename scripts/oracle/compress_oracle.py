@@ -130,11 +130,7 @@ def program_specs(pkg):
     return list(dump_weights.iter_programs(read_spec(pkg)))
 
 
-def _proto_ops(block):
-    for op in block.operations:
-        yield op
-        for b in op.blocks:
-            yield from _proto_ops(b)
+_proto_ops = dump_weights._proto_ops  # every op of a block, nested blocks included
 
 
 def proto_op_index(pkg):

@@ -67,4 +67,7 @@ Status ValidatePalettizeConfig(const PalettizeConfig& config, const std::string&
 // palettized and how fast, not how.
 std::string DescribeConfig(const PalettizeConfig& config);
 
+// The names the YAML schema uses: "kmeans", "uniform", "unique".
+const char* ModeName(PalettizeMode mode);
+
 }  // namespace palettize
