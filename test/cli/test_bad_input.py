@@ -192,3 +192,21 @@ def test_input_unchanged_and_output_refused_when_present(palettize_bin, resave_b
     assert r.returncode == 2 and r.stderr == f"resave: {mnist}: is the input package; write to another path\n"
     after = {p: p.read_bytes() for p in mnist.rglob("*") if p.is_file()}
     assert before == after
+
+
+def test_progress_bar_only_on_a_terminal(palettize_bin, mnist, tmp_path):
+    """The progress bar is for people: never in a pipe or a log; on a terminal it shows."""
+    r = run(palettize_bin, "compress", mnist, "-o", tmp_path / "a.mlpackage")
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr and "ETA" not in r.stderr
+    assert r.stderr.startswith("palettized 2 weights (3 skipped)")
+    r = run(palettize_bin, "compress", mnist, "-o", tmp_path / "q.mlpackage", "-q")
+    assert r.returncode == 0 and r.stderr == ""
+    # On a pseudo-terminal (util-linux `script`), the bar is drawn.
+    import shutil
+    if shutil.which("script") is None:
+        pytest.skip("util-linux script is not installed")
+    cmd = f"{palettize_bin} compress {mnist} -o {tmp_path / 't.mlpackage'}"
+    t = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=60)
+    assert t.returncode == 0, t.stdout
+    assert "2/2 weights" in t.stdout and "ETA" in t.stdout
