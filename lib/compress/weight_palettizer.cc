@@ -126,6 +126,38 @@ bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, st
   return true;
 }
 
+// Fills a scalar table from a group's distinct values (ascending, with weights): the optimal
+// k-means centroids, evenly spaced entries, or the values themselves. Returns the entries used.
+size_t ScalarTable(const Distinct& d, const PalettizeConfig& cfg, uint64_t K, double* table) {
+  if (cfg.mode == PalettizeMode::kUnique) {
+    std::copy(d.values.begin(), d.values.end(), table);
+    return d.values.size();
+  }
+  if (cfg.mode == PalettizeMode::kUniform) {
+    const double lo = d.values.front(), hi = d.values.back();
+    for (uint64_t j = 0; j < K; ++j) table[j] = lo + double(j) * (hi - lo) / double(K - 1);
+    return K;
+  }
+  Clustering1D c = OptimalKMeans1D(d.values.data(), d.counts.data(), d.values.size(), K);
+  std::copy(c.centroids.begin(), c.centroids.end(), table);
+  return c.centroids.size();
+}
+
+// Completes a table of K entries of D values whose first `used` are set: the rest repeat the last
+// (harmless, and keeps scalar tables sorted), all are rounded to the dtype and, for 8-bit tables,
+// quantized. `entries` receives what Core ML decompresses each entry to.
+void FinishTable(double* table, size_t used, uint64_t K, uint64_t D, const PalettizeConfig& cfg, int dtype,
+                 double* entries, double* lut_scale, double* lut_offset) {
+  for (size_t j = used; j < K; ++j)
+    for (uint64_t d = 0; d < D; ++d) table[j * D + d] = table[(used - 1) * D + d];
+  for (uint64_t e = 0; e < K * D; ++e) table[e] = RoundToDType(table[e], dtype);
+  std::copy(table, table + K * D, entries);
+  if (cfg.lut_dtype != LutDType::kFloat) {
+    QuantizeTable(table, K * D, cfg.lut_dtype, dtype, lut_scale, lut_offset);
+    for (uint64_t e = 0; e < K * D; ++e) entries[e] = RoundToDType(*lut_scale * (table[e] - *lut_offset), dtype);
+  }
+}
+
 }  // namespace
 
 double RoundToDType(double x, int mil_type) {
@@ -226,7 +258,12 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
   const uint64_t K = uint64_t(1) << nbits;
   p.lut.assign(tables * K * D, 0.0);
 
-  // 2. Build each table (entries in double), then round or quantize it.
+  // 2. Build each table, then round or quantize it.
+  std::vector<double> entries(p.lut.size());
+  if (cfg.lut_dtype != LutDType::kFloat) {
+    p.lut_scale.assign(tables, 0.0);
+    p.lut_offset.assign(tables, 0.0);
+  }
   for (uint64_t t = 0; t < tables; ++t) {
     double* table = &p.lut[t * K * D];
     size_t used = 0;
@@ -243,17 +280,9 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
             double s = s_at(o, i);
             pts.emplace_back(norm(values[L.Offset(o, c, i)], o, i), s * s);
           }
-      std::vector<double> xs, ws;
-      MergePoints(pts, &xs, &ws);
-      if (cfg.mode == PalettizeMode::kUniform) {
-        double lo = xs.front(), hi = xs.back();
-        for (uint64_t j = 0; j < K; ++j) table[j] = lo + double(j) * (hi - lo) / double(K - 1);
-        used = K;
-      } else {
-        Clustering1D c = OptimalKMeans1D(xs.data(), ws.data(), xs.size(), K);
-        std::copy(c.centroids.begin(), c.centroids.end(), table);
-        used = c.centroids.size();
-      }
+      Distinct d;
+      MergePoints(pts, &d.values, &d.counts);
+      used = ScalarTable(d, cfg, K, table);
     } else {
       std::vector<double> pts;
       for (uint64_t o = 0; o < L.outer; ++o)
@@ -266,24 +295,10 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
       std::copy(vc.centroids.begin(), vc.centroids.end(), table);
       used = vc.centroids.size() / D;
     }
-    // Unused entries repeat the last one: harmless, and keeps scalar tables sorted.
-    for (size_t j = used; j < K; ++j)
-      for (uint64_t d = 0; d < D; ++d) table[j * D + d] = table[(used - 1) * D + d];
-    for (uint64_t e = 0; e < K * D; ++e) table[e] = RoundToDType(table[e], dtype);
-    if (cfg.lut_dtype != LutDType::kFloat) {
-      double sc, off;
-      QuantizeTable(table, K * D, cfg.lut_dtype, dtype, &sc, &off);
-      p.lut_scale.push_back(sc);
-      p.lut_offset.push_back(off);
-    }
+    const bool quantized = cfg.lut_dtype != LutDType::kFloat;
+    FinishTable(table, used, K, D, cfg, dtype, &entries[t * K * D], quantized ? &p.lut_scale[t] : nullptr,
+                quantized ? &p.lut_offset[t] : nullptr);
   }
-
-  // The entries as Core ML dequantizes them: round(scale * (q - offset)) in the weight's dtype.
-  std::vector<double> entries = p.lut;
-  if (cfg.lut_dtype != LutDType::kFloat)
-    for (uint64_t t = 0; t < tables; ++t)
-      for (uint64_t e = 0; e < K * D; ++e)
-        entries[t * K * D + e] = RoundToDType(p.lut_scale[t] * (p.lut[t * K * D + e] - p.lut_offset[t]), dtype);
 
   // 3. Assign every element (vector) the entry with the smallest final error, and decode.
   p.indices_shape = shape.dims;
@@ -337,33 +352,6 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
 }
 
 namespace {
-
-// Builds table t from a group's distinct values (kmeans, uniform or unique), rounded to the dtype
-// and, for 8-bit tables, quantized; writes the stored entries at `table` and the dequantized ones
-// at `entries`. Mirrors the general path exactly.
-void BuildScalarTable(const Distinct& d, const PalettizeConfig& cfg, int dtype, uint64_t K, double* table,
-                      double* entries, double* lut_scale, double* lut_offset) {
-  size_t used;
-  if (cfg.mode == PalettizeMode::kUnique) {
-    std::copy(d.values.begin(), d.values.end(), table);
-    used = d.values.size();
-  } else if (cfg.mode == PalettizeMode::kUniform) {
-    double lo = d.values.front(), hi = d.values.back();
-    for (uint64_t j = 0; j < K; ++j) table[j] = lo + double(j) * (hi - lo) / double(K - 1);
-    used = K;
-  } else {
-    Clustering1D c = OptimalKMeans1D(d.values.data(), d.counts.data(), d.values.size(), K);
-    std::copy(c.centroids.begin(), c.centroids.end(), table);
-    used = c.centroids.size();
-  }
-  for (size_t j = used; j < K; ++j) table[j] = table[used - 1];
-  for (uint64_t j = 0; j < K; ++j) table[j] = RoundToDType(table[j], dtype);
-  std::copy(table, table + K, entries);
-  if (cfg.lut_dtype != LutDType::kFloat) {
-    QuantizeTable(table, K, cfg.lut_dtype, dtype, lut_scale, lut_offset);
-    for (uint64_t j = 0; j < K; ++j) entries[j] = RoundToDType(*lut_scale * (table[j] - *lut_offset), dtype);
-  }
-}
 
 // For ascending `values`, the index of the nearest of the ascending `entries` (lowest index on
 // ties), by one forward sweep.
@@ -436,8 +424,9 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     if (half) map16.resize(65536);
     const Distinct& d = groups[t];
     const bool quantized = cfg.lut_dtype != LutDType::kFloat;
-    BuildScalarTable(d, cfg, dtype, K, &p.lut[t * K], &entries[t * K], quantized ? &p.lut_scale[t] : nullptr,
-                     quantized ? &p.lut_offset[t] : nullptr);
+    const size_t used = ScalarTable(d, cfg, K, &p.lut[t * K]);
+    FinishTable(&p.lut[t * K], used, K, 1, cfg, dtype, &entries[t * K], quantized ? &p.lut_scale[t] : nullptr,
+                quantized ? &p.lut_offset[t] : nullptr);
     const double* ent = &entries[t * K];
     // Error totals from the distinct values and their counts: no second pass over the elements.
     NearestSorted(d.values, ent, K, &nearest);
