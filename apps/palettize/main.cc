@@ -206,6 +206,12 @@ int main(int argc, char** argv) {
       palettize::Status st = palettize::ValidatePalettizeConfig(g, "options");
       if (!st.ok()) return Fail(st);
     }
+    // Refuse a report that cannot be written before any work, not after the package is.
+    if (!report_file.empty()) {
+      const std::filesystem::path folder = std::filesystem::path(report_file).parent_path();
+      if (!folder.empty() && !std::filesystem::is_directory(folder))
+        return Fail(palettize::Status::IOError(report_file + ": cannot write report: no folder " + folder.string()));
+    }
     if (!target.empty()) options.min_target = palettize::DeploymentTarget(std::stoi(target.substr(3)));
     options.overwrite = force;
     options.dry_run = dry_run;

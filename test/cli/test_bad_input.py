@@ -210,3 +210,12 @@ def test_progress_bar_only_on_a_terminal(palettize_bin, mnist, tmp_path):
     t = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=60)
     assert t.returncode == 0, t.stdout
     assert "2/2 weights" in t.stdout and "ETA" in t.stdout
+
+
+def test_report_into_missing_folder_is_refused_before_any_work(palettize_bin, mnist, tmp_path):
+    out = tmp_path / "out.mlpackage"
+    report = tmp_path / "no" / "such" / "r.json"
+    r = run(palettize_bin, "compress", mnist, "-o", out, "--report", report)
+    assert r.returncode == 3
+    assert r.stderr == f"palettize: {report}: cannot write report: no folder {report.parent}\n"
+    assert not out.exists()
