@@ -102,3 +102,18 @@ TEST_CASE("skips: threshold, rank, dtype, constexpr consumers, axes, groups", "[
   CHECK(p[8].group_size == 16);
   CHECK(p[8].needs_ios18);
 }
+
+TEST_CASE("has_config tells a null config from one that applied but could not", "[plan]") {
+  OptimizationConfig cfg;
+  cfg.global_config = Bits(6);
+  cfg.op_name_configs["skip_me"] = std::nullopt;
+  std::vector<ConstWeight> ws = {Weight("skip_me", {64, 64}, {{"linear", "a", "weight", {}}}),
+                                 Weight("tiny", {8, 8}, {{"linear", "b", "weight", {}}}),
+                                 Weight("ints", {64, 64}, {{"linear", "c", "weight", {}}}, CoreML::Specification::MILSpec::INT32)};
+  std::vector<WeightPlan> p;
+  REQUIRE(PlanWeights(ws, cfg, &p).ok());
+  CHECK_FALSE(p[0].has_config);  // null: skipped by the config itself
+  CHECK(p[1].has_config);        // applied, but under the threshold
+  CHECK_FALSE(p[1].palettize);
+  CHECK_FALSE(p[2].has_config);  // never palettizable, so no config was looked up
+}

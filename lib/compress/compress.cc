@@ -157,7 +157,7 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     for (const Consumer& c : w.consumers) r.consumers.push_back({c.op_type, c.op_name, c.input});
     r.palettized = plans[i].palettize;
     r.reason = plans[i].reason;
-    r.has_config = !plans[i].config_source.empty() && plans[i].reason.find("is null") == std::string::npos;
+    r.has_config = plans[i].has_config;
     r.config = plans[i].config;
     r.config_source = plans[i].config_source;
     r.dtype = DTypeName(w.shape.mil_type);

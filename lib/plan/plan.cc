@@ -106,6 +106,7 @@ Status PlanWeights(const std::vector<ConstWeight>& weights, const OptimizationCo
       continue;
     }
     const PalettizeConfig& c = **r.config;
+    plan.has_config = true;
     plan.config = c;
     const int rank = int(w.shape.dims.size());
     if (w.shape.elements <= uint64_t(c.weight_threshold)) {
