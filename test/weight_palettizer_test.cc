@@ -177,3 +177,30 @@ TEST_CASE("the fast scalar path gives the general path's tables and indices", "[
     }
   }
 }
+
+TEST_CASE("numeric edge cases: all-equal, subnormal, signed zeros, few distinct values", "[palettizer]") {
+  std::string why;
+  for (int dtype : {int(MT::FLOAT16), int(MT::FLOAT32)}) {
+    TensorShape s = Shape({16, 8}, dtype);
+    auto lossless = [&](const std::vector<double>& v, PalettizeMode mode, int nbits) {
+      std::string raw = EncodeElements(v, dtype);
+      PalettizedWeight p;
+      REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, Plan(mode, nbits, 16), kAll, true, &p,
+                                 &why));
+      CHECK(p.sse == 0);
+      CHECK(p.max_abs_error == 0);
+      for (size_t i = 0; i < v.size(); ++i) REQUIRE(p.decoded[i] == v[i]);
+      return p;
+    };
+    // All elements equal: one distinct value fills the whole table.
+    auto p = lossless(std::vector<double>(128, RoundToDType(0.3, dtype)), PalettizeMode::kKMeans, 4);
+    CHECK(p.lut == std::vector<double>(16, RoundToDType(0.3, dtype)));
+    // Subnormals (2^-24 is the smallest float16) and both zeros, fewer values than entries.
+    std::vector<double> v(128);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = std::ldexp(double(i % 3), -24) * ((i % 2) ? -1 : 1);
+    v[0] = -0.0;
+    lossless(v, PalettizeMode::kKMeans, 4);
+    p = lossless(v, PalettizeMode::kUnique, 0);
+    CHECK(p.nbits == 3);  // -2, -1, 0, 1, 2 ulps: five values (the zeros are one)
+  }
+}
