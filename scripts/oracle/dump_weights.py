@@ -91,11 +91,16 @@ def iter_programs(spec, prefix=""):
             yield from iter_programs(sub, _join(prefix, f"{base}[{i}]"))
 
 
-def _proto_ops(block):
+def _walk_ops(block):
+    """Every op of a block, nested blocks included: protobuf Blocks and pymil Blocks both name
+    them `operations` and `blocks`, so one walk serves both."""
     for op in block.operations:
         yield op
         for b in op.blocks:
-            yield from _proto_ops(b)
+            yield from _walk_ops(b)
+
+
+_proto_ops = _walk_ops
 
 
 def _proto_consts(func_spec):
@@ -122,11 +127,7 @@ def _proto_consts(func_spec):
 # --------------------------------------------------------------------------------------
 
 
-def _pymil_ops(block):
-    for op in block.operations:
-        yield op
-        for b in op.blocks:
-            yield from _pymil_ops(b)
+_pymil_ops = _walk_ops
 
 
 def _consumers(var):
