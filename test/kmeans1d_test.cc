@@ -3,19 +3,23 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 #include <vector>
 
 #include "cluster/kmeans1d.h"
+#include "util/half.h"
 
 namespace palettize::detail {
 // Defined in lib/cluster/kmeans1d.cc; lets the test force the Hirschberg-style path.
 Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* weights, size_t n,
                                            size_t k, size_t max_table_entries);
+extern std::atomic<bool> kmeans1d_vector_scans;
 }  // namespace palettize::detail
 
 using namespace palettize;
@@ -313,6 +317,77 @@ TEST_CASE("1-D k-means O(n)-memory path equals the argmin-table path", "[kmeans1
     CheckShape(lean, n, k);
     REQUIRE(Close(lean.sse, table.sse, 0));
     CHECK(lean.starts == table.starts);
+  }
+}
+
+// Distinct float16 values of a group of Student-t(4) weights (the benchmark's heavy tails), with
+// their counts: the shape of every per_grouped_channel problem.
+void HalfGroup(std::mt19937_64& rng, size_t elements, double scale, std::vector<double>& x,
+               std::vector<double>& w) {
+  std::student_t_distribution<double> t(4.0);
+  std::map<double, double> hist;
+  for (size_t i = 0; i < elements; ++i) hist[double(RoundToHalf(scale * t(rng)))] += 1;
+  x.clear();
+  w.clear();
+  for (const auto& [v, c] : hist) x.push_back(v), w.push_back(c);
+}
+
+TEST_CASE("1-D k-means pruned two-ended DP equals the full DP", "[kmeans1d]") {
+  // The default path prunes rows by a Lloyd bound and meets in the middle; the O(n)-memory path
+  // (table limit 0) runs every row of every layer. Same optimum on every input.
+  std::mt19937_64 rng(77);
+  int checked = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    std::vector<double> x, w;
+    if (trial % 3 == 0) {
+      HalfGroup(rng, 200 + rng() % 20000, 0.02, x, w);
+    } else {
+      // Regime 2 draws from a 64-value grid.
+      RandomInput(rng, trial % 3 == 2 ? 60 : 20 + rng() % 1500, trial % 9, x, w);
+    }
+    const size_t n = x.size();
+    for (const size_t k : {size_t(2), size_t(3), size_t(16), size_t(64), size_t(256), n - 1}) {
+      if (k < 2 || k >= n) continue;
+      const Clustering1D pruned = OptimalKMeans1D(x.data(), w.data(), n, k);
+      const Clustering1D full = detail::OptimalKMeans1DWithTableLimit(x.data(), w.data(), n, k, 0);
+      INFO("trial " << trial << " n=" << n << " k=" << k);
+      CheckShape(pruned, n, k);
+      // Both are double-precision DPs: they agree to 1e-10, or, where values span many decades
+      // with weights up to 1e6 (regime 1), to the DP's own rounding of the data's total spread.
+      long double sw = 0, swx = 0, spread = 0;
+      for (size_t i = 0; i < n; ++i) sw += w[i], swx += w[i] * (long double)x[i];
+      for (size_t i = 0; i < n; ++i) spread += w[i] * (x[i] - swx / sw) * (x[i] - swx / sw);
+      INFO("pruned " << pruned.sse << " full " << full.sse << " spread " << double(spread));
+      REQUIRE(Close(pruned.sse, full.sse, 1e-6L * spread));
+      ++checked;
+    }
+  }
+  CHECK(checked > 200);
+}
+
+TEST_CASE("1-D k-means vector scans give the scalar scan's answer bit for bit", "[kmeans1d]") {
+  std::mt19937_64 rng(91);
+  for (int trial = 0; trial < 30; ++trial) {
+    std::vector<double> x, w;
+    if (trial % 2 == 0) {
+      HalfGroup(rng, 500 + rng() % 30000, 0.02, x, w);
+    } else {
+      RandomInput(rng, trial % 3 == 2 ? 60 : 10 + rng() % 3000, trial % 9, x, w);
+    }
+    const size_t n = x.size();
+    const size_t k = std::min<size_t>(n, size_t(2) << (rng() % 8));
+    for (const size_t limit : {size_t(1) << 24, size_t(0)}) {
+      detail::kmeans1d_vector_scans = true;
+      const Clustering1D vec = detail::OptimalKMeans1DWithTableLimit(x.data(), w.data(), n, k, limit);
+      detail::kmeans1d_vector_scans = false;
+      const Clustering1D scalar =
+          detail::OptimalKMeans1DWithTableLimit(x.data(), w.data(), n, k, limit);
+      detail::kmeans1d_vector_scans = true;
+      INFO("trial " << trial << " n=" << n << " k=" << k << " limit=" << limit);
+      REQUIRE(vec.starts == scalar.starts);
+      REQUIRE(vec.centroids == scalar.centroids);
+      REQUIRE(vec.sse == scalar.sse);
+    }
   }
 }
 

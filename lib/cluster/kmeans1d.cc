@@ -22,9 +22,15 @@
 #include "cluster/kmeans1d.h"
 
 #include <algorithm>
+#include <cstring>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <utility>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 namespace palettize {
 
@@ -32,109 +38,291 @@ namespace detail {
 // The table limit is a parameter only so that tests can force the O(n)-memory path on small inputs.
 Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* weights, size_t n,
                                            size_t k, size_t max_table_entries);
+// Tests turn the vector scans off to compare them with the scalar one.
+std::atomic<bool> kmeans1d_vector_scans{true};
 }  // namespace detail
 
 namespace {
 
 constexpr size_t kMaxTableEntries = size_t(1) << 24;
+constexpr size_t kMaxReusedValues = size_t(1) << 17;
+
+// Where a row's scan starts and its result: the leftmost minimum over the scanned candidates.
+struct RowMin {
+  size_t arg;
+  double value;
+};
+
+// Prefix sums of w, w*x, w*x^2 (x shifted by the weighted mean), accumulated in long double and
+// kept as double-double hi + lo pairs, one array each so that a row scan loads them as vectors.
+// Every array holds kPad entries past n so that the vector scan may read a whole last vector.
+struct PrefixSums {
+  static constexpr size_t kPad = 4;
+  std::vector<double> w, s1, s2, w_lo, s1_lo, s2_lo;
+};
+
+// min over m in [begin, end] of prev[m] + cost(m, p), leftmost on ties. The hi parts of two
+// nearby prefixes cancel exactly (Sterbenz), so hi difference plus lo difference gives W, S1, S2
+// of the range to double precision relative to the range itself, not to the prefix totals; that
+// is what long double prefix sums buy, at double speed.
+RowMin ScanRowScalar(const PrefixSums& ps, const double* prev, size_t p, size_t begin,
+                     size_t end) {
+  const double bw = ps.w[p], bs1 = ps.s1[p], bs2 = ps.s2[p];
+  const double bwl = ps.w_lo[p], bs1l = ps.s1_lo[p], bs2l = ps.s2_lo[p];
+  RowMin best{begin, std::numeric_limits<double>::infinity()};
+  for (size_t m = begin; m <= end; ++m) {
+    const double w = (bw - ps.w[m]) + (bwl - ps.w_lo[m]);
+    const double s1 = (bs1 - ps.s1[m]) + (bs1l - ps.s1_lo[m]);
+    const double s2 = (bs2 - ps.s2[m]) + (bs2l - ps.s2_lo[m]);
+    const double c = s2 - s1 * (s1 / w);
+    const double v = prev[m] + (c > 0 ? c : 0.0);
+    if (v < best.value) best = {m, v};
+  }
+  return best;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PALETTIZE_HAVE_AVX2_SCAN 1
+// Each lane of (v, i) takes its partner's pair (lanes permuted by kSwap) when that is smaller, or
+// equal with a smaller index.
+template <int kSwap>
+__attribute__((target("avx2"))) inline void MergeLanes(__m256d& v, __m256i& i) {
+  const __m256d ov = _mm256_castsi256_pd(_mm256_permute4x64_epi64(_mm256_castpd_si256(v), kSwap));
+  const __m256i oi = _mm256_permute4x64_epi64(i, kSwap);
+  const __m256d take =
+      _mm256_or_pd(_mm256_cmp_pd(ov, v, _CMP_LT_OQ),
+                   _mm256_and_pd(_mm256_cmp_pd(ov, v, _CMP_EQ_OQ),
+                                 _mm256_castsi256_pd(_mm256_cmpgt_epi64(i, oi))));
+  v = _mm256_blendv_pd(v, ov, take);
+  i = _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(i), _mm256_castsi256_pd(oi), take));
+}
+
+// The same arithmetic, four candidates at a time. The target is avx2 without fma, so the compiler
+// cannot contract s2 - s1 * q into a fused multiply-add: every value is bit-identical to the
+// scalar scan's, and so is the answer (each lane keeps its own leftmost minimum; the lanes are
+// then merged by value, then by index).
+__attribute__((target("avx2"))) RowMin ScanRowAvx2(const PrefixSums& ps, const double* prev,
+                                                   size_t p, size_t begin, size_t end) {
+  const __m256d bw = _mm256_set1_pd(ps.w[p]), bs1 = _mm256_set1_pd(ps.s1[p]);
+  const __m256d bs2 = _mm256_set1_pd(ps.s2[p]), bwl = _mm256_set1_pd(ps.w_lo[p]);
+  const __m256d bs1l = _mm256_set1_pd(ps.s1_lo[p]), bs2l = _mm256_set1_pd(ps.s2_lo[p]);
+  const __m256d zero = _mm256_setzero_pd();
+  const __m256d inf = _mm256_set1_pd(std::numeric_limits<double>::infinity());
+  const __m256i four = _mm256_set1_epi64x(4);
+  const __m256i last = _mm256_set1_epi64x(static_cast<long long>(end));
+  __m256i idx = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(begin)),
+                                 _mm256_setr_epi64x(0, 1, 2, 3));
+  __m256d best_v = inf;
+  __m256i best_i = idx;
+  for (size_t m = begin; m <= end; m += 4) {
+    const __m256d w = _mm256_add_pd(_mm256_sub_pd(bw, _mm256_loadu_pd(&ps.w[m])),
+                                    _mm256_sub_pd(bwl, _mm256_loadu_pd(&ps.w_lo[m])));
+    const __m256d s1 = _mm256_add_pd(_mm256_sub_pd(bs1, _mm256_loadu_pd(&ps.s1[m])),
+                                     _mm256_sub_pd(bs1l, _mm256_loadu_pd(&ps.s1_lo[m])));
+    const __m256d s2 = _mm256_add_pd(_mm256_sub_pd(bs2, _mm256_loadu_pd(&ps.s2[m])),
+                                     _mm256_sub_pd(bs2l, _mm256_loadu_pd(&ps.s2_lo[m])));
+    const __m256d c = _mm256_sub_pd(s2, _mm256_mul_pd(s1, _mm256_div_pd(s1, w)));
+    // c > 0 ? c : 0, like the scalar scan (max would also map NaN to 0, so compare and blend).
+    const __m256d cpos = _mm256_and_pd(c, _mm256_cmp_pd(c, zero, _CMP_GT_OQ));
+    __m256d v = _mm256_add_pd(_mm256_loadu_pd(&prev[m]), cpos);
+    // Lanes past `end` never win.
+    const __m256i beyond = _mm256_cmpgt_epi64(idx, last);
+    v = _mm256_blendv_pd(v, inf, _mm256_castsi256_pd(beyond));
+    const __m256d better = _mm256_cmp_pd(v, best_v, _CMP_LT_OQ);
+    best_v = _mm256_blendv_pd(best_v, v, better);
+    best_i = _mm256_castpd_si256(
+        _mm256_blendv_pd(_mm256_castsi256_pd(best_i), _mm256_castsi256_pd(idx), better));
+    idx = _mm256_add_epi64(idx, four);
+  }
+  // Merge the lanes without branches: a branch here would wait on the divisions above, and its
+  // misprediction would discard the next row's work that the processor has started.
+  MergeLanes<0x4E>(best_v, best_i);  // halves
+  MergeLanes<0xB1>(best_v, best_i);  // neighbours
+  RowMin best{static_cast<size_t>(_mm256_extract_epi64(best_i, 0)), _mm256_cvtsd_f64(best_v)};
+  return best;
+}
+// ScanRowAvx2 for at most four candidates (end - begin < 4), the common case deep in divide and
+// conquer: one vector of candidates, no loop, and the leftmost minimum found by comparing every
+// lane with the minimum, so nothing branches on the divisions.
+__attribute__((target("avx2"))) RowMin ScanRowAvx2Short(const PrefixSums& ps, const double* prev,
+                                                        size_t p, size_t begin, size_t end) {
+  const size_t m = begin;
+  const __m256d w =
+      _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(ps.w[p]), _mm256_loadu_pd(&ps.w[m])),
+                    _mm256_sub_pd(_mm256_set1_pd(ps.w_lo[p]), _mm256_loadu_pd(&ps.w_lo[m])));
+  const __m256d s1 =
+      _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(ps.s1[p]), _mm256_loadu_pd(&ps.s1[m])),
+                    _mm256_sub_pd(_mm256_set1_pd(ps.s1_lo[p]), _mm256_loadu_pd(&ps.s1_lo[m])));
+  const __m256d s2 =
+      _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(ps.s2[p]), _mm256_loadu_pd(&ps.s2[m])),
+                    _mm256_sub_pd(_mm256_set1_pd(ps.s2_lo[p]), _mm256_loadu_pd(&ps.s2_lo[m])));
+  const __m256d c = _mm256_sub_pd(s2, _mm256_mul_pd(s1, _mm256_div_pd(s1, w)));
+  const __m256d cpos = _mm256_and_pd(c, _mm256_cmp_pd(c, _mm256_setzero_pd(), _CMP_GT_OQ));
+  __m256d v = _mm256_add_pd(_mm256_loadu_pd(&prev[m]), cpos);
+  const __m256i beyond = _mm256_cmpgt_epi64(_mm256_setr_epi64x(0, 1, 2, 3),
+                                            _mm256_set1_epi64x(static_cast<long long>(end - begin)));
+  v = _mm256_blendv_pd(v, _mm256_set1_pd(std::numeric_limits<double>::infinity()),
+                       _mm256_castsi256_pd(beyond));
+  __m256d lowest = _mm256_min_pd(v, _mm256_permute4x64_pd(v, 0x4E));
+  lowest = _mm256_min_pd(lowest, _mm256_permute4x64_pd(lowest, 0xB1));
+  const int lanes = _mm256_movemask_pd(_mm256_cmp_pd(v, lowest, _CMP_EQ_OQ));
+  return {begin + (lanes ? static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(lanes))) : 0),
+          _mm256_cvtsd_f64(lowest)};
+}
+
+#endif
+
+// The solver's buffers, kept per thread between calls (see OptimalKMeans1DWithTableLimit): a
+// grouped config solves tens of thousands of small problems, and allocating afresh for each cost
+// more in page faults than the solving itself.
+struct Workspace {
+  PrefixSums ps;
+  std::vector<double> prev, cur;  // D[j-1][.] and D[j][.], indexed by absolute prefix length
+  std::vector<uint32_t> arg;      // argmin of the layer being computed
+  std::vector<uint32_t> arg_prev;
+  std::vector<uint32_t> cross_prev, cross_cur;  // Hirschberg path: where each path crosses mid
+  std::vector<uint32_t> table;                  // argmins of every layer, when they fit
+  std::vector<size_t> layer_offset;             // pruned path: where each layer's rows start in table
+};
 
 class Solver {
  public:
-  Solver(const double* values, const double* weights, size_t n, size_t table_limit)
-      : table_limit_(table_limit),
-        prefix_(n + 1),
-        prev_(n + 1),
-        cur_(n + 1),
-        arg_(n + 1),
-        arg_prev_(n + 1),
-        cross_prev_(n + 1),
-        cross_cur_(n + 1) {
+  // Every buffer lives in `ws`, sized here; nothing else is allocated while solving.
+  Solver(const double* values, const double* weights, size_t n, size_t table_limit, Workspace& ws)
+      : values_(values), n_(n), table_limit_(table_limit), ws_(ws) {
+#ifdef PALETTIZE_HAVE_AVX2_SCAN
+    use_avx2_ = __builtin_cpu_supports("avx2") && detail::kmeans1d_vector_scans;
+#endif
+    for (auto* a : {&ws_.ps.w, &ws_.ps.s1, &ws_.ps.s2, &ws_.ps.w_lo, &ws_.ps.s1_lo, &ws_.ps.s2_lo,
+                    &ws_.prev, &ws_.cur}) {
+      a->resize(n + 1 + PrefixSums::kPad);
+    }
+    for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n + 1);
     long double sw = 0, swx = 0;
     for (size_t i = 0; i < n; ++i) {
       sw += weights[i];
       swx += static_cast<long double>(weights[i]) * values[i];
     }
     const long double shift = swx / sw;
+    shift_ = double(shift);
+    ws_.ps.w[0] = ws_.ps.s1[0] = ws_.ps.s2[0] = 0;
+    ws_.ps.w_lo[0] = ws_.ps.s1_lo[0] = ws_.ps.s2_lo[0] = 0;
     long double w = 0, s1 = 0, s2 = 0;
-    prefix_[0] = Prefix{};
     for (size_t i = 0; i < n; ++i) {
       const long double x = values[i] - shift;
       w += weights[i];
       s1 += weights[i] * x;
       s2 += weights[i] * x * x;
-      prefix_[i + 1] = Prefix{Hi(w), Hi(s1), Hi(s2), Lo(w), Lo(s1), Lo(s2)};
+      ws_.ps.w[i + 1] = Hi(w), ws_.ps.s1[i + 1] = Hi(s1), ws_.ps.s2[i + 1] = Hi(s2);
+      ws_.ps.w_lo[i + 1] = Lo(w), ws_.ps.s1_lo[i + 1] = Lo(s1), ws_.ps.s2_lo[i + 1] = Lo(s2);
+    }
+  }
+
+  // The mirrored problem (values negated, in reverse order) of `other`, for the DP only. Its prefix
+  // sums are `other`'s suffix sums: a double-double subtraction per entry, no pass over values.
+  Solver(const Solver& other, Workspace& ws)
+      : values_(nullptr), n_(other.n_), shift_(-other.shift_), table_limit_(other.table_limit_),
+        use_avx2_(other.use_avx2_), ws_(ws) {
+    const size_t n = n_;
+    const PrefixSums& o = other.ws_.ps;
+    for (auto* a : {&ws_.ps.w, &ws_.ps.s1, &ws_.ps.s2, &ws_.ps.w_lo, &ws_.ps.s1_lo, &ws_.ps.s2_lo,
+                    &ws_.prev, &ws_.cur}) {
+      a->resize(n + 1 + PrefixSums::kPad);
+    }
+    for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n + 1);
+    // (a_hi + a_lo) - (b_hi + b_lo) as a normalised hi + lo pair (Knuth's TwoSum on the his).
+    auto sub = [](double a_hi, double a_lo, double b_hi, double b_lo, double sign, double* hi,
+                  double* lo) {
+      const double s = a_hi - b_hi;
+      const double bb = s - a_hi;
+      const double e = ((a_hi - (s - bb)) - (b_hi + bb)) + (a_lo - b_lo);
+      const double h = s + e;
+      *hi = sign * h;
+      *lo = sign * (e - (h - s));
+    };
+    for (size_t q = 0; q <= n; ++q) {
+      const size_t i = n - q;
+      sub(o.w[n], o.w_lo[n], o.w[i], o.w_lo[i], 1, &ws_.ps.w[q], &ws_.ps.w_lo[q]);
+      sub(o.s1[n], o.s1_lo[n], o.s1[i], o.s1_lo[i], -1, &ws_.ps.s1[q], &ws_.ps.s1_lo[q]);
+      sub(o.s2[n], o.s2_lo[n], o.s2[i], o.s2_lo[i], 1, &ws_.ps.s2[q], &ws_.ps.s2_lo[q]);
     }
   }
 
   // Appends the starts of an optimal k-clustering of values [lo, hi), ascending.
   void Solve(size_t lo, size_t hi, size_t k, std::vector<size_t>& starts);
 
- private:
-  // The hi parts of two nearby prefixes cancel exactly (Sterbenz), so hi difference plus lo
-  // difference gives W, S1, S2 of the range to double precision relative to the range itself, not
-  // to the prefix totals; that is what long double prefix sums buy, at double speed.
+  // The cost of a good k-clustering of all n values, 1 < k < n: Lloyd's iterations from weighted
+  // quantiles, each O(k log n) through the prefix sums. An upper bound on the optimum.
+  double LloydCost(size_t k) const;
+
+  // Pruned forward half of the DP over all n values: layers 1..layers, with `after` more clusters
+  // to place right of the last one, keeping only the rows whose cost is at most `bound`. False
+  // when a layer keeps no row (a bound below the optimum).
+  bool ForwardHalf(size_t layers, size_t after, double bound);
+  // After ForwardHalf: the last prefix length kept in the top layer, and its cost there.
+  size_t TopEnd() const { return top_end_; }
+  double Top(size_t p) const { return ws_.prev[p]; }
+  // After ForwardHalf: the starts of the optimal `layers` clusters of the first p values.
+  std::vector<size_t> Backtrack(size_t p, size_t layers) const;
+
   double Cost(size_t m, size_t p) const {
-    const Prefix& a = prefix_[m];
-    const Prefix& b = prefix_[p];
-    const double w = (b.w - a.w) + (b.w_lo - a.w_lo);
-    const double s1 = (b.s1 - a.s1) + (b.s1_lo - a.s1_lo);
-    const double s2 = (b.s2 - a.s2) + (b.s2_lo - a.s2_lo);
+    const double w = (ws_.ps.w[p] - ws_.ps.w[m]) + (ws_.ps.w_lo[p] - ws_.ps.w_lo[m]);
+    const double s1 = (ws_.ps.s1[p] - ws_.ps.s1[m]) + (ws_.ps.s1_lo[p] - ws_.ps.s1_lo[m]);
+    const double s2 = (ws_.ps.s2[p] - ws_.ps.s2[m]) + (ws_.ps.s2_lo[p] - ws_.ps.s2_lo[m]);
     const double c = s2 - s1 * (s1 / w);
     return c > 0 ? c : 0;
   }
 
-  double Entry(size_t p, size_t m) const { return prev_[m] + Cost(m, p); }
+ private:
+  RowMin ScanRow(size_t p, size_t begin, size_t end) const {
+#ifdef PALETTIZE_HAVE_AVX2_SCAN
+    if (use_avx2_) {
+      // Most rows deep in divide and conquer have one to four candidates.
+      return end - begin < 4 ? ScanRowAvx2Short(ws_.ps, ws_.prev.data(), p, begin, end)
+                             : ScanRowAvx2(ws_.ps, ws_.prev.data(), p, begin, end);
+    }
+#endif
+    return ScanRowScalar(ws_.ps, ws_.prev.data(), p, begin, end);
+  }
 
-  void DivideConquer(size_t r_lo, size_t r_hi, size_t o_lo, size_t o_hi);
+  void SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi);
 
-  // Prefix sums of w, w*x, w*x^2 (x shifted by the weighted mean), accumulated in long double and
-  // kept as a double-double hi + lo pair; one struct per index keeps a cost lookup to two lines.
-  struct Prefix {
-    double w = 0, s1 = 0, s2 = 0;
-    double w_lo = 0, s1_lo = 0, s2_lo = 0;
-  };
   static double Hi(long double v) { return double(v); }
   static double Lo(long double v) { return double(v - static_cast<long double>(double(v))); }
 
+  const double* values_;
+  size_t n_;
+  double shift_ = 0;
   size_t table_limit_;
-  std::vector<Prefix> prefix_;
-  std::vector<double> prev_, cur_;  // D[j-1][.] and D[j][.], indexed by absolute prefix length
-  std::vector<uint32_t> arg_;     // argmin of the layer being computed
-  std::vector<uint32_t> arg_prev_;
+  bool use_avx2_ = false;
+  size_t top_end_ = 0;
+  Workspace& ws_;
   size_t bound_last_ = 0;
-  std::vector<uint32_t> cross_prev_, cross_cur_;
 };
 
-// Rows [r_lo, r_hi], their leftmost argmins known to lie in [o_lo, o_hi].
-void Solver::DivideConquer(size_t r_lo, size_t r_hi, size_t o_lo, size_t o_hi) {
-  while (r_lo <= r_hi) {
-    const size_t p = r_lo + (r_hi - r_lo) / 2;
-    const size_t end = std::min(o_hi, p - 1);
-    // opt[j-1][p] <= opt[j][p] (the last cluster shrinks as clusters are added) prunes the scan,
-    // most for the many-centroid layers where the D&C ranges are widest relative to the answer.
-    // The min() guards against a floating-point tie having broken that order.
-    const size_t begin =
-        p <= bound_last_ ? std::min(end, std::max<size_t>(o_lo, arg_prev_[p])) : o_lo;
-    const Prefix b = prefix_[p];
-    size_t best = begin;
-    double best_value = std::numeric_limits<double>::infinity();
-    size_t m = begin;
-    for (; m <= end; ++m) {
-      const Prefix& a = prefix_[m];
-      const double w = (b.w - a.w) + (b.w_lo - a.w_lo);
-      const double s1 = (b.s1 - a.s1) + (b.s1_lo - a.s1_lo);
-      const double s2 = (b.s2 - a.s2) + (b.s2_lo - a.s2_lo);
-      const double v = prev_[m] + std::max(s2 - s1 * (s1 / w), 0.0);
-      if (v < best_value) {
-        best_value = v;
-        best = m;
-      }
+// Rows first .. first + count - 1 of one layer, their leftmost argmins known to lie in
+// [o_lo, o_hi]. This is divide and conquer over the rows, done level by level: row i (1-based)
+// is solved once its neighbours i - 2^b and i + 2^b are, where 2^b is i's lowest set bit, and
+// their argmins bound its own. The rows of one level are independent of each other, so their
+// short scans overlap in the processor instead of waiting on a recursion.
+void Solver::SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi) {
+  size_t top = 1;
+  while (top * 2 <= count) top *= 2;
+  for (size_t step = top; step >= 1; step /= 2) {
+    for (size_t i = step; i <= count; i += 2 * step) {
+      const size_t p = first + i - 1;
+      const size_t lo = i > step ? ws_.arg[p - step] : o_lo;
+      const size_t hi = i + step <= count ? ws_.arg[p + step] : o_hi;
+      const size_t end = std::min(hi, p - 1);
+      // opt[j-1][p] <= opt[j][p] (the last cluster shrinks as clusters are added) prunes the
+      // scan, most for the many-centroid layers where the ranges are widest relative to the
+      // answer. The min() guards against a floating-point tie having broken that order.
+      const size_t begin =
+          p <= bound_last_ ? std::min(end, std::max<size_t>(lo, ws_.arg_prev[p])) : lo;
+      const RowMin best = ScanRow(p, begin, end);
+      ws_.arg[p] = uint32_t(best.arg);
+      ws_.cur[p] = best.value;
     }
-    arg_[p] = uint32_t(best);
-    cur_[p] = best_value;
-    if (p > r_lo) DivideConquer(r_lo, p - 1, o_lo, best);
-    r_lo = p + 1;
-    o_lo = best;
   }
 }
 
@@ -152,37 +340,30 @@ void Solver::Solve(size_t lo, size_t hi, size_t k, std::vector<size_t>& starts) 
   // after it: p in [lo + j, hi - k + j], rows_per_layer of them.
   const size_t rows_per_layer = n - k + 1;
   const bool use_table = (k - 1) * (n + 1) <= table_limit_;
-  std::vector<uint32_t> table;
+  std::vector<uint32_t>& table = ws_.table;
   if (use_table) table.resize((k - 2) * rows_per_layer);
   const size_t mid = k / 2;  // non-table path: find the boundary between clusters mid and mid+1
 
-  for (size_t p = lo + 1; p <= hi - k + 1; ++p) prev_[p] = Cost(lo, p);
+  for (size_t p = lo + 1; p <= hi - k + 1; ++p) ws_.prev[p] = Cost(lo, p);
   for (size_t j = 2; j < k; ++j) {
     const size_t first = lo + j;
     bound_last_ = j == 2 ? 0 : first + rows_per_layer - 2;
-    DivideConquer(first, first + rows_per_layer - 1, first - 1, first + rows_per_layer - 2);
+    SolveLayer(first, rows_per_layer, first - 1, first + rows_per_layer - 2);
     if (use_table) {
-      std::copy(arg_.begin() + first, arg_.begin() + first + rows_per_layer,
+      std::copy(ws_.arg.begin() + first, ws_.arg.begin() + first + rows_per_layer,
                 table.begin() + (j - 2) * rows_per_layer);
     } else if (j == mid + 1) {
-      for (size_t p = first; p < first + rows_per_layer; ++p) cross_cur_[p] = arg_[p];
+      for (size_t p = first; p < first + rows_per_layer; ++p) ws_.cross_cur[p] = ws_.arg[p];
     } else if (j > mid + 1) {
-      for (size_t p = first; p < first + rows_per_layer; ++p) cross_cur_[p] = cross_prev_[arg_[p]];
+      for (size_t p = first; p < first + rows_per_layer; ++p) ws_.cross_cur[p] = ws_.cross_prev[ws_.arg[p]];
     }
-    std::swap(prev_, cur_);
-    std::swap(arg_prev_, arg_);
-    std::swap(cross_prev_, cross_cur_);
+    std::swap(ws_.prev, ws_.cur);
+    std::swap(ws_.arg_prev, ws_.arg);
+    std::swap(ws_.cross_prev, ws_.cross_cur);
   }
   // The last layer has a single row, p = hi.
   size_t last = lo + k - 1;
-  double best = Entry(hi, last);
-  for (size_t m = last + 1; m < hi; ++m) {
-    const double v = Entry(hi, m);
-    if (v < best) {
-      best = v;
-      last = m;
-    }
-  }
+  last = ScanRow(hi, last, hi - 1).arg;
 
   if (use_table) {
     std::vector<size_t> bounds(k);
@@ -196,9 +377,159 @@ void Solver::Solve(size_t lo, size_t hi, size_t k, std::vector<size_t>& starts) 
     starts.insert(starts.end(), bounds.begin(), bounds.end());
     return;
   }
-  const size_t split = k == mid + 1 ? last : cross_prev_[last];
+  const size_t split = k == mid + 1 ? last : ws_.cross_prev[last];
   Solve(lo, split, mid, starts);
   Solve(split, hi, k - mid, starts);
+}
+
+double Solver::LloydCost(size_t k) const {
+  const size_t n = n_;
+  std::vector<size_t> b(k + 1), next(k + 1);
+  // Boundary j must leave room for one value in each cluster on either side of it.
+  auto clamp = [&](std::vector<size_t>& v) {
+    for (size_t j = 1; j < k; ++j) v[j] = std::min(std::max(v[j], v[j - 1] + 1), n - (k - j));
+  };
+  b[0] = next[0] = 0;
+  b[k] = next[k] = n;
+  // Start from the high-resolution optimum: cluster density proportional to the cube root of the
+  // value density (Panter and Dite). Each value i stands for the interval half way to its
+  // neighbours, density w_i / gap_i, so its share is w_i^(1/3) gap_i^(2/3). Quantiles of the
+  // weights alone put far too few clusters into heavy tails; this starts Lloyd near the optimum.
+  // Only a start, so a cube root to a few percent does: the exponent divided by three.
+  auto rough_cbrt = [](float x) {
+    if (!(x > 0)) return 0.0f;
+    uint32_t i;
+    std::memcpy(&i, &x, 4);
+    i = i / 3 + 709921077u;
+    std::memcpy(&x, &i, 4);
+    return x;
+  };
+  std::vector<double> share(n + 1, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    const double left = i > 0 ? values_[i] - values_[i - 1] : 0;
+    const double right = i + 1 < n ? values_[i + 1] - values_[i] : 0;
+    const double gap = 0.5 * (left + right) * (i == 0 || i + 1 == n ? 2 : 1);
+    const double w = (ws_.ps.w[i + 1] - ws_.ps.w[i]) + (ws_.ps.w_lo[i + 1] - ws_.ps.w_lo[i]);
+    share[i + 1] = share[i] + double(rough_cbrt(float(w * gap * gap)));
+  }
+  for (size_t j = 1; j < k; ++j) {
+    b[j] = size_t(std::lower_bound(share.begin(), share.end(), share[n] * j / k) - share.begin());
+  }
+  clamp(b);
+  std::vector<double> c(k);
+  for (int iter = 0; iter < 100; ++iter) {
+    for (size_t j = 0; j < k; ++j) {
+      const double w = (ws_.ps.w[b[j + 1]] - ws_.ps.w[b[j]]) +
+                       (ws_.ps.w_lo[b[j + 1]] - ws_.ps.w_lo[b[j]]);
+      const double s1 = (ws_.ps.s1[b[j + 1]] - ws_.ps.s1[b[j]]) +
+                        (ws_.ps.s1_lo[b[j + 1]] - ws_.ps.s1_lo[b[j]]);
+      c[j] = s1 / w + shift_;
+    }
+    for (size_t j = 1; j < k; ++j) {
+      const double mid = 0.5 * (c[j - 1] + c[j]);
+      next[j] = size_t(std::upper_bound(values_, values_ + n, mid) - values_);
+    }
+    clamp(next);
+    if (next == b) break;
+    std::swap(b, next);
+  }
+  double cost = 0;
+  for (size_t j = 0; j < k; ++j) cost += Cost(b[j], b[j + 1]);
+  return cost;
+}
+
+bool Solver::ForwardHalf(size_t layers, size_t after, double bound) {
+  const size_t n = n_;
+  // Layer j's rows are prefix lengths p in [j, n - (layers - j) - after]: every later cluster
+  // needs a value. D[j][p] does not decrease with p, so the kept rows are a prefix of them.
+  size_t kept = 0;
+  for (size_t p = 1; p <= n - (layers - 1) - after; ++p) {
+    ws_.prev[p] = Cost(0, p);
+    if (ws_.prev[p] > bound) break;
+    kept = p;
+  }
+  if (kept == 0) return false;
+  ws_.layer_offset.assign(layers + 1, 0);
+  ws_.table.clear();
+  for (size_t j = 2; j <= layers; ++j) {
+    const size_t row_max = n - (layers - j) - after;
+    // Rows up to kept stay under the bound (D[j][p] <= D[j-1][p]). Past them D[j][p] does not
+    // decrease, so binary search for the last row under the bound, scanning single rows.
+    // The probes' argmins bound the later probes' scans, as in divide and conquer.
+    size_t lo = std::max(j, std::min(kept, row_max)), hi = row_max;
+    size_t arg_lo = j > 2 && lo <= kept ? ws_.arg_prev[lo] : j - 1, arg_hi = kept;
+    while (lo < hi) {
+      const size_t m = lo + (hi - lo + 1) / 2;
+      const RowMin r = ScanRow(m, std::min(arg_lo, m - 1), std::min(arg_hi, m - 1));
+      if (r.value <= bound) {
+        lo = m;
+        arg_lo = r.arg;
+      } else {
+        hi = m - 1;
+        arg_hi = r.arg;
+      }
+    }
+    if (ScanRow(lo, std::min(arg_lo, lo - 1), std::min(arg_hi, lo - 1)).value > bound) {
+      return false;
+    }
+    bound_last_ = j == 2 ? 0 : kept;  // rows of layer j-1 whose argmins are exact
+    SolveLayer(j, lo - j + 1, j - 1, kept);
+    ws_.layer_offset[j] = ws_.table.size();
+    ws_.table.insert(ws_.table.end(), ws_.arg.begin() + j, ws_.arg.begin() + lo + 1);
+    kept = lo;
+    std::swap(ws_.prev, ws_.cur);
+    std::swap(ws_.arg_prev, ws_.arg);
+  }
+  top_end_ = kept;
+  return true;
+}
+
+std::vector<size_t> Solver::Backtrack(size_t p, size_t layers) const {
+  std::vector<size_t> starts(layers);
+  starts[0] = 0;
+  for (size_t j = layers; j >= 2; --j) {
+    p = ws_.table[ws_.layer_offset[j] + (p - j)];
+    starts[j - 1] = p;
+  }
+  return starts;
+}
+
+// The pruned path. Any k-clustering's cost bounds the optimum from above, and D[j][p] never
+// decreases in p, so a DP row whose prefix already costs more than a good clustering of
+// everything cannot lie on an optimal path: each layer keeps a prefix of its rows, and the next
+// layer's candidates are those rows. Run from the left alone this keeps the later layers nearly
+// whole, so the DP runs from both ends (the right half as the left half of the mirrored problem,
+// values negated and reversed) for about k/2 layers each, and the halves meet at the boundary
+// between cluster k/2 and the next: about 40% of the rows of the full DP on fp16 weight groups.
+// False, and nothing appended, if the bound proved too tight for floating point.
+bool SolvePruned(const double* values, const double* weights, size_t n, size_t k,
+                 Workspace& left_ws, Workspace& right_ws, std::vector<size_t>& starts) {
+  Solver left(values, weights, n, kMaxTableEntries, left_ws);
+  // Slack over the rounding of the two DPs' sums against the bound's own.
+  const double bound = left.LloydCost(k) * (1 + 1e-9) + 1e-12 * left.Cost(0, n);
+  const size_t k_left = k / 2, k_right = k - k_left;
+  Solver right(left, right_ws);
+  if (!left.ForwardHalf(k_left, k_right, bound) || !right.ForwardHalf(k_right, k_left, bound)) {
+    return false;
+  }
+  // p: the values left of the meeting boundary; both halves must have kept their row.
+  size_t best_p = 0;
+  double best = std::numeric_limits<double>::infinity();
+  const size_t p_lo = std::max(k_left, n - right.TopEnd());
+  for (size_t p = p_lo; p <= left.TopEnd() && n - p >= k_right; ++p) {
+    const double v = left.Top(p) + right.Top(n - p);
+    if (v < best) {
+      best = v;
+      best_p = p;
+    }
+  }
+  if (best_p == 0) return false;
+  const std::vector<size_t> l = left.Backtrack(best_p, k_left);
+  const std::vector<size_t> r = right.Backtrack(n - best_p, k_right);
+  starts.insert(starts.end(), l.begin(), l.end());
+  starts.push_back(best_p);
+  for (size_t j = k_right - 1; j >= 1; --j) starts.push_back(n - r[j]);
+  return true;
 }
 
 Clustering1D Finish(const double* values, const double* weights, size_t n,
@@ -243,8 +574,16 @@ Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* w
   if (k == 1 || k == n) {
     for (size_t j = 0; j < k; ++j) starts.push_back(k == 1 ? 0 : j);
   } else {
-    Solver solver(values, weights, n, max_table_entries);
-    solver.Solve(0, n, k, starts);
+    // Problems up to kMaxReusedValues distinct values reuse this thread's buffers; larger ones
+    // (fp32 tensors, per tensor) get their own, freed on return, so no thread keeps a large one.
+    thread_local Workspace reused[2];
+    Workspace own[2];
+    Workspace* ws = n <= kMaxReusedValues ? reused : own;
+    const bool table_fits = (k - 1) * (n + 1) <= max_table_entries;
+    if (!table_fits || !SolvePruned(values, weights, n, k, ws[0], ws[1], starts)) {
+      Solver solver(values, weights, n, max_table_entries, ws[0]);
+      solver.Solve(0, n, k, starts);
+    }
   }
   return Finish(values, weights, n, std::move(starts));
 }

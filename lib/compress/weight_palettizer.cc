@@ -82,28 +82,41 @@ int UniqueNBits(size_t most, const std::vector<int>& allowed) {
 struct Distinct {
   std::vector<double> values;
   std::vector<double> counts;
+  std::vector<uint16_t> bits;  // float16 groups: each value's bit pattern (0 stands for -0 too)
 };
 
 // Float16 group: a histogram of bit patterns, read back in value order (negative patterns from the
 // largest magnitude down, then positive ones up; -0 and +0 merge into one value 0).
 bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<uint32_t>& hist,
                   Distinct* d) {
-  std::fill(hist.begin(), hist.end(), 0u);
+  // `hist` arrives all zero and is left all zero: each count is cleared as it is read.
   const uint64_t run = (c1 - c0) * L.inner;
   for (uint64_t o = 0; o < L.outer; ++o) {
     const uint16_t* p = w + L.Offset(o, c0, 0);
     for (uint64_t e = 0; e < run; ++e) ++hist[p[e]];
   }
-  for (uint32_t b = 0x7C00; b < 0x8000; ++b)
-    if (hist[b] || hist[b | 0x8000]) return false;  // Inf or NaN
+  bool finite = true;
+  for (uint32_t b = 0x7C00; b < 0x8000; ++b) {
+    if (hist[b] || hist[b | 0x8000]) finite = false;  // Inf or NaN
+    hist[b] = hist[b | 0x8000] = 0;
+  }
   d->values.clear();
   d->counts.clear();
-  for (uint32_t b = 0xFBFF; b > 0x8000; --b)
-    if (hist[b]) d->values.push_back(HalfToFloat(uint16_t(b))), d->counts.push_back(hist[b]);
-  if (hist[0x8000] + hist[0]) d->values.push_back(0.0), d->counts.push_back(double(hist[0x8000]) + hist[0]);
-  for (uint32_t b = 1; b < 0x7C00; ++b)
-    if (hist[b]) d->values.push_back(HalfToFloat(uint16_t(b))), d->counts.push_back(hist[b]);
-  return true;
+  d->bits.clear();
+  auto take = [&](uint32_t b) {
+    if (!hist[b]) return;
+    d->values.push_back(HalfToFloat(uint16_t(b)));
+    d->counts.push_back(hist[b]);
+    d->bits.push_back(uint16_t(b));
+    hist[b] = 0;
+  };
+  for (uint32_t b = 0xFBFF; b > 0x8000; --b) take(b);
+  if (hist[0x8000] + hist[0]) {
+    d->values.push_back(0.0), d->counts.push_back(double(hist[0x8000]) + hist[0]), d->bits.push_back(0);
+  }
+  hist[0] = hist[0x8000] = 0;
+  for (uint32_t b = 1; b < 0x7C00; ++b) take(b);
+  return finite;
 }
 
 bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
@@ -384,7 +397,7 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
     thread_local std::vector<uint32_t> hist;
     thread_local std::vector<float> buf;
-    if (half) hist.resize(65536);
+    if (half) hist.resize(65536, 0u);
     finite[t] = half ? DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, t * G, (t + 1) * G, hist, &groups[t])
                      : DistinctFloat(reinterpret_cast<const float*>(data), L, t * G, (t + 1) * G, buf, &groups[t]);
   });
@@ -439,12 +452,8 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     const uint64_t run = G * L.inner;
     if (half) {
       // Map every bit pattern present to its index, then one pass over the elements.
-      size_t v = 0;
-      for (uint32_t b = 0xFBFF; b > 0x8000; --b)
-        if (v < d.values.size() && HalfToFloat(uint16_t(b)) == d.values[v]) map16[b] = nearest[v++];
-      if (v < d.values.size() && d.values[v] == 0.0) map16[0] = map16[0x8000] = nearest[v++];
-      for (uint32_t b = 1; b < 0x7C00; ++b)
-        if (v < d.values.size() && HalfToFloat(uint16_t(b)) == d.values[v]) map16[b] = nearest[v++];
+      for (size_t v = 0; v < d.bits.size(); ++v) map16[d.bits[v]] = nearest[v];
+      map16[0x8000] = map16[0];
       const uint16_t* w = reinterpret_cast<const uint16_t*>(data);
       for (uint64_t o = 0; o < L.outer; ++o) {
         const uint64_t base = L.Offset(o, t * G, 0);
