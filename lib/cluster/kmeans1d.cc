@@ -198,13 +198,14 @@ class Solver {
       a->resize(n + 1 + PrefixSums::kPad);
     }
     for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n + 1);
-    long double sw = 0, swx = 0;
+    // Any shift near the weighted mean centres the sums; double precision finds one.
+    double sw = 0, swx = 0;
     for (size_t i = 0; i < n; ++i) {
       sw += weights[i];
-      swx += static_cast<long double>(weights[i]) * values[i];
+      swx += weights[i] * values[i];
     }
-    const long double shift = swx / sw;
-    shift_ = double(shift);
+    shift_ = swx / sw;
+    const long double shift = shift_;
     ws_.ps.w[0] = ws_.ps.s1[0] = ws_.ps.s2[0] = 0;
     ws_.ps.w_lo[0] = ws_.ps.s1_lo[0] = ws_.ps.s2_lo[0] = 0;
     long double w = 0, s1 = 0, s2 = 0;
@@ -542,20 +543,20 @@ Clustering1D Finish(const double* values, const double* weights, size_t n,
   Real sse = 0;
   for (size_t j = 0; j < k; ++j) {
     const size_t b = out.starts[j], e = j + 1 < k ? out.starts[j + 1] : n;
-    // Relative to the run's first value, so the mean keeps the run's own precision.
+    // Relative to the run's first value, so the mean keeps the run's own precision, and the
+    // run's error sum d^2 - (sum d)^2 / w cancels at most by (spread / deviation)^2 in long double.
     const Real base = values[b];
-    Real sw = 0, swd = 0;
+    Real sw = 0, swd = 0, swd2 = 0;
     for (size_t i = b; i < e; ++i) {
+      const Real wd = Real(weights[i]) * (Real(values[i]) - base);
       sw += weights[i];
-      swd += Real(weights[i]) * (Real(values[i]) - base);
+      swd += wd;
+      swd2 += wd * (Real(values[i]) - base);
     }
     double c = double(base + swd / sw);
     c = std::min(std::max(c, values[b]), values[e - 1]);
     out.centroids[j] = c;
-    for (size_t i = b; i < e; ++i) {
-      const Real d = Real(values[i]) - c;
-      sse += weights[i] * d * d;
-    }
+    sse += std::max(swd2 - swd * swd / sw, Real(0));
   }
   out.sse = double(sse);
   return out;
