@@ -11,6 +11,7 @@
 #include <tbb/task_arena.h>
 
 #include "compress/weight_palettizer.h"
+#include "mil/compressed_weights.h"
 #include "mil/dtype.h"
 #include "mil/lut_ops.h"
 #include "mil/program_walk.h"
@@ -165,13 +166,50 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     if (w.shape.bits > 0) BlobDataSize(w.shape.elements, w.shape.bits, &r.bytes_before);
     r.bytes_after = r.bytes_before;
   }
+  // Weights already compressed (constexpr_* chains) pass through as they are; they are listed so
+  // that the report accounts for every weight of the model.
+  for (CompressedWeight& c : FindCompressedWeights(model)) {
+    WeightReport r;
+    r.program = c.program;
+    r.function = c.function;
+    r.name = c.name;
+    for (const Consumer& u : c.consumers) r.consumers.push_back({u.op_type, u.op_name, u.input});
+    r.reason = "already compressed (" + c.chain + "): left as it is";
+    r.dtype = c.shape.dims.empty() ? "" : DTypeName(c.shape.mil_type);
+    r.shape = c.shape.dims;
+    rep.weights.push_back(std::move(r));
+  }
   if (!options.dry_run && PathExists(output) && !options.overwrite)
     return Status::InvalidArgument(output + ": already exists (use --force to replace it)");
 
+  // A const that several functions share (one blob, one resolved config) is palettized once, and
+  // every copy points at the same new blobs (multifunction models deduplicate their weights).
+  // `jobs` holds the first of each; `copies` the rest, done from their first's result.
+  std::vector<size_t> jobs, copies;
+  std::vector<size_t> primary(weights.size());
+  std::map<std::string, size_t> first_of_blob;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    primary[i] = i;
+    if (!plans[i].palettize) continue;
+    const ConstWeight& w = weights[i];
+    if (w.value->has_blobfilevalue()) {
+      const auto& b = w.value->blobfilevalue();
+      std::string key = w.program + "\n" + b.filename() + "\n" + std::to_string(b.offset()) +
+                              "\n" + DescribeConfig(plans[i].config) + "\n" +
+                              std::to_string(plans[i].channel_axis) + "\n" +
+                              std::to_string(plans[i].group_size) + "\n" +
+                              std::to_string(w.shape.mil_type);
+      for (uint64_t d : w.shape.dims) key += "x" + std::to_string(d);
+      const auto [it, inserted] = first_of_blob.emplace(key, i);
+      if (!inserted) {
+        primary[i] = it->second;
+        copies.push_back(i);
+        continue;
+      }
+    }
+    jobs.push_back(i);
+  }
   // Read every weight to palettize (serially: weight files open lazily), then cluster in parallel.
-  std::vector<size_t> jobs;
-  for (size_t i = 0; i < weights.size(); ++i)
-    if (plans[i].palettize) jobs.push_back(i);
   std::vector<TensorData> data(weights.size());
   for (size_t i : jobs) PALETTIZE_RETURN_IF_ERROR(ReadTensorData(package, weights[i], &data[i]));
   if (options.dry_run) {
@@ -196,6 +234,13 @@ Status Compress(const std::string& input, const std::string& output, const Compr
   uint64_t bytes_total = 0, bytes_done = 0;
   for (size_t i : jobs) bytes_total += rep.weights[i].bytes_before;
   const BlobSink sink = [&](PendingBlob&& b, uint64_t* handle) { return writer.AppendNew(b, handle); };
+  // The first of each shared const: its result and the handles of the blobs it wrote, in order.
+  struct Shared {
+    PalettizedWeight result;
+    std::vector<std::pair<uint64_t, size_t>> blobs;  // handle, bytes
+  };
+  std::map<size_t, Shared> shared;
+  for (size_t c : copies) shared[primary[c]];
   auto palettize = [&](size_t i) {
     auto work = std::make_shared<Work>();
     work->index = i;
@@ -242,12 +287,27 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     }
     std::string weight_file = w.value->has_blobfilevalue() ? w.value->blobfilevalue().filename()
                                                            : "@model_path/weights/weight.bin";
-    status = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, &names[key], sink, &r.bytes_after);
-    r.nbits = p.nbits;
-    r.luts = p.tables;
-    r.sse = p.sse;
-    r.max_abs_error = p.max_abs_error;
-    r.snr_db = p.sse > 0 ? 10.0 * std::log10(p.signal / p.sse) : INFINITY;
+    const auto found = shared.find(i);
+    if (found == shared.end()) {
+      status = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, &names[key], sink, &r.bytes_after);
+    } else {
+      auto& blobs = found->second.blobs;
+      const BlobSink recording = [&](PendingBlob&& b, uint64_t* handle) {
+        const size_t bytes = b.data.size();
+        PALETTIZE_RETURN_IF_ERROR(writer.AppendNew(b, handle));
+        blobs.emplace_back(*handle, bytes);
+        return Status::OK();
+      };
+      status = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, &names[key], recording,
+                            &r.bytes_after);
+      found->second.result = std::move(work->result);
+    }
+    const PalettizedWeight& kept = found == shared.end() ? p : found->second.result;
+    r.nbits = kept.nbits;
+    r.luts = kept.tables;
+    r.sse = kept.sse;
+    r.max_abs_error = kept.max_abs_error;
+    r.snr_db = kept.sse > 0 ? 10.0 * std::log10(kept.signal / kept.sse) : INFINITY;
   };
   tbb::task_arena arena(options.threads > 0 ? options.threads : tbb::task_arena::automatic);
   arena.execute([&] {
@@ -266,6 +326,44 @@ Status Compress(const std::string& input, const std::string& output, const Compr
             tbb::make_filter<std::shared_ptr<Work>, void>(tbb::filter_mode::serial_in_order, encode));
   });
   PALETTIZE_RETURN_IF_ERROR(status);
+
+  // The copies of shared consts, in model order: the same ops, pointing at the first's blobs.
+  for (size_t c : copies) {
+    const size_t i = primary[c];
+    const WeightReport& first = rep.weights[i];
+    WeightReport& r = rep.weights[c];
+    r.shared_with = (first.function.empty() ? "" : first.function + "/") + first.name;
+    if (!first.palettized) {
+      r.palettized = false;
+      r.reason = first.reason;
+      continue;
+    }
+    const ConstWeight& w = weights[c];
+    const ProgramTarget& t = targets.at(w.program);
+    const LutForm form = t.out >= 18 ? LutForm::kIOS18 : LutForm::kIOS16;
+    const std::string key = w.program + "\n" + w.function;
+    if (!names.count(key)) {
+      auto& set = names[key];
+      for (const auto& [opset, block] : t.program->functions().at(w.function).block_specializations())
+        CollectNames(block, &set);
+    }
+    const Shared& s = shared.at(i);
+    size_t next_blob = 0;
+    const BlobSink replay = [&](PendingBlob&& b, uint64_t* handle) {
+      if (next_blob >= s.blobs.size() || s.blobs[next_blob].second != b.data.size())
+        return Status::InvalidInput(w.name + ": internal error: a shared const's copy encodes differently");
+      *handle = s.blobs[next_blob++].first;
+      return Status::OK();
+    };
+    PALETTIZE_RETURN_IF_ERROR(RewriteAsLut(w, s.result, plans[c].config.lut_dtype, form,
+                                           w.value->blobfilevalue().filename(), &names[key], replay,
+                                           &r.bytes_after));
+    r.nbits = first.nbits;
+    r.luts = first.luts;
+    r.sse = first.sse;
+    r.max_abs_error = first.max_abs_error;
+    r.snr_db = first.snr_db;
+  }
 
   // Raise specification versions and opsets where the output needs a newer target.
   int max_spec = 0;

@@ -57,6 +57,7 @@ std::string CompressReportToJson(const CompressReport& r, bool with_timings) {
               {"consumers", consumers},
               {"config", w.has_config ? ConfigJson(w.config) : json(nullptr)},
               {"config_source", w.config_source},
+              {"shared_with", w.shared_with.empty() ? json(nullptr) : json(w.shared_with)},
               {"nbits", w.palettized ? json(w.nbits) : json(nullptr)},
               {"luts", w.palettized ? json(w.luts) : json(nullptr)},
               {"bytes_before", w.bytes_before},

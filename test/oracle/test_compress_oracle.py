@@ -425,6 +425,8 @@ def test_compress_case(oracle, runs, case_id):
         k = wkey(w)
         if k in rep_weights:
             E(f"{fmt(k)}: listed twice in the report")
+        if w["reason"].startswith("already compressed ("):
+            continue  # constexpr chains of the input: test_already_compressed_weights_pass_through
         rep_weights[k] = w
     for k in rep_weights:
         if k not in r.recs:
@@ -878,6 +880,72 @@ def test_no_dead_blobs(runs, case_id):
         assert count == len(walked), f"{case_id}: {name}: header count {count}, {len(walked)} records"
         assert set(walked) == offsets, (f"{case_id}: {name}: unreferenced blobs "
                                         f"{sorted(set(walked) - offsets)}, missing {sorted(offsets - set(walked))}")
+
+
+def _blob_offsets_by_function(out):
+    """function -> {weight name: sorted blob offsets its ops read}, for consts and constexpr ops
+    (iOS18 binds a constexpr's tables as values in its inputs)."""
+    from coremltools.proto import Model_pb2
+    spec = Model_pb2.Model()
+    spec.ParseFromString((Path(out) / "Data/com.apple.CoreML/model.mlmodel").read_bytes())
+    res = {}
+    for fname, f in spec.mlProgram.functions.items():
+        by_name = res.setdefault(fname, {})
+        for block in f.block_specializations.values():
+            for op in block.operations:
+                offsets = [a.blobFileValue.offset for a in op.attributes.values() if a.HasField("blobFileValue")]
+                offsets += [arg.value.blobFileValue.offset for binding in op.inputs.values()
+                            for arg in binding.arguments if arg.value.HasField("blobFileValue")]
+                if offsets:
+                    by_name.setdefault(op.outputs[0].name, []).extend(offsets)
+    return {f: {n: sorted(o) for n, o in ops.items()} for f, ops in res.items()}
+
+
+def test_multifunction_shared_const_stays_shared(runs):
+    """The fixture's two functions share one trunk weight blob (coremltools deduplicates it): it is
+    palettized once, both functions' constexpr ops read the same new blobs, and the copy is
+    reported with the first's numbers and shared_with."""
+    r = runs("default-multifunction")
+    before = _blob_offsets_by_function(r.src)
+    assert before["main"]["trunk_weight_0"] == before["classify"]["trunk_weight_0"], "fixture no longer shares"
+    after = _blob_offsets_by_function(r.out)
+    main, classify = after["main"]["trunk_weight_0"], after["classify"]["trunk_weight_0"]
+    assert len(main) == 2 and main == classify, f"trunk blobs main {main} classify {classify}"
+    assert after["main"]["head_a_weight_0"] != classify
+    weights = {(w["function"], w["name"]): w for w in r.report["weights"]}
+    first, copy = weights[("classify", "trunk_weight_0")], weights[("main", "trunk_weight_0")]
+    assert first["status"] == copy["status"] == "palettized"
+    assert first["shared_with"] is None and copy["shared_with"] == "classify/trunk_weight_0"
+    for key in ("sse", "max_abs_error", "snr_db", "nbits", "luts", "bytes_after"):
+        assert first[key] == copy[key], key
+    # coremltools decompresses both functions to the same trunk weight.
+    idx, _ = co.decompressed_index(r.out, r.tmp)
+    values = [idx.get("", fn, "trunk_weight_0") for fn in ("main", "classify")]
+    assert values[0] is not None and values[1] is not None, "trunk_weight_0 not found after decompression"
+    assert values[0].shape == (96, 64) and np.array_equal(values[0], values[1])
+
+
+@pytest.mark.parametrize("case_id,chains", [
+    ("default-compressed_ios16", {"l1_weight_0_to_fp16_quantized": "constexpr_affine_dequantize",
+                                  "l2_weight_0_to_fp16_palettized": "constexpr_lut_to_dense"}),
+    ("default-compressed_ios18", {"l1_weight_0_to_fp16_quantized": "constexpr_blockwise_shift_scale",
+                                  "l2_weight_0_to_fp16_palettized": "constexpr_lut_to_dense"}),
+])
+def test_already_compressed_weights_pass_through(runs, case_id, chains):
+    """Weights the input already holds as constexpr chains are reported as skipped, with the chain,
+    and come out of coremltools' decompression exactly as they went in."""
+    r = runs(case_id)
+    reported = {w["name"]: w for w in r.report["weights"]}
+    before, _ = co.decompressed_index(r.src, r.tmp)
+    after, _ = co.decompressed_index(r.out, r.tmp)
+    for name, chain in chains.items():
+        w = reported[name]
+        assert w["status"] == "skipped" and w["reason"] == f"already compressed ({chain}): left as it is", w
+        assert w["consumers"] and w["consumers"][0]["op_type"] == "linear", w
+        a, b = before.get("", "main", name), after.get("", "main", name)
+        assert a is not None and b is not None, f"{case_id}: {name} missing after decompression"
+        assert list(w["shape"]) == list(a.shape)
+        assert a.dtype == b.dtype and np.array_equal(a, b), f"{case_id}: {name} changed"
 
 
 def test_skip_when_palettized_form_is_larger(oracle, tmp_path):

@@ -38,6 +38,8 @@ struct WeightReport {
   bool has_config = false;    // a config applied (it may still have been skipped)
   PalettizeConfig config;
   std::string config_source;  // "global_config", "op_type_configs.linear", ...
+  std::string shared_with;    // a copy of a const shared across functions: "function/name" of the
+                              // first, whose new blobs it points at; "" otherwise
   std::string dtype;
   std::vector<uint64_t> shape;
   int nbits = 0;
