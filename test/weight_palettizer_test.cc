@@ -204,3 +204,33 @@ TEST_CASE("numeric edge cases: all-equal, subnormal, signed zeros, few distinct 
     CHECK(p.nbits == 3);  // -2, -1, 0, 1, 2 ulps: five values (the zeros are one)
   }
 }
+
+TEST_CASE("the fast path refuses NaN and Inf in any group, after or without a first pass", "[palettizer]") {
+  for (int dtype : {int(MT::FLOAT16), int(MT::FLOAT32)}) {
+    for (auto mode : {PalettizeMode::kKMeans, PalettizeMode::kUnique}) {
+      for (const double bad : {double(NAN), double(INFINITY), -double(INFINITY)}) {
+        for (const size_t at : {size_t(0), size_t(77), size_t(127)}) {  // first, middle, last group
+          TensorShape s = Shape({16, 8}, dtype);
+          std::vector<double> v = Values(s, 5);
+          if (mode == PalettizeMode::kUnique)
+            for (size_t i = 0; i < v.size(); ++i) v[i] = RoundToDType(0.125 * double(i % 5), dtype);
+          v[at] = bad;
+          const std::string raw = EncodeElements(v, dtype);
+          PalettizedWeight p;
+          std::string why;
+          INFO("dtype " << dtype << " at " << at << " value " << bad);
+          CHECK_FALSE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s,
+                                         Plan(mode, mode == PalettizeMode::kUnique ? 0 : 4, 4), kAll,
+                                         false, &p, &why));
+          CHECK(why == "holds NaN or Inf values");
+          // The same weight without the bad value palettizes: the refusal was about it alone.
+          v[at] = 0.5;
+          const std::string fine = EncodeElements(v, dtype);
+          CHECK(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(fine.data()), s,
+                                   Plan(mode, mode == PalettizeMode::kUnique ? 0 : 4, 4), kAll, false,
+                                   &p, &why));
+        }
+      }
+    }
+  }
+}

@@ -391,24 +391,30 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   const uint64_t G = plan.group_size;
   const uint64_t tables = L.channels / G;
   // Groups are independent: they run in parallel, each writing only its own slots, and the
-  // totals are summed in group order afterwards, so any thread count gives the same bytes.
-  std::vector<Distinct> groups(tables);
-  std::vector<char> finite(tables, 1);
-  tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
+  // totals are summed in group order afterwards, so any thread count gives the same bytes. A
+  // group's distinct values live only while it is worked on (per thread), never all at once.
+  auto distinct = [&](uint64_t t, Distinct* d) {
     thread_local std::vector<uint32_t> hist;
     thread_local std::vector<float> buf;
     if (half) hist.resize(65536, 0u);
-    finite[t] = half ? DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, t * G, (t + 1) * G, hist, &groups[t])
-                     : DistinctFloat(reinterpret_cast<const float*>(data), L, t * G, (t + 1) * G, buf, &groups[t]);
-  });
-  if (std::find(finite.begin(), finite.end(), 0) != finite.end()) {
-    *reason = "holds NaN or Inf values";
-    return false;
-  }
+    return half ? DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, t * G, (t + 1) * G, hist, d)
+                : DistinctFloat(reinterpret_cast<const float*>(data), L, t * G, (t + 1) * G, buf, d);
+  };
+  std::vector<char> finite(tables, 1);
   int nbits = cfg.nbits;
   if (cfg.mode == PalettizeMode::kUnique) {
-    size_t most = 0;
-    for (const Distinct& d : groups) most = std::max(most, d.values.size());
+    // The table size depends on the largest group: a first pass counts.
+    std::vector<size_t> sizes(tables, 0);
+    tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
+      thread_local Distinct d;
+      finite[t] = distinct(t, &d);
+      sizes[t] = d.values.size();
+    });
+    if (std::find(finite.begin(), finite.end(), 0) != finite.end()) {
+      *reason = "holds NaN or Inf values";
+      return false;
+    }
+    const size_t most = *std::max_element(sizes.begin(), sizes.end());
     nbits = UniqueNBits(most, allowed_nbits);
     if (nbits == 0) {
       *reason = std::to_string(most) + " unique values" + (tables > 1 ? " in a group" : "") + ", more than " +
@@ -434,8 +440,10 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
     thread_local std::vector<uint8_t> map16;
     thread_local std::vector<uint8_t> nearest;
+    thread_local Distinct d;
     if (half) map16.resize(65536);
-    const Distinct& d = groups[t];
+    finite[t] = distinct(t, &d);
+    if (!finite[t]) return;
     const bool quantized = cfg.lut_dtype != LutDType::kFloat;
     const size_t used = ScalarTable(d, cfg, K, &p.lut[t * K]);
     FinishTable(&p.lut[t * K], used, K, 1, cfg, dtype, &entries[t * K], quantized ? &p.lut_scale[t] : nullptr,
@@ -443,12 +451,14 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     const double* ent = &entries[t * K];
     // Error totals from the distinct values and their counts: no second pass over the elements.
     NearestSorted(d.values, ent, K, &nearest);
+    double group_sse = 0, group_max = 0, group_signal = 0;
     for (size_t v = 0; v < d.values.size(); ++v) {
       const double diff = d.values[v] - ent[nearest[v]];
-      sse[t] += d.counts[v] * diff * diff;
-      max_err[t] = std::max(max_err[t], std::fabs(diff));
-      signal[t] += d.counts[v] * d.values[v] * d.values[v];
+      group_sse += d.counts[v] * diff * diff;
+      group_max = std::max(group_max, std::fabs(diff));
+      group_signal += d.counts[v] * d.values[v] * d.values[v];
     }
+    sse[t] = group_sse, max_err[t] = group_max, signal[t] = group_signal;
     const uint64_t run = G * L.inner;
     if (half) {
       // Map every bit pattern present to its index, then one pass over the elements.
@@ -476,6 +486,10 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
         for (uint64_t e = 0; e < run; ++e) p.decoded[base + e] = ent[p.indices[base + e]];
       }
   });
+  if (std::find(finite.begin(), finite.end(), 0) != finite.end()) {
+    *reason = "holds NaN or Inf values";
+    return false;
+  }
   for (uint64_t t = 0; t < tables; ++t) {
     p.sse += sse[t];
     p.max_abs_error = std::max(p.max_abs_error, max_err[t]);
