@@ -182,7 +182,7 @@ struct Workspace {
   std::vector<uint32_t> arg_prev;
   std::vector<uint32_t> cross_prev, cross_cur;  // Hirschberg path: where each path crosses mid
   std::vector<uint32_t> table;                  // argmins of every layer, when they fit
-  std::vector<size_t> layer_offset;             // pruned path: where each layer's rows start in table
+  std::vector<size_t> layer_offset, layer_first;  // pruned path: each layer's rows in table
 };
 
 class Solver {
@@ -259,7 +259,8 @@ class Solver {
   // Pruned forward half of the DP over all n values: layers 1..layers, with `after` more clusters
   // to place right of the last one, keeping only the rows whose cost is at most `bound`. False
   // when a layer keeps no row (a bound below the optimum).
-  bool ForwardHalf(size_t layers, size_t after, double bound);
+  // Rows of the top layer below `top_from` are not needed (the other half cannot meet them).
+  bool ForwardHalf(size_t layers, size_t after, double bound, size_t top_from = 0);
   // After ForwardHalf: the last prefix length kept in the top layer, and its cost there.
   size_t TopEnd() const { return top_end_; }
   double Top(size_t p) const { return ws_.prev[p]; }
@@ -439,7 +440,7 @@ double Solver::LloydCost(size_t k) const {
   return cost;
 }
 
-bool Solver::ForwardHalf(size_t layers, size_t after, double bound) {
+bool Solver::ForwardHalf(size_t layers, size_t after, double bound, size_t top_from) {
   const size_t n = n_;
   // Layer j's rows are prefix lengths p in [j, n - (layers - j) - after]: every later cluster
   // needs a value. D[j][p] does not decrease with p, so the kept rows are a prefix of them.
@@ -451,6 +452,7 @@ bool Solver::ForwardHalf(size_t layers, size_t after, double bound) {
   }
   if (kept == 0) return false;
   ws_.layer_offset.assign(layers + 1, 0);
+  ws_.layer_first.assign(layers + 1, 0);
   ws_.table.clear();
   for (size_t j = 2; j <= layers; ++j) {
     const size_t row_max = n - (layers - j) - after;
@@ -473,10 +475,13 @@ bool Solver::ForwardHalf(size_t layers, size_t after, double bound) {
     if (ScanRow(lo, std::min(arg_lo, lo - 1), std::min(arg_hi, lo - 1)).value > bound) {
       return false;
     }
+    const size_t first = j == layers ? std::max(j, top_from) : j;
+    if (first > lo) return false;
     bound_last_ = j == 2 ? 0 : kept;  // rows of layer j-1 whose argmins are exact
-    SolveLayer(j, lo - j + 1, j - 1, kept);
+    SolveLayer(first, lo - first + 1, j - 1, kept);
     ws_.layer_offset[j] = ws_.table.size();
-    ws_.table.insert(ws_.table.end(), ws_.arg.begin() + j, ws_.arg.begin() + lo + 1);
+    ws_.layer_first[j] = first;
+    ws_.table.insert(ws_.table.end(), ws_.arg.begin() + first, ws_.arg.begin() + lo + 1);
     kept = lo;
     std::swap(ws_.prev, ws_.cur);
     std::swap(ws_.arg_prev, ws_.arg);
@@ -489,7 +494,7 @@ std::vector<size_t> Solver::Backtrack(size_t p, size_t layers) const {
   std::vector<size_t> starts(layers);
   starts[0] = 0;
   for (size_t j = layers; j >= 2; --j) {
-    p = ws_.table[ws_.layer_offset[j] + (p - j)];
+    p = ws_.table[ws_.layer_offset[j] + (p - ws_.layer_first[j])];
     starts[j - 1] = p;
   }
   return starts;
@@ -510,7 +515,9 @@ bool SolvePruned(const double* values, const double* weights, size_t n, size_t k
   const double bound = left.LloydCost(k) * (1 + 1e-9) + 1e-12 * left.Cost(0, n);
   const size_t k_left = k / 2, k_right = k - k_left;
   Solver right(left, right_ws);
-  if (!left.ForwardHalf(k_left, k_right, bound) || !right.ForwardHalf(k_right, k_left, bound)) {
+  // The right half first: the left's top layer then needs only the rows it can meet.
+  if (!right.ForwardHalf(k_right, k_left, bound) ||
+      !left.ForwardHalf(k_left, k_right, bound, n - right.TopEnd())) {
     return false;
   }
   // p: the values left of the meeting boundary; both halves must have kept their row.
