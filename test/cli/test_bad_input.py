@@ -219,3 +219,27 @@ def test_report_into_missing_folder_is_refused_before_any_work(palettize_bin, mn
     assert r.returncode == 3
     assert r.stderr == f"palettize: {report}: cannot write report: no folder {report.parent}\n"
     assert not out.exists()
+
+
+def test_zero_size_weight_is_skipped(palettize_bin, mnist, tmp_path):
+    """A const with a zero-size dimension (an empty immediate value) is valid: compress leaves it
+    as it is, with the reason, and palettizes the rest."""
+    spec = spec_of(mnist)
+    op = const_val(spec, W1)
+    for t in (op.outputs[0].type.tensorType, op.attributes["val"].type.tensorType):
+        t.dimensions[0].constant.size = 0
+    val = op.attributes["val"]
+    val.ClearField("blobFileValue")
+    val.immediateValue.tensor.bytes.values = b""
+    (mnist / MODEL).write_bytes(spec.SerializeToString())
+    out, report = tmp_path / "out.mlpackage", tmp_path / "r.json"
+    r = run(palettize_bin, "compress", mnist, "-o", out, "--weight-threshold", "0", "--report", report)
+    assert r.returncode == 0, r.stderr
+    import json
+    weights = {w["name"]: w for w in json.loads(report.read_text())["weights"]}
+    assert weights[W1]["status"] == "skipped" and weights[W1]["shape"] == [0, 784], weights[W1]
+    assert "0 elements" in weights[W1]["reason"], weights[W1]["reason"]
+    assert sum(w["status"] == "palettized" for w in weights.values()) >= 1
+    r = run(palettize_bin, "inspect", out)
+    assert r.returncode == 0, r.stderr
+    assert W1 in r.stdout and "0x784" in r.stdout
