@@ -320,6 +320,8 @@ TEST_CASE("1-D k-means O(n)-memory path equals the argmin-table path", "[kmeans1
   }
 }
 
+namespace {
+
 // Distinct float16 values of a group of Student-t(4) weights (the benchmark's heavy tails), with
 // their counts: the shape of every per_grouped_channel problem.
 void HalfGroup(std::mt19937_64& rng, size_t elements, double scale, std::vector<double>& x,
@@ -332,6 +334,19 @@ void HalfGroup(std::mt19937_64& rng, size_t elements, double scale, std::vector<
   for (const auto& [v, c] : hist) x.push_back(v), w.push_back(c);
 }
 
+// A float16 weight group (half) or one of RandomInput's regimes (up to `most` values; regime 2
+// draws from a 64-value grid).
+void MixedInput(std::mt19937_64& rng, int trial, bool half, size_t most, std::vector<double>& x,
+                std::vector<double>& w) {
+  if (half) {
+    HalfGroup(rng, 200 + rng() % 30000, 0.02, x, w);
+  } else {
+    RandomInput(rng, trial % 3 == 2 ? 60 : 10 + rng() % most, trial % 9, x, w);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("1-D k-means pruned two-ended DP equals the full DP", "[kmeans1d]") {
   // The default path prunes rows by a Lloyd bound and meets in the middle; the O(n)-memory path
   // (table limit 0) runs every row of every layer. Same optimum on every input.
@@ -339,12 +354,7 @@ TEST_CASE("1-D k-means pruned two-ended DP equals the full DP", "[kmeans1d]") {
   int checked = 0;
   for (int trial = 0; trial < 60; ++trial) {
     std::vector<double> x, w;
-    if (trial % 3 == 0) {
-      HalfGroup(rng, 200 + rng() % 20000, 0.02, x, w);
-    } else {
-      // Regime 2 draws from a 64-value grid.
-      RandomInput(rng, trial % 3 == 2 ? 60 : 20 + rng() % 1500, trial % 9, x, w);
-    }
+    MixedInput(rng, trial, trial % 3 == 0, 1500, x, w);
     const size_t n = x.size();
     for (const size_t k : {size_t(2), size_t(3), size_t(16), size_t(64), size_t(256), n - 1}) {
       if (k < 2 || k >= n) continue;
@@ -369,11 +379,7 @@ TEST_CASE("1-D k-means vector scans give the scalar scan's answer bit for bit", 
   std::mt19937_64 rng(91);
   for (int trial = 0; trial < 30; ++trial) {
     std::vector<double> x, w;
-    if (trial % 2 == 0) {
-      HalfGroup(rng, 500 + rng() % 30000, 0.02, x, w);
-    } else {
-      RandomInput(rng, trial % 3 == 2 ? 60 : 10 + rng() % 3000, trial % 9, x, w);
-    }
+    MixedInput(rng, trial, trial % 2 == 0, 3000, x, w);
     const size_t n = x.size();
     const size_t k = std::min<size_t>(n, size_t(2) << (rng() % 8));
     for (const size_t limit : {size_t(1) << 24, size_t(0)}) {
