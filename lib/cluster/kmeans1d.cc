@@ -8,11 +8,15 @@
 // sequential scans, which are further cut by the bound opt[j-1][p] <= opt[j][p].
 //
 // cost(m, p) is O(1) from prefix sums of w, w*x, w*x^2 of values shifted by their weighted mean.
-// They are accumulated in long double and stored as a double-double hi + lo pair, so a range sum is
-// accurate relative to the range itself rather than to the prefix totals, while the hot loop stays
-// in double. What remains is the S2 - S1^2/W cancellation inside a cluster, relative error about
-// 1e-16 * (cluster mean / cluster spread)^2 in the shifted frame. Centroids and sse are recomputed
-// directly from the final runs in long double.
+// Each is kept as a pair, the running double sum and the running sum of its rounding errors, so a
+// range sum is accurate relative to the range itself rather than to the prefix totals, while the
+// hot loop stays in double. What remains is the S2 - S1^2/W cancellation inside a cluster, relative
+// error about 1e-16 * (cluster mean / cluster spread)^2 in the shifted frame. Centroids and sse
+// are recomputed directly from the final runs in long double.
+//
+// Most problems take the pruned path (SolvePruned below): rows that cannot lie on an optimal path
+// are skipped, and the DP runs from both ends. Rows are scanned four candidates at a time with
+// AVX2 where the processor has it, bit for bit as the scalar scan.
 //
 // Recovering the partition takes an argmin table of (k-1) x n uint32. When that would exceed
 // kMaxTableEntries (64 MiB: 256 centroids over all 65,536 fp16 values still fit) we keep O(n)
@@ -53,8 +57,8 @@ struct RowMin {
   double value;
 };
 
-// Prefix sums of w, w*x, w*x^2 (x shifted by the weighted mean), accumulated in long double and
-// kept as double-double hi + lo pairs, one array each so that a row scan loads them as vectors.
+// Prefix sums of w, w*x, w*x^2 (x shifted by the weighted mean) as hi (the double sum) + lo (its
+// accumulated rounding errors) pairs, one array each so that a row scan loads them as vectors.
 // Every array holds kPad entries past n so that the vector scan may read a whole last vector.
 struct PrefixSums {
   static constexpr size_t kPad = 4;
@@ -63,8 +67,7 @@ struct PrefixSums {
 
 // min over m in [begin, end] of prev[m] + cost(m, p), leftmost on ties. The hi parts of two
 // nearby prefixes cancel exactly (Sterbenz), so hi difference plus lo difference gives W, S1, S2
-// of the range to double precision relative to the range itself, not to the prefix totals; that
-// is what long double prefix sums buy, at double speed.
+// of the range to double precision relative to the range itself, not to the prefix totals.
 RowMin ScanRowScalar(const PrefixSums& ps, const double* prev, size_t p, size_t begin,
                      size_t end) {
   const double bw = ps.w[p], bs1 = ps.s1[p], bs2 = ps.s2[p];
@@ -205,17 +208,26 @@ class Solver {
       swx += weights[i] * values[i];
     }
     shift_ = swx / sw;
-    const long double shift = shift_;
     ws_.ps.w[0] = ws_.ps.s1[0] = ws_.ps.s2[0] = 0;
     ws_.ps.w_lo[0] = ws_.ps.s1_lo[0] = ws_.ps.s2_lo[0] = 0;
-    long double w = 0, s1 = 0, s2 = 0;
+    // Each running sum is a pair: hi takes the plain sum and lo every rounding error of it
+    // (Knuth's TwoSum), so hi + lo is the sum of the terms to about 2^-106, while each step's
+    // chain of dependent additions stays one long.
+    double w = 0, s1 = 0, s2 = 0, w_lo = 0, s1_lo = 0, s2_lo = 0;
+    auto add = [](double& hi, double& lo, double t) {
+      const double sum = hi + t;
+      const double back = sum - hi;
+      lo += (hi - (sum - back)) + (t - back);
+      hi = sum;
+    };
     for (size_t i = 0; i < n; ++i) {
-      const long double x = values[i] - shift;
-      w += weights[i];
-      s1 += weights[i] * x;
-      s2 += weights[i] * x * x;
-      ws_.ps.w[i + 1] = Hi(w), ws_.ps.s1[i + 1] = Hi(s1), ws_.ps.s2[i + 1] = Hi(s2);
-      ws_.ps.w_lo[i + 1] = Lo(w), ws_.ps.s1_lo[i + 1] = Lo(s1), ws_.ps.s2_lo[i + 1] = Lo(s2);
+      const double x = values[i] - shift_;
+      const double wx = weights[i] * x;
+      add(w, w_lo, weights[i]);
+      add(s1, s1_lo, wx);
+      add(s2, s2_lo, wx * x);
+      ws_.ps.w[i + 1] = w, ws_.ps.s1[i + 1] = s1, ws_.ps.s2[i + 1] = s2;
+      ws_.ps.w_lo[i + 1] = w_lo, ws_.ps.s1_lo[i + 1] = s1_lo, ws_.ps.s2_lo[i + 1] = s2_lo;
     }
   }
 
@@ -231,22 +243,23 @@ class Solver {
       a->resize(n + 1 + PrefixSums::kPad);
     }
     for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n + 1);
-    // (a_hi + a_lo) - (b_hi + b_lo) as a normalised hi + lo pair (Knuth's TwoSum on the his).
-    auto sub = [](double a_hi, double a_lo, double b_hi, double b_lo, double sign, double* hi,
-                  double* lo) {
-      const double s = a_hi - b_hi;
-      const double bb = s - a_hi;
-      const double e = ((a_hi - (s - bb)) - (b_hi + bb)) + (a_lo - b_lo);
-      const double h = s + e;
-      *hi = sign * h;
-      *lo = sign * (e - (h - s));
+    // Entry q is (a_hi + a_lo) - (b_hi + b_lo) with a the total and b the other's prefix n - q:
+    // TwoSum of the his, the lo difference added to its error, as a hi + lo pair.
+    auto suffixes = [n](const std::vector<double>& hi, const std::vector<double>& lo, double sign,
+                        std::vector<double>& out_hi, std::vector<double>& out_lo) {
+      const double a_hi = hi[n], a_lo = lo[n];
+      for (size_t q = 0; q <= n; ++q) {
+        const double b_hi = hi[n - q], b_lo = lo[n - q];
+        const double s = a_hi - b_hi;
+        const double bb = s - a_hi;
+        const double e = ((a_hi - (s - bb)) - (b_hi + bb)) + (a_lo - b_lo);
+        out_hi[q] = sign * s;
+        out_lo[q] = sign * e;
+      }
     };
-    for (size_t q = 0; q <= n; ++q) {
-      const size_t i = n - q;
-      sub(o.w[n], o.w_lo[n], o.w[i], o.w_lo[i], 1, &ws_.ps.w[q], &ws_.ps.w_lo[q]);
-      sub(o.s1[n], o.s1_lo[n], o.s1[i], o.s1_lo[i], -1, &ws_.ps.s1[q], &ws_.ps.s1_lo[q]);
-      sub(o.s2[n], o.s2_lo[n], o.s2[i], o.s2_lo[i], 1, &ws_.ps.s2[q], &ws_.ps.s2_lo[q]);
-    }
+    suffixes(o.w, o.w_lo, 1, ws_.ps.w, ws_.ps.w_lo);
+    suffixes(o.s1, o.s1_lo, -1, ws_.ps.s1, ws_.ps.s1_lo);
+    suffixes(o.s2, o.s2_lo, 1, ws_.ps.s2, ws_.ps.s2_lo);
   }
 
   // Appends the starts of an optimal k-clustering of values [lo, hi), ascending.
@@ -289,8 +302,6 @@ class Solver {
 
   void SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi);
 
-  static double Hi(long double v) { return double(v); }
-  static double Lo(long double v) { return double(v - static_cast<long double>(double(v))); }
 
   const double* values_;
   size_t n_;
