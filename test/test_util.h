@@ -3,8 +3,13 @@
 
 #include <stdlib.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "MIL.pb.h"
+#include "mil/weights.h"
 
 // A fresh folder under $TMPDIR, removed with everything in it when the test ends.
 class TempDir {
@@ -26,4 +31,16 @@ class TempDir {
 // A model from ../shared/models (read-only; tests that write copy it first).
 inline std::string SharedModel(const std::string& name) {
   return std::string(PALETTIZE_SHARED_MODELS) + "/" + name + ".mlpackage";
+}
+
+// A tensor type of `dims` and MIL dtype `mil_type` (float16, float32 or an 8-bit type).
+inline palettize::TensorShape MakeShape(std::vector<uint64_t> dims, int mil_type) {
+  palettize::TensorShape s;
+  s.mil_type = mil_type;
+  s.bits = mil_type == CoreML::Specification::MILSpec::DataType::FLOAT16 ? 16
+           : mil_type == CoreML::Specification::MILSpec::DataType::FLOAT32 ? 32 : 8;
+  s.dims = std::move(dims);
+  s.elements = 1;
+  for (uint64_t d : s.dims) s.elements *= d;
+  return s;
 }

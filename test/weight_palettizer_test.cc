@@ -8,21 +8,14 @@
 #include "MIL.pb.h"
 #include "compress/weight_palettizer.h"
 #include "mil/tensor_data.h"
+#include "test_util.h"
 
 using namespace palettize;
 using MT = CoreML::Specification::MILSpec::DataType;
 
 namespace {
 
-TensorShape Shape(std::vector<uint64_t> dims, int dtype = MT::FLOAT16) {
-  TensorShape s;
-  s.mil_type = dtype;
-  s.bits = dtype == MT::FLOAT16 ? 16 : 32;
-  s.dims = dims;
-  s.elements = 1;
-  for (uint64_t d : dims) s.elements *= d;
-  return s;
-}
+TensorShape Shape(std::vector<uint64_t> dims, int dtype = MT::FLOAT16) { return MakeShape(std::move(dims), dtype); }
 
 WeightPlan Plan(PalettizeMode mode, int nbits, uint64_t group_size, int axis = 0) {
   WeightPlan p;

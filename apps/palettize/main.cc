@@ -1,16 +1,21 @@
 // palettize: library plus main(). Parses flags into the library's option structs, calls it, and
 // maps the returned Status to an exit code. Only this file decides exit codes and prints errors.
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
+#include "palettize/batch.h"
+#include "palettize/compare.h"
 #include "palettize/compress.h"
 #include "palettize/config.h"
 #include "palettize/decompress.h"
@@ -24,9 +29,25 @@ constexpr int kExitOk = 0;
 constexpr int kExitUsage = 1;
 constexpr int kExitInvalidInput = 2;
 constexpr int kExitIO = 3;
+constexpr int kExitQuality = 4;  // compare --min-snr: a weight below the threshold
 
-int Fail(const palettize::Status& st) {
-  std::fprintf(stderr, "palettize: %s\n", st.message().c_str());
+// Errors are one line: control characters that a damaged file put into a name the message
+// quotes (a newline in a blob file name) are shown as \xNN.
+std::string OneLine(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += char(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02X", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+int ExitCode(const palettize::Status& st) {
   switch (st.code()) {
     case palettize::Status::Code::kOk: return kExitOk;
     case palettize::Status::Code::kInvalidArgument: return kExitUsage;
@@ -34,6 +55,11 @@ int Fail(const palettize::Status& st) {
     case palettize::Status::Code::kIOError: return kExitIO;
   }
   return kExitInvalidInput;
+}
+
+int Fail(const palettize::Status& st) {
+  std::fprintf(stderr, "palettize: %s\n", OneLine(st.message()).c_str());
+  return ExitCode(st);
 }
 
 // Reads a whole file for the config parser. Errors name the file.
@@ -44,25 +70,91 @@ palettize::Status ReadConfigFile(const std::string& path, std::string* text) {
   return palettize::Status::OK();
 }
 
-// Writes `text` to `path` beside-then-rename, so a reader never sees half a report.
+// Writes `text` to `path` beside-then-rename, so a reader never sees half a report. A path that
+// exists and is not a regular file (/dev/stdout, a pipe, /dev/full) is written in place: renaming
+// over it would replace the device or pipe itself.
 palettize::Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".partial-" + std::to_string(getpid());
+  std::error_code ec;
+  const auto type = std::filesystem::status(path, ec).type();
+  const bool in_place = type != std::filesystem::file_type::not_found &&
+                        type != std::filesystem::file_type::regular &&
+                        type != std::filesystem::file_type::directory;
+  const std::string tmp = in_place ? path : path + ".partial-" + std::to_string(getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << text;
-    out.flush();
+    out.close();
     if (!out) {
-      std::remove(tmp.c_str());
-      return palettize::Status::IOError(path + ": cannot write report");
+      const std::string why = std::strerror(errno);
+      if (!in_place) std::remove(tmp.c_str());
+      return palettize::Status::IOError(path + ": cannot write report: " + why);
     }
   }
-  std::error_code ec;
+  if (in_place) return palettize::Status::OK();
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::remove(tmp.c_str());
     return palettize::Status::IOError(path + ": cannot write report: " + ec.message());
   }
   return palettize::Status::OK();
+}
+
+// Prints `text` on stdout; a failed write (a closed pipe, a full disk) is an I/O error.
+palettize::Status PrintOut(const std::string& text) {
+  std::cout << text;
+  std::cout.flush();
+  return std::cout ? palettize::Status::OK() : palettize::Status::IOError("standard output: write failed");
+}
+
+// compare: the report goes to stdout even when the packages do not match, so that a CI log shows
+// every weight; the exit code then says why the step failed (2 mismatch, 4 below --min-snr).
+int RunCompare(const std::string& original, const std::string& compressed, bool as_json, const double* min_snr) {
+  palettize::CompareReport report;
+  palettize::Status st = palettize::Compare(original, compressed, &report);
+  if (!st.ok()) return Fail(st);
+  st = PrintOut(as_json ? palettize::CompareToJson(report) : palettize::CompareToTable(report));
+  if (st.ok()) st = palettize::CheckComparable(report);
+  if (!st.ok()) return Fail(st);
+  const std::string below = min_snr ? palettize::CheckMinSnr(report, *min_snr) : "";
+  if (below.empty()) return kExitOk;
+  std::fprintf(stderr, "palettize: %s\n", OneLine(below).c_str());
+  return kExitQuality;
+}
+
+// compress --output-dir: one ordinary compress per package the inputs name. Failures are listed
+// as they happen and again at the end; the exit code is the worst (highest) of theirs.
+int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
+             const palettize::CompressOptions& compress, int jobs, const std::string& report_file, bool quiet,
+             bool verbose) {
+  std::vector<palettize::BatchItem> items;
+  palettize::Status st = palettize::PlanBatch(inputs, out_dir, compress.overwrite || compress.dry_run, &items);
+  if (!st.ok()) return Fail(st);
+  palettize::BatchOptions options;
+  options.compress = compress;
+  options.jobs = jobs;
+  int worst = kExitOk;
+  options.on_done = [&](const palettize::BatchResult& r, size_t done, size_t total) {
+    if (!r.status.ok()) {
+      std::fprintf(stderr, "palettize: %s\n", OneLine(palettize::BatchErrorText(r)).c_str());
+      worst = std::max(worst, ExitCode(r.status));
+    } else {
+      const std::string plan =
+          "== " + r.item.input + " -> " + r.item.output + "\n" + palettize::CompressPlanText(r.report);
+      if (compress.dry_run) std::cout << plan;
+      if (verbose && !compress.dry_run) std::cerr << plan;
+      if (!quiet && !compress.dry_run) std::cerr << palettize::BatchProgressLine(r, done, total);
+    }
+  };
+  palettize::BatchReport report;
+  palettize::CompressBatch(items, options, &report);
+  if (compress.dry_run) return worst;
+  // A report that cannot be written fails the run, but the packages stay: each is complete.
+  if (!report_file.empty()) {
+    st = WriteFileAtomically(report_file, palettize::BatchReportToJson(report));
+    if (!st.ok()) worst = std::max(worst, Fail(st));
+  }
+  if (!quiet) std::cerr << palettize::BatchSummary(report);
+  return worst;
 }
 
 }  // namespace
@@ -76,7 +168,8 @@ int main(int argc, char** argv) {
   });
   app.footer(
       "Exit codes: 0 success, 1 usage error (bad flag or option), 2 invalid input (malformed or\n"
-      "inconsistent model), 3 I/O failure (missing file, unwritable output).");
+      "inconsistent model), 3 I/O failure (missing file, unwritable output), 4 compare: a weight\n"
+      "below --min-snr. compress --output-dir exits with the highest code of the models that failed.");
 
   std::string model;
   bool as_json = false;
@@ -98,9 +191,28 @@ int main(int argc, char** argv) {
   int64_t group_size = 32, channel_axis = 0, cluster_dim = 1, threshold = 2048;
   bool per_channel_scale = false, dry_run = false, force = false, quiet = false, verbose = false;
   CLI::App* compress = app.add_subcommand(
-      "compress", "Palettize the weights of a model and write a new .mlpackage (and a JSON report).");
-  compress->add_option("INPUT", input, "The .mlpackage to compress (never modified)")->required();
-  compress->add_option("-o,--output", output, "The .mlpackage to write (assembled beside, then renamed)");
+      "compress", "Palettize the weights of a model and write a new .mlpackage (and a JSON report); with "
+                  "--output-dir, of every model in the packages and folders given.");
+  std::vector<std::string> inputs;
+  compress
+      ->add_option("INPUT", inputs,
+                   "The .mlpackage to compress (never modified); with --output-dir, any number of packages "
+                   "and folders (searched recursively for *.mlpackage)")
+      ->required();
+  auto* o_output =
+      compress->add_option("-o,--output", output, "The .mlpackage to write (assembled beside, then renamed)");
+  std::string output_dir;
+  int jobs = 1;
+  auto* o_output_dir = compress->add_option(
+      "--output-dir", output_dir,
+      "Batch: write each input's output to OUT/<its name> (a package found in a folder input: OUT/<its "
+      "path in that folder>); a model that fails does not stop the others");
+  o_output_dir->excludes(o_output);
+  compress
+      ->add_option("--jobs", jobs,
+                   "Batch: models compressed at a time (default 1); each uses its own --threads workers")
+      ->check(CLI::PositiveNumber)
+      ->needs(o_output_dir);
   compress->add_option("--config", config_file,
                        "YAML config in coremltools' OptimizationConfig schema (see configs/); "
                        "flags below override its global_config");
@@ -125,14 +237,31 @@ int main(int argc, char** argv) {
   compress->add_option("--minimum-deployment-target", target,
                        "Force the output's target: iOS16, iOS17 or iOS18 (default: the input's, raised as the config needs)")
       ->check(CLI::IsMember({"iOS16", "iOS17", "iOS18"}, CLI::ignore_case));
-  compress->add_option("--report", report_file, "Write a JSON report of every weight (docs/format.md section 6)");
+  compress->add_option("--report", report_file,
+                       "Write a JSON report of every weight (docs/format.md section 6); with --output-dir, "
+                       "one report of every model (section 7)");
   compress->add_flag("--dry-run", dry_run, "Print the plan (each weight's config, or why it is skipped) and write nothing");
-  compress->add_flag("--force", force, "Replace OUTPUT if it exists");
+  compress->add_flag("--force", force, "Replace OUTPUT (with --output-dir: every output) if it exists");
   int threads = 0;
-  compress->add_option("--threads", threads, "Worker threads (default: one per core); the output is the same for any count")
+  compress->add_option("--threads", threads,
+                       "Worker threads per model (default: one per core); the output is the same for any count")
       ->check(CLI::NonNegativeNumber);
   compress->add_flag("-q,--quiet", quiet, "Print nothing but errors");
   compress->add_flag("-v,--verbose", verbose, "Also print the plan and every skipped weight");
+  std::string sensitivity_file;
+  bool sensitivity_normalize = false;
+  auto* o_sens = compress->add_option(
+      "--sensitivity", sensitivity_file,
+      "A .safetensors file of per-element sensitivities (>= 0): k-means tables of the weights it has a "
+      "tensor for minimise the sensitivity-weighted error. A tensor applies to the const of its name, or, "
+      "named X.sensitivity beside the original weight X, to the const holding X's values; other weights "
+      "get plain k-means (the report says which). Default: none");
+  compress
+      ->add_flag("--sensitivity-normalize", sensitivity_normalize,
+                 "Normalise each sensitivity tensor as coremltools' SKMPalettizer does (divide by its maximum, "
+                 "zeros raised to its smallest non-zero value, at least 1e-12), so no element is ignored. "
+                 "Default: off, values used as given")
+      ->needs(o_sens);
 
   std::string dec_input, dec_output;
   bool dec_force = false;
@@ -143,12 +272,29 @@ int main(int argc, char** argv) {
   decompress->add_option("-o,--output", dec_output, "The .mlpackage to write")->required();
   decompress->add_flag("--force", dec_force, "Replace OUTPUT if it exists");
 
+  std::string cmp_original, cmp_compressed;
+  bool cmp_json = false;
+  double min_snr = 0;
+  CLI::App* compare = app.add_subcommand(
+      "compare", "Per weight SNR and max abs error of COMPRESSED (decompressed as by decompress) against "
+                 "ORIGINAL, and how each weight is stored, so that CI can gate on quality.");
+  compare->add_option("ORIGINAL", cmp_original, "The uncompressed .mlpackage")->required();
+  compare->add_option("COMPRESSED", cmp_compressed, "The .mlpackage compressed from it")->required();
+  compare->add_flag("--json", cmp_json, "Print JSON (schema in docs/format.md) instead of a table");
+  auto* o_min_snr = compare->add_option(
+      "--min-snr", min_snr,
+      "Exit 4 when a weight's SNR is below this many dB (identical weights have an infinite SNR). A weight "
+      "missing from COMPRESSED, or of another dtype or shape, always exits 2");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
+
+  if (compare->parsed())
+    return RunCompare(cmp_original, cmp_compressed, cmp_json, o_min_snr->count() ? &min_snr : nullptr);
 
   if (decompress->parsed()) {
     palettize::DecompressOptions options;
@@ -161,7 +307,13 @@ int main(int argc, char** argv) {
   }
 
   if (compress->parsed()) {
-    if (output.empty() && !dry_run) {
+    if (output_dir.empty() && inputs.size() > 1) {
+      std::fprintf(stderr, "palettize: compress: %zu inputs need --output-dir OUT (-o names one output)\n",
+                   inputs.size());
+      return kExitUsage;
+    }
+    input = inputs[0];
+    if (output.empty() && output_dir.empty() && !dry_run) {
       std::fprintf(stderr, "palettize: compress: -o OUTPUT is required (or use --dry-run)\n");
       return kExitUsage;
     }
@@ -216,6 +368,9 @@ int main(int argc, char** argv) {
     options.overwrite = force;
     options.dry_run = dry_run;
     options.threads = threads;
+    options.sensitivity_file = sensitivity_file;
+    options.sensitivity_normalize = sensitivity_normalize;
+    if (!output_dir.empty()) return RunBatch(inputs, output_dir, options, jobs, report_file, quiet, verbose);
     // A progress bar only for people: on a terminal, never in logs or pipes.
     const bool bar = !quiet && isatty(STDERR_FILENO);
     const auto started = std::chrono::steady_clock::now();
@@ -244,7 +399,12 @@ int main(int argc, char** argv) {
     }
     if (!report_file.empty()) {
       st = WriteFileAtomically(report_file, palettize::CompressReportToJson(report));
-      if (!st.ok()) return Fail(st);
+      if (!st.ok()) {
+        // A failed run leaves nothing at OUTPUT: the package without its report goes too.
+        std::error_code ec;
+        std::filesystem::remove_all(output, ec);
+        return Fail(st);
+      }
     }
     if (verbose) std::cerr << palettize::CompressPlanText(report);
     if (!quiet) std::cerr << palettize::CompressSummary(report);
@@ -255,9 +415,8 @@ int main(int argc, char** argv) {
     palettize::ModelInfo info;
     palettize::Status st = palettize::Inspect(model, inspect_options, &info);
     if (!st.ok()) return Fail(st);
-    std::cout << (as_json ? palettize::InspectToJson(info) : palettize::InspectToTable(info));
-    std::cout.flush();
-    if (!std::cout) return Fail(palettize::Status::IOError("standard output: write failed"));
+    st = PrintOut(as_json ? palettize::InspectToJson(info) : palettize::InspectToTable(info));
+    if (!st.ok()) return Fail(st);
   }
   return kExitOk;
 }

@@ -19,6 +19,7 @@
 #include "mil/weights.h"
 #include "package/package.h"
 #include "plan/plan.h"
+#include "sensitivity/sensitivity.h"
 
 namespace palettize {
 
@@ -73,6 +74,30 @@ void CollectNames(const mil::Block& b, std::set<std::string>* names) {
   }
 }
 
+// Finds the sensitivity of weight `w` (to be palettized) and notes it in its report. A name match
+// of the wrong shape, or a sensitivity for a vector-palettized weight, is an error.
+Status MatchSensitivity(SensitivitySet& set, const ConstWeight& w, const WeightPlan& plan, const TensorData& data,
+                        SensitivityMatch* match, WeightReport* r) {
+  PALETTIZE_RETURN_IF_ERROR(set.Match(w, data.data, match));
+  r->sensitivity_checked = true;
+  if (match->key.empty()) {
+    r->sensitivity_note = "no sensitivity tensor named '" + w.name + "' or holding its values: plain k-means";
+    return Status::OK();
+  }
+  r->sensitivity = match->tensor;
+  r->sensitivity_match = match->match;
+  if (plan.config.cluster_dim > 1)
+    return Status::InvalidArgument(set.path() + ": tensor '" + match->tensor + "' applies to const '" + w.name +
+                                   "', but vector palettization (cluster_dim " +
+                                   std::to_string(plan.config.cluster_dim) +
+                                   ") takes no sensitivities; use cluster_dim 1 or leave the tensor out");
+  if (plan.config.mode != PalettizeMode::kKMeans) {
+    r->sensitivity_note = std::string("not used: ") + ModeName(plan.config.mode) + " tables do not depend on it";
+    *match = SensitivityMatch();
+  }
+  return Status::OK();
+}
+
 struct ProgramTarget {
   spec::Model* owner = nullptr;
   mil::Program* program = nullptr;
@@ -101,6 +126,11 @@ Status Compress(const std::string& input, const std::string& output, const Compr
   PALETTIZE_RETURN_IF_ERROR(FindWeights(model, &weights).WithContext(package.model_path()));
   std::vector<WeightPlan> plans;
   PALETTIZE_RETURN_IF_ERROR(PlanWeights(weights, cfg, &plans));
+  std::unique_ptr<SensitivitySet> sensitivities;
+  if (!options.sensitivity_file.empty()) {
+    sensitivities = std::make_unique<SensitivitySet>();
+    PALETTIZE_RETURN_IF_ERROR(sensitivities->Open(options.sensitivity_file, options.sensitivity_normalize));
+  }
 
   // Targets per ML Program: the input's, raised to what the configs need.
   std::map<std::string, ProgramTarget> targets;
@@ -212,6 +242,22 @@ Status Compress(const std::string& input, const std::string& output, const Compr
   // Read every weight to palettize (serially: weight files open lazily), then cluster in parallel.
   std::vector<TensorData> data(weights.size());
   for (size_t i : jobs) PALETTIZE_RETURN_IF_ERROR(ReadTensorData(package, weights[i], &data[i]));
+  std::vector<SensitivityMatch> matches(weights.size());
+  if (sensitivities) {
+    rep.sensitivity_file = options.sensitivity_file;
+    rep.sensitivity_normalize = options.sensitivity_normalize;
+    for (size_t i : jobs) PALETTIZE_RETURN_IF_ERROR(MatchSensitivity(*sensitivities, weights[i], plans[i], data[i],
+                                                                     &matches[i], &rep.weights[i]));
+    for (size_t c : copies) {
+      const WeightReport& first = rep.weights[primary[c]];
+      WeightReport& r = rep.weights[c];
+      r.sensitivity_checked = true;
+      r.sensitivity = first.sensitivity;
+      r.sensitivity_match = first.sensitivity_match;
+      r.sensitivity_note = first.sensitivity_note;
+    }
+    rep.unused_sensitivities = sensitivities->Unused();
+  }
   if (options.dry_run) {
     for (auto& r : rep.weights) (r.palettized ? rep.palettized : rep.skipped)++;
     rep.wall_seconds = Seconds(start);
@@ -250,7 +296,9 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     const int out_ios = targets.at(w.program).out;
     const std::vector<int> allowed = out_ios >= 18 ? std::vector<int>{1, 2, 3, 4, 6, 8}
                                                    : std::vector<int>{1, 2, 4, 6, 8};
-    work->ok = PalettizeWeightRaw(data[i].data, w.shape, plans[i], allowed, false, &work->result, &work->failure);
+    const ElementWeights* sens = matches[i].key.empty() ? nullptr : &matches[i].weights;
+    work->ok = PalettizeWeightRaw(data[i].data, w.shape, plans[i], allowed, false, &work->result, &work->failure, sens);
+    if (sens) sens->Release(0, sens->tensor->elements);
     // Done with this weight's input pages (read again only if Finish copies it unchanged).
     if (w.value->has_blobfilevalue()) ReleaseMappedPages(data[i].data, data[i].size);
     rep.weights[i].seconds = Seconds(t0);
@@ -308,6 +356,7 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     r.sse = kept.sse;
     r.max_abs_error = kept.max_abs_error;
     r.snr_db = kept.sse > 0 ? 10.0 * std::log10(kept.signal / kept.sse) : INFINITY;
+    r.weighted_sse = kept.weighted_sse;
   };
   tbb::task_arena arena(options.threads > 0 ? options.threads : tbb::task_arena::automatic);
   arena.execute([&] {
@@ -363,6 +412,7 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     r.sse = first.sse;
     r.max_abs_error = first.max_abs_error;
     r.snr_db = first.snr_db;
+    r.weighted_sse = first.weighted_sse;
   }
 
   // Raise specification versions and opsets where the output needs a newer target.

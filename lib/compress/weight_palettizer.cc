@@ -32,18 +32,37 @@ struct Layout {
   uint64_t Offset(uint64_t o, uint64_t c, uint64_t i) const { return (o * channels + c) * inner + i; }
 };
 
-// Sorts (value, weight) points and merges equal values, summing their weights.
-void MergePoints(std::vector<std::pair<double, double>>& pts, std::vector<double>* xs,
-                 std::vector<double>* ws) {
+// Distinct values of one group, ascending, with their counts and, with sensitivities, the sums
+// of their elements' sensitivities (empty without).
+struct Distinct {
+  std::vector<double> values;
+  std::vector<double> counts;
+  std::vector<double> weights;
+  std::vector<uint16_t> bits;  // float16 groups: each value's bit pattern (0 stands for -0 too)
+  void Clear() { values.clear(), counts.clear(), weights.clear(), bits.clear(); }
+};
+
+// A point of the general path: its clustered value, its count weight (s^2 with a per-channel
+// scale s, else 1) and its sensitivity.
+struct Point {
+  double x, count, sensitivity;
+  bool operator<(const Point& o) const {
+    return x != o.x ? x < o.x : count != o.count ? count < o.count : sensitivity < o.sensitivity;
+  }
+};
+
+// Sorts points and merges equal values, summing counts and count x sensitivity.
+void MergePoints(std::vector<Point>& pts, bool weighted, Distinct* d) {
   std::sort(pts.begin(), pts.end());
-  xs->clear();
-  ws->clear();
-  for (const auto& [x, w] : pts) {
-    if (!xs->empty() && xs->back() == x) {
-      ws->back() += w;
+  d->Clear();
+  for (const Point& p : pts) {
+    if (!d->values.empty() && d->values.back() == p.x) {
+      d->counts.back() += p.count;
+      if (weighted) d->weights.back() += p.count * p.sensitivity;
     } else {
-      xs->push_back(x);
-      ws->push_back(w);
+      d->values.push_back(p.x);
+      d->counts.push_back(p.count);
+      if (weighted) d->weights.push_back(p.count * p.sensitivity);
     }
   }
 }
@@ -78,43 +97,51 @@ int UniqueNBits(size_t most, const std::vector<int>& allowed) {
   return 0;
 }
 
-// Distinct values of one group, ascending, with their counts.
-struct Distinct {
-  std::vector<double> values;
-  std::vector<double> counts;
-  std::vector<uint16_t> bits;  // float16 groups: each value's bit pattern (0 stands for -0 too)
-};
-
 // Float16 group: a histogram of bit patterns, read back in value order (negative patterns from the
 // largest magnitude down, then positive ones up; -0 and +0 merge into one value 0).
+// With sensitivities, `whist` (65,536 sums, all zero on arrival and on return) sums each bit
+// pattern's sensitivities, read a chunk at a time into `sbuf` and released from memory as read, so
+// a large group costs no more memory than a small one.
 bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<uint32_t>& hist,
-                  Distinct* d) {
+                  const ElementWeights* sens, std::vector<double>& whist, std::vector<double>& sbuf, Distinct* d) {
   // `hist` arrives all zero and is left all zero: each count is cleared as it is read.
   const uint64_t run = (c1 - c0) * L.inner;
+  constexpr uint64_t kChunk = 1 << 14;
+  if (sens) sbuf.resize(std::min(run, kChunk));
   for (uint64_t o = 0; o < L.outer; ++o) {
-    const uint16_t* p = w + L.Offset(o, c0, 0);
+    const uint64_t base = L.Offset(o, c0, 0);
+    const uint16_t* p = w + base;
     for (uint64_t e = 0; e < run; ++e) ++hist[p[e]];
+    if (!sens) continue;
+    for (uint64_t b = 0; b < run; b += kChunk) {
+      const uint64_t n = std::min(kChunk, run - b);
+      sens->Read(base + b, n, sbuf.data());
+      sens->Release(base + b, n);
+      for (uint64_t e = 0; e < n; ++e) whist[p[b + e]] += sbuf[e];
+    }
   }
   bool finite = true;
   for (uint32_t b = 0x7C00; b < 0x8000; ++b) {
     if (hist[b] || hist[b | 0x8000]) finite = false;  // Inf or NaN
     hist[b] = hist[b | 0x8000] = 0;
+    if (sens) whist[b] = whist[b | 0x8000] = 0;
   }
-  d->values.clear();
-  d->counts.clear();
-  d->bits.clear();
+  d->Clear();
   auto take = [&](uint32_t b) {
     if (!hist[b]) return;
     d->values.push_back(HalfToFloat(uint16_t(b)));
     d->counts.push_back(hist[b]);
     d->bits.push_back(uint16_t(b));
     hist[b] = 0;
+    if (sens) d->weights.push_back(whist[b]), whist[b] = 0;
   };
   for (uint32_t b = 0xFBFF; b > 0x8000; --b) take(b);
   if (hist[0x8000] + hist[0]) {
     d->values.push_back(0.0), d->counts.push_back(double(hist[0x8000]) + hist[0]), d->bits.push_back(0);
+    if (sens) d->weights.push_back(whist[0x8000] + whist[0]);
   }
   hist[0] = hist[0x8000] = 0;
+  if (sens) whist[0] = whist[0x8000] = 0;
   for (uint32_t b = 1; b < 0x7C00; ++b) take(b);
   return finite;
 }
@@ -130,11 +157,46 @@ bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, st
   for (float x : buf)
     if (!std::isfinite(x)) return false;
   std::sort(buf.begin(), buf.end());
-  d->values.clear();
-  d->counts.clear();
+  d->Clear();
   for (float x : buf) {
     if (!d->values.empty() && d->values.back() == double(x)) d->counts.back() += 1;  // -0 == +0 merge
     else d->values.push_back(x), d->counts.push_back(1);
+  }
+  return true;
+}
+
+// The same with sensitivities: (value, sensitivity) pairs sorted together, so that equal values
+// sum their sensitivities in the same order as the general path's MergePoints (whose counts are
+// all 1 here).
+struct FloatPoint {
+  float x;
+  double s;
+  bool operator<(const FloatPoint& o) const { return x != o.x ? x < o.x : s < o.s; }
+};
+
+bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1, const ElementWeights& sens,
+                           std::vector<double>& sbuf, std::vector<FloatPoint>& pts, Distinct* d) {
+  pts.clear();
+  const uint64_t run = (c1 - c0) * L.inner;
+  sbuf.resize(run);
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    const uint64_t base = L.Offset(o, c0, 0);
+    sens.Read(base, run, sbuf.data());
+    sens.Release(base, run);
+    for (uint64_t e = 0; e < run; ++e) {
+      if (!std::isfinite(w[base + e])) return false;
+      pts.push_back({w[base + e], sbuf[e]});
+    }
+  }
+  std::sort(pts.begin(), pts.end());
+  d->Clear();
+  for (const FloatPoint& p : pts) {
+    if (!d->values.empty() && d->values.back() == double(p.x)) {  // -0 == +0 merge
+      d->counts.back() += 1;
+      d->weights.back() += p.s;
+    } else {
+      d->values.push_back(p.x), d->counts.push_back(1), d->weights.push_back(p.s);
+    }
   }
   return true;
 }
@@ -151,7 +213,14 @@ size_t ScalarTable(const Distinct& d, const PalettizeConfig& cfg, uint64_t K, do
     for (uint64_t j = 0; j < K; ++j) table[j] = lo + double(j) * (hi - lo) / double(K - 1);
     return K;
   }
-  Clustering1D c = OptimalKMeans1D(d.values.data(), d.counts.data(), d.values.size(), K);
+  // Weighted: values of total sensitivity 0 leave the problem (the DP needs positive weights);
+  // when none is left, the plain table.
+  thread_local std::vector<double> xs, ws;
+  xs.clear(), ws.clear();
+  for (size_t v = 0; v < d.weights.size(); ++v)
+    if (d.weights[v] > 0) xs.push_back(d.values[v]), ws.push_back(d.weights[v]);
+  Clustering1D c = xs.empty() ? OptimalKMeans1D(d.values.data(), d.counts.data(), d.values.size(), K)
+                              : OptimalKMeans1D(xs.data(), ws.data(), xs.size(), K);
   std::copy(c.centroids.begin(), c.centroids.end(), table);
   return c.centroids.size();
 }
@@ -185,7 +254,7 @@ double RoundToDType(double x, int mil_type) {
 
 bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape,
                      const WeightPlan& plan, const std::vector<int>& allowed_nbits,
-                     PalettizedWeight* out, std::string* reason) {
+                     PalettizedWeight* out, std::string* reason, const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
   const int dtype = shape.mil_type;
   const int axis = plan.channel_axis;
@@ -198,6 +267,13 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
       *reason = "holds NaN or Inf values";
       return false;
     }
+  }
+
+  // Sensitivities matter to k-means tables only (uniform and unique tables ignore them).
+  std::vector<double> sens;
+  if (sensitivity && cfg.mode == PalettizeMode::kKMeans) {
+    sens.resize(values.size());
+    sensitivity->Read(0, values.size(), sens.data());
   }
 
   PalettizedWeight p;
@@ -285,16 +361,17 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
       std::copy(u.begin(), u.end(), table);
       used = u.size() / D;
     } else if (D == 1) {
-      std::vector<std::pair<double, double>> pts;
+      std::vector<Point> pts;
       pts.reserve(L.outer * G * L.inner);
       for (uint64_t o = 0; o < L.outer; ++o)
         for (uint64_t c = t * G; c < (t + 1) * G; ++c)
           for (uint64_t i = 0; i < L.inner; ++i) {
-            double s = s_at(o, i);
-            pts.emplace_back(norm(values[L.Offset(o, c, i)], o, i), s * s);
+            const double s = s_at(o, i);
+            const uint64_t off = L.Offset(o, c, i);
+            pts.push_back({norm(values[off], o, i), s * s, sens.empty() ? 0.0 : sens[off]});
           }
       Distinct d;
-      MergePoints(pts, &d.values, &d.counts);
+      MergePoints(pts, !sens.empty(), &d);
       used = ScalarTable(d, cfg, K, table);
     } else {
       std::vector<double> pts;
@@ -355,6 +432,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
             p.decoded[off] = f;
             double diff = values[off] - f;
             p.sse += diff * diff;
+            if (!sens.empty()) p.weighted_sse += sens[off] * diff * diff;
             p.max_abs_error = std::max(p.max_abs_error, std::fabs(diff));
             p.signal += values[off] * values[off];
           }
@@ -383,7 +461,7 @@ void NearestSorted(const std::vector<double>& values, const double* entries, uin
 
 bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
                 const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
-                std::string* reason) {
+                std::string* reason, const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
   const int dtype = shape.mil_type;
   const bool half = dtype == MT::FLOAT16;
@@ -393,12 +471,19 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   // Groups are independent: they run in parallel, each writing only its own slots, and the
   // totals are summed in group order afterwards, so any thread count gives the same bytes. A
   // group's distinct values live only while it is worked on (per thread), never all at once.
+  // Sensitivities matter to k-means tables only.
+  const ElementWeights* sens = cfg.mode == PalettizeMode::kKMeans ? sensitivity : nullptr;
   auto distinct = [&](uint64_t t, Distinct* d) {
     thread_local std::vector<uint32_t> hist;
+    thread_local std::vector<double> whist, sbuf;
     thread_local std::vector<float> buf;
+    thread_local std::vector<FloatPoint> pts;
     if (half) hist.resize(65536, 0u);
-    return half ? DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, t * G, (t + 1) * G, hist, d)
-                : DistinctFloat(reinterpret_cast<const float*>(data), L, t * G, (t + 1) * G, buf, d);
+    if (half && sens) whist.resize(65536, 0.0);
+    const uint64_t c0 = t * G, c1 = (t + 1) * G;
+    if (half) return DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, sens, whist, sbuf, d);
+    if (sens) return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, sbuf, pts, d);
+    return DistinctFloat(reinterpret_cast<const float*>(data), L, c0, c1, buf, d);
   };
   std::vector<char> finite(tables, 1);
   int nbits = cfg.nbits;
@@ -436,7 +521,7 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     p.lut_scale.assign(tables, 0.0);
     p.lut_offset.assign(tables, 0.0);
   }
-  std::vector<double> sse(tables, 0.0), max_err(tables, 0.0), signal(tables, 0.0);
+  std::vector<double> sse(tables, 0.0), max_err(tables, 0.0), signal(tables, 0.0), wsse(tables, 0.0);
   tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
     thread_local std::vector<uint8_t> map16;
     thread_local std::vector<uint8_t> nearest;
@@ -451,14 +536,15 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     const double* ent = &entries[t * K];
     // Error totals from the distinct values and their counts: no second pass over the elements.
     NearestSorted(d.values, ent, K, &nearest);
-    double group_sse = 0, group_max = 0, group_signal = 0;
+    double group_sse = 0, group_max = 0, group_signal = 0, group_wsse = 0;
     for (size_t v = 0; v < d.values.size(); ++v) {
       const double diff = d.values[v] - ent[nearest[v]];
       group_sse += d.counts[v] * diff * diff;
       group_max = std::max(group_max, std::fabs(diff));
       group_signal += d.counts[v] * d.values[v] * d.values[v];
+      if (!d.weights.empty()) group_wsse += d.weights[v] * diff * diff;
     }
-    sse[t] = group_sse, max_err[t] = group_max, signal[t] = group_signal;
+    sse[t] = group_sse, max_err[t] = group_max, signal[t] = group_signal, wsse[t] = group_wsse;
     const uint64_t run = G * L.inner;
     if (half) {
       // Map every bit pattern present to its index, then one pass over the elements.
@@ -494,6 +580,7 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     p.sse += sse[t];
     p.max_abs_error = std::max(p.max_abs_error, max_err[t]);
     p.signal += signal[t];
+    p.weighted_sse += wsse[t];
   }
   *out = std::move(p);
   return true;
@@ -503,14 +590,14 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
 
 bool PalettizeWeightRaw(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
                         const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
-                        std::string* reason) {
+                        std::string* reason, const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
   if (cfg.cluster_dim == 1 && !cfg.enable_per_channel_scale &&
       (shape.mil_type == MT::FLOAT16 || shape.mil_type == MT::FLOAT32))
-    return FastScalar(data, shape, plan, allowed_nbits, keep_decoded, out, reason);
+    return FastScalar(data, shape, plan, allowed_nbits, keep_decoded, out, reason, sensitivity);
   std::vector<double> values(shape.elements);
   for (uint64_t e = 0; e < shape.elements; ++e) values[e] = ElementAsDouble(data, shape.mil_type, e);
-  if (!PalettizeWeight(values, shape, plan, allowed_nbits, out, reason)) return false;
+  if (!PalettizeWeight(values, shape, plan, allowed_nbits, out, reason, sensitivity)) return false;
   if (!keep_decoded) std::vector<double>().swap(out->decoded);
   return true;
 }

@@ -15,6 +15,7 @@
 #include "mil/weights.h"
 #include "palettize/config.h"
 #include "plan/plan.h"
+#include "sensitivity/sensitivity.h"
 
 namespace palettize {
 
@@ -40,15 +41,21 @@ struct PalettizedWeight {
   double sse = 0;
   double max_abs_error = 0;
   double signal = 0;  // sum of squares of the original weight
+  double weighted_sse = 0;  // sum s_i (w_i - decoded_i)^2, with sensitivities s only
 };
 
 // Palettizes `values` (the weight's elements as doubles, row-major). Returns false with `reason`
 // when the weight cannot be palettized with this config (e.g. more than 256 unique values in
 // unique mode, or NaN/Inf values). `allowed_nbits` lists the widths the output form can hold
 // (unique mode picks the smallest that fits).
+//
+// With `sensitivity` (kmeans mode, scalar tables only), each table minimises sum_i s_i (w_i -
+// c(w_i))^2 over its group, exactly: equal values merge with their sensitivities summed. Elements
+// of sensitivity 0 do not move the table but still take their nearest entry; a group whose
+// sensitivities are all 0 takes the plain (count-weighted) table.
 bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape,
                      const WeightPlan& plan, const std::vector<int>& allowed_nbits,
-                     PalettizedWeight* out, std::string* reason);
+                     PalettizedWeight* out, std::string* reason, const ElementWeights* sensitivity = nullptr);
 
 // The same, from the weight's raw little-endian bytes. Scalar tables without a per-channel scale on
 // float16 and float32 weights take a fast path (a histogram of bit patterns for float16, a sort for
@@ -56,7 +63,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
 // takes the general path. Both give identical results. `decoded` is filled only when asked for.
 bool PalettizeWeightRaw(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
                         const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
-                        std::string* reason);
+                        std::string* reason, const ElementWeights* sensitivity = nullptr);
 
 // `x` rounded to a value of MIL dtype `mil_type` (float16, float32, int8, uint8).
 double RoundToDType(double x, int mil_type);

@@ -3,10 +3,12 @@
 // let the last of two duplicate keys win; here each of those is an error naming its line.
 #include "palettize/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <cstdio>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -358,25 +360,81 @@ class Parser {
   std::string file_;
 };
 
+// Where the documents of a YAML stream start and where their root nodes are, without building
+// them.
+class DocumentMarks : public YAML::EventHandler {
+ public:
+  struct Document {
+    YAML::Mark start, root;
+    bool has_root = false;
+  };
+  std::vector<Document> docs;
+
+  void OnDocumentStart(const YAML::Mark& mark) override { docs.push_back({mark, mark}); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    Node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Node(const YAML::Mark& mark) {
+    if (docs.empty() || docs.back().has_root) return;
+    docs.back().root = mark;
+    docs.back().has_root = true;
+  }
+};
+
+// The first document of `text` (`*found` false for an empty stream). A second document is an
+// error, as in PyYAML's safe_load (yaml-cpp's Load would silently drop it). Only the first two
+// documents are read: yaml-cpp 0.7's LoadAll loops forever, allocating, on some malformed streams
+// (a lone ","), returning a null document each turn without reading on; such a document starts
+// where the one before it did. Throws YAML::Exception on malformed YAML.
+Status LoadSingleDocument(const std::string& text, const std::string& file, YAML::Node* out, bool* found) {
+  std::stringstream in(text);
+  YAML::Parser parser(in);
+  DocumentMarks marks;
+  int documents = 0;
+  while (documents < 2 && parser.HandleNextDocument(marks)) ++documents;
+  if (documents == 2) {
+    const DocumentMarks::Document& second = marks.docs.back();
+    const std::string line = std::to_string(second.root.line >= 0 ? second.root.line + 1 : 1);
+    if (marks.docs.size() == 2 && second.start.pos == marks.docs[0].start.pos)
+      return Status::InvalidArgument(file + ":" + line + ": invalid YAML: a token that starts no node");
+    return Status::InvalidArgument(file + ":" + line +
+                                   ": invalid YAML: expected a single document, found a second one");
+  }
+  *found = documents == 1;
+  if (*found) *out = YAML::Load(text);
+  return Status::OK();
+}
+
 }  // namespace
 
 Status ParseOptimizationConfig(const std::string& text, const std::string& file, OptimizationConfig* out) {
   *out = OptimizationConfig();
-  std::vector<YAML::Node> docs;
+  YAML::Node doc;
+  bool found = false;
   try {
-    docs = YAML::LoadAll(text);
+    PALETTIZE_RETURN_IF_ERROR(LoadSingleDocument(text, file, &doc, &found));
   } catch (const YAML::Exception& e) {
     const int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
     return Status::InvalidArgument(file + ":" + std::to_string(line) + ": invalid YAML: " + OneLine(e.msg));
   }
-  // PyYAML's safe_load refuses a second document; yaml-cpp's Load would silently drop it.
-  if (docs.size() > 1)
-    return Status::InvalidArgument(file + ":" + std::to_string(LineOf(docs[1])) +
-                                   ": invalid YAML: expected a single document, found a second one");
   OptimizationConfig config;
   Parser parser(file);
   try {
-    if (!docs.empty()) PALETTIZE_RETURN_IF_ERROR(parser.ParseTop(docs[0], &config));
+    if (found) PALETTIZE_RETURN_IF_ERROR(parser.ParseTop(doc, &config));
   } catch (const YAML::Exception& e) {
     // Not expected (every access is type-checked first), but a throw must not escape the library.
     const int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;

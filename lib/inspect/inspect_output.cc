@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "palettize/inspect.h"
+#include "util/table.h"
 
 namespace palettize {
 
@@ -74,15 +75,7 @@ std::string InspectToTable(const ModelInfo& info) {
                     w.candidate ? "yes" : "no: " + w.reason});
     candidates += w.candidate;
   }
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (const auto& r : rows)
-    for (size_t c = 0; c + 1 < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
-  for (const auto& r : rows) {
-    std::string line = " ";
-    for (size_t c = 0; c < r.size(); ++c)
-      line += " " + r[c] + (c + 1 < r.size() ? std::string(width[c] - r[c].size(), ' ') : "");
-    out += line + "\n";
-  }
+  out += FormatTable(rows, "  ");
   out += std::to_string(info.weights.size()) + " weights, " + std::to_string(candidates) +
          " to palettize, " + std::to_string(info.total_weight_bytes) + " bytes of stored values\n";
   return out;

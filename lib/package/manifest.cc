@@ -33,7 +33,7 @@ bool SafeRelativePath(const std::string& p) {
 Status Manifest::Parse(const std::string& text, const std::string& file) {
   try {
     json_ = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
     std::string what = e.what();
     // Drop nlohmann's "[json.exception.parse_error.101] " tag; keep its line and column.
     size_t tag = what.find("] ");

@@ -9,6 +9,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include "blob/blob_writer.h"
 #include "mil/dtype.h"
@@ -26,6 +27,7 @@ constexpr char kModelPathPrefix[] = "@model_path/";
 
 // Serializes with sorted map keys, so the same model always gives the same bytes.
 bool SerializeDeterministic(const google::protobuf::Message& m, std::string* out) {
+  google::protobuf::LogSilencer quiet;
   out->clear();
   google::protobuf::io::StringOutputStream raw(out);
   google::protobuf::io::CodedOutputStream coded(&raw);
@@ -74,6 +76,9 @@ Status Package::Load(const std::string& path) {
   model_path_ = JoinPath(data, model_rel_);
   std::string bytes;
   PALETTIZE_RETURN_IF_ERROR(ReadFileToString(model_path_, &bytes));
+  // The library prints nothing: protobuf's own log line (invalid UTF-8 in a string field) would
+  // come before our one-line error.
+  google::protobuf::LogSilencer quiet;
   if (!model_.ParseFromString(bytes))
     return Status::InvalidInput(model_path_ + ": not a valid Core ML model (protobuf parse failed)");
   return Status::OK();
@@ -140,7 +145,8 @@ Status PackageWriter::Begin(Package* package, const std::string& out_path, bool 
   RemoveTree(tmp_);
   fs::create_directories(JoinPath(tmp_, "Data"), ec);
   if (ec) {
-    Status st = Status::IOError(tmp_ + ": cannot create folder: " + ec.message());
+    // Named by the output the user asked for; the folder beside it is ours.
+    Status st = Status::IOError(out_ + ": cannot create folder: " + ec.message());
     tmp_.clear();
     return st;
   }
@@ -175,6 +181,13 @@ Status PackageWriter::Finish(const spec::Model& model_in) {
   spec::Model model = model_in;
   std::vector<ConstWeight> weights;  // found only to validate every const before writing
   PALETTIZE_RETURN_IF_ERROR(FindWeights(model, &weights).WithContext(package_->model_path_));
+  // Immediate values are written as they are: check them as inspect does, so that no package is
+  // written that inspect would refuse (a const holding 4 values for a [3] tensor).
+  for (const ConstWeight& w : weights) {
+    if (w.value->has_blobfilevalue()) continue;
+    TensorData data;
+    PALETTIZE_RETURN_IF_ERROR(ReadTensorData(*package_, w, &data));
+  }
 
   // New blobs are in place already; copy each input blob still referenced once (shared blobs
   // stay shared) and re-point the values.

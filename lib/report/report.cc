@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "palettize/compress.h"
+#include "report/report_parts.h"
 
 namespace palettize {
 
@@ -26,12 +27,31 @@ json ConfigJson(const PalettizeConfig& c) {
   return j;
 }
 
+// null unless a sensitivity file was matched against this weight.
+json SensitivityJson(const WeightReport& w) {
+  if (!w.sensitivity_checked) return nullptr;
+  const bool used = !w.sensitivity.empty() && w.sensitivity_note.empty();
+  return {{"tensor", w.sensitivity.empty() ? json(nullptr) : json(w.sensitivity)},
+          {"match", w.sensitivity_match.empty() ? json(nullptr) : json(w.sensitivity_match)},
+          {"note", w.sensitivity_note},
+          {"weighted_sse", used && w.palettized ? json(w.weighted_sse) : json(nullptr)}};
+}
+
 std::string Name(const WeightReport& w) {
   std::string n = w.program.empty() ? "" : w.program + "/";
   return n + w.function + "/" + w.name;
 }
 
-std::string Bytes(uint64_t b) {
+std::string SensitivityUnusedLine(const CompressReport& r) {
+  std::string out = std::to_string(r.unused_sensitivities.size()) + " sensitivity tensors applied to no weight:";
+  for (size_t i = 0; i < r.unused_sensitivities.size() && i < 5; ++i) out += " " + r.unused_sensitivities[i];
+  if (r.unused_sensitivities.size() > 5) out += " ...";
+  return out + "\n";
+}
+
+}  // namespace
+
+std::string FormatBytes(uint64_t b) {
   char buf[32];
   if (b >= 1 << 20) std::snprintf(buf, sizeof buf, "%.2f MB", double(b) / (1 << 20));
   else if (b >= 1 << 10) std::snprintf(buf, sizeof buf, "%.1f KB", double(b) / (1 << 10));
@@ -39,9 +59,7 @@ std::string Bytes(uint64_t b) {
   return buf;
 }
 
-}  // namespace
-
-std::string CompressReportToJson(const CompressReport& r, bool with_timings) {
+json CompressReportJsonValue(const CompressReport& r, bool with_timings) {
   json weights = json::array();
   for (const WeightReport& w : r.weights) {
     json consumers = json::array();
@@ -65,7 +83,8 @@ std::string CompressReportToJson(const CompressReport& r, bool with_timings) {
               {"sse", w.sse},
               {"max_abs_error", w.max_abs_error},
               // JSON has no infinity: a lossless weight has snr_db null.
-              {"snr_db", w.palettized && std::isfinite(w.snr_db) ? json(w.snr_db) : json(nullptr)}};
+              {"snr_db", w.palettized && std::isfinite(w.snr_db) ? json(w.snr_db) : json(nullptr)},
+              {"sensitivity", SensitivityJson(w)}};
     if (with_timings) j["seconds"] = w.seconds;
     weights.push_back(std::move(j));
   }
@@ -77,14 +96,21 @@ std::string CompressReportToJson(const CompressReport& r, bool with_timings) {
                  {"weights_palettized", r.palettized},
                  {"weights_skipped", r.skipped}};
   if (with_timings) totals["wall_seconds"] = r.wall_seconds;
-  json doc = {{"input", r.input}, {"output", r.output}, {"targets", targets}, {"weights", weights}, {"totals", totals}};
-  return doc.dump(2) + "\n";
+  json sensitivity = nullptr;
+  if (!r.sensitivity_file.empty())
+    sensitivity = {{"file", r.sensitivity_file}, {"normalize", r.sensitivity_normalize}, {"unused", r.unused_sensitivities}};
+  return {{"input", r.input}, {"output", r.output}, {"targets", targets}, {"sensitivity", sensitivity},
+          {"weights", weights}, {"totals", totals}};
+}
+
+std::string CompressReportToJson(const CompressReport& r, bool with_timings) {
+  return CompressReportJsonValue(r, with_timings).dump(2) + "\n";
 }
 
 std::string CompressSummary(const CompressReport& r) {
   char line[256];
   std::snprintf(line, sizeof line, "palettized %zu weights (%zu skipped): %s -> %s (%.2fx) in %.2f s\n",
-                r.palettized, r.skipped, Bytes(r.bytes_before).c_str(), Bytes(r.bytes_after).c_str(),
+                r.palettized, r.skipped, FormatBytes(r.bytes_before).c_str(), FormatBytes(r.bytes_after).c_str(),
                 r.bytes_after > 0 ? double(r.bytes_before) / double(r.bytes_after) : 0.0, r.wall_seconds);
   std::string out = line;
   for (const auto& [path, ios] : r.targets)
@@ -93,6 +119,14 @@ std::string CompressSummary(const CompressReport& r) {
   for (const WeightReport& w : r.weights)
     if (!w.palettized && w.has_config && w.reason.find("weight_threshold") == std::string::npos)
       out += "  skipped " + Name(w) + ": " + w.reason + "\n";
+  if (!r.sensitivity_file.empty()) {
+    size_t weighted = 0, plain = 0;
+    for (const WeightReport& w : r.weights)
+      if (w.palettized && w.sensitivity_checked) (w.sensitivity.empty() ? plain : weighted)++;
+    out += "  sensitivity " + r.sensitivity_file + ": " + std::to_string(weighted) + " weights weighted, " +
+           std::to_string(plain) + " plain k-means (no tensor)\n";
+    if (!r.unused_sensitivities.empty()) out += "  " + SensitivityUnusedLine(r);
+  }
   return out;
 }
 
@@ -100,9 +134,15 @@ std::string CompressPlanText(const CompressReport& r) {
   std::string out;
   for (const WeightReport& w : r.weights) {
     out += Name(w) + ": ";
-    if (w.palettized) out += DescribeConfig(w.config) + " (" + w.config_source + ")\n";
+    if (w.palettized) {
+      out += DescribeConfig(w.config) + " (" + w.config_source + ")";
+      if (!w.sensitivity.empty()) out += ", sensitivity '" + w.sensitivity + "' (" + w.sensitivity_match + " match)";
+      else if (w.sensitivity_checked) out += ", no sensitivity: plain k-means";
+      out += "\n";
+    }
     else out += "skip: " + w.reason + "\n";
   }
+  if (!r.unused_sensitivities.empty()) out += SensitivityUnusedLine(r);
   for (const auto& [path, ios] : r.targets)
     out += "target " + (path.empty() ? std::string("(root)") : path) + ": iOS" + std::to_string(ios) + "\n";
   out += std::to_string(r.palettized) + " weights to palettize, " + std::to_string(r.skipped) + " skipped\n";

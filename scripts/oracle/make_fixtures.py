@@ -398,6 +398,251 @@ def _read_blob(weights_dir, blob_value, data_type, shape):
     return np.frombuffer(raw, np_dtype).reshape(shape)
 
 
+
+# --------------------------------------------------------------------------------------
+# Models in the wild: pipelines mixing ML Programs with other model types, and packages whose
+# Manifest.json carries extra items the way Xcode and other tools write them.
+# --------------------------------------------------------------------------------------
+
+
+def _array_feature(desc_list, name, shape, dtype="FLOAT32", ranges=None):
+    from coremltools.proto import FeatureTypes_pb2
+
+    f = desc_list.add()
+    f.name = name
+    t = f.type.multiArrayType
+    t.shape.extend(shape)
+    t.dataType = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Value(dtype)
+    for lo, hi in ranges or []:
+        r = t.shapeRange.sizeRanges.add()
+        r.lowerBound, r.upperBound = lo, hi
+    return f
+
+
+def _proto_model(version, short_description):
+    from coremltools.proto import Model_pb2
+
+    spec = Model_pb2.Model()
+    spec.specificationVersion = version
+    spec.description.metadata.shortDescription = short_description
+    return spec
+
+
+def build_pipeline_nms(path):
+    """An object detector as Create ML / YOLO exports write it: a `pipeline` of an fp16 ML Program
+    (shared trunk, class head, box head) followed by a NonMaximumSuppression model."""
+    rng = _rng(20)
+    n_boxes, n_classes = 16, 24
+    w_trunk = _f32(rng, (128, 64))  # 8192
+    b_trunk = _f32(rng, (128,))
+    w_cls = _f32(rng, (n_classes, 128))  # 3072
+    w_box = _f32(rng, (4, 128))  # 512: below the threshold
+    b_box = _f32(rng, (4,))
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(n_boxes, 64))], opset_version=ct.target.iOS17)
+    def prog(features):
+        h = mb.relu(x=mb.linear(x=features, weight=w_trunk, bias=b_trunk, name="trunk"), name="trunk_relu")
+        conf = mb.softmax(x=mb.linear(x=h, weight=w_cls, name="cls_head"), axis=-1, name="raw_confidence")
+        box = mb.sigmoid(x=mb.linear(x=h, weight=w_box, bias=b_box, name="box_head"), name="raw_coordinates")
+        return conf, box
+
+    detector = _convert(prog, ct.target.iOS17, ct.precision.FLOAT16)
+    outs = [o.name for o in detector.get_spec().description.output]
+    assert outs == ["raw_confidence", "raw_coordinates"], outs
+
+    nms = _proto_model(3, "non-maximum suppression")
+    _array_feature(nms.description.input, "raw_confidence", [n_boxes, n_classes])
+    _array_feature(nms.description.input, "raw_coordinates", [n_boxes, 4])
+    for name in ("iouThreshold", "confidenceThreshold"):
+        f = nms.description.input.add()
+        f.name = name
+        f.type.doubleType.SetInParent()
+        f.type.isOptional = True
+    _array_feature(nms.description.output, "confidence", [0, n_classes], ranges=[(0, -1), (n_classes, n_classes)])
+    _array_feature(nms.description.output, "coordinates", [0, 4], ranges=[(0, -1), (4, 4)])
+    p = nms.nonMaximumSuppression
+    p.confidenceInputFeatureName = "raw_confidence"
+    p.coordinatesInputFeatureName = "raw_coordinates"
+    p.iouThresholdInputFeatureName = "iouThreshold"
+    p.confidenceThresholdInputFeatureName = "confidenceThreshold"
+    p.confidenceOutputFeatureName = "confidence"
+    p.coordinatesOutputFeatureName = "coordinates"
+    p.iouThreshold = 0.45
+    p.confidenceThreshold = 0.25
+    p.pickTop.perClass = True
+    p.stringClassLabels.vector.extend([f"class_{i:02d}" for i in range(n_classes)])
+    nms_model = ct.models.MLModel(nms)
+
+    pipe = ct.utils.make_pipeline(detector, nms_model, compute_units=ct.ComputeUnit.CPU_ONLY)
+    pipe._spec.description.metadata.shortDescription = "detector + NMS"
+    ct.models.MLModel(pipe._spec, weights_dir=pipe.weights_dir, skip_model_load=True).save(path)
+
+
+def build_pipeline_classifier(path):
+    """An image-classifier-like `pipelineClassifier` (as Create ML writes them): an fp32 ML Program
+    feature extractor, then a Normalizer and a GLMClassifier."""
+    rng = _rng(21)
+    w1 = _f32(rng, (96, 64))  # 6144
+    b1 = _f32(rng, (96,))
+    w2 = _f32(rng, (48, 96))  # 4608
+    n_classes, dim = 5, 48
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 64))], opset_version=ct.target.iOS16)
+    def prog(x):
+        h = mb.relu(x=mb.linear(x=x, weight=w1, bias=b1, name="fc1"), name="fc1_relu")
+        e = mb.linear(x=h, weight=w2, name="fc2")
+        return mb.reshape(x=e, shape=[dim], name="embedding")
+
+    extractor = _convert(prog, ct.target.iOS16)
+
+    norm = _proto_model(1, "L2 normalizer")
+    _array_feature(norm.description.input, "embedding", [dim])
+    _array_feature(norm.description.output, "embedding_l2", [dim], dtype="DOUBLE")
+    norm.normalizer.normType = norm.normalizer.L2
+
+    glm = _proto_model(1, "logistic regression")
+    _array_feature(glm.description.input, "embedding_l2", [dim], dtype="DOUBLE")
+    out = glm.description.output.add()
+    out.name = "classLabel"
+    out.type.stringType.SetInParent()
+    out = glm.description.output.add()
+    out.name = "classLabelProbs"
+    out.type.dictionaryType.stringKeyType.SetInParent()
+    glm.description.predictedFeatureName = "classLabel"
+    glm.description.predictedProbabilitiesName = "classLabelProbs"
+    c = glm.glmClassifier
+    for row in rng.standard_normal((n_classes, dim)):
+        c.weights.add().value.extend(row.tolist())
+    c.offset.extend(rng.standard_normal(n_classes).tolist())
+    c.postEvaluationTransform = c.Logit
+    c.classEncoding = c.OneVsRest
+    c.stringClassLabels.vector.extend(["cat", "dog", "bird", "fish", "frog"])
+
+    pipe = ct.utils.make_pipeline(
+        extractor, ct.models.MLModel(norm), ct.models.MLModel(glm), compute_units=ct.ComputeUnit.CPU_ONLY
+    )
+    from coremltools.proto import Model_pb2
+
+    spec = Model_pb2.Model()
+    spec.specificationVersion = pipe._spec.specificationVersion
+    spec.description.CopyFrom(pipe._spec.description)
+    spec.description.predictedFeatureName = "classLabel"
+    spec.description.predictedProbabilitiesName = "classLabelProbs"
+    spec.description.metadata.shortDescription = "feature extractor + normalizer + GLM classifier"
+    spec.pipelineClassifier.pipeline.CopyFrom(pipe._spec.pipeline)
+    ct.models.MLModel(spec, weights_dir=pipe.weights_dir, skip_model_load=True).save(path)
+
+
+def build_pipeline_regressor(path):
+    """A `pipelineRegressor`: an iOS15 fp16 ML Program feature extractor, then a GLMRegressor."""
+    rng = _rng(22)
+    w1 = _f32(rng, (80, 32))  # 2560
+    dim = 80
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 32))], opset_version=ct.target.iOS15)
+    def prog(x):
+        h = mb.relu(x=mb.linear(x=x, weight=w1, name="fc"), name="fc_relu")
+        return mb.reshape(x=h, shape=[dim], name="features")
+
+    extractor = _convert(prog, ct.target.iOS15, ct.precision.FLOAT16)
+
+    glm = _proto_model(1, "linear regression")
+    _array_feature(glm.description.input, "features", [dim])
+    out = glm.description.output.add()
+    out.name = "score"
+    out.type.doubleType.SetInParent()
+    glm.description.predictedFeatureName = "score"
+    r = glm.glmRegressor
+    r.weights.add().value.extend(rng.standard_normal(dim).tolist())
+    r.offset.append(0.125)
+    r.postEvaluationTransform = r.NoTransform
+
+    pipe = ct.utils.make_pipeline(extractor, ct.models.MLModel(glm), compute_units=ct.ComputeUnit.CPU_ONLY)
+    from coremltools.proto import Model_pb2
+
+    spec = Model_pb2.Model()
+    spec.specificationVersion = pipe._spec.specificationVersion
+    spec.description.CopyFrom(pipe._spec.description)
+    spec.description.predictedFeatureName = "score"
+    spec.pipelineRegressor.pipeline.CopyFrom(pipe._spec.pipeline)
+    ct.models.MLModel(spec, weights_dir=pipe.weights_dir, skip_model_load=True).save(path)
+
+
+# Extra files of the manifest_overlays fixture, relative to Data/ (bytes written as they are).
+OVERLAY_FILES = {
+    "com.apple.CoreML/Metadata.json": json.dumps(
+        {
+            "author": "Palettize Oracle",
+            "license": "MIT",
+            "shortDescription": "A linear model whose metadata was edited in Xcode",
+            "version": "2.1",
+            "userDefined": {"com.example.training.epochs": "12"},
+        },
+        indent=2,
+    ).encode() + b"\n",
+    "com.apple.CoreML/FeatureDescriptions.json": json.dumps(
+        {"Inputs": {"x": "a 64-element feature vector"}, "Outputs": {"pick": "12 selected activations"}},
+        indent=2,
+    ).encode() + b"\n",
+    "com.example.tools/provenance.json": json.dumps(
+        {"tool": "example-converter", "version": "0.9.1", "source": "model.onnx", "sha256": "0" * 64},
+        separators=(",", ":"),
+    ).encode(),
+    "com.example.tools/calibration/stats.json": b'{"x": {"min": -3.5, "max": 3.25}}',
+    "com.example.tools/calibration/README": b"calibration statistics\r\nnot a Core ML file\x00\xff",
+}
+
+
+def build_manifest_overlays(path):
+    """An ML Program whose Manifest.json lists, besides coremltools' model and weights items,
+    Xcode's Metadata.json / FeatureDescriptions.json overlays (author com.apple.CoreML) and items
+    of a non-standard author outside com.apple.CoreML (a file and a folder), with the entries in an
+    order coremltools never writes and the top-level keys reordered."""
+    import uuid
+
+    rng = _rng(23)
+    _convert(_linear_prog(24, ct.target.iOS17), ct.target.iOS17, ct.precision.FLOAT16).save(path)
+    with open(os.path.join(path, "Manifest.json")) as f:
+        manifest = json.load(f)
+    entries = manifest["itemInfoEntries"]
+    by_path = {e["path"]: e for e in entries.values()}
+    model_entry = by_path["com.apple.CoreML/model.mlmodel"]
+    weights_entry = by_path["com.apple.CoreML/weights"]
+    data = os.path.join(path, "Data")
+    for rel, content in OVERLAY_FILES.items():
+        os.makedirs(os.path.dirname(os.path.join(data, rel)), exist_ok=True)
+        with open(os.path.join(data, rel), "wb") as f:
+            f.write(content)
+
+    def ident():
+        return str(uuid.UUID(bytes=rng.bytes(16), version=4)).upper()
+
+    items = [
+        ({"author": "com.example.tools", "description": "Conversion provenance", "name": "provenance.json",
+          "path": "com.example.tools/provenance.json"}),
+        weights_entry,
+        ({"author": "com.apple.CoreML", "description": "CoreML Model Feature Descriptions",
+          "name": "FeatureDescriptions.json", "path": "com.apple.CoreML/FeatureDescriptions.json"}),
+        model_entry,
+        ({"author": "com.apple.CoreML", "description": "CoreML Model Metadata", "name": "Metadata.json",
+          "path": "com.apple.CoreML/Metadata.json"}),
+        ({"author": "com.example.tools", "description": "Calibration statistics", "name": "calibration",
+          "path": "com.example.tools/calibration"}),
+    ]
+    new_entries = {}
+    root = None
+    for e in items:
+        k = ident()
+        new_entries[k] = e
+        if e is model_entry:
+            root = k
+    out = {"rootModelIdentifier": root, "itemInfoEntries": new_entries,
+           "fileFormatVersion": manifest["fileFormatVersion"]}
+    with open(os.path.join(path, "Manifest.json"), "w") as f:
+        json.dump(out, f, indent=4)
+        f.write("\n")
+
+
 FIXTURES = [
     ("linear_fp32", build_linear_fp32,
      "iOS16 fp32: linear weight 128x64 (blob), bias 128, int32 gather indices (12 elems, immediate)"),
@@ -429,6 +674,16 @@ FIXTURES = [
      "iOS16 fp32 linear whose 128x64 weight is an immediateValue (floats); old blob left unreferenced"),
     ("immediate_fp16", lambda p: build_immediate(p, fp16=True),
      "iOS16 fp16 linear whose 128x64 weight is an immediateValue (bytes); old blob left unreferenced"),
+    ("pipeline_nms", build_pipeline_nms,
+     "pipeline: iOS17 fp16 ML Program detector (trunk 128x64, class head 24x128, box head 4x128) + "
+     "NonMaximumSuppression model (spec 3)"),
+    ("pipeline_classifier", build_pipeline_classifier,
+     "pipelineClassifier: iOS16 fp32 ML Program (96x64, 48x96) + Normalizer (L2) + GLMClassifier (5 labels)"),
+    ("pipeline_regressor", build_pipeline_regressor,
+     "pipelineRegressor: iOS15 fp16 ML Program (80x32) + GLMRegressor"),
+    ("manifest_overlays", build_manifest_overlays,
+     "iOS17 fp16 linear; Manifest.json with Xcode's Metadata.json / FeatureDescriptions.json overlays, "
+     "a non-standard author's file and folder outside com.apple.CoreML, entries and keys reordered"),
 ]
 
 FIXTURE_NAMES = [f[0] for f in FIXTURES]

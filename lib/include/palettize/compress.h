@@ -24,6 +24,17 @@ struct CompressOptions {
   bool overwrite = false;  // replace an existing output package
   bool dry_run = false;    // plan only: nothing is clustered or written
   int threads = 0;         // worker threads; 0 = one per core. The output does not depend on it.
+  // A .safetensors file of per-element sensitivities ("" = none). k-means tables of the weights
+  // it has a tensor for then minimise sum_i s_i (w_i - c(w_i))^2 instead of the plain error:
+  // elements that matter more to the model are reproduced more closely. Tensors apply to consts by
+  // name or, when the file also holds the original weights, by value (rule in
+  // lib/sensitivity/sensitivity.h); other weights get plain k-means. Costs one pass over the file
+  // and, per weight in flight, a buffer of its sensitivities.
+  std::string sensitivity_file;
+  // Normalise each sensitivity tensor as coremltools' SKMPalettizer does (divide by its maximum;
+  // zeros become its smallest non-zero value; at least 1e-12; all zero: all 1), so no element is
+  // ignored entirely. Off: the values are used as they are (zeros do not move the tables).
+  bool sensitivity_normalize = false;
   // Called after each weight is done (from one thread at a time), for progress displays.
   std::function<void(size_t done, size_t total, uint64_t bytes_done, uint64_t bytes_total)> progress;
 };
@@ -50,6 +61,12 @@ struct WeightReport {
   double max_abs_error = 0;
   double snr_db = 0;          // 10 log10(sum w^2 / sse); infinite when sse == 0
   double seconds = 0;
+  // With a sensitivity file, for weights it was matched against (those to palettize):
+  bool sensitivity_checked = false;
+  std::string sensitivity;        // the sensitivity tensor applied; "" when none did
+  std::string sensitivity_match;  // "name" or "values"; "" when none applied
+  std::string sensitivity_note;   // why none applied (plain k-means), or why it was not used
+  double weighted_sse = 0;        // sum s_i (w_i - decoded_i)^2 when one applied
 };
 
 struct CompressReport {
@@ -60,6 +77,9 @@ struct CompressReport {
   uint64_t bytes_before = 0, bytes_after = 0;
   size_t palettized = 0, skipped = 0;
   double wall_seconds = 0;
+  std::string sensitivity_file;                   // "" without one
+  bool sensitivity_normalize = false;
+  std::vector<std::string> unused_sensitivities;  // keys that applied to no weight
 };
 
 Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,

@@ -1,0 +1,177 @@
+// Batch: which packages the arguments name and where each one's output goes (PlanBatch), then
+// one Compress per package on `jobs` threads (CompressBatch).
+#include "palettize/batch.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <new>
+#include <set>
+#include <thread>
+
+namespace palettize {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool HasPackageName(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return ext == ".mlpackage";
+}
+
+// "zoo/a.mlpackage/" -> "zoo/a.mlpackage", so that filename() is the package's name. Otherwise
+// the path is kept as the user spelled it: messages and the report quote it.
+fs::path Clean(const std::string& arg) {
+  fs::path p(arg);
+  while (p.has_relative_path() && p.filename().empty()) p = p.parent_path();
+  return p;
+}
+
+// A key equal for two paths to the same folder on disk (symbolic links and ".." resolved).
+std::string Identity(const fs::path& p) {
+  std::error_code ec;
+  fs::path c = fs::weakly_canonical(p, ec);
+  return ec ? fs::absolute(p).lexically_normal().string() : c.string();
+}
+
+// The packages under `root`, as paths relative to it, sorted. Packages are not searched inside,
+// nor is the output folder (a second run must not take the first run's outputs as inputs).
+Status FindPackages(const fs::path& root, const std::string& out_identity, std::vector<fs::path>* found) {
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (!it->is_directory(type_ec)) continue;
+    if (HasPackageName(it->path())) {
+      found->push_back(it->path().lexically_relative(root));
+      it.disable_recursion_pending();
+    } else if (Identity(it->path()) == out_identity) {
+      it.disable_recursion_pending();
+    }
+  }
+  if (ec) return Status::IOError(root.string() + ": cannot search folder: " + ec.message());
+  std::sort(found->begin(), found->end());
+  return Status::OK();
+}
+
+// Creates the missing folders of `dir`, outermost first, appending each to `created`.
+Status MakeFolders(const fs::path& dir, std::vector<fs::path>* created) {
+  fs::path p;
+  for (const fs::path& part : dir) {
+    p /= part;
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) continue;
+    if (!fs::create_directory(p, ec) && !fs::is_directory(p)) {
+      return Status::IOError(p.string() + ": cannot create folder" + (ec ? ": " + ec.message() : std::string()));
+    }
+    created->push_back(p);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, bool overwrite,
+                 std::vector<BatchItem>* items) {
+  items->clear();
+  const fs::path out = Clean(out_dir);
+  std::error_code ec;
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec)) return Status::IOError(out_dir + ": not a folder");
+  const std::string out_identity = Identity(out);
+  std::set<std::string> seen;                   // inputs, by identity
+  std::map<std::string, std::string> producer;  // output -> the input writing it
+  auto add = [&](const fs::path& input, const fs::path& rel) -> Status {
+    if (!seen.insert(Identity(input)).second) return Status::OK();
+    const fs::path output = out / rel;
+    auto [it, fresh] = producer.emplace(output.string(), input.string());
+    if (!fresh)
+      return Status::InvalidArgument(output.string() + ": output of both " + it->second + " and " + input.string() +
+                                     " (rename one, or pass the folder holding both: sub-folders are mirrored)");
+    if (Identity(output) == Identity(input))
+      return Status::InvalidArgument(output.string() + ": output would replace its input");
+    if (!overwrite && fs::exists(fs::symlink_status(output, ec)))
+      return Status::InvalidArgument(output.string() + ": already exists (use --force to replace it)");
+    items->push_back({input.string(), output.string()});
+    return Status::OK();
+  };
+  for (const std::string& arg : inputs) {
+    const fs::path p = Clean(arg);
+    const fs::file_status st = fs::status(p, ec);
+    if (!fs::exists(st)) return Status::IOError(arg + ": no such package or folder");
+    if (HasPackageName(p) || fs::exists(p / "Manifest.json", ec)) {
+      PALETTIZE_RETURN_IF_ERROR(add(p, p.filename()));
+      continue;
+    }
+    if (!fs::is_directory(st)) return Status::InvalidArgument(arg + ": not an .mlpackage or a folder");
+    std::vector<fs::path> found;
+    PALETTIZE_RETURN_IF_ERROR(FindPackages(p, out_identity, &found));
+    if (found.empty()) return Status::InvalidArgument(arg + ": no .mlpackage in this folder");
+    for (const fs::path& rel : found) PALETTIZE_RETURN_IF_ERROR(add(p / rel, rel));
+  }
+  return Status::OK();
+}
+
+void CompressBatch(const std::vector<BatchItem>& items, const BatchOptions& options, BatchReport* report) {
+  const auto start = std::chrono::steady_clock::now();
+  BatchReport rep;
+  rep.models.resize(items.size());
+  std::mutex mu;
+  std::vector<fs::path> created;
+  std::atomic<size_t> next{0};
+  size_t done = 0;
+  auto work = [&] {
+    for (size_t i; (i = next++) < items.size();) {
+      BatchResult& r = rep.models[i];
+      r.item = items[i];
+      CompressOptions o = options.compress;
+      o.progress = nullptr;
+      if (!o.dry_run) {
+        std::lock_guard<std::mutex> lock(mu);
+        r.status = MakeFolders(fs::path(r.item.output).parent_path(), &created);
+      }
+      if (r.status.ok()) {
+        try {
+          r.status = Compress(r.item.input, r.item.output, o, &r.report);
+        } catch (const std::bad_alloc&) {
+          // One model too big for memory must not end the run for the others.
+          r.status = Status::IOError(r.item.input + ": out of memory");
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      ++done;
+      if (options.on_done) options.on_done(r, done, items.size());
+    }
+  };
+  const size_t jobs = std::min(items.size(), size_t(std::max(options.jobs, 1)));
+  if (jobs <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < jobs; ++t) threads.emplace_back(work);
+    for (std::thread& t : threads) t.join();
+  }
+  // Folders made for models that failed are left empty: remove them, deepest first (a folder is
+  // always created before the folders inside it).
+  for (auto it = created.rbegin(); it != created.rend(); ++it) {
+    std::error_code ec;
+    if (fs::is_empty(*it, ec) && !ec) fs::remove(*it, ec);
+  }
+  for (const BatchResult& r : rep.models) {
+    if (!r.status.ok()) {
+      ++rep.failed;
+      continue;
+    }
+    ++rep.ok;
+    rep.bytes_before += r.report.bytes_before;
+    rep.bytes_after += r.report.bytes_after;
+  }
+  rep.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  *report = std::move(rep);
+}
+
+}  // namespace palettize

@@ -1,0 +1,19 @@
+// Pieces of the compress report that the batch report (batch_report.cc) reuses.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "palettize/compress.h"
+
+namespace palettize {
+
+// The compress report as a JSON value (docs/format.md section 6), as CompressReportToJson writes it.
+nlohmann::ordered_json CompressReportJsonValue(const CompressReport& report, bool with_timings);
+
+// "1.27 MB", "718.0 KB", "672 B".
+std::string FormatBytes(uint64_t bytes);
+
+}  // namespace palettize

@@ -1,0 +1,226 @@
+// Layout and checks: safetensors.h.
+#include "safetensors/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "util/half.h"
+
+namespace palettize {
+
+namespace {
+
+using json = nlohmann::json;
+
+// The reference implementation's limit: a larger header is a damaged or hostile file.
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+struct DTypeEntry {
+  SafeDType type;
+  const char* name;
+  size_t size;
+};
+constexpr DTypeEntry kDTypes[] = {
+    {SafeDType::kBool, "BOOL", 1}, {SafeDType::kU8, "U8", 1},     {SafeDType::kI8, "I8", 1},
+    {SafeDType::kU16, "U16", 2},   {SafeDType::kI16, "I16", 2},   {SafeDType::kF16, "F16", 2},
+    {SafeDType::kBF16, "BF16", 2}, {SafeDType::kU32, "U32", 4},   {SafeDType::kI32, "I32", 4},
+    {SafeDType::kF32, "F32", 4},   {SafeDType::kU64, "U64", 8},   {SafeDType::kI64, "I64", 8},
+    {SafeDType::kF64, "F64", 8},
+};
+
+template <typename T>
+T Load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+std::string ShapeText(const std::vector<uint64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string Quoted(const std::string& name) { return "tensor '" + name + "'"; }
+
+// Checks one header entry and fills `t` (data pointer relative to the data section start).
+Status ParseEntry(const std::string& name, const json& v, uint64_t data_bytes, SafeTensor* t,
+                  uint64_t* begin) {
+  const std::string what = Quoted(name);
+  if (!v.is_object()) return Status::InvalidInput(what + ": not an object");
+  for (const char* key : {"dtype", "shape", "data_offsets"})
+    if (!v.contains(key)) return Status::InvalidInput(what + ": no " + key);
+  t->name = name;
+  const json& dtype = v["dtype"];
+  const DTypeEntry* found = nullptr;
+  if (dtype.is_string())
+    for (const DTypeEntry& e : kDTypes)
+      if (dtype.get_ref<const std::string&>() == e.name) found = &e;
+  if (found == nullptr) {
+    std::string all;
+    for (const DTypeEntry& e : kDTypes) all += std::string(all.empty() ? "" : ", ") + e.name;
+    return Status::InvalidInput(what + ": dtype " + dtype.dump() + " is not one of " + all);
+  }
+  t->dtype = found->type;
+  const json& shape = v["shape"];
+  if (!shape.is_array()) return Status::InvalidInput(what + ": shape is not a list of non-negative integers");
+  t->elements = 1;
+  bool overflow = false;
+  for (const json& d : shape) {
+    if (!d.is_number_unsigned()) return Status::InvalidInput(what + ": shape is not a list of non-negative integers");
+    const uint64_t n = d.get<uint64_t>();
+    t->shape.push_back(n);
+    if (n != 0 && t->elements > UINT64_MAX / n) overflow = true;
+    else t->elements *= n;
+  }
+  if (overflow || t->elements > UINT64_MAX / found->size)
+    return Status::InvalidInput(what + ": shape " + ShapeText(t->shape) + " has more than 2^64 bytes");
+  const json& off = v["data_offsets"];
+  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+    return Status::InvalidInput(what + ": data_offsets is not a list of two non-negative integers");
+  const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
+  const std::string range = "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "]";
+  if (b > e) return Status::InvalidInput(what + ": " + range + " end before they begin");
+  if (e > data_bytes)
+    return Status::InvalidInput(what + ": " + range + " past end of data (" + std::to_string(data_bytes) + " bytes)");
+  t->bytes = e - b;
+  if (t->bytes != t->elements * found->size)
+    return Status::InvalidInput(what + ": " + range + " hold " + std::to_string(t->bytes) + " bytes, but " +
+                                DescribeSafeTensor(*t) + " needs " + std::to_string(t->elements * found->size));
+  *begin = b;
+  return Status::OK();
+}
+
+}  // namespace
+
+const char* SafeDTypeName(SafeDType t) {
+  for (const DTypeEntry& e : kDTypes)
+    if (e.type == t) return e.name;
+  return "?";
+}
+
+size_t SafeDTypeSize(SafeDType t) {
+  for (const DTypeEntry& e : kDTypes)
+    if (e.type == t) return e.size;
+  return 1;
+}
+
+std::string DescribeSafeTensor(const SafeTensor& t) { return std::string(SafeDTypeName(t.dtype)) + " " + ShapeText(t.shape); }
+
+double SafeTensor::At(uint64_t i) const {
+  const uint8_t* p = data + i * SafeDTypeSize(dtype);
+  switch (dtype) {
+    case SafeDType::kBool: return *p != 0;
+    case SafeDType::kU8: return *p;
+    case SafeDType::kI8: return Load<int8_t>(p);
+    case SafeDType::kU16: return Load<uint16_t>(p);
+    case SafeDType::kI16: return Load<int16_t>(p);
+    case SafeDType::kF16: return HalfToFloat(Load<uint16_t>(p));
+    case SafeDType::kBF16: return BFloat16ToFloat(Load<uint16_t>(p));
+    case SafeDType::kU32: return Load<uint32_t>(p);
+    case SafeDType::kI32: return Load<int32_t>(p);
+    case SafeDType::kF32: return Load<float>(p);
+    case SafeDType::kU64: return double(Load<uint64_t>(p));
+    case SafeDType::kI64: return double(Load<int64_t>(p));
+    case SafeDType::kF64: return Load<double>(p);
+  }
+  return 0;
+}
+
+void SafeTensor::Read(uint64_t begin, uint64_t n, double* out) const {
+  // The common float types without a per-element switch.
+  if (dtype == SafeDType::kF32) {
+    const uint8_t* p = data + begin * 4;
+    for (uint64_t i = 0; i < n; ++i) out[i] = Load<float>(p + i * 4);
+  } else if (dtype == SafeDType::kF16) {
+    const uint8_t* p = data + begin * 2;
+    for (uint64_t i = 0; i < n; ++i) out[i] = HalfToFloat(Load<uint16_t>(p + i * 2));
+  } else {
+    for (uint64_t i = 0; i < n; ++i) out[i] = At(begin + i);
+  }
+}
+
+Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& file,
+                        std::vector<SafeTensor>* tensors, std::map<std::string, std::string>* metadata) {
+  tensors->clear();
+  metadata->clear();
+  if (size < 8)
+    return Status::InvalidInput(file + ": " + std::to_string(size) +
+                                " bytes, too short for a safetensors header length (8 bytes)");
+  const uint64_t n = Load<uint64_t>(data);
+  if (n > kMaxHeaderBytes)
+    return Status::InvalidInput(file + ": header length " + std::to_string(n) + " is more than " +
+                                std::to_string(kMaxHeaderBytes) + " bytes");
+  if (n > size - 8)
+    return Status::InvalidInput(file + ": header length " + std::to_string(n) + " past end of file (" +
+                                std::to_string(size) + " bytes)");
+  // nlohmann keeps the last of duplicate keys; a duplicate tensor name is an error instead.
+  std::set<std::string> seen;
+  std::string duplicate;
+  json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && !seen.insert(parsed.get<std::string>()).second &&
+        duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(data + 8, data + 8 + n, note_keys);
+  } catch (const json::parse_error& e) {
+    // e.byte counts from 1; the message gives the 0-based offset in the file.
+    return Status::InvalidInput(file + ": header is not valid JSON (at byte " + std::to_string(8 + (e.byte > 0 ? e.byte - 1 : 0)) + ")");
+  }
+  if (!header.is_object()) return Status::InvalidInput(file + ": header is not a JSON object");
+  if (!duplicate.empty()) return Status::InvalidInput(file + ": " + Quoted(duplicate) + " is listed twice");
+  const uint8_t* base = data + 8 + n;
+  const uint64_t data_bytes = size - 8 - n;
+  std::vector<std::pair<uint64_t, SafeTensor>> found;
+  for (const auto& [name, v] : header.items()) {
+    if (name == "__metadata__") {
+      if (!v.is_object()) return Status::InvalidInput(file + ": __metadata__ is not an object of strings");
+      for (const auto& [k, s] : v.items()) {
+        if (!s.is_string()) return Status::InvalidInput(file + ": __metadata__ is not an object of strings");
+        (*metadata)[k] = s.get<std::string>();
+      }
+      continue;
+    }
+    SafeTensor t;
+    uint64_t begin = 0;
+    PALETTIZE_RETURN_IF_ERROR(ParseEntry(name, v, data_bytes, &t, &begin).WithContext(file));
+    t.data = base + begin;
+    found.emplace_back(begin, std::move(t));
+  }
+  // Sorted by position (then size, so an empty tensor sorts before one it sits at the start of):
+  // each must start at or after the end of the one before.
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second.bytes < b.second.bytes;
+  });
+  for (size_t i = 1; i < found.size(); ++i) {
+    const auto& [pb, prev] = found[i - 1];
+    const auto& [cb, cur] = found[i];
+    if (cb < pb + prev.bytes)
+      return Status::InvalidInput(file + ": " + Quoted(cur.name) + ": data_offsets [" + std::to_string(cb) + ", " +
+                                  std::to_string(cb + cur.bytes) + "] overlap " + Quoted(prev.name) + " at [" +
+                                  std::to_string(pb) + ", " + std::to_string(pb + prev.bytes) + "]");
+  }
+  for (auto& [b, t] : found) tensors->push_back(std::move(t));
+  return Status::OK();
+}
+
+Status SafeTensorsFile::Open(const std::string& path) {
+  PALETTIZE_RETURN_IF_ERROR(file_.Open(path));
+  PALETTIZE_RETURN_IF_ERROR(ParseSafeTensors(file_.data(), file_.size(), path, &tensors_, &metadata_));
+  by_name_.clear();
+  for (size_t i = 0; i < tensors_.size(); ++i) by_name_[tensors_[i].name] = i;
+  return Status::OK();
+}
+
+const SafeTensor* SafeTensorsFile::Find(const std::string& name) const {
+  const auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &tensors_[it->second];
+}
+
+}  // namespace palettize

@@ -1,0 +1,31 @@
+// Package archives: how the package harnesses (ml_program, compress) take a whole .mlpackage as
+// one fuzz input. test/fuzz/make_corpus.py writes them from real packages.
+//
+//   repeated until the input ends:
+//     uint16 LE path length | path (relative to the package root) | uint32 LE size | file bytes
+//
+// A record cut short by the end of the input keeps what is there. Paths that are empty, absolute,
+// or have a ".." part are dropped, so nothing is written outside the package folder.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace palettize {
+
+using ArchiveFiles = std::vector<std::pair<std::string, std::string>>;  // path, bytes
+
+ArchiveFiles ParseArchive(const uint8_t* data, size_t size);
+
+// A folder of its own for this process (under /dev/shm when it exists: the harnesses write a
+// package per input), removed at exit.
+const std::string& FuzzScratchDir();
+
+// Replaces the folder `dir` with a package made of `files`. Files that cannot be written (a path
+// that runs through a file) are left out: the library sees what a broken package would hold.
+void WriteArchive(const ArchiveFiles& files, const std::string& dir);
+
+}  // namespace palettize

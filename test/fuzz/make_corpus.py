@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Builds the seed corpora of the fuzz harnesses (test/fuzz/*_fuzz.cc) from real packages.
+
+    make_corpus.py OUT CONFIG_DIR PACKAGE_OR_FOLDER...
+
+Writes OUT/<harness>/<seed> for every harness: each package's weight.bin files (blob_reader),
+Manifest.json (manifest), the package as an archive (ml_program; compress, with a few option
+bytes), and every YAML file of CONFIG_DIR (config). A folder that is not itself a package stands
+for every *.mlpackage in it. Standard library only: it runs before the venv exists."""
+import hashlib
+import pathlib
+import struct
+import sys
+
+SMALL = 128 << 10     # larger packages go into the archives without their weight files
+BLOB_SEED = 64 << 10  # larger weight.bin files are cut to their first 4 KiB
+# compress options bytes (compress_fuzz.cc): kmeans 6-bit, 4-bit, 1-bit, grouped 4-bit, unique,
+# uniform, cluster_dim 2, per-channel scale + int8 LUT on iOS18.
+OPTION_BYTES = [0x04, 0x03, 0x00, 0x0B, 0x07, 0x06, 0x13, 0xE3]
+
+
+def archive(pkg, with_weights):
+    out = b""
+    for f in sorted(p for p in pkg.rglob("*") if p.is_file()):
+        rel = f.relative_to(pkg).as_posix()
+        if not with_weights and f.suffix == ".bin":
+            continue
+        data = f.read_bytes()
+        out += struct.pack("<H", len(rel)) + rel.encode() + struct.pack("<I", len(data)) + data
+    return out
+
+
+def put(out, harness, name, data):
+    folder = out / harness
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}-{hashlib.sha1(data).hexdigest()[:12]}").write_bytes(data)
+
+
+def packages(args):
+    for a in map(pathlib.Path, args):
+        if (a / "Manifest.json").is_file():
+            yield a
+        elif a.is_dir():
+            yield from sorted(a.glob("*.mlpackage"))
+
+
+def main():
+    out, configs, *sources = sys.argv[1:]
+    out = pathlib.Path(out)
+    for pkg in packages(sources):
+        name = pkg.name.removesuffix(".mlpackage")
+        put(out, "manifest", "Manifest", (pkg / "Manifest.json").read_bytes())
+        size = 0
+        for w in sorted(pkg.rglob("*.bin")):
+            data = w.read_bytes()
+            size += len(data)
+            put(out, "blob_reader", name, data if len(data) <= BLOB_SEED else data[:4096])
+        small = size <= SMALL
+        put(out, "ml_program", name, archive(pkg, small))
+        if small:
+            for b in OPTION_BYTES:
+                put(out, "compress", f"{name}-{b:02x}", bytes([b]) + archive(pkg, True))
+    for c in sorted(pathlib.Path(configs).glob("*.yaml")):
+        put(out, "config", c.stem, c.read_bytes())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+// Fuzzes the ML Program walker and the inspect path: the input is a package archive
+// (fuzz_package.h; a standard Manifest.json is added when the archive has none). The root model
+// is parsed and walked in memory (FindWeights, then planned with the default config), then the
+// package is written to a scratch folder and inspected as `palettize inspect` would.
+#include <algorithm>
+
+#include "Model.pb.h"
+#include "fuzz_package.h"
+#include "fuzz_targets.h"
+#include "mil/weights.h"
+#include "package/package.h"
+#include "palettize/inspect.h"
+#include "plan/plan.h"
+#include "util/file.h"
+
+namespace palettize {
+
+namespace {
+
+constexpr char kModelPath[] = "Data/com.apple.CoreML/model.mlmodel";
+constexpr char kManifest[] = R"({"fileFormatVersion": "1.0.0",
+ "itemInfoEntries": {
+  "W": {"author": "com.apple.CoreML", "name": "weights", "path": "com.apple.CoreML/weights"},
+  "M": {"author": "com.apple.CoreML", "name": "model.mlmodel", "path": "com.apple.CoreML/model.mlmodel"}},
+ "rootModelIdentifier": "M"})";
+
+void WalkInMemory(const std::string& bytes) {
+  spec::Model model;
+  if (!model.ParseFromString(bytes)) return;
+  std::vector<ConstWeight> weights;
+  if (!FindWeights(model, &weights).ok()) return;
+  for (const ConstWeight& w : weights) (void)WhyNotPalettizable(w);
+  OptimizationConfig config;
+  config.global_config = PalettizeConfig();
+  config.global_config->nbits = 6;
+  std::vector<WeightPlan> plans;
+  if (PlanWeights(weights, config, &plans).ok() && plans.size() != weights.size()) __builtin_trap();
+}
+
+}  // namespace
+
+int FuzzMlProgram(const uint8_t* data, size_t size) {
+  ArchiveFiles files = ParseArchive(data, size);
+  auto has = [&](const char* path) {
+    return std::any_of(files.begin(), files.end(), [&](const auto& f) { return f.first == path; });
+  };
+  if (!has("Manifest.json")) files.emplace_back("Manifest.json", kManifest);
+  for (const auto& [path, bytes] : files)
+    if (path == kModelPath) WalkInMemory(bytes);
+
+  const std::string dir = JoinPath(FuzzScratchDir(), "in.mlpackage");
+  WriteArchive(files, dir);
+  ModelInfo info;
+  if (!Inspect(dir, InspectOptions(), &info).ok()) return 0;
+  if (InspectToJson(info).empty() || InspectToTable(info).empty()) __builtin_trap();
+  return 0;
+}
+
+}  // namespace palettize
