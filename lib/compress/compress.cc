@@ -239,6 +239,12 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     }
     jobs.push_back(i);
   }
+  // Largest first, so that no thread is left with one big weight at the end while the others
+  // idle. The order is fixed by the sizes (ties in model order), so the output does not depend
+  // on the thread count; new blobs go into weight.bin in this order.
+  std::stable_sort(jobs.begin(), jobs.end(), [&](size_t a, size_t b) {
+    return rep.weights[a].bytes_before > rep.weights[b].bytes_before;
+  });
   // Read every weight to palettize (serially: weight files open lazily), then cluster in parallel.
   std::vector<TensorData> data(weights.size());
   for (size_t i : jobs) PALETTIZE_RETURN_IF_ERROR(ReadTensorData(package, weights[i], &data[i]));
@@ -264,7 +270,7 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     *report = std::move(rep);
     return Status::OK();
   }
-  // Stream: weights are palettized in parallel and encoded, in model order, as they finish; each
+  // Stream: weights are palettized in parallel and encoded, in that order, as they finish; each
   // one's new blobs go straight to the output, so memory holds only the weights in flight.
   PackageWriter writer;
   PALETTIZE_RETURN_IF_ERROR(writer.Begin(&package, output, options.overwrite));

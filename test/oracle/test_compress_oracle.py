@@ -925,6 +925,17 @@ def test_multifunction_shared_const_stays_shared(runs):
     assert values[0].shape == (96, 64) and np.array_equal(values[0], values[1])
 
 
+def test_largest_weights_are_palettized_first(runs):
+    """Weights are worked on (and their blobs written) largest first: in the multifunction fixture
+    main's head_a (40x96) comes after classify's head_b (24x96) in model order but is written
+    before it; the shared trunk (96x64) is first."""
+    r = runs("default-multifunction")
+    after = _blob_offsets_by_function(r.out)
+    trunk, head_a, head_b = (after["classify"]["trunk_weight_0"], after["main"]["head_a_weight_0"],
+                             after["classify"]["head_b_weight_0"])
+    assert max(trunk) < min(head_a) and max(head_a) < min(head_b), (trunk, head_a, head_b)
+
+
 @pytest.mark.parametrize("case_id,chains", [
     ("default-compressed_ios16", {"l1_weight_0_to_fp16_quantized": "constexpr_affine_dequantize",
                                   "l2_weight_0_to_fp16_palettized": "constexpr_lut_to_dense"}),
