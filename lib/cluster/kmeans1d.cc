@@ -329,9 +329,10 @@ void Solver::SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi) {
       const size_t end = std::min(hi, p - 1);
       // opt[j-1][p] <= opt[j][p] (the last cluster shrinks as clusters are added) prunes the
       // scan, most for the many-centroid layers where the ranges are widest relative to the
-      // answer. The min() guards against a floating-point tie having broken that order.
+      // answer. The min() guards against a floating-point tie having broken that order, or the
+      // order of argmins within the layer that gave o_hi.
       const size_t begin =
-          p <= bound_last_ ? std::min(end, std::max<size_t>(lo, ws_.arg_prev[p])) : lo;
+          std::min(end, p <= bound_last_ ? std::max<size_t>(lo, ws_.arg_prev[p]) : lo);
       const RowMin best = ScanRow(p, begin, end);
       ws_.arg[p] = uint32_t(best.arg);
       ws_.cur[p] = best.value;
@@ -471,7 +472,9 @@ bool Solver::ForwardHalf(size_t layers, size_t after, double bound, size_t top_f
     // decrease, so binary search for the last row under the bound, scanning single rows.
     // The probes' argmins bound the later probes' scans, as in divide and conquer.
     size_t lo = std::max(j, std::min(kept, row_max)), hi = row_max;
-    size_t arg_lo = j > 2 && lo <= kept ? ws_.arg_prev[lo] : j - 1, arg_hi = kept;
+    // Candidates are layer j-1's rows, from j - 1 on (arg_prev may name row j - 2).
+    size_t arg_lo = j > 2 && lo <= kept ? std::max<size_t>(j - 1, ws_.arg_prev[lo]) : j - 1;
+    size_t arg_hi = kept;
     while (lo < hi) {
       const size_t m = lo + (hi - lo + 1) / 2;
       const RowMin r = ScanRow(m, std::min(arg_lo, m - 1), std::min(arg_hi, m - 1));
@@ -483,13 +486,13 @@ bool Solver::ForwardHalf(size_t layers, size_t after, double bound, size_t top_f
         arg_hi = r.arg;
       }
     }
-    if (ScanRow(lo, std::min(arg_lo, lo - 1), std::min(arg_hi, lo - 1)).value > bound) {
-      return false;
-    }
+    const RowMin last = ScanRow(lo, std::min(arg_lo, lo - 1), std::min(arg_hi, lo - 1));
+    if (last.value > bound) return false;
     const size_t first = j == layers ? std::max(j, top_from) : j;
     if (first > lo) return false;
     bound_last_ = j == 2 ? 0 : kept;  // rows of layer j-1 whose argmins are exact
-    SolveLayer(first, lo - first + 1, j - 1, kept);
+    // No row up to lo has its argmin past lo's (leftmost argmins do not decrease with p).
+    SolveLayer(first, lo - first + 1, j - 1, last.arg);
     ws_.layer_offset[j] = ws_.table.size();
     ws_.layer_first[j] = first;
     ws_.table.insert(ws_.table.end(), ws_.arg.begin() + first, ws_.arg.begin() + lo + 1);
