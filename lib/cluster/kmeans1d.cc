@@ -329,10 +329,11 @@ void Solver::SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi) {
       const size_t end = std::min(hi, p - 1);
       // opt[j-1][p] <= opt[j][p] (the last cluster shrinks as clusters are added) prunes the
       // scan, most for the many-centroid layers where the ranges are widest relative to the
-      // answer. The min() guards against a floating-point tie having broken that order, or the
-      // order of argmins within the layer that gave o_hi.
-      const size_t begin =
-          std::min(end, p <= bound_last_ ? std::max<size_t>(lo, ws_.arg_prev[p]) : lo);
+      // answer.
+      size_t begin = p <= bound_last_ ? std::max<size_t>(lo, ws_.arg_prev[p]) : lo;
+      // Only a floating-point tie that broke the order of argmins puts begin past end (a branch
+      // that is never taken, where std::min's would be taken at random).
+      if (begin > end) begin = end;
       const RowMin best = ScanRow(p, begin, end);
       ws_.arg[p] = uint32_t(best.arg);
       ws_.cur[p] = best.value;
