@@ -75,7 +75,7 @@ void CollectNames(const mil::Block& b, std::set<std::string>* names) {
 }
 
 // Finds the sensitivity of weight `w` (to be palettized) and notes it in its report. A name match
-// of the wrong shape, or a sensitivity for a vector-palettized weight, is an error.
+// of the wrong shape is an error.
 Status MatchSensitivity(SensitivitySet& set, const ConstWeight& w, const WeightPlan& plan, const TensorData& data,
                         SensitivityMatch* match, WeightReport* r) {
   PALETTIZE_RETURN_IF_ERROR(set.Match(w, data.data, match));
@@ -86,11 +86,6 @@ Status MatchSensitivity(SensitivitySet& set, const ConstWeight& w, const WeightP
   }
   r->sensitivity = match->tensor;
   r->sensitivity_match = match->match;
-  if (plan.config.cluster_dim > 1)
-    return Status::InvalidArgument(set.path() + ": tensor '" + match->tensor + "' applies to const '" + w.name +
-                                   "', but vector palettization (cluster_dim " +
-                                   std::to_string(plan.config.cluster_dim) +
-                                   ") takes no sensitivities; use cluster_dim 1 or leave the tensor out");
   if (plan.config.mode != PalettizeMode::kKMeans) {
     r->sensitivity_note = std::string("not used: ") + ModeName(plan.config.mode) + " tables do not depend on it";
     *match = SensitivityMatch();
@@ -281,6 +276,16 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     std::string failure;
   };
   std::map<std::string, std::set<std::string>> names;  // per program/function
+  // The names used in w's function, which new ops must not take; gathered on first use.
+  auto names_of = [&](const ConstWeight& w, const ProgramTarget& t) {
+    const std::string key = w.program + "\n" + w.function;
+    auto found = names.find(key);
+    if (found != names.end()) return &found->second;
+    std::set<std::string>& set = names[key];
+    for (const auto& [opset, block] : t.program->functions().at(w.function).block_specializations())
+      CollectNames(block, &set);
+    return &set;
+  };
   Status status;
   size_t next = 0, done = 0;
   uint64_t bytes_total = 0, bytes_done = 0;
@@ -333,17 +338,12 @@ Status Compress(const std::string& input, const std::string& output, const Compr
                  std::to_string(r.bytes_before);
       return;
     }
-    const std::string key = w.program + "\n" + w.function;
-    if (!names.count(key)) {
-      auto& set = names[key];
-      for (const auto& [opset, block] : t.program->functions().at(w.function).block_specializations())
-        CollectNames(block, &set);
-    }
+    std::set<std::string>* used_names = names_of(w, t);
     std::string weight_file = w.value->has_blobfilevalue() ? w.value->blobfilevalue().filename()
                                                            : "@model_path/weights/weight.bin";
     const auto found = shared.find(i);
     if (found == shared.end()) {
-      status = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, &names[key], sink, &r.bytes_after);
+      status = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, used_names, sink, &r.bytes_after);
     } else {
       auto& blobs = found->second.blobs;
       const BlobSink recording = [&](PendingBlob&& b, uint64_t* handle) {
@@ -352,7 +352,7 @@ Status Compress(const std::string& input, const std::string& output, const Compr
         blobs.emplace_back(*handle, bytes);
         return Status::OK();
       };
-      status = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, &names[key], recording,
+      status = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, used_names, recording,
                             &r.bytes_after);
       found->second.result = std::move(work->result);
     }
@@ -396,12 +396,6 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     const ConstWeight& w = weights[c];
     const ProgramTarget& t = targets.at(w.program);
     const LutForm form = t.out >= 18 ? LutForm::kIOS18 : LutForm::kIOS16;
-    const std::string key = w.program + "\n" + w.function;
-    if (!names.count(key)) {
-      auto& set = names[key];
-      for (const auto& [opset, block] : t.program->functions().at(w.function).block_specializations())
-        CollectNames(block, &set);
-    }
     const Shared& s = shared.at(i);
     size_t next_blob = 0;
     const BlobSink replay = [&](PendingBlob&& b, uint64_t* handle) {
@@ -411,7 +405,7 @@ Status Compress(const std::string& input, const std::string& output, const Compr
       return Status::OK();
     };
     PALETTIZE_RETURN_IF_ERROR(RewriteAsLut(w, s.result, plans[c].config.lut_dtype, form,
-                                           w.value->blobfilevalue().filename(), &names[key], replay,
+                                           w.value->blobfilevalue().filename(), names_of(w, t), replay,
                                            &r.bytes_after));
     r.nbits = first.nbits;
     r.luts = first.luts;
