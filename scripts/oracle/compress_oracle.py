@@ -457,6 +457,35 @@ def sse_and_max(dec, orig):
     return float(np.sum(d * d)), float(np.max(np.abs(d))) if d.size else 0.0
 
 
+def decompressed_const(ct_idx, how, rec, orig, label, error):
+    """The const `rec` (a const_index record) as coremltools decompresses the output, or None.
+
+    Reports through error(message) when it is missing, renamed, or not of orig's dtype and shape.
+    """
+    m, ctv = ct_idx.find(rec)
+    if ctv is None:
+        error(f"{label}: not found in coremltools' decompression ({how}) of the output")
+        return None
+    if m != rec["name"]:
+        error(f"{label}: coremltools' decompressed const is named {m!r} (our op should keep the const's name)")
+    if ctv.dtype != orig.dtype or ctv.shape != orig.shape:
+        error(f"{label}: decompresses to {ctv.dtype}{list(ctv.shape)}, original {orig.dtype}{list(orig.shape)}")
+        return None
+    return ctv
+
+
+def check_reported_error(w, ctv, orig, label, error):
+    """The report entry w's sse and max_abs_error against coremltools' decompression ctv of the
+    original orig; returns the recomputed (sse, max_abs_error)."""
+    sse, mx = sse_and_max(ctv, orig)
+    rs, rm = w.get("sse"), w.get("max_abs_error")
+    if not isinstance(rs, (int, float)) or abs(rs - sse) > 1e-9 * max(abs(sse), 1e-300):
+        error(f"{label}: report sse={rs!r}, recomputed from coremltools' decompression {sse!r}")
+    if rm != mx:
+        error(f"{label}: report max_abs_error={rm!r}, recomputed {mx!r}")
+    return sse, mx
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 3 or argv[0] != "sse":

@@ -166,22 +166,10 @@ def check_weights_against_coremltools(src, out, report, threshold, tmp, errors):
                 E(f"{fmt(k)}: skipped with sse={w.get('sse')!r} max_abs_error={w.get('max_abs_error')!r}")
             continue
         n_pal += 1
-        m, ctv = ct_idx.find(rec)
+        ctv = co.decompressed_const(ct_idx, how, rec, orig, fmt(k), E)
         if ctv is None:
-            E(f"{fmt(k)}: not found in coremltools' decompression ({how}) of the output")
             continue
-        if m != rec["name"]:
-            E(f"{fmt(k)}: coremltools' decompressed const is named {m!r}")
-        if ctv.dtype != orig.dtype or ctv.shape != orig.shape:
-            E(f"{fmt(k)}: decompresses to {ctv.dtype}{list(ctv.shape)}, original {orig.dtype}{list(orig.shape)}")
-            continue
-        d = ctv.astype(np.float64) - orig.astype(np.float64)
-        sse, mx = float(np.sum(d * d)), float(np.max(np.abs(d)))
-        rs, rm = w.get("sse"), w.get("max_abs_error")
-        if not isinstance(rs, (int, float)) or abs(rs - sse) > 1e-9 * max(abs(sse), 1e-300):
-            E(f"{fmt(k)}: report sse={rs!r}, recomputed from coremltools' decompression {sse!r}")
-        if rm != mx:
-            E(f"{fmt(k)}: report max_abs_error={rm!r}, recomputed {mx!r}")
+        co.check_reported_error(w, ctv, orig, fmt(k), E)
         if len(np.unique(ctv)) > (1 << w["nbits"]) * (w.get("luts") or 1):
             E(f"{fmt(k)}: {len(np.unique(ctv))} distinct values > {w.get('luts')} tables of 2^{w['nbits']}")
     if n_pal == 0:
