@@ -103,15 +103,21 @@ int UniqueNBits(size_t most, const std::vector<int>& allowed) {
 // pattern's sensitivities, read a chunk at a time into `sbuf` and released from memory as read, so
 // a large group costs no more memory than a small one.
 bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<uint32_t>& hist,
-                  const ElementWeights* sens, std::vector<double>& whist, std::vector<double>& sbuf, Distinct* d) {
-  // `hist` arrives all zero and is left all zero: each count is cleared as it is read.
+                  std::vector<uint64_t>& seen, const ElementWeights* sens, std::vector<double>& whist,
+                  std::vector<double>& sbuf, Distinct* d) {
+  // `hist` (a count per bit pattern) and `seen` (a bit per pattern present) arrive all zero and
+  // are left all zero: each is cleared as it is read. `seen` lets the patterns present be listed
+  // in value order without reading all 65,536 counts.
   const uint64_t run = (c1 - c0) * L.inner;
   constexpr uint64_t kChunk = 1 << 14;
   if (sens) sbuf.resize(std::min(run, kChunk));
   for (uint64_t o = 0; o < L.outer; ++o) {
     const uint64_t base = L.Offset(o, c0, 0);
     const uint16_t* p = w + base;
-    for (uint64_t e = 0; e < run; ++e) ++hist[p[e]];
+    for (uint64_t e = 0; e < run; ++e) {
+      ++hist[p[e]];
+      seen[p[e] >> 6] |= uint64_t(1) << (p[e] & 63);
+    }
     if (!sens) continue;
     for (uint64_t b = 0; b < run; b += kChunk) {
       const uint64_t n = std::min(kChunk, run - b);
@@ -120,29 +126,58 @@ bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, 
       for (uint64_t e = 0; e < n; ++e) whist[p[b + e]] += sbuf[e];
     }
   }
-  bool finite = true;
-  for (uint32_t b = 0x7C00; b < 0x8000; ++b) {
-    if (hist[b] || hist[b | 0x8000]) finite = false;  // Inf or NaN
-    hist[b] = hist[b | 0x8000] = 0;
-    if (sens) whist[b] = whist[b | 0x8000] = 0;
-  }
-  d->Clear();
-  auto take = [&](uint32_t b) {
-    if (!hist[b]) return;
-    d->values.push_back(HalfToFloat(uint16_t(b)));
-    d->counts.push_back(hist[b]);
-    d->bits.push_back(uint16_t(b));
-    hist[b] = 0;
-    if (sens) d->weights.push_back(whist[b]), whist[b] = 0;
+  // Every pattern present, by its word of `seen` and its bit, in ascending or descending order.
+  auto each = [&](uint32_t word, bool descending, auto&& f) {
+    for (uint64_t bits = seen[word]; bits;) {
+      const int bit = descending ? 63 - __builtin_clzll(bits) : __builtin_ctzll(bits);
+      bits &= ~(uint64_t(1) << bit);
+      f(word * 64 + uint32_t(bit));
+    }
+    seen[word] = 0;
   };
-  for (uint32_t b = 0xFBFF; b > 0x8000; --b) take(b);
-  if (hist[0x8000] + hist[0]) {
-    d->values.push_back(0.0), d->counts.push_back(double(hist[0x8000]) + hist[0]), d->bits.push_back(0);
-    if (sens) d->weights.push_back(whist[0x8000] + whist[0]);
+  // Inf and NaN: exponent all ones, patterns 0x7C00-0x7FFF and 0xFC00-0xFFFF (words 0x1F0-0x1FF
+  // and 0x3F0-0x3FF).
+  bool finite = true;
+  for (uint32_t word = 0x1F0; word < 0x400; word = word == 0x1FF ? 0x3F0 : word + 1) {
+    if (seen[word]) finite = false;
+    each(word, false, [&](uint32_t b) {
+      hist[b] = 0;
+      if (sens) whist[b] = 0;
+    });
   }
+  // -0 and +0 are one value.
+  const bool zero = hist[0] || hist[0x8000];
+  const double zero_count = double(hist[0]) + hist[0x8000];
+  const double zero_weight = sens ? whist[0] + whist[0x8000] : 0;
+  seen[0] &= ~uint64_t(1);
+  seen[0x200] &= ~uint64_t(1);
   hist[0] = hist[0x8000] = 0;
   if (sens) whist[0] = whist[0x8000] = 0;
-  for (uint32_t b = 1; b < 0x7C00; ++b) take(b);
+  size_t n = zero;
+  for (uint32_t word = 0; word < 0x400; ++word) n += size_t(__builtin_popcountll(seen[word]));
+  d->Clear();
+  d->values.resize(n);
+  d->counts.resize(n);
+  d->bits.resize(n);
+  if (sens) d->weights.resize(n);
+  size_t i = 0;
+  auto take = [&](uint32_t b) {
+    d->values[i] = HalfToFloat(uint16_t(b));
+    d->counts[i] = hist[b];
+    d->bits[i] = uint16_t(b);
+    hist[b] = 0;
+    if (sens) d->weights[i] = whist[b], whist[b] = 0;
+    ++i;
+  };
+  // Ascending values: negatives from the largest magnitude (0xFBFF) down to 0x8001, zero, then
+  // positives from 0x0001 up to 0x7BFF.
+  for (uint32_t word = 0x3EF; word >= 0x200; --word) each(word, true, take);
+  if (zero) {
+    d->values[i] = 0.0, d->counts[i] = zero_count, d->bits[i] = 0;
+    if (sens) d->weights[i] = zero_weight;
+    ++i;
+  }
+  for (uint32_t word = 0; word < 0x1F0; ++word) each(word, false, take);
   return finite;
 }
 
@@ -475,13 +510,14 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   const ElementWeights* sens = cfg.mode == PalettizeMode::kKMeans ? sensitivity : nullptr;
   auto distinct = [&](uint64_t t, Distinct* d) {
     thread_local std::vector<uint32_t> hist;
+    thread_local std::vector<uint64_t> seen;
     thread_local std::vector<double> whist, sbuf;
     thread_local std::vector<float> buf;
     thread_local std::vector<FloatPoint> pts;
-    if (half) hist.resize(65536, 0u);
+    if (half) hist.resize(65536, 0u), seen.resize(1024, 0u);
     if (half && sens) whist.resize(65536, 0.0);
     const uint64_t c0 = t * G, c1 = (t + 1) * G;
-    if (half) return DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, sens, whist, sbuf, d);
+    if (half) return DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, seen, sens, whist, sbuf, d);
     if (sens) return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, sbuf, pts, d);
     return DistinctFloat(reinterpret_cast<const float*>(data), L, c0, c1, buf, d);
   };
