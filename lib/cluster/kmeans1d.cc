@@ -352,8 +352,7 @@ void Solver::SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi) {
   size_t top = 1;
   while (top * 2 <= count) top *= 2;
   // A level has at most top rows; they are listed by length (without a branch), then scanned.
-  ws_.short_rows.resize(top);
-  ws_.long_rows.resize(top);
+  if (ws_.short_rows.size() < top) ws_.short_rows.resize(top), ws_.long_rows.resize(top);
   RowRange* const shorts = ws_.short_rows.data();
   RowRange* const longs = ws_.long_rows.data();
   uint32_t* const arg = ws_.arg.data();
