@@ -111,12 +111,19 @@ bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, 
   const uint64_t run = (c1 - c0) * L.inner;
   constexpr uint64_t kChunk = 1 << 14;
   if (sens) sbuf.resize(std::min(run, kChunk));
+  // In a group of fewer elements than patterns, each element marks its pattern in `seen` as it
+  // is counted; in a larger one that would cost more than reading the counts once afterwards.
+  const bool small = run * L.outer < 65536;
   for (uint64_t o = 0; o < L.outer; ++o) {
     const uint64_t base = L.Offset(o, c0, 0);
     const uint16_t* p = w + base;
-    for (uint64_t e = 0; e < run; ++e) {
-      ++hist[p[e]];
-      seen[p[e] >> 6] |= uint64_t(1) << (p[e] & 63);
+    if (small) {
+      for (uint64_t e = 0; e < run; ++e) {
+        ++hist[p[e]];
+        seen[p[e] >> 6] |= uint64_t(1) << (p[e] & 63);
+      }
+    } else {
+      for (uint64_t e = 0; e < run; ++e) ++hist[p[e]];
     }
     if (!sens) continue;
     for (uint64_t b = 0; b < run; b += kChunk) {
@@ -124,6 +131,13 @@ bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, 
       sens->Read(base + b, n, sbuf.data());
       sens->Release(base + b, n);
       for (uint64_t e = 0; e < n; ++e) whist[p[b + e]] += sbuf[e];
+    }
+  }
+  if (!small) {
+    for (uint32_t word = 0; word < 1024; ++word) {
+      uint64_t bits = 0;
+      for (uint32_t bit = 0; bit < 64; ++bit) bits |= uint64_t(hist[word * 64 + bit] != 0) << bit;
+      seen[word] = bits;
     }
   }
   // Every pattern present, by its word of `seen` and its bit, in ascending or descending order.
