@@ -16,6 +16,7 @@
 #include "sensitivity/sensitivity.h"
 #include "test_util.h"
 #include "util/file.h"
+#include "util/half.h"
 
 using namespace palettize;
 using MT = CoreML::Specification::MILSpec::DataType;
@@ -419,5 +420,129 @@ TEST_CASE("sensitivity files: name and value matches, and what is refused", "[se
                      R"("a.sensitivity":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}})",
                      Floats({1, 1, 1, 1, 1, 1, 1, 1}), &set);
     CHECK(st.message() == path + ": tensor 'a.sensitivity' is F32 [4], but tensor 'a' is F32 [2, 2]");
+  }
+}
+
+TEST_CASE("weighted vector k-means: heavy vectors exact, equal sensitivities give the plain tables",
+          "[sensitivity]") {
+  for (int dtype : {int(MT::FLOAT16), int(MT::FLOAT32)}) {
+    std::mt19937 rng(31);
+    std::normal_distribution<double> value(0.0, 0.05);
+    const TensorShape shape = MakeShape({64, 32}, dtype);
+    std::vector<double> v(shape.elements);
+    for (auto& x : v) x = RoundToDType(value(rng), dtype);
+    const std::string raw = EncodeElements(v, dtype);
+    const auto* data = reinterpret_cast<const uint8_t*>(raw.data());
+    WeightPlan plan = KMeansPlan(3, 64);
+    plan.config.cluster_dim = 2;
+    PalettizedWeight plain;
+    std::string why;
+    REQUIRE(PalettizeWeightRaw(data, shape, plan, {3}, true, &plain, &why));
+
+    // One element of huge sensitivity makes its whole vector (channels 2j, 2j+1) heavy.
+    std::vector<double> s(shape.elements, 1.0);
+    const std::vector<size_t> heavy = {5, 700, 1500, 2047};
+    for (size_t i : heavy) s[i] = 1e15;
+    SafeTensor t;
+    const ElementWeights w = Weights(s, &t);
+    PalettizedWeight p;
+    REQUIRE(PalettizeWeightRaw(data, shape, plan, {3}, true, &p, &why, &w));
+    size_t exact_plain = 0;
+    for (size_t i : heavy) {
+      const size_t row = i / 32, col = i % 32, first = (row & ~size_t(1)) * 32 + col;
+      for (size_t e : {first, first + 32}) CHECK(p.decoded[e] == v[e]);
+      exact_plain += plain.decoded[first] == v[first] && plain.decoded[first + 32] == v[first + 32];
+    }
+    CHECK(exact_plain < heavy.size());
+    CHECK(p.weighted_sse == Approx(WeightedError(v, s, p.decoded)).epsilon(1e-12));
+    CHECK(p.sse >= plain.sse * (1 - 1e-9));
+
+    // Equal sensitivities: the plain tables and indices, bit for bit.
+    const std::vector<double> same(shape.elements, 0.25);
+    SafeTensor t2;
+    const ElementWeights w2 = Weights(same, &t2);
+    PalettizedWeight q;
+    REQUIRE(PalettizeWeightRaw(data, shape, plan, {3}, true, &q, &why, &w2));
+    CHECK(q.lut == plain.lut);
+    CHECK(q.indices == plain.indices);
+    CHECK(q.decoded == plain.decoded);
+    CHECK(q.weighted_sse == Approx(0.25 * plain.sse).epsilon(1e-12));
+  }
+}
+
+// Matched sensitivities are read from the file with pread (no page of it stays resident): the
+// values are the mapping's, in every dtype, across read pieces, normalised or not; and value
+// matches compare whole tensors across chunks.
+TEST_CASE("sensitivity files: reads through the file equal the mapping's", "[sensitivity]") {
+  const uint64_t n = 20000;  // several 4096-element read pieces and a 16384-element compare chunk
+  std::mt19937 rng(41);
+  std::uniform_real_distribution<float> u(0.0f, 3.0f);
+  std::vector<float> f32(n);
+  for (auto& x : f32) x = u(rng);
+  f32[7] = 0;
+  std::string f16, f64, bf16;
+  for (float x : f32) {
+    const uint16_t h = DoubleToHalfBits(x);
+    f16.append(reinterpret_cast<const char*>(&h), 2);
+    const double d = x;
+    f64.append(reinterpret_cast<const char*>(&d), 8);
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    const uint16_t b = uint16_t(bits >> 16);
+    bf16.append(reinterpret_cast<const char*>(&b), 2);
+  }
+  // The const "v" holds f32's values; tensor "orig" holds them too (a value match).
+  const std::string raw = Floats(f32);
+  std::string header = "{";
+  std::string bytes;
+  auto add = [&](const std::string& name, const std::string& dtype, const std::string& data) {
+    header += (header.size() > 1 ? "," : "") + std::string("\"") + name + "\":{\"dtype\":\"" + dtype +
+              "\",\"shape\":[" + std::to_string(n) + "],\"data_offsets\":[" + std::to_string(bytes.size()) + "," +
+              std::to_string(bytes.size() + data.size()) + "]}";
+    bytes += data;
+  };
+  add("a", "F16", f16);
+  add("b", "F32", raw);
+  add("c", "F64", f64);
+  add("d", "BF16", bf16);
+  add("orig", "F32", raw);
+  add("orig.sensitivity", "F16", f16);
+  header += "}";
+  TempDir dir;
+  const std::string path = dir.path() + "/read.safetensors";
+  REQUIRE(WriteStringToFile(path, SafeFile(header, bytes)).ok());
+  for (bool normalize : {false, true}) {
+    SensitivitySet set;
+    REQUIRE(set.Open(path, normalize).ok());
+    for (const char* name : {"a", "b", "c", "d"}) {
+      ConstWeight w;
+      w.name = name;
+      w.shape = MakeShape({n}, MT::FLOAT32);
+      SensitivityMatch m;
+      REQUIRE(set.Match(w, nullptr, &m).ok());
+      REQUIRE(m.match == "name");
+      CHECK(m.weights.fd >= 0);
+      CHECK_FALSE(m.weights.mapped);
+      ElementWeights mapped = m.weights;
+      mapped.fd = -1;
+      for (auto [begin, count] : std::vector<std::pair<uint64_t, uint64_t>>{{0, n}, {1, 4097}, {4095, 9000}, {n - 3, 3}}) {
+        std::vector<double> x(count), y(count);
+        m.weights.Read(begin, count, x.data());
+        mapped.Read(begin, count, y.data());
+        CHECK(x == y);
+      }
+    }
+    ConstWeight v;
+    v.name = "v";
+    v.shape = MakeShape({n}, MT::FLOAT32);
+    SensitivityMatch m;
+    REQUIRE(set.Match(v, reinterpret_cast<const uint8_t*>(raw.data()), &m).ok());
+    CHECK(m.match == "values");
+    CHECK(m.tensor == "orig.sensitivity");
+    std::vector<float> other = f32;
+    other[n - 1] += 1;  // differs only in the last element, after the first compare chunk
+    const std::string raw2 = Floats(other);
+    REQUIRE(set.Match(v, reinterpret_cast<const uint8_t*>(raw2.data()), &m).ok());
+    CHECK(m.key.empty());
   }
 }

@@ -46,7 +46,7 @@ const std::vector<int> kAll = {1, 2, 3, 4, 6, 8};
 }  // namespace
 
 TEST_CASE("kmeans: decoded values come from the table and the reported error is theirs", "[palettizer]") {
-  for (int dtype : {int(MT::FLOAT16), int(MT::FLOAT32)}) {
+  for (int dtype : {int(MT::FLOAT16), int(MT::BFLOAT16), int(MT::FLOAT32)}) {
     TensorShape s = Shape({16, 24}, dtype);
     auto v = Values(s, 1);
     PalettizedWeight p;
@@ -137,7 +137,7 @@ TEST_CASE("vector palettization groups cluster_dim channels per entry", "[palett
 
 TEST_CASE("the fast scalar path gives the general path's tables and indices", "[palettizer]") {
   std::mt19937 rng(11);
-  for (int dtype : {int(MT::FLOAT16), int(MT::FLOAT32)}) {
+  for (int dtype : {int(MT::FLOAT16), int(MT::BFLOAT16), int(MT::FLOAT32)}) {
     for (auto mode : {PalettizeMode::kKMeans, PalettizeMode::kUniform, PalettizeMode::kUnique}) {
       for (auto lut : {LutDType::kFloat, LutDType::kInt8, LutDType::kUInt8}) {
         for (uint64_t group : {uint64_t(4), uint64_t(32)}) {
@@ -173,7 +173,7 @@ TEST_CASE("the fast scalar path gives the general path's tables and indices", "[
 
 TEST_CASE("numeric edge cases: all-equal, subnormal, signed zeros, few distinct values", "[palettizer]") {
   std::string why;
-  for (int dtype : {int(MT::FLOAT16), int(MT::FLOAT32)}) {
+  for (int dtype : {int(MT::FLOAT16), int(MT::BFLOAT16), int(MT::FLOAT32)}) {
     TensorShape s = Shape({16, 8}, dtype);
     auto lossless = [&](const std::vector<double>& v, PalettizeMode mode, int nbits) {
       std::string raw = EncodeElements(v, dtype);
@@ -199,7 +199,7 @@ TEST_CASE("numeric edge cases: all-equal, subnormal, signed zeros, few distinct 
 }
 
 TEST_CASE("the fast path refuses NaN and Inf in any group, after or without a first pass", "[palettizer]") {
-  for (int dtype : {int(MT::FLOAT16), int(MT::FLOAT32)}) {
+  for (int dtype : {int(MT::FLOAT16), int(MT::BFLOAT16), int(MT::FLOAT32)}) {
     for (auto mode : {PalettizeMode::kKMeans, PalettizeMode::kUnique}) {
       for (const double bad : {double(NAN), double(INFINITY), -double(INFINITY)}) {
         for (const size_t at : {size_t(0), size_t(77), size_t(127)}) {  // first, middle, last group

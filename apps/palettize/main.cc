@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "palettize/batch.h"
+#include "palettize/checkpoint.h"
 #include "palettize/compare.h"
 #include "palettize/compress.h"
 #include "palettize/config.h"
@@ -157,10 +158,35 @@ int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
   return worst;
 }
 
+// compress on a safetensors checkpoint: the same options, the Torch config schema, a report of
+// tensors (docs/format.md section 9).
+int RunCheckpoint(const std::string& input, const std::string& output, const palettize::CheckpointOptions& options,
+                  const std::string& report_file, bool quiet, bool verbose) {
+  palettize::CheckpointReport report;
+  palettize::Status st = palettize::CompressCheckpoint(input, output, options, &report);
+  if (!st.ok()) return Fail(st);
+  if (options.compress.dry_run) {
+    std::cout << palettize::CheckpointPlanText(report);
+    return kExitOk;
+  }
+  if (!report_file.empty()) {
+    st = WriteFileAtomically(report_file, palettize::CheckpointReportToJson(report));
+    if (!st.ok()) {
+      std::error_code ec;
+      std::filesystem::remove(output, ec);  // a failed run leaves nothing at OUTPUT
+      return Fail(st);
+    }
+  }
+  if (verbose) std::cerr << palettize::CheckpointPlanText(report);
+  if (!quiet) std::cerr << palettize::CheckpointSummary(report);
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"palettize: compress Core ML models (.mlpackage ML Programs) by weight palettization."};
+  CLI::App app{"palettize: compress Core ML models (.mlpackage ML Programs) and safetensors checkpoints by "
+               "weight palettization."};
   app.require_subcommand(1);
   // One line per usage error, like every other error.
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
@@ -192,15 +218,17 @@ int main(int argc, char** argv) {
   bool per_channel_scale = false, dry_run = false, force = false, quiet = false, verbose = false;
   CLI::App* compress = app.add_subcommand(
       "compress", "Palettize the weights of a model and write a new .mlpackage (and a JSON report); with "
-                  "--output-dir, of every model in the packages and folders given.");
+                  "--output-dir, of every model in the packages and folders given. A .safetensors INPUT is a "
+                  "Torch checkpoint: its module weights are palettized into a new .safetensors file.");
   std::vector<std::string> inputs;
   compress
       ->add_option("INPUT", inputs,
-                   "The .mlpackage to compress (never modified); with --output-dir, any number of packages "
-                   "and folders (searched recursively for *.mlpackage)")
+                   "The .mlpackage or .safetensors checkpoint to compress (never modified); with --output-dir, "
+                   "any number of packages and folders (searched recursively for *.mlpackage)")
       ->required();
   auto* o_output =
-      compress->add_option("-o,--output", output, "The .mlpackage to write (assembled beside, then renamed)");
+      compress->add_option("-o,--output", output,
+                           "The .mlpackage (for a checkpoint: .safetensors) to write (assembled beside, then renamed)");
   std::string output_dir;
   int jobs = 1;
   auto* o_output_dir = compress->add_option(
@@ -214,8 +242,14 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->needs(o_output_dir);
   compress->add_option("--config", config_file,
-                       "YAML config in coremltools' OptimizationConfig schema (see configs/); "
-                       "flags below override its global_config");
+                       "YAML config in coremltools' OptimizationConfig schema (see configs/); for a .safetensors "
+                       "input, in coremltools.optimize.torch's PostTrainingPalettizerConfig schema (global_config, "
+                       "module_type_configs, module_name_configs, n_bits). Flags below override its global_config");
+  bool packed = false;
+  compress->add_flag("--packed", packed,
+                     "Checkpoints: write each palettized tensor X as X.lut, X.indices (packed bits) and scales, "
+                     "described in __metadata__ (docs/format.md section 9). Default: dense tensors in the input's "
+                     "dtype, which load into the Torch model unchanged");
   auto* o_mode = compress->add_option("--mode", mode, "kmeans (default: exact optimal 1-D k-means), uniform, or unique (lossless)")
       ->check(CLI::IsMember({"kmeans", "uniform", "unique"}, CLI::ignore_case));
   auto* o_nbits = compress->add_option("--nbits", nbits, "Bits per index: 1, 2, 3, 4, 6 or 8 (default 6; 3 needs iOS18)")
@@ -226,7 +260,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"per_tensor", "per_grouped_channel"}, CLI::ignore_case));
   auto* o_group = compress->add_option("--group-size", group_size, "Channels per table for per_grouped_channel (default 32)");
   auto* o_axis = compress->add_option("--channel-axis", channel_axis,
-                                      "Axis the channel groups run along (default: chosen from the consuming op, as coremltools)");
+                                      "Axis the channel groups run along (default: chosen from the consuming op, as coremltools; "
+                                      "for a checkpoint 0, Torch's output channels)");
   auto* o_cdim = compress->add_option("--cluster-dim", cluster_dim, "Vector length of table entries (default 1; > 1 needs iOS18)");
   auto* o_pcs = compress->add_flag("--per-channel-scale", per_channel_scale,
                                    "Normalise by a per-channel scale before clustering (iOS18)");
@@ -235,11 +270,12 @@ int main(int argc, char** argv) {
   auto* o_thr = compress->add_option("--weight-threshold", threshold,
                                      "Palettize only weights with more elements than this (default 2048)");
   compress->add_option("--minimum-deployment-target", target,
-                       "Force the output's target: iOS16, iOS17 or iOS18 (default: the input's, raised as the config needs)")
+                       "Packages: force the output's target: iOS16, iOS17 or iOS18 (default: the input's, raised as the "
+                       "config needs)")
       ->check(CLI::IsMember({"iOS16", "iOS17", "iOS18"}, CLI::ignore_case));
   compress->add_option("--report", report_file,
                        "Write a JSON report of every weight (docs/format.md section 6); with --output-dir, "
-                       "one report of every model (section 7)");
+                       "one report of every model (section 7); for a checkpoint, of every tensor (section 9)");
   compress->add_flag("--dry-run", dry_run, "Print the plan (each weight's config, or why it is skipped) and write nothing");
   compress->add_flag("--force", force, "Replace OUTPUT (with --output-dir: every output) if it exists");
   int threads = 0;
@@ -254,8 +290,8 @@ int main(int argc, char** argv) {
       "--sensitivity", sensitivity_file,
       "A .safetensors file of per-element sensitivities (>= 0): k-means tables of the weights it has a "
       "tensor for minimise the sensitivity-weighted error. A tensor applies to the const of its name, or, "
-      "named X.sensitivity beside the original weight X, to the const holding X's values; other weights "
-      "get plain k-means (the report says which). Default: none");
+      "named X.sensitivity beside the original weight X, to the const holding X's values (for a checkpoint: "
+      "to the tensor X, by name only); other weights get plain k-means (the report says which). Default: none");
   compress
       ->add_flag("--sensitivity-normalize", sensitivity_normalize,
                  "Normalise each sensitivity tensor as coremltools' SKMPalettizer does (divide by its maximum, "
@@ -313,6 +349,17 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     input = inputs[0];
+    const bool checkpoint = palettize::IsCheckpointPath(input);
+    if (checkpoint && !output_dir.empty()) {
+      std::fprintf(stderr, "palettize: %s: --output-dir takes .mlpackage packages and folders; compress a "
+                           "checkpoint with -o OUTPUT.safetensors\n", OneLine(input).c_str());
+      return kExitUsage;
+    }
+    if (packed && !checkpoint) {
+      std::fprintf(stderr, "palettize: --packed: only for .safetensors checkpoints (%s is not one)\n",
+                   OneLine(input).c_str());
+      return kExitUsage;
+    }
     if (output.empty() && output_dir.empty() && !dry_run) {
       std::fprintf(stderr, "palettize: compress: -o OUTPUT is required (or use --dry-run)\n");
       return kExitUsage;
@@ -322,7 +369,9 @@ int main(int argc, char** argv) {
     if (!config_file.empty()) {
       std::string text;
       palettize::Status st = ReadConfigFile(config_file, &text);
-      if (st.ok()) st = palettize::ParseOptimizationConfig(text, config_file, &cfg);
+      if (st.ok())
+        st = checkpoint ? palettize::ParseTorchPalettizerConfig(text, config_file, &cfg)
+                        : palettize::ParseOptimizationConfig(text, config_file, &cfg);
       if (!st.ok()) return Fail(st);
     } else {
       cfg.global_config = palettize::PalettizeConfig();
@@ -389,6 +438,12 @@ int main(int argc, char** argv) {
         if (done == total) std::fprintf(stderr, "\n");
         std::fflush(stderr);
       };
+    }
+    if (checkpoint) {
+      palettize::CheckpointOptions checkpoint_options;
+      checkpoint_options.compress = options;
+      checkpoint_options.packed = packed;
+      return RunCheckpoint(input, output, checkpoint_options, report_file, quiet, verbose);
     }
     palettize::CompressReport report;
     palettize::Status st = palettize::Compress(input, output, options, &report);

@@ -6,6 +6,8 @@
 // every iteration scale with distinct points rather than elements. Randomness comes from our own
 // splitmix64 and a 53-bit double, never <random> distributions (their output differs between
 // standard libraries), and every sum runs in a fixed order, so a seed gives bit-identical results.
+// The weighted variant (kmeans_vector.h) runs the same machinery on points weighted by their
+// sensitivities instead of their counts.
 #include "cluster/kmeans_vector.h"
 
 #include <algorithm>
@@ -59,9 +61,12 @@ class Lloyd {
  public:
   Lloyd(const WeightedPoints& pts, size_t k) : pts_(pts), k_(k) {}
 
-  Run Solve(uint64_t seed, int max_iterations) {
+  Run Solve(uint64_t seed, int max_iterations) { return Iterate(Seed(seed), max_iterations); }
+
+  // Lloyd iterations from the given k centroids.
+  Run Iterate(std::vector<double> centroids, int max_iterations) {
     Run run;
-    run.centroids = Seed(seed);
+    run.centroids = std::move(centroids);
     run.labels.assign(pts_.count, 0);
     Assign(run.centroids, run.labels);
     for (int it = 0; it < max_iterations; ++it) {
@@ -69,6 +74,20 @@ class Lloyd {
       if (!Assign(run.centroids, run.labels)) break;
     }
     // Labels are always nearest-centroid here: Assign ran last.
+    for (size_t i = 0; i < pts_.count; ++i) {
+      run.weighted_sse += pts_.weights[i] *
+                          SquaredDistance(pts_.Point(i), &run.centroids[run.labels[i] * pts_.dim],
+                                          pts_.dim);
+    }
+    return run;
+  }
+
+  // The given centroids as they are: nearest labels and the weighted error they give.
+  Run Evaluate(std::vector<double> centroids) const {
+    Run run;
+    run.centroids = std::move(centroids);
+    run.labels.assign(pts_.count, 0);
+    Assign(run.centroids, run.labels);
     for (size_t i = 0; i < pts_.count; ++i) {
       run.weighted_sse += pts_.weights[i] *
                           SquaredDistance(pts_.Point(i), &run.centroids[run.labels[i] * pts_.dim],
@@ -227,13 +246,14 @@ class Lloyd {
 
 }  // namespace
 
-VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t k,
-                              const VectorKMeansOptions& options) {
-  VectorClustering out;
-  if (n == 0 || dim == 0 || k == 0) return out;
+namespace {
 
-  // Deduplicate: sort indices lexicographically (index breaks ties, so the order is the same
-  // under any std::sort), then merge equal runs. The lowest original index represents a run.
+// Sorts point indices lexicographically (index breaks ties, so the order is the same under any
+// std::sort) and merges equal runs into `pts`: each distinct point's weight is the sum, in that
+// order, of its points' `weights` (nullptr: 1 each). group[i] is point i's distinct point. The
+// lowest original index represents a run.
+void Deduplicate(const double* points, const double* weights, size_t n, size_t dim, WeightedPoints* pts,
+                 std::vector<uint32_t>* group) {
   auto row = [&](size_t i) { return points + i * dim; };
   std::vector<uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);
@@ -245,19 +265,50 @@ VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t
     }
     return a < b;
   });
-  WeightedPoints pts;
-  pts.dim = dim;
-  std::vector<uint32_t> group(n);
+  pts->dim = dim;
+  group->resize(n);
   for (size_t s = 0; s < n; ++s) {
     const uint32_t i = order[s];
     if (s == 0 || !std::equal(row(i), row(i) + dim, row(order[s - 1]))) {
-      pts.coords.insert(pts.coords.end(), row(i), row(i) + dim);
-      pts.weights.push_back(0);
-      ++pts.count;
+      pts->coords.insert(pts->coords.end(), row(i), row(i) + dim);
+      pts->weights.push_back(0);
+      ++pts->count;
     }
-    group[i] = uint32_t(pts.count - 1);
-    pts.weights.back() += 1;
+    (*group)[i] = uint32_t(pts->count - 1);
+    pts->weights.back() += weights ? weights[i] : 1.0;
   }
+}
+
+// Index of the centroid nearest to p (ties to the lower index), as Lloyd::Assign chooses.
+uint32_t Nearest(const double* p, const std::vector<double>& centroids, size_t dim) {
+  const size_t k = centroids.size() / dim;
+  uint32_t best = 0;
+  double best_d2 = SquaredDistance(p, &centroids[0], dim);
+  for (size_t c = 1; c < k; ++c) {
+    const double d2 = SquaredDistance(p, &centroids[c * dim], dim);
+    if (d2 < best_d2) {
+      best_d2 = d2;
+      best = uint32_t(c);
+    }
+  }
+  return best;
+}
+
+// Restart seeds spread apart so neighbouring seeds do not share streams.
+uint64_t RestartSeed(uint64_t seed, int r) { return seed + 0x632BE59BD9B4E019ull * uint64_t(r + 1); }
+
+}  // namespace
+
+VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t k,
+                              const VectorKMeansOptions& options) {
+  VectorClustering out;
+  if (n == 0 || dim == 0 || k == 0) return out;
+
+  // Deduplicate: identical vectors become one point weighted by their count.
+  auto row = [&](size_t i) { return points + i * dim; };
+  WeightedPoints pts;
+  std::vector<uint32_t> group;
+  Deduplicate(points, nullptr, n, dim, &pts, &group);
 
   std::vector<uint32_t> point_labels;
   if (k >= pts.count) {
@@ -270,9 +321,7 @@ VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t
     bool have = false;
     const int restarts = std::max(1, options.restarts);
     for (int r = 0; r < restarts; ++r) {
-      // Spread restart seeds apart so neighbouring seeds do not share streams.
-      Run run = lloyd.Solve(options.seed + 0x632BE59BD9B4E019ull * uint64_t(r + 1),
-                            std::max(0, options.max_iterations));
+      Run run = lloyd.Solve(RestartSeed(options.seed, r), std::max(0, options.max_iterations));
       if (!have || run.weighted_sse < best.weighted_sse) {
         best = std::move(run);
         have = true;
@@ -289,6 +338,55 @@ VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t
     sse += SquaredDistance(row(i), &out.centroids[out.labels[i] * dim], dim);
   }
   out.sse = sse;
+  return out;
+}
+
+VectorClustering WeightedVectorKMeans(const double* points, const double* weights, size_t n, size_t dim, size_t k,
+                                      const VectorKMeansOptions& options) {
+  VectorClustering out;
+  if (n == 0 || dim == 0 || k == 0) return out;
+  auto row = [&](size_t i) { return points + i * dim; };
+  // Every point weighted alike: the plain clustering is the weighted one (a common factor).
+  if (std::all_of(weights, weights + n, [&](double w) { return w == weights[0]; })) {
+    out = VectorKMeans(points, n, dim, k, options);
+  } else {
+    // Distinct points of positive weight: the weighted problem.
+    WeightedPoints all;
+    std::vector<uint32_t> group;
+    Deduplicate(points, weights, n, dim, &all, &group);
+    WeightedPoints pts;
+    pts.dim = dim;
+    for (size_t i = 0; i < all.count; ++i) {
+      if (!(all.weights[i] > 0)) continue;
+      pts.coords.insert(pts.coords.end(), all.Point(i), all.Point(i) + dim);
+      pts.weights.push_back(all.weights[i]);
+      ++pts.count;
+    }
+    if (k >= pts.count) {
+      out.centroids = pts.coords;
+    } else {
+      const int max_iterations = std::max(0, options.max_iterations);
+      Lloyd lloyd(pts, k);
+      const VectorClustering plain = VectorKMeans(points, n, dim, k, options);
+      Run best = lloyd.Evaluate(plain.centroids);
+      auto consider = [&](Run run) {
+        if (run.weighted_sse < best.weighted_sse) best = std::move(run);
+      };
+      consider(lloyd.Iterate(plain.centroids, max_iterations));
+      const int restarts = std::max(1, options.restarts);
+      for (int r = 0; r < restarts; ++r) consider(lloyd.Solve(RestartSeed(options.seed, r), max_iterations));
+      out.centroids = std::move(best.centroids);
+    }
+    out.labels.resize(n);
+    out.sse = 0;
+    for (size_t i = 0; i < n; ++i) {
+      out.labels[i] = Nearest(row(i), out.centroids, dim);
+      out.sse += SquaredDistance(row(i), &out.centroids[out.labels[i] * dim], dim);
+    }
+  }
+  out.weighted_sse = 0;
+  for (size_t i = 0; i < n; ++i)
+    out.weighted_sse += weights[i] * SquaredDistance(row(i), &out.centroids[out.labels[i] * dim], dim);
   return out;
 }
 

@@ -7,9 +7,6 @@
 #include <memory>
 #include <set>
 
-#include <tbb/parallel_pipeline.h>
-#include <tbb/task_arena.h>
-
 #include "compress/weight_palettizer.h"
 #include "mil/compressed_weights.h"
 #include "mil/dtype.h"
@@ -20,6 +17,7 @@
 #include "package/package.h"
 #include "plan/plan.h"
 #include "sensitivity/sensitivity.h"
+#include "util/ordered_pipeline.h"
 
 namespace palettize {
 
@@ -287,7 +285,7 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     return &set;
   };
   Status status;
-  size_t next = 0, done = 0;
+  size_t done = 0;
   uint64_t bytes_total = 0, bytes_done = 0;
   for (size_t i : jobs) bytes_total += rep.weights[i].bytes_before;
   const BlobSink sink = [&](PendingBlob&& b, uint64_t* handle) { return writer.AppendNew(b, handle); };
@@ -364,22 +362,7 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     r.snr_db = kept.sse > 0 ? 10.0 * std::log10(kept.signal / kept.sse) : INFINITY;
     r.weighted_sse = kept.weighted_sse;
   };
-  tbb::task_arena arena(options.threads > 0 ? options.threads : tbb::task_arena::automatic);
-  arena.execute([&] {
-    const size_t tokens = size_t(2 * arena.max_concurrency());
-    tbb::parallel_pipeline(
-        tokens,
-        tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
-                                       [&](tbb::flow_control& fc) -> size_t {
-                                         if (next >= jobs.size()) {
-                                           fc.stop();
-                                           return 0;
-                                         }
-                                         return jobs[next++];
-                                       }) &
-            tbb::make_filter<size_t, std::shared_ptr<Work>>(tbb::filter_mode::parallel, palettize) &
-            tbb::make_filter<std::shared_ptr<Work>, void>(tbb::filter_mode::serial_in_order, encode));
-  });
+  RunOrdered(jobs, options.threads, palettize, encode);
   PALETTIZE_RETURN_IF_ERROR(status);
 
   // The copies of shared consts, in model order: the same ops, pointing at the first's blobs.

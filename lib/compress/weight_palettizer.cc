@@ -97,19 +97,30 @@ int UniqueNBits(size_t most, const std::vector<int>& allowed) {
   return 0;
 }
 
-// Float16 group: a histogram of bit patterns, read back in value order (negative patterns from the
-// largest magnitude down, then positive ones up; -0 and +0 merge into one value 0).
+// A 16-bit float format: float16 (5 exponent bits) or bfloat16 (8). Both are sign and magnitude, so
+// patterns order like their values within each sign; Inf and NaN are the patterns from the first
+// with all exponent bits set, 0x7C00 or 0x7F80 (word inf_word of `seen`), and their negatives.
+struct Float16Format {
+  uint32_t inf_word;
+  float (*to_float)(uint16_t);
+};
+constexpr Float16Format kHalfFormat{0x7C00 / 64, HalfToFloat};
+constexpr Float16Format kBFloat16Format{0x7F80 / 64, BFloat16ToFloat};
+
+// 16-bit float group: a histogram of bit patterns, read back in value order (negative patterns
+// from the largest magnitude down, then positive ones up; -0 and +0 merge into one value 0).
 // With sensitivities, `whist` (65,536 sums, all zero on arrival and on return) sums each bit
 // pattern's sensitivities, read a chunk at a time into `sbuf` and released from memory as read, so
 // a large group costs no more memory than a small one.
-bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<uint32_t>& hist,
+bool DistinctHalf(const Float16Format& format, const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1,
+                  std::vector<uint32_t>& hist,
                   std::vector<uint64_t>& seen, const ElementWeights* sens, std::vector<double>& whist,
                   std::vector<double>& sbuf, Distinct* d) {
   // `hist` (a count per bit pattern) and `seen` (a bit per pattern present) arrive all zero and
   // are left all zero: each is cleared as it is read. `seen` lets the patterns present be listed
   // in value order without reading all 65,536 counts.
   const uint64_t run = (c1 - c0) * L.inner;
-  constexpr uint64_t kChunk = 1 << 14;
+  constexpr uint64_t kChunk = 1 << 12;
   if (sens) sbuf.resize(std::min(run, kChunk));
   // In a group of fewer elements than patterns, each element marks its pattern in `seen` as it
   // is counted; in a larger one that would cost more than reading the counts once afterwards.
@@ -149,10 +160,10 @@ bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, 
     }
     seen[word] = 0;
   };
-  // Inf and NaN: exponent all ones, patterns 0x7C00-0x7FFF and 0xFC00-0xFFFF (words 0x1F0-0x1FF
-  // and 0x3F0-0x3FF).
+  // Inf and NaN: exponent all ones, e.g. for float16 patterns 0x7C00-0x7FFF and 0xFC00-0xFFFF
+  // (words 0x1F0-0x1FF and 0x3F0-0x3FF).
   bool finite = true;
-  for (uint32_t word = 0x1F0; word < 0x400; word = word == 0x1FF ? 0x3F0 : word + 1) {
+  for (uint32_t word = format.inf_word; word < 0x400; word = word == 0x1FF ? 0x200 + format.inf_word : word + 1) {
     if (seen[word]) finite = false;
     each(word, false, [&](uint32_t b) {
       hist[b] = 0;
@@ -176,22 +187,22 @@ bool DistinctHalf(const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1, 
   if (sens) d->weights.resize(n);
   size_t i = 0;
   auto take = [&](uint32_t b) {
-    d->values[i] = HalfToFloat(uint16_t(b));
+    d->values[i] = format.to_float(uint16_t(b));
     d->counts[i] = hist[b];
     d->bits[i] = uint16_t(b);
     hist[b] = 0;
     if (sens) d->weights[i] = whist[b], whist[b] = 0;
     ++i;
   };
-  // Ascending values: negatives from the largest magnitude (0xFBFF) down to 0x8001, zero, then
-  // positives from 0x0001 up to 0x7BFF.
-  for (uint32_t word = 0x3EF; word >= 0x200; --word) each(word, true, take);
+  // Ascending values: negatives from the largest magnitude (float16: 0xFBFF) down to 0x8001, zero,
+  // then positives from 0x0001 up to the largest (float16: 0x7BFF).
+  for (uint32_t word = 0x200 + format.inf_word - 1; word >= 0x200; --word) each(word, true, take);
   if (zero) {
     d->values[i] = 0.0, d->counts[i] = zero_count, d->bits[i] = 0;
     if (sens) d->weights[i] = zero_weight;
     ++i;
   }
-  for (uint32_t word = 0; word < 0x1F0; ++word) each(word, false, take);
+  for (uint32_t word = 0; word < format.inf_word; ++word) each(word, false, take);
   return finite;
 }
 
@@ -214,38 +225,46 @@ bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, st
   return true;
 }
 
-// The same with sensitivities: (value, sensitivity) pairs sorted together, so that equal values
-// sum their sensitivities in the same order as the general path's MergePoints (whose counts are
-// all 1 here).
-struct FloatPoint {
-  float x;
+// The same with sensitivities. Each distinct value's weight is the sum of its elements'
+// sensitivities in ascending order (the order of the general path's MergePoints, whose counts are
+// all 1 here), so both paths give the same bits. The values are sorted alone, as without
+// sensitivities; then one pass reads the sensitivities a chunk at a time: a value held by one
+// element takes its sensitivity, and only elements of repeated values are kept, as (value index,
+// sensitivity) pairs sorted and summed. Memory is that of the plain path plus a weight per
+// distinct value and 16 bytes per repeated element (few in float32 weights).
+struct Repeat {
+  uint64_t v;
   double s;
-  bool operator<(const FloatPoint& o) const { return x != o.x ? x < o.x : s < o.s; }
+  bool operator<(const Repeat& o) const { return v != o.v ? v < o.v : s < o.s; }
 };
 
 bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1, const ElementWeights& sens,
-                           std::vector<double>& sbuf, std::vector<FloatPoint>& pts, Distinct* d) {
-  pts.clear();
+                           std::vector<float>& buf, std::vector<double>& sbuf, std::vector<Repeat>& repeats,
+                           Distinct* d) {
+  if (!DistinctFloat(w, L, c0, c1, buf, d)) return false;
+  d->weights.assign(d->values.size(), 0.0);
+  repeats.clear();
   const uint64_t run = (c1 - c0) * L.inner;
-  sbuf.resize(run);
+  constexpr uint64_t kChunk = 1 << 12;
+  sbuf.resize(std::min(run, kChunk));
   for (uint64_t o = 0; o < L.outer; ++o) {
     const uint64_t base = L.Offset(o, c0, 0);
-    sens.Read(base, run, sbuf.data());
-    sens.Release(base, run);
-    for (uint64_t e = 0; e < run; ++e) {
-      if (!std::isfinite(w[base + e])) return false;
-      pts.push_back({w[base + e], sbuf[e]});
+    for (uint64_t b = 0; b < run; b += kChunk) {
+      const uint64_t n = std::min(kChunk, run - b);
+      sens.Read(base + b, n, sbuf.data());
+      sens.Release(base + b, n);
+      for (uint64_t e = 0; e < n; ++e) {
+        const double x = w[base + b + e];  // -0 finds the merged 0
+        const size_t v = size_t(std::lower_bound(d->values.begin(), d->values.end(), x) - d->values.begin());
+        if (d->counts[v] == 1) d->weights[v] = sbuf[e];
+        else repeats.push_back({uint64_t(v), sbuf[e]});
+      }
     }
   }
-  std::sort(pts.begin(), pts.end());
-  d->Clear();
-  for (const FloatPoint& p : pts) {
-    if (!d->values.empty() && d->values.back() == double(p.x)) {  // -0 == +0 merge
-      d->counts.back() += 1;
-      d->weights.back() += p.s;
-    } else {
-      d->values.push_back(p.x), d->counts.push_back(1), d->weights.push_back(p.s);
-    }
+  std::sort(repeats.begin(), repeats.end());
+  for (size_t r = 0; r < repeats.size(); ++r) {
+    double& weight = d->weights[repeats[r].v];
+    weight = r > 0 && repeats[r - 1].v == repeats[r].v ? weight + repeats[r].s : repeats[r].s;
   }
   return true;
 }
@@ -263,13 +282,17 @@ size_t ScalarTable(const Distinct& d, const PalettizeConfig& cfg, uint64_t K, do
     return K;
   }
   // Weighted: values of total sensitivity 0 leave the problem (the DP needs positive weights);
-  // when none is left, the plain table.
+  // when none is left, the plain table. Copied only when some do leave it.
+  const bool all_positive = !d.weights.empty() &&
+                            std::all_of(d.weights.begin(), d.weights.end(), [](double w) { return w > 0; });
   thread_local std::vector<double> xs, ws;
   xs.clear(), ws.clear();
-  for (size_t v = 0; v < d.weights.size(); ++v)
-    if (d.weights[v] > 0) xs.push_back(d.values[v]), ws.push_back(d.weights[v]);
-  Clustering1D c = xs.empty() ? OptimalKMeans1D(d.values.data(), d.counts.data(), d.values.size(), K)
-                              : OptimalKMeans1D(xs.data(), ws.data(), xs.size(), K);
+  if (!all_positive)
+    for (size_t v = 0; v < d.weights.size(); ++v)
+      if (d.weights[v] > 0) xs.push_back(d.values[v]), ws.push_back(d.weights[v]);
+  Clustering1D c = all_positive ? OptimalKMeans1D(d.values.data(), d.weights.data(), d.values.size(), K)
+                   : xs.empty() ? OptimalKMeans1D(d.values.data(), d.counts.data(), d.values.size(), K)
+                                : OptimalKMeans1D(xs.data(), ws.data(), xs.size(), K);
   std::copy(c.centroids.begin(), c.centroids.end(), table);
   return c.centroids.size();
 }
@@ -294,6 +317,7 @@ void FinishTable(double* table, size_t used, uint64_t K, uint64_t D, const Palet
 double RoundToDType(double x, int mil_type) {
   switch (mil_type) {
     case MT::FLOAT16: return RoundToHalf(x);
+    case MT::BFLOAT16: return RoundToBFloat16(x);
     case MT::FLOAT32: return double(float(x));
     case MT::INT8: return std::clamp(std::nearbyint(x), -128.0, 127.0);
     case MT::UINT8: return std::clamp(std::nearbyint(x), 0.0, 255.0);
@@ -423,14 +447,23 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
       MergePoints(pts, !sens.empty(), &d);
       used = ScalarTable(d, cfg, K, table);
     } else {
-      std::vector<double> pts;
+      // With sensitivities, a vector weighs the sum of its elements' (coremltools' SKM rule).
+      std::vector<double> pts, vector_weights;
       for (uint64_t o = 0; o < L.outer; ++o)
         for (uint64_t c = t * G; c < (t + 1) * G; c += D)
-          for (uint64_t i = 0; i < L.inner; ++i)
-            for (uint64_t d = 0; d < D; ++d) pts.push_back(norm(values[L.Offset(o, c + d, i)], o, i));
+          for (uint64_t i = 0; i < L.inner; ++i) {
+            double weight = 0;
+            for (uint64_t d = 0; d < D; ++d) {
+              pts.push_back(norm(values[L.Offset(o, c + d, i)], o, i));
+              if (!sens.empty()) weight += sens[L.Offset(o, c + d, i)];
+            }
+            if (!sens.empty()) vector_weights.push_back(weight);
+          }
       VectorKMeansOptions opt;
       opt.seed = t;
-      VectorClustering vc = VectorKMeans(pts.data(), pts.size() / D, D, K, opt);
+      VectorClustering vc = sens.empty()
+                                ? VectorKMeans(pts.data(), pts.size() / D, D, K, opt)
+                                : WeightedVectorKMeans(pts.data(), vector_weights.data(), pts.size() / D, D, K, opt);
       std::copy(vc.centroids.begin(), vc.centroids.end(), table);
       used = vc.centroids.size() / D;
     }
@@ -513,7 +546,9 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
                 std::string* reason, const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
   const int dtype = shape.mil_type;
-  const bool half = dtype == MT::FLOAT16;
+  // 16-bit floats go through a histogram of their bit patterns.
+  const bool half = dtype == MT::FLOAT16 || dtype == MT::BFLOAT16;
+  const Float16Format& format = dtype == MT::FLOAT16 ? kHalfFormat : kBFloat16Format;
   const Layout L(shape, plan.channel_axis);
   const uint64_t G = plan.group_size;
   const uint64_t tables = L.channels / G;
@@ -527,12 +562,15 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     thread_local std::vector<uint64_t> seen;
     thread_local std::vector<double> whist, sbuf;
     thread_local std::vector<float> buf;
-    thread_local std::vector<FloatPoint> pts;
+    thread_local std::vector<Repeat> repeats;
     if (half) hist.resize(65536, 0u), seen.resize(1024, 0u);
     if (half && sens) whist.resize(65536, 0.0);
     const uint64_t c0 = t * G, c1 = (t + 1) * G;
-    if (half) return DistinctHalf(reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, seen, sens, whist, sbuf, d);
-    if (sens) return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, sbuf, pts, d);
+    if (half)
+      return DistinctHalf(format, reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, seen, sens, whist, sbuf,
+                          d);
+    if (sens)
+      return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, buf, sbuf, repeats, d);
     return DistinctFloat(reinterpret_cast<const float*>(data), L, c0, c1, buf, d);
   };
   std::vector<char> finite(tables, 1);
@@ -643,7 +681,7 @@ bool PalettizeWeightRaw(const uint8_t* data, const TensorShape& shape, const Wei
                         std::string* reason, const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
   if (cfg.cluster_dim == 1 && !cfg.enable_per_channel_scale &&
-      (shape.mil_type == MT::FLOAT16 || shape.mil_type == MT::FLOAT32))
+      (shape.mil_type == MT::FLOAT16 || shape.mil_type == MT::BFLOAT16 || shape.mil_type == MT::FLOAT32))
     return FastScalar(data, shape, plan, allowed_nbits, keep_decoded, out, reason, sensitivity);
   std::vector<double> values(shape.elements);
   for (uint64_t e = 0; e < shape.elements; ++e) values[e] = ElementAsDouble(data, shape.mil_type, e);

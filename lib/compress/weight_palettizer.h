@@ -49,10 +49,13 @@ struct PalettizedWeight {
 // unique mode, or NaN/Inf values). `allowed_nbits` lists the widths the output form can hold
 // (unique mode picks the smallest that fits).
 //
-// With `sensitivity` (kmeans mode, scalar tables only), each table minimises sum_i s_i (w_i -
-// c(w_i))^2 over its group, exactly: equal values merge with their sensitivities summed. Elements
-// of sensitivity 0 do not move the table but still take their nearest entry; a group whose
-// sensitivities are all 0 takes the plain (count-weighted) table.
+// With `sensitivity` (kmeans mode), each scalar table minimises sum_i s_i (w_i - c(w_i))^2 over
+// its group, exactly: equal values merge with their sensitivities summed. Elements of sensitivity
+// 0 do not move the table but still take their nearest entry; a group whose sensitivities are all
+// 0 takes the plain (count-weighted) table. A vector table (cluster_dim D > 1) minimises
+// sum_v S_v ||w_v - c(w_v)||^2 over the group's vectors by weighted vector k-means, S_v the sum of
+// vector v's D sensitivities (coremltools' SKM rule; WeightedVectorKMeans); vectors still take the
+// entry nearest to them. `weighted_sse` is the per-element sum in every case.
 bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape,
                      const WeightPlan& plan, const std::vector<int>& allowed_nbits,
                      PalettizedWeight* out, std::string* reason, const ElementWeights* sensitivity = nullptr);
@@ -65,7 +68,8 @@ bool PalettizeWeightRaw(const uint8_t* data, const TensorShape& shape, const Wei
                         const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
                         std::string* reason, const ElementWeights* sensitivity = nullptr);
 
-// `x` rounded to a value of MIL dtype `mil_type` (float16, float32, int8, uint8).
+// `x` rounded to a value of MIL dtype `mil_type` (float16, bfloat16, float32, int8, uint8; other
+// types: unchanged).
 double RoundToDType(double x, int mil_type);
 
 }  // namespace palettize

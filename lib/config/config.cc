@@ -21,6 +21,13 @@ constexpr const char* kConfigKeys =
     "mode, nbits, granularity, group_size, channel_axis, cluster_dim, enable_per_channel_scale, "
     "num_kmeans_workers, weight_threshold, lut_dtype";
 constexpr const char* kConfigType = "OpPalettizerConfig";
+// coremltools.optimize.torch's PostTrainingPalettizerConfig / SKMPalettizerConfig, for checkpoints.
+constexpr const char* kTorchTopKeys = "global_config, module_type_configs, module_name_configs";
+constexpr const char* kTorchConfigKeys =
+    "n_bits (or nbits), granularity, group_size, channel_axis, cluster_dim, enable_per_channel_scale, "
+    "lut_dtype, weight_threshold, mode";
+constexpr const char* kTorchModuleTypes = "Linear, Conv1d, Conv2d, Embedding";
+constexpr int kTorchDefaultNbits = 4;  // ModulePostTrainingPalettizerConfig's n_bits default
 
 bool ValidNbits(int64_t n) { return n == 1 || n == 2 || n == 3 || n == 4 || n == 6 || n == 8; }
 
@@ -176,7 +183,7 @@ std::vector<std::pair<YAML::Node, YAML::Node>> Pairs(const YAML::Node& map) {
 
 class Parser {
  public:
-  explicit Parser(const std::string& file) : file_(file) {}
+  Parser(const std::string& file, bool torch) : file_(file), torch_(torch) {}
 
   Status Error(int line, const std::string& path, const std::string& problem) const {
     std::string msg = file_ + ":" + std::to_string(line) + ": ";
@@ -185,13 +192,16 @@ class Parser {
   }
 
   Status ParseTop(const YAML::Node& root, OptimizationConfig* out) {
+    const char* top_keys = torch_ ? kTorchTopKeys : kTopKeys;
     if (!root.IsDefined() || root.IsNull()) return Status::OK();
     if (!root.IsMap())
-      return Error(LineOf(root), "", Show(root) + " is not a mapping (allowed keys: " + kTopKeys + ")");
+      return Error(LineOf(root), "", Show(root) + " is not a mapping (allowed keys: " + top_keys + ")");
     PALETTIZE_RETURN_IF_ERROR(CheckKeys(root, ""));
     for (const auto& [key, value] : Pairs(root)) {
       const std::string name = key.Scalar();
-      if (name == "config_type") {
+      if (torch_) {
+        PALETTIZE_RETURN_IF_ERROR(ParseTorchTop(key, value, out));
+      } else if (name == "config_type") {
         PALETTIZE_RETURN_IF_ERROR(CheckConfigType(key, value, name));
       } else if (name == "global_config") {
         PALETTIZE_RETURN_IF_ERROR(ParseOptional(key, value, name, &out->global_config));
@@ -206,6 +216,63 @@ class Parser {
   }
 
  private:
+  // One top-level key of the Torch schema; module_type_configs and module_name_configs land in
+  // op_type_configs and op_name_configs.
+  Status ParseTorchTop(const YAML::Node& key, const YAML::Node& value, OptimizationConfig* out) {
+    const std::string name = key.Scalar();
+    if (name == "global_config") return ParseOptional(key, value, name, &out->global_config);
+    if (name == "module_name_configs") {
+      PALETTIZE_RETURN_IF_ERROR(ParseTable(key, value, name, &out->op_name_configs));
+      for (const auto& [module, config] : Pairs(value.IsMap() ? value : YAML::Node(YAML::NodeType::Map)))
+        if (module.Scalar().empty()) return Error(LineOf(module), name, "a module name is empty");
+      return Status::OK();
+    }
+    if (name == "module_type_configs") {
+      PALETTIZE_RETURN_IF_ERROR(ParseTable(key, value, name, &out->op_type_configs));
+      // "torch.nn.Linear" and "nn.Linear" name the same type as "Linear".
+      std::map<std::string, std::optional<PalettizeConfig>> canonical;
+      for (const auto& [type_key, config_node] : Pairs(value.IsMap() ? value : YAML::Node(YAML::NodeType::Map))) {
+        std::string type = type_key.Scalar();
+        for (const char* prefix : {"torch.nn.", "nn."})
+          if (type.rfind(prefix, 0) == 0) type = type.substr(std::string(prefix).size());
+        if (type != "Linear" && type != "Conv1d" && type != "Conv2d" && type != "Embedding")
+          return Error(LineOf(type_key), Join(name, type_key.Scalar()),
+                       std::string("not a module type palettize infers (") + kTorchModuleTypes + ")");
+        if (canonical.count(type))
+          return Error(LineOf(type_key), Join(name, type_key.Scalar()), "names " + type + " a second time");
+        canonical[type] = out->op_type_configs.at(type_key.Scalar());
+      }
+      out->op_type_configs = std::move(canonical);
+      return Status::OK();
+    }
+    if (name == "calibration_nsamples")
+      return Error(LineOf(key), name,
+                   "not supported (palettize does not run the model; pass sensitivities computed beforehand "
+                   "with --sensitivity)");
+    return Error(LineOf(key), name, std::string("unknown key (allowed: ") + kTorchTopKeys + ")");
+  }
+
+  // The Torch schema's rules beyond the shared ones, as coremltools' validators state them.
+  Status CheckTorchConfig(const std::vector<std::pair<YAML::Node, YAML::Node>>& pairs, int owner_line,
+                          const std::string& path, bool has_group_size, const PalettizeConfig& c) const {
+    auto at = [&](const std::string& field) {
+      for (const auto& [key, value] : pairs)
+        if (key.Scalar() == field) return ValueLine(key, value);
+      return owner_line;
+    };
+    if (c.granularity == Granularity::kPerGroupedChannel && !has_group_size)
+      return Error(owner_line, path, "group_size is required with per_grouped_channel granularity");
+    if (c.granularity == Granularity::kPerTensor && has_group_size)
+      return Error(at("group_size"), Join(path, "group_size"), "must not be set with per_tensor granularity");
+    if (c.channel_axis && *c.channel_axis != 0 && *c.channel_axis != 1)
+      return Error(at("channel_axis"), Join(path, "channel_axis"),
+                   std::to_string(*c.channel_axis) + " is not one of 0, 1, null");
+    if (c.cluster_dim > 1 && c.enable_per_channel_scale)
+      return Error(at("cluster_dim"), Join(path, "cluster_dim"),
+                   std::to_string(c.cluster_dim) + " is not allowed with enable_per_channel_scale");
+    return Status::OK();
+  }
+
   // yaml-cpp keeps every pair of a mapping (lookups see the first); PyYAML keeps the last.
   // Rather than pick one, a repeated key is an error.
   Status CheckKeys(const YAML::Node& map, const std::string& path) const {
@@ -254,7 +321,9 @@ class Parser {
     out->reset();
     if (value.IsNull()) return Status::OK();
     if (!value.IsMap())
-      return Error(ValueLine(key, value), path, Show(value) + " is not a mapping (an OpPalettizerConfig) or null");
+      return Error(ValueLine(key, value), path,
+                   Show(value) + (torch_ ? " is not a mapping (a ModulePostTrainingPalettizerConfig) or null"
+                                         : " is not a mapping (an OpPalettizerConfig) or null"));
     PalettizeConfig config;
     PALETTIZE_RETURN_IF_ERROR(ParseConfig(value, LineOf(key), path, &config));
     *out = config;
@@ -264,9 +333,14 @@ class Parser {
   Status ParseConfig(const YAML::Node& map, int owner_line, const std::string& path, PalettizeConfig* c) {
     PALETTIZE_RETURN_IF_ERROR(CheckKeys(map, path));
     const auto pairs = Pairs(map);
+    bool has_nbits = false, has_group_size = false;
     for (const auto& [key, v] : pairs) {
-      const std::string name = key.Scalar();
-      const std::string at = Join(path, name);
+      // The Torch schema spells nbits n_bits (nbits is accepted too, but not both).
+      const std::string name = torch_ && key.Scalar() == "n_bits" ? "nbits" : key.Scalar();
+      const std::string at = Join(path, key.Scalar());
+      const char* allowed = torch_ ? kTorchConfigKeys : kConfigKeys;
+      if (torch_ && (name == "config_type" || name == "num_kmeans_workers" || name == "lut_function"))
+        return Error(LineOf(key), at, std::string("unknown key (allowed: ") + allowed + ")");
       const int line = ValueLine(key, v);
       const std::string lower = v.IsScalar() ? Lower(v.Scalar()) : std::string();
       int64_t i = 0;
@@ -283,6 +357,8 @@ class Parser {
           return Error(line, at, Show(v) + " is not one of kmeans, uniform, unique");
         }
       } else if (name == "nbits") {
+        if (has_nbits) return Error(LineOf(key), at, "n_bits and nbits name the same field; give one");
+        has_nbits = true;
         // 0 is PalettizeConfig's "unset", so an explicit 0 must fail here rather than read as absent.
         if (v.IsNull()) {
           c->nbits = 0;
@@ -304,6 +380,11 @@ class Parser {
       } else if (name == "group_size" || name == "cluster_dim" || name == "num_kmeans_workers" ||
                  name == "weight_threshold") {
         const int min = name == "weight_threshold" ? 0 : 1;
+        if (name == "group_size") has_group_size = true;
+        if (torch_ && name == "cluster_dim" && v.IsNull()) {
+          c->cluster_dim = 1;  // coremltools.optimize.torch: None means scalar tables
+          continue;
+        }
         if (!AsInt(v, &i)) {
           std::string problem = NotIntAtLeast(Show(v), min);
           if (name == "weight_threshold" && v.IsNull())
@@ -343,8 +424,12 @@ class Parser {
         // coremltools lets each entry name its own config class; only ours makes sense here.
         PALETTIZE_RETURN_IF_ERROR(CheckConfigType(key, v, at));
       } else {
-        return Error(LineOf(key), at, std::string("unknown key (allowed: ") + kConfigKeys + ")");
+        return Error(LineOf(key), at, std::string("unknown key (allowed: ") + allowed + ")");
       }
+    }
+    if (torch_) {
+      if (!has_nbits && c->mode != PalettizeMode::kUnique) c->nbits = kTorchDefaultNbits;
+      PALETTIZE_RETURN_IF_ERROR(CheckTorchConfig(pairs, owner_line, path, has_group_size, *c));
     }
     if (auto violation = FindViolation(*c)) {
       if (!violation->field.empty()) {
@@ -358,6 +443,7 @@ class Parser {
   }
 
   std::string file_;
+  bool torch_ = false;  // coremltools.optimize.torch's schema (checkpoints), else OptimizationConfig's
 };
 
 // Where the documents of a YAML stream start and where their root nodes are, without building
@@ -419,9 +505,7 @@ Status LoadSingleDocument(const std::string& text, const std::string& file, YAML
   return Status::OK();
 }
 
-}  // namespace
-
-Status ParseOptimizationConfig(const std::string& text, const std::string& file, OptimizationConfig* out) {
+Status ParseWithSchema(const std::string& text, const std::string& file, bool torch, OptimizationConfig* out) {
   *out = OptimizationConfig();
   YAML::Node doc;
   bool found = false;
@@ -432,7 +516,7 @@ Status ParseOptimizationConfig(const std::string& text, const std::string& file,
     return Status::InvalidArgument(file + ":" + std::to_string(line) + ": invalid YAML: " + OneLine(e.msg));
   }
   OptimizationConfig config;
-  Parser parser(file);
+  Parser parser(file, torch);
   try {
     if (found) PALETTIZE_RETURN_IF_ERROR(parser.ParseTop(doc, &config));
   } catch (const YAML::Exception& e) {
@@ -441,6 +525,24 @@ Status ParseOptimizationConfig(const std::string& text, const std::string& file,
     return Status::InvalidArgument(file + ":" + std::to_string(line) + ": invalid YAML: " + OneLine(e.msg));
   }
   *out = std::move(config);
+  return Status::OK();
+}
+
+}  // namespace
+
+
+Status ParseOptimizationConfig(const std::string& text, const std::string& file, OptimizationConfig* out) {
+  return ParseWithSchema(text, file, false, out);
+}
+
+Status ParseTorchPalettizerConfig(const std::string& text, const std::string& file, OptimizationConfig* out) {
+  PALETTIZE_RETURN_IF_ERROR(ParseWithSchema(text, file, true, out));
+  // As PostTrainingPalettizerConfig: with nothing configured, every supported module gets the
+  // default config.
+  if (!out->global_config && out->op_type_configs.empty() && out->op_name_configs.empty()) {
+    out->global_config = PalettizeConfig();
+    out->global_config->nbits = kTorchDefaultNbits;
+  }
   return Status::OK();
 }
 

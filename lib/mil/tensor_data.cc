@@ -18,6 +18,7 @@ void StoreElement(std::string& buf, int mil_type, int bits, uint64_t i, double v
   auto put = [&](auto x) { std::memcpy(&buf[i * sizeof x], &x, sizeof x); };
   switch (mil_type) {
     case MT::FLOAT16: put(DoubleToHalfBits(v)); return;
+    case MT::BFLOAT16: put(DoubleToBFloat16Bits(v)); return;
     case MT::FLOAT32: put(float(v)); return;
     case MT::FLOAT64: put(v); return;
     case MT::INT8: put(int8_t(v)); return;

@@ -213,6 +213,7 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
 Status SafeTensorsFile::Open(const std::string& path) {
   PALETTIZE_RETURN_IF_ERROR(file_.Open(path));
   PALETTIZE_RETURN_IF_ERROR(ParseSafeTensors(file_.data(), file_.size(), path, &tensors_, &metadata_));
+  header_end_ = 8 + Load<uint64_t>(file_.data());  // checked by ParseSafeTensors
   by_name_.clear();
   for (size_t i = 0; i < tensors_.size(); ++i) by_name_[tensors_[i].name] = i;
   return Status::OK();

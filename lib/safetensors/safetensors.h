@@ -58,6 +58,9 @@ class SafeTensorsFile {
   Status Open(const std::string& path);
 
   const std::string& path() const { return file_.path(); }
+  // The whole file; its first 8 + N bytes are the length and the header.
+  const MappedFile& mapped() const { return file_; }
+  uint64_t header_end() const { return header_end_; }
   const std::vector<SafeTensor>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // nullptr when there is no tensor of that name.
@@ -65,6 +68,7 @@ class SafeTensorsFile {
 
  private:
   MappedFile file_;
+  uint64_t header_end_ = 0;
   std::vector<SafeTensor> tensors_;
   std::map<std::string, size_t> by_name_;
   std::map<std::string, std::string> metadata_;

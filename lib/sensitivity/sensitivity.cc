@@ -5,7 +5,15 @@
 #include <cmath>
 #include <cstring>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
 #include "MIL.pb.h"
+#include "util/file.h"
 #include "util/half.h"
 
 namespace palettize {
@@ -31,17 +39,58 @@ std::string ValueText(double v) {
   return buf;
 }
 
+// Elements [begin, begin + n) of `t` as doubles. With `fd` >= 0, from the file (t's data at byte
+// `file_offset`) with pread, a piece at a time through a per-thread buffer of at most 32 KiB, so
+// that none of the file's mapped pages is touched (sensitivity.h, ElementWeights). A read that
+// fails or comes up short falls back to the mapping, which holds the same bytes.
+void ReadElements(const SafeTensor& t, int fd, uint64_t file_offset, uint64_t begin, uint64_t n, double* out) {
+  if (fd < 0) {
+    t.Read(begin, n, out);
+    return;
+  }
+  constexpr uint64_t kPiece = 1 << 12;
+  const size_t size = SafeDTypeSize(t.dtype);
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(kPiece * 8);
+  SafeTensor piece;
+  piece.dtype = t.dtype;
+  piece.data = buf.data();
+  for (uint64_t b = 0; b < n; b += kPiece) {
+    const uint64_t m = std::min(kPiece, n - b);
+    const size_t want = size_t(m * size);
+    const off_t at = off_t(file_offset + (begin + b) * size);
+    size_t got = 0;
+    while (got < want) {
+      const ssize_t r = pread(fd, buf.data() + got, want - got, at + off_t(got));
+      if (r > 0) got += size_t(r);
+      else if (!(r < 0 && errno == EINTR)) break;
+    }
+    if (got < want) {
+      t.Read(begin + b, m, out + b);
+      continue;
+    }
+    piece.elements = m;
+    piece.Read(0, m, out + b);
+  }
+}
+
 // Whether `t`'s values, rounded to the const's float dtype, are bit for bit the const's `data`.
-bool SameValues(const SafeTensor& t, const uint8_t* data, int mil_type) {
-  for (uint64_t i = 0; i < t.elements; ++i) {
-    const double x = t.At(i);
-    if (mil_type == mil::DataType::FLOAT16) {
-      uint16_t h;
-      std::memcpy(&h, data + 2 * i, 2);
-      if (DoubleToHalfBits(x) != h) return false;
-    } else {
-      const float f = float(x);
-      if (std::memcmp(&f, data + 4 * i, 4) != 0) return false;
+// `t` is read from the file a chunk at a time (ReadElements), so none of it stays resident.
+bool SameValues(const SafeTensor& t, int fd, uint64_t file_offset, const uint8_t* data, int mil_type) {
+  constexpr uint64_t kChunk = 1 << 14;
+  std::vector<double> buf(std::min(kChunk, t.elements));
+  for (uint64_t b = 0; b < t.elements; b += kChunk) {
+    const uint64_t n = std::min(kChunk, t.elements - b);
+    ReadElements(t, fd, file_offset, b, n, buf.data());
+    for (uint64_t i = 0; i < n; ++i) {
+      if (mil_type == mil::DataType::FLOAT16) {
+        uint16_t h;
+        std::memcpy(&h, data + 2 * (b + i), 2);
+        if (DoubleToHalfBits(buf[i]) != h) return false;
+      } else {
+        const float f = float(buf[i]);
+        if (std::memcmp(&f, data + 4 * (b + i), 4) != 0) return false;
+      }
     }
   }
   return true;
@@ -50,7 +99,7 @@ bool SameValues(const SafeTensor& t, const uint8_t* data, int mil_type) {
 }  // namespace
 
 void ElementWeights::Read(uint64_t begin, uint64_t n, double* out) const {
-  tensor->Read(begin, n, out);
+  ReadElements(*tensor, fd, file_offset, begin, n, out);
   if (!normalize) return;
   if (max == 0) {
     std::fill(out, out + n, 1.0);
@@ -66,9 +115,28 @@ void ElementWeights::Release(uint64_t begin, uint64_t n) const {
   ReleaseMappedPages(tensor->data + begin * size, n * size);
 }
 
+SensitivitySet::~SensitivitySet() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 Status SensitivitySet::Open(const std::string& path, bool normalize) {
   normalize_ = normalize;
   PALETTIZE_RETURN_IF_ERROR(file_.Open(path));
+  // A descriptor for the reads (ElementWeights), kept only when it is the file mapped: same size
+  // and same leading bytes (the header). Otherwise the reads use the mapping, which is correct too.
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ >= 0) {
+    const MappedFile& map = file_.mapped();
+    struct stat st;
+    std::vector<uint8_t> head(std::min<size_t>(map.size(), 1 << 16));
+    if (::fstat(fd_, &st) != 0 || uint64_t(st.st_size) != map.size() ||
+        ::pread(fd_, head.data(), head.size(), 0) != ssize_t(head.size()) ||
+        std::memcmp(head.data(), map.data(), head.size()) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
   for (const SafeTensor& t : file_.tensors()) {
     if (EndsWithSuffix(t.name)) {
       const std::string key = t.name.substr(0, t.name.size() - kSuffixLen);
@@ -83,7 +151,7 @@ Status SensitivitySet::Open(const std::string& path, bool normalize) {
     }
   }
   // One pass over every sensitivity: the values are checked, and the extremes kept for
-  // normalisation. Pages are released after, so the file does not stay resident.
+  // normalisation. Read from the file (ReadElements), so none of it becomes resident.
   std::vector<double> buf;
   for (auto& [key, k] : keys_) {
     const SafeTensor& t = *k.sensitivity;
@@ -93,7 +161,7 @@ Status SensitivitySet::Open(const std::string& path, bool normalize) {
     k.min_positive = INFINITY;
     for (uint64_t b = 0; b < t.elements; b += kChunk) {
       const uint64_t n = std::min(kChunk, t.elements - b);
-      t.Read(b, n, buf.data());
+      ReadElements(t, fd_, OffsetOf(t), b, n, buf.data());
       for (uint64_t i = 0; i < n; ++i) {
         const double v = buf[i];
         if (!(v >= 0) || std::isinf(v))
@@ -104,7 +172,6 @@ Status SensitivitySet::Open(const std::string& path, bool normalize) {
       }
     }
     if (std::isinf(k.min_positive)) k.min_positive = 0;
-    ReleaseMappedPages(t.data, t.bytes);
   }
   return Status::OK();
 }
@@ -119,7 +186,9 @@ SensitivityMatch SensitivitySet::MakeMatch(const std::string& key, Key& k, const
   m.weights.normalize = normalize_;
   m.weights.max = k.max;
   m.weights.min_positive = k.min_positive;
-  m.weights.mapped = true;
+  m.weights.mapped = fd_ < 0;
+  m.weights.fd = fd_;
+  m.weights.file_offset = OffsetOf(*k.sensitivity);
   return m;
 }
 
@@ -136,9 +205,15 @@ Status SensitivitySet::Match(const ConstWeight& w, const uint8_t* data, Sensitiv
   }
   const int type = w.shape.mil_type;
   if (data == nullptr || (type != mil::DataType::FLOAT16 && type != mil::DataType::FLOAT32)) return Status::OK();
+  // The comparisons touch the const's pages too: when they come from weight.bin's mapping, they are
+  // let go again, so that matching every weight first does not keep the whole model resident.
+  const bool blob = w.value != nullptr && w.value->has_blobfilevalue();
+  const uint64_t bytes = w.shape.elements * (type == mil::DataType::FLOAT16 ? 2 : 4);
   for (auto& [key, k] : keys_) {
-    if (k.values == nullptr || k.values->shape != w.shape.dims || !SameValues(*k.values, data, type)) continue;
-    ReleaseMappedPages(k.values->data, k.values->bytes);
+    if (k.values == nullptr || k.values->shape != w.shape.dims) continue;
+    const bool same = SameValues(*k.values, fd_, OffsetOf(*k.values), data, type);
+    if (blob) ReleaseMappedPages(data, bytes);
+    if (!same) continue;
     *out = MakeMatch(key, k, "values");
     return Status::OK();
   }

@@ -24,9 +24,16 @@
 
 namespace palettize {
 
-// The sensitivities of one weight, read lazily from the mapped file, optionally normalised as
+// The sensitivities of one weight, read lazily from the file, optionally normalised as
 // coremltools' SKMPalettizer does (per tensor: all zero -> all 1; divide by the maximum; zeros
 // become the smallest non-zero value; anything below 1e-12 becomes 1e-12).
+//
+// With a file descriptor (`fd` >= 0, as SensitivitySet::Match gives), Read copies the elements
+// from the file with pread through a small per-thread buffer and never touches `tensor->data`, so
+// no page of the file becomes part of the process's resident set: a weighted run costs the memory
+// of a plain one. (Reading the mapping and dropping its pages after each chunk keeps ~10% of them
+// resident: each page fault maps its neighbours too, the kernel's fault-around.) Without one,
+// Read reads `tensor->data`, which may be ordinary memory.
 struct ElementWeights {
   const SafeTensor* tensor = nullptr;
   bool normalize = false;
@@ -35,11 +42,13 @@ struct ElementWeights {
   // The data is a read-only file mapping, whose pages Release may drop. Never for data in
   // ordinary memory: dropping those pages would zero them.
   bool mapped = false;
+  int fd = -1;               // the file, open for reading, or -1
+  uint64_t file_offset = 0;  // where the tensor's data starts in it
 
   // Elements [begin, begin + n) in the weight's row-major order, normalised if asked, into out.
   void Read(uint64_t begin, uint64_t n, double* out) const;
   // Done with elements [begin, begin + n) for now: when `mapped`, their pages leave memory (see
-  // ReleaseMappedPages; read again from the file if needed).
+  // ReleaseMappedPages; read again from the file if needed). Nothing to do when read with `fd`.
   void Release(uint64_t begin, uint64_t n) const;
 };
 
@@ -52,6 +61,11 @@ struct SensitivityMatch {
 
 class SensitivitySet {
  public:
+  SensitivitySet() = default;
+  ~SensitivitySet();
+  SensitivitySet(const SensitivitySet&) = delete;
+  SensitivitySet& operator=(const SensitivitySet&) = delete;
+
   // Opens and checks the file: safetensors layout, every sensitivity finite and >= 0, each
   // `X.sensitivity` of the shape of its X. Errors are InvalidInput naming the file and tensor.
   Status Open(const std::string& path, bool normalize);
@@ -73,8 +87,10 @@ class SensitivitySet {
     bool used = false;
   };
   SensitivityMatch MakeMatch(const std::string& key, Key& k, const char* how) const;
+  uint64_t OffsetOf(const SafeTensor& t) const { return uint64_t(t.data - file_.mapped().data()); }
 
   SafeTensorsFile file_;
+  int fd_ = -1;  // the same file, for ElementWeights' reads
   bool normalize_ = false;
   std::map<std::string, Key> keys_;
 };

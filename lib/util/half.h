@@ -1,4 +1,5 @@
-// IEEE 754 binary16 and bfloat16 to float conversion (exact: every such value is a float).
+// IEEE 754 binary16 and bfloat16 to float conversion (exact: every such value is a float), and
+// rounding doubles to them.
 #pragma once
 
 #include <cstdint>
@@ -54,5 +55,24 @@ inline uint16_t DoubleToHalfBits(double d) {
 
 // `d` rounded to a float16 value, as a double.
 inline double RoundToHalf(double d) { return HalfToFloat(DoubleToHalfBits(d)); }
+
+// The bfloat16 nearest to `d` (ties to even), as bits: the analog of DoubleToHalfBits, rounding
+// once from double (8 significant bits; subnormals below 2^-126 step by 2^-133).
+inline uint16_t DoubleToBFloat16Bits(double d) {
+  const uint16_t sign = std::signbit(d) ? 0x8000 : 0;
+  const double a = std::fabs(d);
+  if (std::isnan(d)) return sign | 0x7FC0;
+  if (a >= 0x1.FFp127) return sign | 0x7F80;  // halfway above the largest, 0x1.FEp127, rounds to inf
+  int e;
+  std::frexp(a, &e);
+  const int ulp_exp = std::max(e - 8, -133);
+  const float v = float(std::ldexp(std::nearbyint(std::ldexp(a, -ulp_exp)), ulp_exp));  // exact in float
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return sign | uint16_t(bits >> 16);
+}
+
+// `d` rounded to a bfloat16 value, as a double.
+inline double RoundToBFloat16(double d) { return BFloat16ToFloat(DoubleToBFloat16Bits(d)); }
 
 }  // namespace palettize

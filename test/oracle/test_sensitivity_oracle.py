@@ -90,6 +90,9 @@ CASES = [
     ("fixture/linear_fp32", ["lin_weight_0"], ["--nbits", "4", "--granularity", "per_grouped_channel",
                                                "--group-size", "16"]),
     ("fixture/conv", ["conv1_weight_0"], ["--nbits", "2", "--per-channel-scale"]),
+    # Vector tables: a vector weighs the sum of its elements' sensitivities.
+    ("fixture/linear_fp32", ["lin_weight_0"], ["--nbits", "3", "--cluster-dim", "2"]),
+    ("shared/mnist", ["model_Dense1_weight_to_fp16"], ["--nbits", "3", "--cluster-dim", "4"]),
 ]
 
 
@@ -243,20 +246,6 @@ def test_bad_sensitivity_files_are_refused(oracle, tmp_path, kind):
     assert proc.stderr.decode() == f"palettize: {sfile}: {message}\n"
     assert not out.exists()
     assert not (tmp_path / "r.json").exists()
-
-
-def test_vector_palettization_refuses_sensitivities(oracle, tmp_path):
-    src = oracle.session_copy("fixture/linear_fp32")
-    shape = co.const_index(src)[0].get("", "main", "lin_weight_0").shape
-    sfile = tmp_path / "s.safetensors"
-    write_safetensors(sfile, {"lin_weight_0": np.ones(shape, np.float32)})
-    out = tmp_path / "o.mlpackage"
-    proc = run_cli(oracle, ["compress", src, "-o", out, "--cluster-dim", "2", "--sensitivity", sfile], "vector",
-                   expect_rc=1)
-    assert proc.stderr.decode() == (
-        f"palettize: {sfile}: tensor 'lin_weight_0' applies to const 'lin_weight_0', but vector palettization "
-        "(cluster_dim 2) takes no sensitivities; use cluster_dim 1 or leave the tensor out\n")
-    assert not out.exists()
 
 
 def test_normalize_needs_sensitivity(oracle, tmp_path):

@@ -54,6 +54,22 @@ struct OptimizationConfig {
 Status ParseOptimizationConfig(const std::string& text, const std::string& file,
                                OptimizationConfig* out);
 
+// Parses YAML `text` in coremltools.optimize.torch's schema (PostTrainingPalettizerConfig,
+// SKMPalettizerConfig), for safetensors checkpoints (docs/format.md section 9):
+//   global_config: {n_bits: 4, ...}                    # or null
+//   module_type_configs: {Linear: {...}, Embedding: null}  # into out->op_type_configs
+//   module_name_configs: {encoder.layer.0: {...}}       # into out->op_name_configs
+// Config keys: n_bits (nbits accepted too; default 4 as coremltools.optimize.torch), granularity,
+// group_size (required with per_grouped_channel, refused with per_tensor), channel_axis (0, 1 or
+// null), cluster_dim (null = 1; > 1 not with enable_per_channel_scale), enable_per_channel_scale,
+// lut_dtype, weight_threshold (default 2048), and mode (our extension, default kmeans). Module
+// types are Linear, Conv1d, Conv2d, Embedding ("torch.nn.Linear" and "nn.Linear" too).
+// calibration_nsamples and unknown keys are errors, worded as ParseOptimizationConfig's. With no
+// global_config (or a null one) and no other entry, global_config is the default config, as in
+// coremltools.
+Status ParseTorchPalettizerConfig(const std::string& text, const std::string& file,
+                                  OptimizationConfig* out);
+
 // Validates one config's values (the rules above); the YAML parser applies the same rules with
 // the same wording. The error is "WHERE: FIELD: problem", e.g. "options: group_size: 0 is not an
 // integer >= 1", or "WHERE: problem" when `where` already ends with the field ("--nbits: 5 is not

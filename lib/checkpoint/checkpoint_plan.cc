@@ -1,0 +1,123 @@
+// The module rule and config resolution: checkpoint_plan.h.
+#include "checkpoint/checkpoint_plan.h"
+
+#include <cctype>
+
+#include "MIL.pb.h"
+
+namespace palettize {
+
+namespace {
+
+using MT = mil::DataType;
+
+constexpr const char kWeightSuffix[] = ".weight";
+constexpr size_t kWeightSuffixLen = sizeof(kWeightSuffix) - 1;
+
+// The MIL dtype a float tensor is palettized as, or 0 for dtypes that are not palettized.
+int FloatMilType(SafeDType t) {
+  switch (t) {
+    case SafeDType::kF16: return MT::FLOAT16;
+    case SafeDType::kBF16: return MT::BFLOAT16;
+    case SafeDType::kF32: return MT::FLOAT32;
+    case SafeDType::kF64: return MT::FLOAT64;
+    default: return 0;
+  }
+}
+
+bool ContainsEmbed(const std::string& module) {
+  std::string lower;
+  for (char c : module) lower += char(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("embed") != std::string::npos;
+}
+
+// "" when `t` is a module weight (filling module and type), else why it is kept.
+std::string InferModule(const SafeTensor& t, std::string* module, std::string* type) {
+  const std::string& n = t.name;
+  if (n.size() <= kWeightSuffixLen || n.compare(n.size() - kWeightSuffixLen, kWeightSuffixLen, kWeightSuffix) != 0)
+    return "not a module weight (only tensors named '<module>.weight' are palettized)";
+  if (FloatMilType(t.dtype) == 0)
+    return std::string("dtype ") + SafeDTypeName(t.dtype) + " is not palettized (only F16, BF16, F32, F64)";
+  *module = n.substr(0, n.size() - kWeightSuffixLen);
+  switch (t.shape.size()) {
+    case 2: *type = ContainsEmbed(*module) ? "Embedding" : "Linear"; return "";
+    case 3: *type = "Conv1d"; return "";
+    case 4: *type = "Conv2d"; return "";
+    default: break;
+  }
+  module->clear();
+  if (t.shape.size() < 2) return "rank " + std::to_string(t.shape.size()) + ": 1-D tensors (norms, biases) are left uncompressed";
+  return "rank " + std::to_string(t.shape.size()) + ": no module type palettize infers (Linear, Conv1d, Conv2d, Embedding) has it";
+}
+
+// Key `key` of module_name_configs applies to tensor `name` of module `module`.
+bool KeyApplies(const std::string& key, const std::string& name, const std::string& module) {
+  if (key == name || key == module) return true;
+  return module.size() > key.size() && module.compare(0, key.size(), key) == 0 && module[key.size()] == '.';
+}
+
+}  // namespace
+
+Status PlanCheckpoint(const std::vector<SafeTensor>& tensors, const OptimizationConfig& config,
+                      const std::string& file, std::vector<TensorPlan>* out) {
+  out->clear();
+  for (const auto& [key, c] : config.op_name_configs) {
+    bool found = false;
+    for (const SafeTensor& t : tensors)
+      found = found || t.name == key || (t.name.size() > key.size() && t.name.compare(0, key.size(), key) == 0 &&
+                                         t.name[key.size()] == '.');
+    if (!found)
+      return Status::InvalidArgument(file + ": module_name_configs." + key +
+                                     ": no tensor is under this module (names are literal, not regular expressions)");
+  }
+  for (const SafeTensor& t : tensors) {
+    TensorPlan p;
+    p.tensor = &t;
+    p.shape.mil_type = FloatMilType(t.dtype);
+    p.shape.dims = t.shape;
+    p.shape.elements = t.elements;
+    p.shape.bits = int(SafeDTypeSize(t.dtype) * 8);
+    p.plan.reason = InferModule(t, &p.module, &p.module_type);
+    if (!p.plan.reason.empty()) {
+      p.module_type.clear();
+      out->push_back(std::move(p));
+      continue;
+    }
+    const std::optional<PalettizeConfig>* resolved = &config.global_config;
+    std::string source = "global_config";
+    size_t longest = 0;
+    bool named = false;
+    for (const auto& [key, c] : config.op_name_configs) {
+      if (!KeyApplies(key, t.name, p.module) || (named && key.size() <= longest)) continue;
+      resolved = &c, source = "module_name_configs." + key, longest = key.size(), named = true;
+    }
+    if (!named) {
+      const auto typed = config.op_type_configs.find(p.module_type);
+      if (typed != config.op_type_configs.end()) resolved = &typed->second, source = "module_type_configs." + p.module_type;
+    }
+    p.plan.config_source = source;
+    if (!resolved->has_value()) {
+      p.plan.reason = "skipped by config (" + source + " is null)";
+      out->push_back(std::move(p));
+      continue;
+    }
+    // The shared planner checks the threshold, channel axis and group divisibility. It sees the
+    // tensor as a const read by one op of the module's type, whose output channels are on axis 0,
+    // and as float32 (its dtype rule is the package's; ours was applied above).
+    ConstWeight w;
+    w.name = t.name;
+    w.shape = p.shape;
+    w.shape.mil_type = MT::FLOAT32;
+    w.consumers.push_back({p.module_type, p.module, "weight", {}});
+    OptimizationConfig one;
+    one.global_config = *resolved;
+    std::vector<WeightPlan> plans;
+    PALETTIZE_RETURN_IF_ERROR(PlanWeights({w}, one, &plans));
+    p.plan = std::move(plans[0]);
+    p.plan.config_source = source;
+    out->push_back(std::move(p));
+  }
+  return Status::OK();
+}
+
+}  // namespace palettize

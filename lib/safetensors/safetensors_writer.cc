@@ -1,0 +1,105 @@
+// Layout: safetensors.h; the rules this writer keeps: safetensors_writer.h.
+#include "safetensors/safetensors_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "util/file.h"
+
+namespace fs = std::filesystem;
+
+namespace palettize {
+
+std::string SafeTensorsHeader(const std::vector<SafeTensorSpec>& tensors,
+                              const std::map<std::string, std::string>& metadata,
+                              std::vector<uint64_t>* offsets) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  offsets->clear();
+  uint64_t offset = 0;
+  for (const SafeTensorSpec& t : tensors) {
+    uint64_t elements = 1;
+    for (uint64_t d : t.shape) elements *= d;
+    const uint64_t bytes = elements * SafeDTypeSize(t.dtype);
+    header[t.name] = {{"dtype", SafeDTypeName(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    offsets->push_back(offset);
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::string out(8, '\0');
+  uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i) out[size_t(i)] = char((n >> (8 * i)) & 0xFF);
+  return out + text;
+}
+
+SafeTensorsWriter::~SafeTensorsWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!tmp_.empty()) std::remove(tmp_.c_str());
+}
+
+Status SafeTensorsWriter::Failed(const char* what) {
+  // Named by the output the user asked for; the file beside it is ours.
+  return Status::IOError(path_ + ": " + what + ": " + std::strerror(errno));
+}
+
+Status SafeTensorsWriter::Begin(const std::string& path, const std::string& input, bool overwrite) {
+  path_ = path;
+  overwrite_ = overwrite;
+  std::error_code ec;
+  if (PathExists(path)) {
+    if (fs::equivalent(path, input, ec)) return Status::InvalidArgument(path + ": is the input; write to another path");
+    if (IsDirectory(path)) return Status::InvalidArgument(path + ": is a folder; name a .safetensors file");
+    if (!overwrite) return Status::InvalidArgument(path + ": already exists (use --force to replace it)");
+  }
+  tmp_ = path + ".partial-" + std::to_string(getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd_ < 0) {
+    tmp_.clear();
+    return Failed("cannot create");
+  }
+  return Status::OK();
+}
+
+Status SafeTensorsWriter::Append(const void* data, uint64_t n) { return WriteAt(end_, data, n); }
+
+Status SafeTensorsWriter::WriteAt(uint64_t offset, const void* data, uint64_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd_, p, size_t(std::min<uint64_t>(n, 1 << 30)), off_t(offset));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = ENOSPC;
+      return Failed("cannot write");
+    }
+    p += w, offset += uint64_t(w), n -= uint64_t(w);
+  }
+  end_ = std::max(end_, offset);
+  return Status::OK();
+}
+
+Status SafeTensorsWriter::Finish() {
+  const int fd = fd_;
+  fd_ = -1;
+  if (::fsync(fd) != 0 && errno != EINVAL) {
+    ::close(fd);
+    return Failed("cannot write");
+  }
+  if (::close(fd) != 0) return Failed("cannot write");
+  if (PathExists(path_) && !overwrite_) return Status::InvalidArgument(path_ + ": already exists (use --force to replace it)");
+  std::error_code ec;
+  fs::rename(tmp_, path_, ec);
+  if (ec) return Status::IOError(path_ + ": cannot rename " + tmp_ + " into place: " + ec.message());
+  tmp_.clear();
+  return Status::OK();
+}
+
+}  // namespace palettize
