@@ -325,6 +325,32 @@ double RoundToDType(double x, int mil_type) {
   }
 }
 
+// A weight's sensitivities read on demand, a window of them at a time, so that the general path
+// holds no more than a window beside its own buffers: at(off) is element off's, for offsets that
+// mostly rise. A window starts at the first element not in the last one and spans `size`
+// elements (or to the end).
+class SensitivityWindow {
+ public:
+  SensitivityWindow(const ElementWeights* w, uint64_t elements, uint64_t size)
+      : w_(w), elements_(elements), size_(std::max<uint64_t>(size, 1)) {}
+  double at(uint64_t off) {
+    if (off < begin_ || off >= end_) {
+      begin_ = off;
+      end_ = std::min(elements_, off + size_);
+      buf_.resize(end_ - begin_);
+      w_->Read(begin_, end_ - begin_, buf_.data());
+      w_->Release(begin_, end_ - begin_);
+    }
+    return buf_[off - begin_];
+  }
+
+ private:
+  const ElementWeights* w_;
+  uint64_t elements_, size_;
+  uint64_t begin_ = 0, end_ = 0;
+  std::vector<double> buf_;
+};
+
 bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape,
                      const WeightPlan& plan, const std::vector<int>& allowed_nbits,
                      PalettizedWeight* out, std::string* reason, const ElementWeights* sensitivity) {
@@ -343,11 +369,12 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
   }
 
   // Sensitivities matter to k-means tables only (uniform and unique tables ignore them).
-  std::vector<double> sens;
-  if (sensitivity && cfg.mode == PalettizeMode::kKMeans) {
-    sens.resize(values.size());
-    sensitivity->Read(0, values.size(), sens.data());
-  }
+  const bool weighted = sensitivity && cfg.mode == PalettizeMode::kKMeans;
+  // A group's elements lie in runs of G x inner (one per outer index), which its loops read in
+  // rising order, cluster_dim rows of inner elements together: a window is a run, or 16K elements
+  // of a longer one, and never less than cluster_dim rows.
+  SensitivityWindow sens(sensitivity, values.size(),
+                         std::max(D * L.inner, std::min<uint64_t>(G * L.inner, uint64_t(1) << 14)));
 
   PalettizedWeight p;
   p.cluster_dim = int(D);
@@ -441,10 +468,10 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
           for (uint64_t i = 0; i < L.inner; ++i) {
             const double s = s_at(o, i);
             const uint64_t off = L.Offset(o, c, i);
-            pts.push_back({norm(values[off], o, i), s * s, sens.empty() ? 0.0 : sens[off]});
+            pts.push_back({norm(values[off], o, i), s * s, weighted ? sens.at(off) : 0.0});
           }
       Distinct d;
-      MergePoints(pts, !sens.empty(), &d);
+      MergePoints(pts, weighted, &d);
       used = ScalarTable(d, cfg, K, table);
     } else {
       // With sensitivities, a vector weighs the sum of its elements' (coremltools' SKM rule).
@@ -455,13 +482,13 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
             double weight = 0;
             for (uint64_t d = 0; d < D; ++d) {
               pts.push_back(norm(values[L.Offset(o, c + d, i)], o, i));
-              if (!sens.empty()) weight += sens[L.Offset(o, c + d, i)];
+              if (weighted) weight += sens.at(L.Offset(o, c + d, i));
             }
-            if (!sens.empty()) vector_weights.push_back(weight);
+            if (weighted) vector_weights.push_back(weight);
           }
       VectorKMeansOptions opt;
       opt.seed = t;
-      VectorClustering vc = sens.empty()
+      VectorClustering vc = !weighted
                                 ? VectorKMeans(pts.data(), pts.size() / D, D, K, opt)
                                 : WeightedVectorKMeans(pts.data(), vector_weights.data(), pts.size() / D, D, K, opt);
       std::copy(vc.centroids.begin(), vc.centroids.end(), table);
@@ -514,7 +541,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
             p.decoded[off] = f;
             double diff = values[off] - f;
             p.sse += diff * diff;
-            if (!sens.empty()) p.weighted_sse += sens[off] * diff * diff;
+            if (weighted) p.weighted_sse += sens.at(off) * diff * diff;
             p.max_abs_error = std::max(p.max_abs_error, std::fabs(diff));
             p.signal += values[off] * values[off];
           }
