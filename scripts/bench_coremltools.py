@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "oracle"))
+import npcompat  # noqa: E402,F401  (before numpy: NPY_DISABLE_CPU_FEATURES)
+import numpy as np  # noqa: E402
 
 CONFIGS = {  # the same configs scripts/bench gives palettize
     "a": dict(mode="kmeans", nbits=6, granularity="per_tensor"),

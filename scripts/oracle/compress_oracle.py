@@ -30,7 +30,9 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import npcompat  # noqa: E402  (before numpy: NPY_DISABLE_CPU_FEATURES)
+import numpy as np  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -360,10 +362,10 @@ def blocks_of(dense, lut_shape):
 
 def distinct_entries(block, cluster_dim, vector_axis):
     if cluster_dim <= 1:
-        return len(np.unique(block))
+        return npcompat.distinct_count(block)
     v = np.moveaxis(block, vector_axis, -1)
     v = v.reshape(-1, v.shape[-1] // cluster_dim, cluster_dim).reshape(-1, cluster_dim)
-    return len(np.unique(v, axis=0))
+    return npcompat.distinct_count(v, axis=0)
 
 
 # --------------------------------------------------------------------------------------

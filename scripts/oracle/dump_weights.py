@@ -23,7 +23,7 @@ exactly like get_weights_metadata's ``isinstance(val, np.ndarray)`` test) one re
     dtype (numpy name: float16, float32, int32, ...), shape, elements, bytes (ndarray.nbytes),
     storage ("blob" | "immediate", read from the protobuf), blob ({"file", "offset"} of the
     blobFileValue or null; consts sharing one blob are deduplicated weights),
-    unique_values (len(np.unique)),
+    unique_values (distinct values, as len(np.unique); float16 counted by bit pattern),
     sparsity (fraction of |x| <= 1e-12, computed like get_weights_metadata),
     consumers: [{op_type, op_name, input}], one per (consumer op, input name) binding the
     const's output; ops in nested blocks count.
@@ -47,7 +47,9 @@ import os
 import sys
 import warnings
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import npcompat  # noqa: E402,F401  (before numpy: NPY_DISABLE_CPU_FEATURES)
+import numpy as np  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -205,7 +207,7 @@ def dump(path, keep_values=True):
                     "bytes": int(val.nbytes),
                     "storage": pinfo["storage"],
                     "blob": pinfo["blob"],  # {"file", "offset"} of the blob, or None
-                    "unique_values": int(len(np.unique(val))) if val.size else 0,
+                    "unique_values": npcompat.distinct_count(val),
                     "sparsity": sparsity_of(val) if val.size and val.dtype.kind in "biuf" else 0.0,
                     "consumers": _consumers(var),
                 }

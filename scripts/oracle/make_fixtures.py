@@ -23,7 +23,9 @@ import sys
 import tempfile
 import warnings
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import npcompat  # noqa: E402,F401  (before numpy: NPY_DISABLE_CPU_FEATURES)
+import numpy as np  # noqa: E402
 
 warnings.filterwarnings("ignore")
 

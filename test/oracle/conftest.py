@@ -27,13 +27,14 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ORACLE_SCRIPTS = REPO_ROOT / "scripts" / "oracle"
 if str(ORACLE_SCRIPTS) not in sys.path:
     sys.path.insert(0, str(ORACLE_SCRIPTS))
+
+import npcompat  # noqa: E402,F401  (before numpy: NPY_DISABLE_CPU_FEATURES)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 import dump_weights  # noqa: E402
 import make_fixtures  # noqa: E402
