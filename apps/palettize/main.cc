@@ -415,6 +415,7 @@ int main(int argc, char** argv) {
     }
     if (!target.empty()) options.min_target = palettize::DeploymentTarget(std::stoi(target.substr(3)));
     options.overwrite = force;
+    options.report_path = report_file;
     options.dry_run = dry_run;
     options.threads = threads;
     options.sensitivity_file = sensitivity_file;

@@ -22,6 +22,8 @@ struct CompressOptions {
   // else raise to iOS18. A forced target that cannot express a config is an error before any work.
   DeploymentTarget min_target = DeploymentTarget::kAuto;
   bool overwrite = false;  // replace an existing output package
+  // Where the JSON report goes ("" = none): --report. For a batch, the batch's one report.
+  std::string report_path;
   bool dry_run = false;    // plan only: nothing is clustered or written
   int threads = 0;         // worker threads; 0 = one per core. The output does not depend on it.
   // A .safetensors file of per-element sensitivities ("" = none). k-means tables of the weights
