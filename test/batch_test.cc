@@ -34,6 +34,13 @@ std::string MakeZoo(const std::string& root) {
   return zoo.string();
 }
 
+// The options of `compress --output-dir` as PlanBatch reads them: --force or not.
+CompressOptions Force(bool force) {
+  CompressOptions o;
+  o.overwrite = force;
+  return o;
+}
+
 std::vector<std::string> Outputs(const std::vector<BatchItem>& items) {
   std::vector<std::string> out;
   for (const BatchItem& i : items) out.push_back(i.output);
@@ -46,7 +53,7 @@ TEST_CASE("a folder is searched recursively and its layout mirrored under OUT", 
   TempDir tmp;
   const std::string zoo = MakeZoo(tmp.path());
   std::vector<BatchItem> items;
-  REQUIRE(PlanBatch({zoo}, tmp.path() + "/out", false, &items).ok());
+  REQUIRE(PlanBatch({zoo}, tmp.path() + "/out", Force(false), &items).ok());
   const std::string out = tmp.path() + "/out/";
   CHECK(Outputs(items) == std::vector<std::string>{out + "audio/activity_fp16.mlpackage", out + "mnist.mlpackage",
                                                    out + "video/keras_video.mlpackage",
@@ -59,7 +66,7 @@ TEST_CASE("packages named directly go to OUT/<name>; one reached twice is listed
   const std::string zoo = MakeZoo(tmp.path());
   std::vector<BatchItem> items;
   REQUIRE(PlanBatch({zoo + "/video/keras_video.mlpackage/", zoo + "/mnist.mlpackage", zoo + "/video"},
-                    tmp.path() + "/out", false, &items)
+                    tmp.path() + "/out", Force(false), &items)
               .ok());
   CHECK(Outputs(items) == std::vector<std::string>{tmp.path() + "/out/keras_video.mlpackage",
                                                    tmp.path() + "/out/mnist.mlpackage",
@@ -72,12 +79,12 @@ TEST_CASE("two inputs with one output are refused before any work", "[batch]") {
     CopyModel("activity_fp16", tmp.path() + "/" + dir + "/m.mlpackage");
   std::vector<BatchItem> items;
   const std::string a = tmp.path() + "/a/m.mlpackage", b = tmp.path() + "/b/m.mlpackage";
-  Status st = PlanBatch({a, b}, tmp.path() + "/out", false, &items);
+  Status st = PlanBatch({a, b}, tmp.path() + "/out", Force(false), &items);
   CHECK(st.code() == Status::Code::kInvalidArgument);
   CHECK(st.message() == tmp.path() + "/out/m.mlpackage: output of both " + a + " and " + b +
                             " (rename one, or pass the folder holding both: sub-folders are mirrored)");
   // Their common parent mirrors them apart.
-  REQUIRE(PlanBatch({tmp.path()}, tmp.path() + "/out", false, &items).ok());
+  REQUIRE(PlanBatch({tmp.path()}, tmp.path() + "/out", Force(false), &items).ok());
   CHECK(Outputs(items) ==
         std::vector<std::string>{tmp.path() + "/out/a/m.mlpackage", tmp.path() + "/out/b/m.mlpackage"});
   CHECK_FALSE(fs::exists(tmp.path() + "/out"));
@@ -86,23 +93,35 @@ TEST_CASE("two inputs with one output are refused before any work", "[batch]") {
 TEST_CASE("planning errors: missing path, empty folder, existing output, output over input", "[batch]") {
   TempDir tmp;
   std::vector<BatchItem> items;
-  Status st = PlanBatch({tmp.path() + "/nope"}, tmp.path() + "/out", false, &items);
+  Status st = PlanBatch({tmp.path() + "/nope"}, tmp.path() + "/out", Force(false), &items);
   CHECK(st.code() == Status::Code::kIOError);
   CHECK(st.message() == tmp.path() + "/nope: no such package or folder");
 
   fs::create_directories(tmp.path() + "/empty/sub");
-  st = PlanBatch({tmp.path() + "/empty"}, tmp.path() + "/out", false, &items);
+  st = PlanBatch({tmp.path() + "/empty"}, tmp.path() + "/out", Force(false), &items);
   CHECK(st.code() == Status::Code::kInvalidArgument);
   CHECK(st.message() == tmp.path() + "/empty: no .mlpackage in this folder");
 
   CopyModel("activity_fp16", tmp.path() + "/in/m.mlpackage");
   fs::create_directories(tmp.path() + "/out/m.mlpackage");
-  st = PlanBatch({tmp.path() + "/in"}, tmp.path() + "/out", false, &items);
+  std::ofstream(tmp.path() + "/out/m.mlpackage/Manifest.json") << "{}";
+  st = PlanBatch({tmp.path() + "/in"}, tmp.path() + "/out", Force(false), &items);
   CHECK(st.message() == tmp.path() + "/out/m.mlpackage: already exists (use --force to replace it)");
-  CHECK(PlanBatch({tmp.path() + "/in"}, tmp.path() + "/out", true, &items).ok());
+  CHECK(PlanBatch({tmp.path() + "/in"}, tmp.path() + "/out", Force(true), &items).ok());
 
-  st = PlanBatch({tmp.path() + "/in/m.mlpackage"}, tmp.path() + "/in", true, &items);
-  CHECK(st.message() == tmp.path() + "/in/m.mlpackage: output would replace its input");
+  st = PlanBatch({tmp.path() + "/in/m.mlpackage"}, tmp.path() + "/in", Force(true), &items);
+  CHECK(st.message() == tmp.path() + "/in: --output-dir holds the input " + tmp.path() +
+                            "/in/m.mlpackage; write to another folder");
+  st = PlanBatch({tmp.path() + "/in/m.mlpackage"}, tmp.path() + "/in/m.mlpackage/Data", Force(true), &items);
+  CHECK(st.message() == tmp.path() + "/in/m.mlpackage/Data: --output-dir lies inside the input " + tmp.path() +
+                            "/in/m.mlpackage; write outside it");
+  // Every input counts, not only the one an output is for.
+  CopyModel("mnist", tmp.path() + "/in2/mnist.mlpackage");
+  st = PlanBatch({tmp.path() + "/in2/mnist.mlpackage", tmp.path() + "/in/m.mlpackage"},
+                 tmp.path() + "/in2/mnist.mlpackage/Data/weights", Force(true), &items);
+  CHECK(st.code() == Status::Code::kInvalidArgument);
+  CHECK(st.message() == tmp.path() + "/in2/mnist.mlpackage/Data/weights: --output-dir lies inside the input " +
+                            tmp.path() + "/in2/mnist.mlpackage; write outside it");
 }
 
 TEST_CASE("the output folder is not searched for inputs", "[batch]") {
@@ -110,7 +129,7 @@ TEST_CASE("the output folder is not searched for inputs", "[batch]") {
   const std::string zoo = MakeZoo(tmp.path());
   CopyModel("mnist", zoo + "/out/old.mlpackage");
   std::vector<BatchItem> items;
-  REQUIRE(PlanBatch({zoo}, zoo + "/out", false, &items).ok());
+  REQUIRE(PlanBatch({zoo}, zoo + "/out", Force(false), &items).ok());
   CHECK(items.size() == 4);
 }
 
@@ -119,7 +138,7 @@ TEST_CASE("a failing model does not stop the others and leaves nothing behind", 
   const std::string zoo = MakeZoo(tmp.path());
   fs::create_directories(zoo + "/broken/bad.mlpackage");  // no Manifest.json
   std::vector<BatchItem> items;
-  REQUIRE(PlanBatch({zoo}, tmp.path() + "/out", false, &items).ok());
+  REQUIRE(PlanBatch({zoo}, tmp.path() + "/out", Force(false), &items).ok());
   REQUIRE(items.size() == 5);
   BatchOptions options;
   options.compress.config.global_config = PalettizeConfig();

@@ -162,7 +162,7 @@ TEST_CASE("--force replaces only an existing output of the same kind", "[path_ru
     for (const std::string& p : {folder, file}) {
       const Status st = CheckRunPaths(z.Run(p, "", force));
       CHECK(st.code() == Status::Code::kInvalidArgument);
-      CHECK(st.message() == p + ": exists and is not a package (a folder holding Manifest.json); --force "
+      CHECK(st.message() == p + ": already exists and is not a package (a folder holding Manifest.json); --force "
                                 "replaces only a package");
     }
   }
@@ -176,7 +176,7 @@ TEST_CASE("--force replaces only an existing output of the same kind", "[path_ru
   ck.inputs = {{"the input", z.zoo + "/notes.txt"}};
   ck.outputs = {{folder, OutputKind::kFile}};
   ck.overwrite = true;
-  CHECK(Message(ck) == folder + ": exists and is not a regular file; --force replaces only a file");
+  CHECK(Message(ck) == folder + ": already exists and is not a regular file; --force replaces only a file");
   ck.outputs = {{file, OutputKind::kFile}};
   CHECK(CheckRunPaths(ck).ok());
 

@@ -128,7 +128,7 @@ int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
              const palettize::CompressOptions& compress, int jobs, const std::string& report_file, bool quiet,
              bool verbose) {
   std::vector<palettize::BatchItem> items;
-  palettize::Status st = palettize::PlanBatch(inputs, out_dir, compress.overwrite || compress.dry_run, &items);
+  palettize::Status st = palettize::PlanBatch(inputs, out_dir, compress, &items);
   if (!st.ok()) return Fail(st);
   palettize::BatchOptions options;
   options.compress = compress;
@@ -277,7 +277,8 @@ int main(int argc, char** argv) {
                        "Write a JSON report of every weight (docs/format.md section 6); with --output-dir, "
                        "one report of every model (section 7); for a checkpoint, of every tensor (section 9)");
   compress->add_flag("--dry-run", dry_run, "Print the plan (each weight's config, or why it is skipped) and write nothing");
-  compress->add_flag("--force", force, "Replace OUTPUT (with --output-dir: every output) if it exists");
+  compress->add_flag("--force", force, "Replace OUTPUT (with --output-dir: every output) if it exists and is of its kind: a "
+                     "package (a folder holding Manifest.json), for a checkpoint a regular file");
   int threads = 0;
   compress->add_option("--threads", threads,
                        "Worker threads per model (default: one per core); the output is the same for any count")
@@ -306,7 +307,7 @@ int main(int argc, char** argv) {
                     "back into a dense const, as coremltools' decompress_weights does.");
   decompress->add_option("INPUT", dec_input, "The .mlpackage to decompress (never modified)")->required();
   decompress->add_option("-o,--output", dec_output, "The .mlpackage to write")->required();
-  decompress->add_flag("--force", dec_force, "Replace OUTPUT if it exists");
+  decompress->add_flag("--force", dec_force, "Replace OUTPUT if it exists and is a package (a folder holding Manifest.json)");
 
   std::string cmp_original, cmp_compressed;
   bool cmp_json = false;
@@ -407,15 +408,10 @@ int main(int argc, char** argv) {
       palettize::Status st = palettize::ValidatePalettizeConfig(g, "options");
       if (!st.ok()) return Fail(st);
     }
-    // Refuse a report that cannot be written before any work, not after the package is.
-    if (!report_file.empty()) {
-      const std::filesystem::path folder = std::filesystem::path(report_file).parent_path();
-      if (!folder.empty() && !std::filesystem::is_directory(folder))
-        return Fail(palettize::Status::IOError(report_file + ": cannot write report: no folder " + folder.string()));
-    }
     if (!target.empty()) options.min_target = palettize::DeploymentTarget(std::stoi(target.substr(3)));
     options.overwrite = force;
     options.report_path = report_file;
+    options.config_file = config_file;
     options.dry_run = dry_run;
     options.threads = threads;
     options.sensitivity_file = sensitivity_file;

@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include "util/path_rules.h"
+
 namespace palettize {
 
 namespace fs = std::filesystem;
@@ -32,13 +34,6 @@ fs::path Clean(const std::string& arg) {
   return p;
 }
 
-// A key equal for two paths to the same folder on disk (symbolic links and ".." resolved).
-std::string Identity(const fs::path& p) {
-  std::error_code ec;
-  fs::path c = fs::weakly_canonical(p, ec);
-  return ec ? fs::absolute(p).lexically_normal().string() : c.string();
-}
-
 // The packages under `root`, as paths relative to it, sorted. Packages are not searched inside,
 // nor is the output folder (a second run must not take the first run's outputs as inputs).
 Status FindPackages(const fs::path& root, const std::string& out_identity, std::vector<fs::path>* found) {
@@ -50,7 +45,7 @@ Status FindPackages(const fs::path& root, const std::string& out_identity, std::
     if (HasPackageName(it->path())) {
       found->push_back(it->path().lexically_relative(root));
       it.disable_recursion_pending();
-    } else if (Identity(it->path()) == out_identity) {
+    } else if (ResolvePath(it->path().string()) == out_identity) {
       it.disable_recursion_pending();
     }
   }
@@ -76,29 +71,28 @@ Status MakeFolders(const fs::path& dir, std::vector<fs::path>* created) {
 
 }  // namespace
 
-Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, bool overwrite,
+Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, const CompressOptions& options,
                  std::vector<BatchItem>* items) {
   items->clear();
   const fs::path out = Clean(out_dir);
-  std::error_code ec;
-  if (fs::exists(out, ec) && !fs::is_directory(out, ec)) return Status::IOError(out_dir + ": not a folder");
-  const std::string out_identity = Identity(out);
-  std::set<std::string> seen;                   // inputs, by identity
+  // Every input and output of the run, checked together before anything is compressed.
+  RunPaths paths = CompressRunPaths("", {out_dir, OutputKind::kFolder}, options);
+  const std::string out_identity = ResolvePath(out.string());
+  std::set<std::string> seen;                   // inputs, resolved
   std::map<std::string, std::string> producer;  // output -> the input writing it
   auto add = [&](const fs::path& input, const fs::path& rel) -> Status {
-    if (!seen.insert(Identity(input)).second) return Status::OK();
+    if (!seen.insert(ResolvePath(input.string())).second) return Status::OK();
     const fs::path output = out / rel;
     auto [it, fresh] = producer.emplace(output.string(), input.string());
     if (!fresh)
       return Status::InvalidArgument(output.string() + ": output of both " + it->second + " and " + input.string() +
                                      " (rename one, or pass the folder holding both: sub-folders are mirrored)");
-    if (Identity(output) == Identity(input))
-      return Status::InvalidArgument(output.string() + ": output would replace its input");
-    if (!overwrite && fs::exists(fs::symlink_status(output, ec)))
-      return Status::InvalidArgument(output.string() + ": already exists (use --force to replace it)");
     items->push_back({input.string(), output.string()});
+    paths.inputs.push_back({"the input", input.string()});
+    paths.outputs.push_back({output.string(), OutputKind::kPackage});
     return Status::OK();
   };
+  std::error_code ec;
   for (const std::string& arg : inputs) {
     const fs::path p = Clean(arg);
     const fs::file_status st = fs::status(p, ec);
@@ -113,7 +107,7 @@ Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_
     if (found.empty()) return Status::InvalidArgument(arg + ": no .mlpackage in this folder");
     for (const fs::path& rel : found) PALETTIZE_RETURN_IF_ERROR(add(p / rel, rel));
   }
-  return Status::OK();
+  return CheckRunPaths(paths);
 }
 
 void CompressBatch(const std::vector<BatchItem>& items, const BatchOptions& options, BatchReport* report) {

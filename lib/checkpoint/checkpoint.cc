@@ -17,6 +17,7 @@
 #include "safetensors/safetensors_writer.h"
 #include "sensitivity/sensitivity.h"
 #include "util/ordered_pipeline.h"
+#include "util/path_rules.h"
 
 namespace palettize {
 
@@ -101,6 +102,7 @@ Status CompressCheckpoint(const std::string& input, const std::string& output, c
                           CheckpointReport* report) {
   const auto start = Clock::now();
   const CompressOptions& o = options.compress;
+  PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(CompressRunPaths(input, {output, OutputKind::kFile}, o)));
   const OptimizationConfig& cfg = o.config;
   if (o.min_target != DeploymentTarget::kAuto)
     return Status::InvalidArgument("--minimum-deployment-target: a checkpoint has no deployment target");

@@ -18,6 +18,7 @@
 #include "plan/plan.h"
 #include "sensitivity/sensitivity.h"
 #include "util/ordered_pipeline.h"
+#include "util/path_rules.h"
 
 namespace palettize {
 
@@ -105,6 +106,7 @@ struct ProgramTarget {
 Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,
                 CompressReport* report) {
   const auto start = Clock::now();
+  PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(CompressRunPaths(input, {output, OutputKind::kPackage}, options)));
   const OptimizationConfig& cfg = options.config;
   if (cfg.global_config) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*cfg.global_config, "global_config"));
   for (const auto& [k, v] : cfg.op_type_configs)
@@ -202,8 +204,6 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     r.shape = c.shape.dims;
     rep.weights.push_back(std::move(r));
   }
-  if (!options.dry_run && PathExists(output) && !options.overwrite)
-    return Status::InvalidArgument(output + ": already exists (use --force to replace it)");
 
   // A const that several functions share (one blob, one resolved config) is palettized once, and
   // every copy points at the same new blobs (multifunction models deduplicate their weights).

@@ -11,6 +11,7 @@
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
 #include "package/package.h"
+#include "util/path_rules.h"
 
 namespace palettize {
 
@@ -83,10 +84,13 @@ Status FoldBlock(mil::Block& b, ConstexprEvaluator& eval, const std::set<std::st
 
 Status Decompress(const std::string& input, const std::string& output, const DecompressOptions& options,
                   DecompressReport* report) {
+  RunPaths paths;
+  paths.inputs = {{"the input", input}};
+  paths.outputs = {{output, OutputKind::kPackage}};
+  paths.overwrite = options.overwrite;
+  PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(paths));
   Package package;
   PALETTIZE_RETURN_IF_ERROR(package.Load(input));
-  if (PathExists(output) && !options.overwrite)
-    return Status::InvalidArgument(output + ": already exists (use --force to replace it)");
   std::vector<PendingBlob> pending;
   size_t folded = 0;
   Status status;

@@ -69,7 +69,9 @@ Status CheckApart(const Named& w, const Named& other, bool holds_matters) {
   if (Inside(w.chain, other.chain))
     return Status::InvalidArgument(head + " lies inside " + other.role + " " + other.given + "; write outside it");
   if (holds_matters && Inside(other.chain, w.chain))
-    return Status::InvalidArgument(head + " would replace the folder holding " + other.role + " " + other.given);
+    return Status::InvalidArgument(w.kind == OutputKind::kFolder
+                                       ? head + " holds " + other.role + " " + other.given + "; write to another folder"
+                                       : head + " would replace the folder holding " + other.role + " " + other.given);
   return Status::OK();
 }
 
@@ -84,12 +86,14 @@ Status CheckExisting(const Named& out, const RunPaths& paths) {
       return Status::OK();
     case OutputKind::kPackage:
       if (!fs::is_directory(st) || !fs::is_regular_file(fs::path(out.given) / "Manifest.json", ec))
-        return Status::InvalidArgument(out.given + ": exists and is not a package (a folder holding Manifest.json); "
+        return Status::InvalidArgument(out.given +
+                                       ": already exists and is not a package (a folder holding Manifest.json); "
                                        "--force replaces only a package");
       break;
     case OutputKind::kFile:
       if (!fs::is_regular_file(st))
-        return Status::InvalidArgument(out.given + ": exists and is not a regular file; --force replaces only a file");
+        return Status::InvalidArgument(out.given +
+                                       ": already exists and is not a regular file; --force replaces only a file");
       break;
   }
   if (!paths.overwrite && !paths.dry_run)
@@ -156,6 +160,18 @@ Status CheckRunPaths(const RunPaths& paths) {
     PALETTIZE_RETURN_IF_ERROR(CheckApart(report, out, false));
   }
   return CheckReportTarget(paths.report);
+}
+
+RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output, const CompressOptions& options) {
+  RunPaths r;
+  r.inputs = {{"the input", input},
+              {"the --sensitivity file", options.sensitivity_file},
+              {"the --config file", options.config_file}};
+  r.outputs = {output};
+  r.report = options.report_path;
+  r.overwrite = options.overwrite;
+  r.dry_run = options.dry_run;
+  return r;
 }
 
 }  // namespace palettize

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "palettize/compress.h"
 #include "palettize/status.h"
 
 namespace palettize {
@@ -54,5 +55,10 @@ struct RunPaths {
 // The first rule `paths` breaks, as InvalidArgument naming the paths as given (an IOError for
 // a report whose folder does not exist, or an --output-dir that is a file); OK when none.
 Status CheckRunPaths(const RunPaths& paths);
+
+// The paths of a compress run (of a package, a checkpoint, or one model of a batch): `input`,
+// options.sensitivity_file and options.config_file are read, `output` and options.report_path
+// written; options.overwrite and options.dry_run as given.
+RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output, const CompressOptions& options);
 
 }  // namespace palettize

@@ -216,6 +216,7 @@ def test_name_clash_is_refused_before_any_work(palettize_bin, tmp_path):
 def test_existing_output_is_refused_before_any_work(palettize_bin, small_zoo, tmp_path):
     out = tmp_path / "out"
     (out / "mnist.mlpackage").mkdir(parents=True)
+    (out / "mnist.mlpackage" / "Manifest.json").write_text("{}")  # --force replaces only a package
     r = run(palettize_bin, "compress", small_zoo, "--output-dir", out)
     assert r.returncode == 1
     assert r.stderr == f"palettize: {out}/mnist.mlpackage: already exists (use --force to replace it)\n"

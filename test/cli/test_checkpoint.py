@@ -313,5 +313,5 @@ def test_existing_output_and_force(palettize_bin, tmp_path):
     run(palettize_bin, "compress", src, "-o", out, "--force")
     assert ck.read(out)[0] == {"format": "pt"}
     proc = run(palettize_bin, "compress", src, "-o", src, "--force", rc=1)
-    assert proc.stderr.decode() == f"palettize: {src}: is the input; write to another path\n"
+    assert proc.stderr.decode() == f"palettize: {src}: the output is the input; write to another path\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "o.safetensors"]

@@ -27,9 +27,10 @@ struct BatchItem {
 // Order: arguments as given, the packages found in one folder sorted by path; a package reached
 // twice (the same folder on disk) is listed once. Nothing is written. Errors, so that nothing is
 // started: a missing argument (IOError), a folder holding no package, two inputs with the same
-// output, an output that is its input, or an existing output without `overwrite`
-// (InvalidArgument, naming the paths).
-Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, bool overwrite,
+// output (InvalidArgument, naming the paths), or a path rule broken by OUT, any output or
+// options.report_path against every input, options.sensitivity_file and options.config_file
+// (README "Path rules": lib/util/path_rules.h; options.overwrite and options.dry_run apply).
+Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, const CompressOptions& options,
                  std::vector<BatchItem>* items);
 
 struct BatchResult {

@@ -24,6 +24,9 @@ struct CompressOptions {
   bool overwrite = false;  // replace an existing output package
   // Where the JSON report goes ("" = none): --report. For a batch, the batch's one report.
   std::string report_path;
+  // The --config file `config` was read from ("" = none). Not read here: named so that no output
+  // or report of the run lands on it (lib/util/path_rules.h).
+  std::string config_file;
   bool dry_run = false;    // plan only: nothing is clustered or written
   int threads = 0;         // worker threads; 0 = one per core. The output does not depend on it.
   // A .safetensors file of per-element sensitivities ("" = none). k-means tables of the weights
