@@ -179,6 +179,9 @@ TEST_CASE("--force replaces only an existing output of the same kind", "[path_ru
   CHECK(Message(ck) == folder + ": already exists and is not a regular file; --force replaces only a file");
   ck.outputs = {{file, OutputKind::kFile}};
   CHECK(CheckRunPaths(ck).ok());
+  // Renaming a checkpoint over a device would replace the device itself.
+  ck.outputs = {{"/dev/null", OutputKind::kFile}};
+  CHECK(Message(ck) == "/dev/null: already exists and is not a regular file; --force replaces only a file");
 
   // A report replaces a regular file or is written into a special file; never a folder.
   CHECK(CheckRunPaths(z.Run(z.root + "/o.mlpackage", file)).ok());

@@ -147,6 +147,11 @@ def test_D3_report_onto_the_input_weights(palettize_bin, zoo, tmp_path):
                 bin_, f"the report lies inside the input {a}; write outside it")
     refused(palettize_bin, zoo.parent, ["compress", a, "--dry-run", "--report", a / "Manifest.json"],
             a / "Manifest.json", f"the report lies inside the input {a}; write outside it")
+    # A link is compared by what it points at.
+    link = zoo.parent / "r.json"
+    link.symlink_to(bin_)
+    refused(palettize_bin, zoo.parent, ["compress", a, "-o", tmp_path / "o.mlpackage", "--report", link], link,
+            f"the report lies inside the input {a}; write outside it")
 
 
 def test_D3_report_onto_the_checkpoint_input_and_output(palettize_bin, checkpoint):
