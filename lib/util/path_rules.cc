@@ -2,8 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
+#include <unordered_map>
 
 namespace fs = std::filesystem;
 
@@ -11,47 +13,31 @@ namespace palettize {
 
 namespace {
 
-// One folder or file on the path from a resolved path up to the root. Two nodes are the same
-// when they have the same device and inode; a node that does not exist yet has only its
-// resolved path to compare (nothing else can be it).
-struct Node {
-  std::string resolved;
-  bool exists = false;
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
-
-bool SameNode(const Node& a, const Node& b) {
-  if (a.exists && b.exists) return a.dev == b.dev && a.ino == b.ino;
-  return a.resolved == b.resolved;
+// A file or folder as the kernel sees it: "device:inode" where it exists, else its resolved path
+// (nothing that exists can be it, so the path alone identifies it).
+std::string Key(const std::string& resolved) {
+  struct stat st;
+  if (::stat(resolved.c_str(), &st) == 0) return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  return resolved;
 }
 
-// `path` and every folder above it, innermost first. Comparing the outer nodes with another
-// path's own node answers "inside" by inode too (a bind mount has two spellings of one folder).
-std::vector<Node> Chain(const std::string& path) {
-  std::vector<Node> chain;
+// The keys of `path` and of every folder above it, innermost first. Comparing the outer keys
+// with another path's own key answers "inside" by inode too (a bind mount has two spellings of
+// one folder).
+std::vector<std::string> Chain(const std::string& path) {
+  std::vector<std::string> chain;
   for (fs::path p = ResolvePath(path);; p = p.parent_path()) {
-    Node n;
-    n.resolved = p.string();
-    struct stat st;
-    if (::stat(n.resolved.c_str(), &st) == 0) n.exists = true, n.dev = st.st_dev, n.ino = st.st_ino;
-    chain.push_back(std::move(n));
+    chain.push_back(Key(p.string()));
     if (p == p.parent_path()) break;
   }
   return chain;
 }
 
-bool Inside(const std::vector<Node>& a, const std::vector<Node>& b) {
-  for (size_t i = 1; i < a.size(); ++i)
-    if (SameNode(a[i], b[0])) return true;
-  return false;
-}
-
-// A path as given, with its resolved chain and its role in messages.
+// A path as given, with its chain and its role in messages.
 struct Named {
   std::string given;
   std::string role;  // "the input", "the output", "the report", "--output-dir"
-  std::vector<Node> chain;
+  std::vector<std::string> chain;
   OutputKind kind = OutputKind::kFile;  // for outputs
 };
 
@@ -59,19 +45,42 @@ Named Name(const std::string& given, std::string role, OutputKind kind = OutputK
   return {given, std::move(role), Chain(given), kind};
 }
 
-// Refuses `w` (an output or the report) where it is `other` or lies inside it, or (when `w`
-// is replaced as a whole, `holds_matters`) where it holds it.
-Status CheckApart(const Named& w, const Named& other, bool holds_matters) {
+// Paths by key, so that a batch of n models is checked in O(n) lookups, not n^2 comparisons:
+// each path's own key, and the keys of the folders above it (the first path of a key wins).
+struct Index {
+  std::unordered_map<std::string, const Named*> self, above;
+  explicit Index(const std::vector<Named>& paths) {
+    for (const Named& n : paths) {
+      self.emplace(n.chain[0], &n);
+      for (size_t i = 1; i < n.chain.size(); ++i) above.emplace(n.chain[i], &n);
+    }
+  }
+};
+
+// Refuses `w` (an output or the report) where it is one of `others` or lies inside one, or,
+// when `w` is replaced as a whole (`holds_matters`), where it holds one. Lying inside
+// --output-dir is what outputs and a batch report do.
+Status CheckApart(const Named& w, const Index& others, bool holds_matters) {
   const std::string head = w.given + ": " + w.role;
-  if (SameNode(w.chain[0], other.chain[0]))
-    return Status::InvalidArgument(head + " is " + other.role + (other.given == w.given ? "" : " " + other.given) +
+  auto it = others.self.find(w.chain[0]);
+  if (it != others.self.end()) {
+    const Named& o = *it->second;
+    return Status::InvalidArgument(head + " is " + o.role + (o.given == w.given ? "" : " " + o.given) +
                                    "; write to another path");
-  if (Inside(w.chain, other.chain))
-    return Status::InvalidArgument(head + " lies inside " + other.role + " " + other.given + "; write outside it");
-  if (holds_matters && Inside(other.chain, w.chain))
+  }
+  for (size_t i = 1; i < w.chain.size(); ++i) {
+    it = others.self.find(w.chain[i]);
+    if (it != others.self.end() && it->second->kind != OutputKind::kFolder)
+      return Status::InvalidArgument(head + " lies inside " + it->second->role + " " + it->second->given +
+                                     "; write outside it");
+  }
+  it = others.above.find(w.chain[0]);
+  if (holds_matters && it != others.above.end()) {
+    const Named& o = *it->second;
     return Status::InvalidArgument(w.kind == OutputKind::kFolder
-                                       ? head + " holds " + other.role + " " + other.given + "; write to another folder"
-                                       : head + " would replace the folder holding " + other.role + " " + other.given);
+                                       ? head + " holds " + o.role + " " + o.given + "; write to another folder"
+                                       : head + " would replace the folder holding " + o.role + " " + o.given);
+  }
   return Status::OK();
 }
 
@@ -135,9 +144,12 @@ std::string ResolvePath(const std::string& path) {
   return out;
 }
 
-bool SamePath(const std::string& a, const std::string& b) { return SameNode(Chain(a)[0], Chain(b)[0]); }
+bool SamePath(const std::string& a, const std::string& b) { return Chain(a)[0] == Chain(b)[0]; }
 
-bool PathInside(const std::string& a, const std::string& b) { return Inside(Chain(a), Chain(b)); }
+bool PathInside(const std::string& a, const std::string& b) {
+  const std::vector<std::string> chain = Chain(a);
+  return std::find(chain.begin() + 1, chain.end(), Chain(b)[0]) != chain.end();
+}
 
 Status CheckRunPaths(const RunPaths& paths) {
   std::vector<Named> inputs, outputs;
@@ -147,18 +159,15 @@ Status CheckRunPaths(const RunPaths& paths) {
     if (!o.path.empty())
       outputs.push_back(Name(o.path, o.kind == OutputKind::kFolder ? "--output-dir" : "the output", o.kind));
 
+  const Index input_index(inputs);
   for (const Named& out : outputs) {
-    for (const Named& in : inputs) PALETTIZE_RETURN_IF_ERROR(CheckApart(out, in, true));
+    PALETTIZE_RETURN_IF_ERROR(CheckApart(out, input_index, true));
     PALETTIZE_RETURN_IF_ERROR(CheckExisting(out, paths));
   }
   if (paths.report.empty()) return Status::OK();
   const Named report = Name(paths.report, "the report");
-  for (const Named& in : inputs) PALETTIZE_RETURN_IF_ERROR(CheckApart(report, in, false));
-  for (const Named& out : outputs) {
-    // --output-dir is a folder the report may go into; an output is not.
-    if (out.kind == OutputKind::kFolder && !SameNode(report.chain[0], out.chain[0])) continue;
-    PALETTIZE_RETURN_IF_ERROR(CheckApart(report, out, false));
-  }
+  PALETTIZE_RETURN_IF_ERROR(CheckApart(report, input_index, false));
+  PALETTIZE_RETURN_IF_ERROR(CheckApart(report, Index(outputs), false));
   return CheckReportTarget(paths.report);
 }
 
