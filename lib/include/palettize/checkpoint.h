@@ -48,7 +48,9 @@ bool IsCheckpointPath(const std::string& path);
 // Reads and checks `input`, plans every tensor, palettizes the candidates in parallel and writes
 // `output` (beside, then renamed). The output does not depend on options.compress.threads.
 // Errors name the file and tensor: a malformed input is InvalidInput, a config it cannot take
-// (a module_name_configs key no tensor is under) InvalidArgument.
+// (a module_name_configs key no tensor is under) InvalidArgument, as is, before any work, an
+// output or report that breaks the path rules (README "Path rules"; an existing output must be a
+// regular file).
 Status CompressCheckpoint(const std::string& input, const std::string& output, const CheckpointOptions& options,
                           CheckpointReport* report);
 

@@ -87,6 +87,9 @@ struct CompressReport {
   std::vector<std::string> unused_sensitivities;  // keys that applied to no weight
 };
 
+// Before any work, refuses (InvalidArgument) an output or report that breaks the path rules
+// (README "Path rules"): onto or into `input`, the sensitivity or config file, or each other, or
+// --force onto an existing path that is not a package.
 Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,
                 CompressReport* report);
 

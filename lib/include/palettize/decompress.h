@@ -17,6 +17,8 @@ struct DecompressReport {
   size_t weights = 0;  // dense consts written
 };
 
+// Before any work, refuses (InvalidArgument) an output that is, holds or lies inside `input`, or
+// that exists and is not a package (README "Path rules").
 Status Decompress(const std::string& input, const std::string& output, const DecompressOptions& options,
                   DecompressReport* report);
 
