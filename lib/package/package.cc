@@ -91,7 +91,7 @@ Status Package::NormalizeBlobFileName(const std::string& mil_file_name, std::str
                                 "' does not start with " + prefix);
   std::string rel;
   size_t start = prefix.size();
-  bool leaves = mil_file_name.size() > prefix.size() && mil_file_name[prefix.size()] == '/';
+  bool leaves = false;
   while (!leaves && start <= mil_file_name.size()) {
     size_t end = std::min(mil_file_name.find('/', start), mil_file_name.size());
     const std::string part = mil_file_name.substr(start, end - start);

@@ -74,7 +74,7 @@ class Package {
 
   // The one spelling of a MIL blob file name: "@model_path/" and the path's components, without
   // "." and empty ones ("@model_path/weights/./weight.bin" and "@model_path/weights//weight.bin"
-  // are "@model_path/weights/weight.bin"). A name not under @model_path, empty, absolute or with
+  // are "@model_path/weights/weight.bin"). A name not under @model_path, naming no file, or with
   // a ".." component is InvalidInput. Everything keyed by a blob file keys by this.
   Status NormalizeBlobFileName(const std::string& mil_file_name, std::string* out) const;
 
