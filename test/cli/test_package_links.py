@@ -369,3 +369,47 @@ def test_batch_search_follows_no_link(palettize_bin, mnist, tmp_path):
     assert rc == 0, err
     assert sorted(p.name for p in (out / "named").iterdir()) == ["linked.mlpackage"]
     assert (tree(zoo), tree(elsewhere)) == before
+
+
+def share_blob(pkg, spelling):
+    """Adds a second const reading Dense2's weight blob through `spelling`, and a second linear
+    consuming it: one blob, two consts, two names for its file."""
+    spec = Model_pb2.Model()
+    spec.ParseFromString((pkg / MODEL).read_bytes())
+    ops = spec.mlProgram.functions["main"].block_specializations["CoreML5"].operations
+    const = next(i for i, op in enumerate(ops) if op.outputs[0].name == "model_Dense2_weight_to_fp16")
+    linear = next(i for i, op in enumerate(ops) if op.type == "linear" and
+                  op.inputs["weight"].arguments[0].name == "model_Dense2_weight_to_fp16")
+    c, lin = type(ops[const])(), type(ops[linear])()
+    c.CopyFrom(ops[const])
+    lin.CopyFrom(ops[linear])
+    c.outputs[0].name = "shared_copy"
+    c.attributes["name"].immediateValue.tensor.strings.values[0] = "shared_copy"
+    c.attributes["val"].blobFileValue.fileName = spelling
+    lin.outputs[0].name = "linear_copy"
+    lin.attributes["name"].immediateValue.tensor.strings.values[0] = "linear_copy"
+    lin.inputs["weight"].arguments[0].name = "shared_copy"
+    ops.insert(linear + 1, lin)
+    ops.insert(const + 1, c)
+    (pkg / MODEL).write_bytes(spec.SerializeToString())
+
+
+def test_D5_one_blob_two_spellings_is_one_blob(palettize_bin, mnist, tmp_path):
+    """A blob reached through two spellings is counted once by inspect, palettized once and
+    written once by compress: the same as when both consts spell its file the same way."""
+    canonical = tmp_path / "canonical.mlpackage"
+    subprocess.run(["cp", "-r", str(mnist), str(canonical)], check=True)
+    share_blob(canonical, "@model_path/weights/weight.bin")
+    share_blob(mnist, "@model_path/weights/./weight.bin")
+    totals = []
+    for pkg in (canonical, mnist):
+        rc, stdout, err = run(palettize_bin, "inspect", "--json", pkg)
+        assert rc == 0, err
+        totals.append(json.loads(stdout)["model"]["total_weight_bytes"])
+    assert totals[0] == totals[1]
+    outs = [tmp_path / "c.mlpackage", tmp_path / "r.mlpackage"]
+    for pkg, out in zip((canonical, mnist), outs):
+        rc, _, err = run(palettize_bin, "compress", pkg, "-o", out, "--nbits", "4", timeout=120)
+        assert rc == 0, err
+    assert (outs[0] / WEIGHTS).read_bytes() == (outs[1] / WEIGHTS).read_bytes()
+    check_output(palettize_bin, outs[1], outs[0])
