@@ -217,6 +217,13 @@ TEST_CASE("CopyUnder copies contents, not modes, and leaves out what skip names"
   REQUIRE(::lstat((to + "/plain").c_str(), &s) == 0);
   CHECK((s.st_mode & 07777) == 0644);
 
+  // A single file, and a tree copied over a copy of itself (overlapping manifest items).
+  REQUIRE(CopyUnder(root, "item/plain", dir.path() + "/one/plain", [](const std::string&) { return false; }).ok());
+  REQUIRE(ReadFileToString(dir.path() + "/one/plain", &text).ok());
+  CHECK(text == "p");
+  CHECK(CopyUnder(root, "item", to, [](const std::string&) { return false; }).ok());
+  CHECK(fs::exists(to + "/skipped"));
+
   // A link is refused, not copied.
   fs::create_symlink("/etc/passwd", root + "/item/passwd");
   st = CopyUnder(root, "item", dir.path() + "/out2/item", [](const std::string&) { return false; });

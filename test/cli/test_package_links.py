@@ -320,29 +320,32 @@ def check_output(bin_, out, expected):
     assert rc == 0, stdout + err
 
 
+def ok(bin_, *args):
+    """Runs palettize, expecting success."""
+    rc, _, err = run(bin_, *args, timeout=120)
+    assert rc == 0, err
+
+
+def respelled_run(bin_, pkg, out, *args):
+    """Runs `palettize ARGS[0] pkg -o out ARGS[1:]` on `pkg` with its weight file respelled,
+    checking the input is left unchanged."""
+    respell(pkg)
+    before = tree(pkg)
+    ok(bin_, args[0], pkg, "-o", out, *args[1:])
+    assert tree(pkg) == before
+
+
 def test_D5_compress_two_spellings_of_one_weight_file(palettize_bin, mnist, tmp_path):
-    ref = tmp_path / "ref.mlpackage"
-    rc, _, err = run(palettize_bin, "compress", mnist, "-o", ref, "--nbits", "4", timeout=120)
-    assert rc == 0, err
-    respell(mnist)
-    before = tree(mnist)
-    out = tmp_path / "out.mlpackage"
-    rc, _, err = run(palettize_bin, "compress", mnist, "-o", out, "--nbits", "4", timeout=120)
-    assert rc == 0, err
-    assert tree(mnist) == before
+    ref, out = tmp_path / "ref.mlpackage", tmp_path / "out.mlpackage"
+    ok(palettize_bin, "compress", mnist, "-o", ref, "--nbits", "4")
+    respelled_run(palettize_bin, mnist, out, "compress", "--nbits", "4")
     check_output(palettize_bin, out, ref)
 
 
 def test_D5_decompress_two_spellings_of_one_weight_file(palettize_bin, mnist, tmp_path):
-    packed = tmp_path / "packed.mlpackage"
-    rc, _, err = run(palettize_bin, "compress", mnist, "-o", packed, "--nbits", "4", timeout=120)
-    assert rc == 0, err
-    respell(packed)
-    before = tree(packed)
-    out = tmp_path / "out.mlpackage"
-    rc, _, err = run(palettize_bin, "decompress", packed, "-o", out, timeout=120)
-    assert rc == 0, err
-    assert tree(packed) == before
+    packed, out = tmp_path / "packed.mlpackage", tmp_path / "out.mlpackage"
+    ok(palettize_bin, "compress", mnist, "-o", packed, "--nbits", "4")
+    respelled_run(palettize_bin, packed, out, "decompress")
     check_output(palettize_bin, out, packed)
 
 
@@ -409,7 +412,6 @@ def test_D5_one_blob_two_spellings_is_one_blob(palettize_bin, mnist, tmp_path):
     assert totals[0] == totals[1]
     outs = [tmp_path / "c.mlpackage", tmp_path / "r.mlpackage"]
     for pkg, out in zip((canonical, mnist), outs):
-        rc, _, err = run(palettize_bin, "compress", pkg, "-o", out, "--nbits", "4", timeout=120)
-        assert rc == 0, err
+        ok(palettize_bin, "compress", pkg, "-o", out, "--nbits", "4")
     assert (outs[0] / WEIGHTS).read_bytes() == (outs[1] / WEIGHTS).read_bytes()
     check_output(palettize_bin, outs[1], outs[0])
