@@ -63,14 +63,6 @@ int Fail(const palettize::Status& st) {
   return ExitCode(st);
 }
 
-// Reads a whole file for the config parser. Errors name the file.
-palettize::Status ReadConfigFile(const std::string& path, std::string* text) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return palettize::Status::IOError(path + ": cannot open config file");
-  text->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return palettize::Status::OK();
-}
-
 // Writes `text` to `path` beside-then-rename, so a reader never sees half a report. A path that
 // exists and is not a regular file (/dev/stdout, a pipe, /dev/full) is written in place: renaming
 // over it would replace the device or pipe itself.
@@ -368,11 +360,7 @@ int main(int argc, char** argv) {
     palettize::CompressOptions options;
     palettize::OptimizationConfig& cfg = options.config;
     if (!config_file.empty()) {
-      std::string text;
-      palettize::Status st = ReadConfigFile(config_file, &text);
-      if (st.ok())
-        st = checkpoint ? palettize::ParseTorchPalettizerConfig(text, config_file, &cfg)
-                        : palettize::ParseOptimizationConfig(text, config_file, &cfg);
+      palettize::Status st = palettize::ReadConfigFile(config_file, checkpoint, &cfg);
       if (!st.ok()) return Fail(st);
     } else {
       cfg.global_config = palettize::PalettizeConfig();

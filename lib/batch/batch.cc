@@ -35,13 +35,15 @@ fs::path Clean(const std::string& arg) {
 }
 
 // The packages under `root`, as paths relative to it, sorted. Packages are not searched inside,
-// nor is the output folder (a second run must not take the first run's outputs as inputs).
+// nor is the output folder (a second run must not take the first run's outputs as inputs). A
+// symbolic link is not followed out of the searched folders: a link to a package or to a folder is
+// passed over (README; a linked package named on the command line is compressed).
 Status FindPackages(const fs::path& root, const std::string& out_identity, std::vector<fs::path>* found) {
   std::error_code ec;
   fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     std::error_code type_ec;
-    if (!it->is_directory(type_ec)) continue;
+    if (it->is_symlink(type_ec) || !it->is_directory(type_ec)) continue;
     if (HasPackageName(it->path())) {
       found->push_back(it->path().lexically_relative(root));
       it.disable_recursion_pending();

@@ -217,7 +217,9 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     const ConstWeight& w = weights[i];
     if (w.value->has_blobfilevalue()) {
       const auto& b = w.value->blobfilevalue();
-      std::string key = w.program + "\n" + b.filename() + "\n" + std::to_string(b.offset()) +
+      std::string file;  // two spellings of one file are one blob
+      PALETTIZE_RETURN_IF_ERROR(package.NormalizeBlobFileName(b.filename(), &file));
+      std::string key = w.program + "\n" + file + "\n" + std::to_string(b.offset()) +
                               "\n" + DescribeConfig(plans[i].config) + "\n" +
                               std::to_string(plans[i].channel_axis) + "\n" +
                               std::to_string(plans[i].group_size) + "\n" +

@@ -75,9 +75,9 @@ Status Inspect(const std::string& path, const InspectOptions& options, ModelInfo
     } else {
       for (const std::string& s : data.strings) wi.bytes += s.size();
     }
-    if (!wi.in_blob ||
-        counted_blobs.insert({w.value->blobfilevalue().filename(), w.value->blobfilevalue().offset()})
-            .second)
+    std::string file;  // two spellings of one file are one blob
+    if (wi.in_blob) PALETTIZE_RETURN_IF_ERROR(package.NormalizeBlobFileName(w.value->blobfilevalue().filename(), &file));
+    if (!wi.in_blob || counted_blobs.insert({file, w.value->blobfilevalue().offset()}).second)
       info.total_weight_bytes += wi.bytes;
     wi.unique_values = stats.unique_values;
     wi.sparsity = stats.sparsity;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -16,6 +17,7 @@
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
 #include "mil/weights.h"
+#include "util/safe_input.h"
 
 namespace fs = std::filesystem;
 
@@ -35,22 +37,6 @@ bool SerializeDeterministic(const google::protobuf::Message& m, std::string* out
   return m.SerializeToCodedStream(&coded) && !coded.HadError();
 }
 
-// Copies `from` to `to` recursively, leaving out the files in `skip` (paths under `from`).
-Status CopyExcept(const fs::path& from, const fs::path& to, const std::set<fs::path>& skip) {
-  std::error_code ec;
-  if (skip.count(from.lexically_normal())) return Status::OK();
-  if (!fs::is_directory(from, ec)) return CopyTree(from.string(), to.string());
-  fs::create_directories(to, ec);
-  if (ec) return Status::IOError(to.string() + ": cannot create folder: " + ec.message());
-  std::vector<fs::path> children;
-  for (const auto& entry : fs::directory_iterator(from, ec)) children.push_back(entry.path());
-  if (ec) return Status::IOError(from.string() + ": cannot list: " + ec.message());
-  std::sort(children.begin(), children.end());
-  for (const fs::path& child : children)
-    PALETTIZE_RETURN_IF_ERROR(CopyExcept(child, to / child.filename(), skip));
-  return Status::OK();
-}
-
 }  // namespace
 
 Status Package::Load(const std::string& path) {
@@ -60,10 +46,14 @@ Status Package::Load(const std::string& path) {
     if (!PathExists(path_)) return Status::IOError(path_ + ": no such package");
     return Status::InvalidInput(path_ + ": not an .mlpackage folder");
   }
+  // Before any read: a link could show or copy a file outside the package (its target's bytes in
+  // an error message), a link to "." would make the copy unbounded, and a FIFO would block.
+  PALETTIZE_RETURN_IF_ERROR(WalkUnder(path_, "", [](const TreeEntry&) { return Status::OK(); }));
+
   const std::string manifest_path = JoinPath(path_, "Manifest.json");
   if (!PathExists(manifest_path)) return Status::InvalidInput(manifest_path + ": missing");
   std::string text;
-  PALETTIZE_RETURN_IF_ERROR(ReadFileToString(manifest_path, &text));
+  PALETTIZE_RETURN_IF_ERROR(ReadUnder("Manifest.json", kMaxManifestBytes, "a Manifest.json", &text));
   PALETTIZE_RETURN_IF_ERROR(manifest_.Parse(text, manifest_path));
 
   const std::string data = JoinPath(path_, "Data");
@@ -75,7 +65,7 @@ Status Package::Load(const std::string& path) {
   model_rel_ = manifest_.root().path;
   model_path_ = JoinPath(data, model_rel_);
   std::string bytes;
-  PALETTIZE_RETURN_IF_ERROR(ReadFileToString(model_path_, &bytes));
+  PALETTIZE_RETURN_IF_ERROR(ReadUnder(JoinPath("Data", model_rel_), kMaxModelBytes, "a model.mlmodel", &bytes));
   // The library prints nothing: protobuf's own log line (invalid UTF-8 in a string field) would
   // come before our one-line error.
   google::protobuf::LogSilencer quiet;
@@ -84,32 +74,63 @@ Status Package::Load(const std::string& path) {
   return Status::OK();
 }
 
-Status Package::ResolveBlobPath(const std::string& mil_file_name, const std::string& package_root,
-                                std::string* out) const {
+Status Package::ReadUnder(const std::string& rel, uint64_t max_bytes, const std::string& what,
+                          std::string* out) const {
+  const std::string shown = JoinPath(path_, rel);
+  UniqueFd fd;
+  struct stat st;
+  PALETTIZE_RETURN_IF_ERROR(OpenUnder(path_, rel, &fd, &st));
+  if (S_ISDIR(st.st_mode)) return Status::IOError(shown + ": is a folder, expected a file");
+  return ReadAll(fd.get(), st, shown, max_bytes, what, out);
+}
+
+Status Package::NormalizeBlobFileName(const std::string& mil_file_name, std::string* out) const {
   const std::string prefix = kModelPathPrefix;
   if (mil_file_name.compare(0, prefix.size(), prefix) != 0)
     return Status::InvalidInput(model_path_ + ": blob file name '" + mil_file_name +
                                 "' does not start with " + prefix);
-  std::string rel = mil_file_name.substr(prefix.size());
-  if (rel.empty() || rel.find("..") != std::string::npos || rel[0] == '/')
-    return Status::InvalidInput(model_path_ + ": blob file name '" + mil_file_name +
-                                "' leaves the package");
-  *out = JoinPath(JoinPath(JoinPath(package_root, "Data"), Dirname(model_rel_)), rel);
+  std::string rel;
+  size_t start = prefix.size();
+  bool leaves = false;
+  while (!leaves && start <= mil_file_name.size()) {
+    size_t end = std::min(mil_file_name.find('/', start), mil_file_name.size());
+    const std::string part = mil_file_name.substr(start, end - start);
+    leaves = part == "..";
+    if (!part.empty() && part != ".") rel += (rel.empty() ? "" : "/") + part;
+    start = end + 1;
+  }
+  if (leaves || rel.empty())
+    return Status::InvalidInput(model_path_ + ": blob file name '" + mil_file_name + "' leaves the package");
+  *out = prefix + rel;
+  return Status::OK();
+}
+
+std::string Package::BlobRelPath(const std::string& normalized) const {
+  return JoinPath(JoinPath("Data", Dirname(model_rel_)), normalized.substr(sizeof kModelPathPrefix - 1));
+}
+
+Status Package::ResolveBlobPath(const std::string& mil_file_name, const std::string& package_root,
+                                std::string* out) const {
+  std::string name;
+  PALETTIZE_RETURN_IF_ERROR(NormalizeBlobFileName(mil_file_name, &name));
+  *out = JoinPath(package_root, BlobRelPath(name));
   return Status::OK();
 }
 
 Status Package::OpenWeightFile(const std::string& mil_file_name, const BlobReader** reader) {
-  auto it = weight_files_.find(mil_file_name);
+  std::string name;
+  PALETTIZE_RETURN_IF_ERROR(NormalizeBlobFileName(mil_file_name, &name));
+  auto it = weight_files_.find(name);
   if (it == weight_files_.end()) {
-    std::string path;
-    PALETTIZE_RETURN_IF_ERROR(ResolveBlobPath(mil_file_name, path_, &path));
+    const std::string rel = BlobRelPath(name);
+    const std::string path = JoinPath(path_, rel);
     auto wf = std::make_unique<WeightFile>();
-    Status st = wf->file.Open(path);
+    Status st = wf->file.OpenUnder(path_, rel);
     if (!st.ok()) return st.code() == Status::Code::kIOError && !PathExists(path)
                              ? Status::InvalidInput(path + ": missing (named by " + model_path_ + ")")
                              : st;
     PALETTIZE_RETURN_IF_ERROR(wf->reader.Open(wf->file.data(), wf->file.size(), path));
-    it = weight_files_.emplace(mil_file_name, std::move(wf)).first;
+    it = weight_files_.emplace(name, std::move(wf)).first;
   }
   *reader = &it->second->reader;
   return Status::OK();
@@ -153,7 +174,9 @@ Status PackageWriter::Begin(Package* package, const std::string& out_path, bool 
   return Status::OK();
 }
 
-Status PackageWriter::WriterFor(const std::string& name, BlobWriter** out) {
+Status PackageWriter::WriterFor(const std::string& mil_file_name, BlobWriter** out) {
+  std::string name;  // one writer per file, however the model spells its name
+  PALETTIZE_RETURN_IF_ERROR(package_->NormalizeBlobFileName(mil_file_name, &name));
   auto& w = writers_[name];
   if (!w) {
     std::string path;
@@ -168,12 +191,14 @@ Status PackageWriter::WriterFor(const std::string& name, BlobWriter** out) {
 }
 
 Status PackageWriter::AppendNew(const PendingBlob& b, uint64_t* handle) {
+  std::string name;
+  PALETTIZE_RETURN_IF_ERROR(package_->NormalizeBlobFileName(b.file_name, &name));
   BlobWriter* w;
-  PALETTIZE_RETURN_IF_ERROR(WriterFor(b.file_name, &w));
+  PALETTIZE_RETURN_IF_ERROR(WriterFor(name, &w));
   uint64_t offset;
   PALETTIZE_RETURN_IF_ERROR(w->Append(b.blob_dtype, b.data.data(), b.data.size(), b.padding_bits, &offset));
   *handle = placed_.size();
-  placed_.emplace_back(b.file_name, offset);
+  placed_.emplace_back(name, offset);
   return Status::OK();
 }
 
@@ -206,7 +231,12 @@ Status PackageWriter::Finish(const spec::Model& model_in) {
         ref->set_offset(placed_[ref->offset()].second);
         return;
       }
-      auto key = std::make_pair(ref->filename(), ref->offset());
+      // The output spells each file one way, and a blob reached by two spellings is copied once.
+      std::string name;
+      status = package_->NormalizeBlobFileName(ref->filename(), &name);
+      if (!status.ok()) return;
+      ref->set_filename(name);
+      auto key = std::make_pair(name, ref->offset());
       auto done = moved.find(key);
       if (done != moved.end()) {
         ref->set_offset(done->second);
@@ -251,10 +281,11 @@ Status PackageWriter::Finish(const spec::Model& model_in) {
     PALETTIZE_RETURN_IF_ERROR(package_->ResolveBlobPath(name, package_->path_, &in_path));
     skip.insert(fs::path(in_path).lexically_normal());
   }
-  const fs::path data_in = fs::path(package_->path_) / "Data";
   const fs::path data_out = fs::path(tmp_) / "Data";
+  auto skipped = [&](const std::string& shown) { return skip.count(fs::path(shown).lexically_normal()) > 0; };
   for (const ManifestItem& item : package_->manifest_.items())
-    PALETTIZE_RETURN_IF_ERROR(CopyExcept(data_in / item.path, data_out / item.path, skip));
+    PALETTIZE_RETURN_IF_ERROR(
+        CopyUnder(package_->path_, JoinPath("Data", item.path), (data_out / item.path).string(), skipped));
 
   std::string bytes;
   if (!SerializeDeterministic(model, &bytes))

@@ -37,9 +37,17 @@ struct PendingBlob {
   uint64_t padding_bits = 0;
 };
 
+// Whole-file reads of a package are bounded (README "What palettize reads"): Manifest.json to
+// 1 MiB, model.mlmodel to protobuf's own limit of 2 GiB - 1 byte. Weight files are mapped, not read.
+inline constexpr uint64_t kMaxManifestBytes = uint64_t(1) << 20;
+inline constexpr uint64_t kMaxModelBytes = (uint64_t(1) << 31) - 1;
+
 class Package {
  public:
-  // Reads Manifest.json and the root model; weight files are opened on first use.
+  // Reads Manifest.json and the root model; weight files are opened on first use. First the whole
+  // package is walked: a symbolic link, FIFO, device or socket anywhere in it is refused
+  // (InvalidInput naming it) before anything is read, and later opens follow no link either.
+  // `path` itself may be a link to the package.
   Status Load(const std::string& path);
 
   const std::string& path() const { return path_; }
@@ -49,6 +57,7 @@ class Package {
   const CoreML::Specification::Model& model() const { return model_; }
 
   // Resolves a MIL blob file name ("@model_path/weights/weight.bin") to its validated reader.
+  // Spellings of one file ("weights/./weight.bin", "weights//weight.bin") share one reader.
   Status OpenWeightFile(const std::string& mil_file_name, const BlobReader** reader);
 
   // Writes `model` (this package's model, possibly changed) as a new package at `out_path`.
@@ -63,8 +72,19 @@ class Package {
   Status ResolveBlobPath(const std::string& mil_file_name, const std::string& package_root,
                          std::string* out) const;
 
+  // The one spelling of a MIL blob file name: "@model_path/" and the path's components, without
+  // "." and empty ones ("@model_path/weights/./weight.bin" and "@model_path/weights//weight.bin"
+  // are "@model_path/weights/weight.bin"). A name not under @model_path, naming no file, or with
+  // a ".." component is InvalidInput. Everything keyed by a blob file keys by this.
+  Status NormalizeBlobFileName(const std::string& mil_file_name, std::string* out) const;
+
  private:
   friend class PackageWriter;
+
+  // Reads `rel` below the package (no link followed), refusing more than `max_bytes`.
+  Status ReadUnder(const std::string& rel, uint64_t max_bytes, const std::string& what, std::string* out) const;
+  // The package-relative path ("Data/com.apple.CoreML/weights/weight.bin") of a normalised name.
+  std::string BlobRelPath(const std::string& normalized) const;
 
   std::string path_;
   Manifest manifest_;

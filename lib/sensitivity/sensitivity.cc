@@ -15,6 +15,7 @@
 #include "MIL.pb.h"
 #include "util/file.h"
 #include "util/half.h"
+#include "util/safe_input.h"
 
 namespace palettize {
 
@@ -125,12 +126,14 @@ Status SensitivitySet::Open(const std::string& path, bool normalize) {
   // A descriptor for the reads (ElementWeights), kept only when it is the file mapped: same size
   // and same leading bytes (the header). Otherwise the reads use the mapping, which is correct too.
   if (fd_ >= 0) ::close(fd_);
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ >= 0) {
+  fd_ = -1;
+  UniqueFd fd;
+  struct stat st;
+  if (OpenRegularFile(path, &fd, &st).ok()) {
+    fd_ = fd.release();
     const MappedFile& map = file_.mapped();
-    struct stat st;
     std::vector<uint8_t> head(std::min<size_t>(map.size(), 1 << 16));
-    if (::fstat(fd_, &st) != 0 || uint64_t(st.st_size) != map.size() ||
+    if (uint64_t(st.st_size) != map.size() ||
         ::pread(fd_, head.data(), head.size(), 0) != ssize_t(head.size()) ||
         std::memcmp(head.data(), map.data(), head.size()) != 0) {
       ::close(fd_);

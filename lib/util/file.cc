@@ -11,6 +11,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "util/safe_input.h"
+
 namespace fs = std::filesystem;
 
 namespace palettize {
@@ -27,30 +29,32 @@ MappedFile::~MappedFile() {
 
 Status MappedFile::Open(const std::string& path) {
   path_ = path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(path, "cannot open");
+  UniqueFd fd;
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    Status s = ErrnoStatus(path, "cannot stat");
-    ::close(fd);
-    return s;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::IOError(path + ": not a regular file");
-  }
-  size_ = static_cast<size_t>(st.st_size);
+  PALETTIZE_RETURN_IF_ERROR(OpenRegularFile(path, &fd, &st));
+  return Map(fd.get(), uint64_t(st.st_size));
+}
+
+Status MappedFile::OpenUnder(const std::string& root, const std::string& rel) {
+  path_ = JoinPath(root, rel);
+  UniqueFd fd;
+  struct stat st;
+  PALETTIZE_RETURN_IF_ERROR(palettize::OpenUnder(root, rel, &fd, &st));
+  if (S_ISDIR(st.st_mode)) return Status::IOError(path_ + ": is a folder, expected a file");
+  return Map(fd.get(), uint64_t(st.st_size));
+}
+
+Status MappedFile::Map(int fd, uint64_t size) {
+  if (size > SIZE_MAX) return Status::IOError(path_ + ": too large to map");
+  size_ = size_t(size);
   if (size_ > 0) {
     void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
-      Status s = ErrnoStatus(path, "cannot map");
-      ::close(fd);
       size_ = 0;
-      return s;
+      return ErrnoStatus(path_, "cannot map");
     }
     data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);
   return Status::OK();
 }
 
@@ -61,13 +65,11 @@ void ReleaseMappedPages(const void* p, size_t n) {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
-Status ReadFileToString(const std::string& path, std::string* out) {
-  if (IsDirectory(path)) return Status::IOError(path + ": is a folder, expected a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoStatus(path, "cannot open");
-  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (in.bad()) return ErrnoStatus(path, "cannot read");
-  return Status::OK();
+Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes, const std::string& what) {
+  UniqueFd fd;
+  struct stat st;
+  PALETTIZE_RETURN_IF_ERROR(OpenRegularFile(path, &fd, &st));
+  return ReadAll(fd.get(), st, path, max_bytes, what, out);
 }
 
 Status WriteStringToFile(const std::string& path, const std::string& data) {
@@ -87,17 +89,6 @@ bool PathExists(const std::string& path) {
 bool IsDirectory(const std::string& path) {
   std::error_code ec;
   return fs::is_directory(path, ec);
-}
-
-Status CopyTree(const std::string& from, const std::string& to) {
-  std::error_code ec;
-  fs::path parent = fs::path(to).parent_path();
-  if (!parent.empty()) fs::create_directories(parent, ec);
-  if (ec) return Status::IOError(parent.string() + ": cannot create folder: " + ec.message());
-  fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks |
-                             fs::copy_options::overwrite_existing, ec);
-  if (ec) return Status::IOError(from + ": cannot copy to " + to + ": " + ec.message());
-  return Status::OK();
 }
 
 void RemoveTree(const std::string& path) {

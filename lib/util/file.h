@@ -17,13 +17,18 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
+  // Maps a file the user named (util/safe_input.h: regular files only, links followed).
   Status Open(const std::string& path);
+  // Maps `rel` below the package folder `root`, following no link (util/safe_input.h OpenUnder).
+  Status OpenUnder(const std::string& root, const std::string& rel);
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
  private:
+  Status Map(int fd, uint64_t size);
+
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
@@ -34,14 +39,14 @@ class MappedFile {
 // the resident size of a streaming pass over a large mapping small.
 void ReleaseMappedPages(const void* p, size_t n);
 
-Status ReadFileToString(const std::string& path, std::string* out);
+// Reads a whole regular file the user named. A file of more than `max_bytes` is refused from its
+// size, before it is read: "PATH: N bytes; WHAT may have at most MAX".
+Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes = UINT64_MAX,
+                        const std::string& what = "the file");
 Status WriteStringToFile(const std::string& path, const std::string& data);
 
 bool PathExists(const std::string& path);
 bool IsDirectory(const std::string& path);
-
-// Copies a file or a folder tree from `from` to `to` (parents created as needed).
-Status CopyTree(const std::string& from, const std::string& to);
 
 // Removes a file or folder tree; missing paths are not an error.
 void RemoveTree(const std::string& path);

@@ -77,6 +77,15 @@ Status ParseTorchPalettizerConfig(const std::string& text, const std::string& fi
 // ("global_config: nbits is required for kmeans mode (one of 1, 2, 3, 4, 6, 8)").
 Status ValidatePalettizeConfig(const PalettizeConfig& config, const std::string& where);
 
+// A config file is read whole: one larger than 16 MiB is refused from its size, unread.
+inline constexpr uint64_t kMaxConfigBytes = uint64_t(16) << 20;
+
+// Reads the config file `path` and parses it with ParseTorchPalettizerConfig when `torch_schema`
+// (a checkpoint's config), else ParseOptimizationConfig. Only a regular file is read: a folder,
+// FIFO or device is an IOError naming it ("c.yaml: is a folder, expected a file"), not opened; a
+// file over kMaxConfigBytes is InvalidArgument, as any bad config.
+Status ReadConfigFile(const std::string& path, bool torch_schema, OptimizationConfig* out);
+
 // Short human form of how a weight is encoded: "kmeans 6-bit per_tensor", "unique per_tensor",
 // "kmeans 4-bit per_grouped_channel(group_size=16, axis=0) cluster_dim=2 per_channel_scale
 // lut=int8". weight_threshold and num_kmeans_workers are left out: they choose which weights are
