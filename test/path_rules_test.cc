@@ -153,7 +153,7 @@ TEST_CASE("D3: a report that is or lies inside an input or an output is refused"
                               "/out/a.mlpackage; write outside it");
 }
 
-TEST_CASE("--force replaces only an existing output of the same kind", "[path_rules]") {
+TEST_CASE("with --force, only an existing output of the same kind is replaced", "[path_rules]") {
   Zoo z;
   const std::string folder = z.root + "/plain", file = z.root + "/plain.txt";
   fs::create_directory(folder);
