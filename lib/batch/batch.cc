@@ -130,6 +130,7 @@ void CompressBatch(const std::vector<BatchItem>& items, const BatchOptions& opti
       r.item = items[i];
       CompressOptions o = options.compress;
       o.progress = nullptr;
+      o.report_path.clear();  // the batch's one report is written by WriteBatchReport
       if (!o.dry_run) {
         std::lock_guard<std::mutex> lock(mu);
         r.status = MakeFolders(fs::path(r.item.output).parent_path(), &created);

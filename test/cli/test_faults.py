@@ -1,7 +1,7 @@
 """Faults while writing: an unwritable output folder, a full disk, a failing report, and the
 process killed mid-write. Every case: the input package is byte-identical afterwards, a clean
 failure exits 3 with one line naming the path, and nothing is left at the output path or beside
-it (a killed run cannot clean up: it leaves OUTPUT.partial-<pid>, never a package at OUTPUT)."""
+it (a killed run cannot clean up: it leaves OUTPUT.partial-XXXXXX, never a package at OUTPUT)."""
 import contextlib
 import hashlib
 import os
@@ -158,12 +158,12 @@ def test_killed_mid_write(palettize_bin, big_model, tmp_path):
     out = tmp_path / "out.mlpackage"
     p = subprocess.Popen([palettize_bin, "compress", str(big_model), "-o", str(out), "--threads", "1"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    partial = tmp_path / f"out.mlpackage.partial-{p.pid}"
-    weights = partial / "Data/com.apple.CoreML/weights/weight.bin"
     deadline = time.monotonic() + 60
     while p.poll() is None and time.monotonic() < deadline:
-        if weights.exists() and weights.stat().st_size > 0:
+        staged = list(tmp_path.glob("out.mlpackage.partial-*/Data/com.apple.CoreML/weights/weight.bin"))
+        if staged and staged[0].stat().st_size > 0:
             p.send_signal(signal.SIGKILL)
+            partial = staged[0].parents[3]
             break
         time.sleep(0.002)
     p.wait(timeout=60)
