@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include "util/staging.h"
+
 namespace palettize {
 
 namespace fs = std::filesystem;
@@ -66,9 +68,7 @@ Status MakeFolders(const fs::path& dir, std::vector<fs::path>* created) {
     p /= part;
     std::error_code ec;
     if (fs::is_directory(p, ec)) continue;
-    if (!fs::create_directory(p, ec) && !fs::is_directory(p)) {
-      return Status::IOError(p.string() + ": cannot create folder" + (ec ? ": " + ec.message() : std::string()));
-    }
+    PALETTIZE_RETURN_IF_ERROR(MakeFolder(p.string()));  // 0755 less the umask
     created->push_back(p);
   }
   return Status::OK();

@@ -62,6 +62,17 @@ std::string MakeTemporary(const std::string& target, const char* infix, StagedOu
   return name;
 }
 
+// /dev/stdout, /dev/fd/1, /proc/self/fd/1: a descriptor of this process, whatever it is open on
+// (a regular file when stdout is redirected). Beside it is /dev or /proc, not the file.
+bool NamesAnOpenFile(const std::string& path) {
+  char link[64] = {};
+  if (::readlink(path.c_str(), link, sizeof link - 1) > 0 && std::strncmp(link, "/proc/", 6) == 0) return true;
+  char* folder = ::realpath(Dirname(path).empty() ? "." : Dirname(path).c_str(), nullptr);
+  const bool in_proc = folder != nullptr && std::strncmp(folder, "/proc/", 6) == 0;
+  std::free(folder);
+  return in_proc;
+}
+
 Status WriteAll(int fd, const std::string& data, const std::string& path, const char* what) {
   const char* p = data.data();
   size_t n = data.size();
@@ -106,6 +117,21 @@ Status WriteNewFile(const std::string& path, const std::string& data) {
   return st;
 }
 
+Status MakeFolder(const std::string& path) {
+  if (::mkdir(path.c_str(), kFolderMode) == 0) {
+    // Explicit: mkdir keeps the setgid bit of a setgid parent.
+    if (::chmod(path.c_str(), kFolderMode & ~mode_t(ProcessUmask())) != 0)
+      return Status::IOError(path + ": cannot create folder: " + std::strerror(errno));
+    return Status::OK();
+  }
+  struct stat st;
+  if (errno != EEXIST || ::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (errno == EEXIST) errno = ENOTDIR;
+    return Status::IOError(path + ": cannot create folder: " + std::strerror(errno));
+  }
+  return Status::OK();
+}
+
 Status MakeFolders(const std::string& root, const std::string& rel) {
   std::string path = root;
   size_t begin = 0;
@@ -116,17 +142,7 @@ Status MakeFolders(const std::string& root, const std::string& rel) {
     begin = end + 1;
     if (part.empty() || part == ".") continue;
     path = JoinPath(path, part);
-    if (::mkdir(path.c_str(), kFolderMode) == 0) {
-      // Explicit: mkdir keeps the setgid bit of a setgid parent.
-      if (::chmod(path.c_str(), kFolderMode & ~mode_t(ProcessUmask())) != 0)
-        return Status::IOError(path + ": cannot create folder: " + std::strerror(errno));
-      continue;
-    }
-    struct stat st;
-    if (errno != EEXIST || ::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      if (errno == EEXIST) errno = ENOTDIR;
-      return Status::IOError(path + ": cannot create folder: " + std::strerror(errno));
-    }
+    PALETTIZE_RETURN_IF_ERROR(MakeFolder(path));
   }
   return Status::OK();
 }
@@ -149,8 +165,7 @@ Status StagedOutput::Begin(const std::string& target, Kind kind, bool overwrite,
   old_.clear();
   struct stat st;
   const bool exists = ::stat(target_.c_str(), &st) == 0;
-  if (kind == Kind::kFile &&
-      ((exists && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) || target_.compare(0, 5, "/dev/") == 0)) {
+  if (kind == Kind::kFile && ((exists && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) || NamesAnOpenFile(target_))) {
     fd_ = ::open(target_.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC | (exists && S_ISREG(st.st_mode) ? O_TRUNC : 0));
     if (fd_ < 0) return Failed("cannot create");
     in_place_ = true;

@@ -10,9 +10,10 @@
 // Modes: folders 0755 and files 0644, less the process's umask; never setuid, setgid or sticky
 // (a folder inside a setgid folder would inherit the bit: it is cleared).
 //
-// A target that exists and is neither a regular file nor a folder (/dev/stdout, a FIFO,
-// /dev/full), or any path under /dev/, is written in place: renaming over it would replace the
-// device or pipe itself. It has nothing to commit, so it is written before the others are.
+// A target that exists and is neither a regular file nor a folder (a FIFO, /dev/full), or that
+// names one of this process's descriptors (/dev/stdout, /dev/fd/N, /proc/self/fd/N, even when
+// redirected to a regular file), is written in place: renaming over it would replace the device,
+// pipe or link itself. It has nothing to commit, so it is written before the others are.
 #pragma once
 
 #include <string>
@@ -77,6 +78,10 @@ Status CommitStaged(const std::vector<StagedOutput*>& outputs);
 // Stages `text` as the new contents of `target` (a report), written and closed; in place for a
 // special file. Errors: "REPORT: cannot write report: <reason>".
 Status StageText(const std::string& target, const std::string& text, StagedOutput* out);
+
+// Creates folder `path` (its parent must exist), 0755 less the umask; one that exists (not a
+// link) is no error. Errors: "PATH: cannot create folder: <reason>".
+Status MakeFolder(const std::string& path);
 
 // Creates the missing folders of `root`/`rel` (`root` must exist: a folder removed under a
 // writer is not silently recreated), each 0755 less the umask.
