@@ -107,6 +107,20 @@ def test_D4_report_and_output_are_committed_together(palettize_bin, mnist, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out.mlpackage", "report.json"]
 
 
+@pytest.mark.parametrize("redirect", ["pipe", "file"])
+def test_report_to_dev_stdout_is_written_in_place(palettize_bin, mnist, tmp_path, redirect):
+    """/dev/stdout is a link to /proc/self/fd/1: written through, never staged beside it in /dev."""
+    out, log = tmp_path / "out.mlpackage", tmp_path / "log"
+    with open(log, "w") as f:
+        r = subprocess.run([palettize_bin, "compress", str(mnist), "-o", str(out), "--report", "/dev/stdout", "-q"],
+                           stdout=subprocess.PIPE if redirect == "pipe" else f, stderr=subprocess.PIPE, text=True,
+                           timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout if redirect == "pipe" else log.read_text()
+    assert text.startswith("{") and '"weights"' in text
+    assert os.path.islink("/dev/stdout") and not any(p.startswith("stdout.") for p in os.listdir("/dev"))
+
+
 # S3: temporaries are created exclusively under unpredictable names; planted links are never
 # written through.
 
