@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "util/staged_registry.h"
 #include "util/staging.h"
 
 namespace palettize {
@@ -70,6 +71,7 @@ Status MakeFolders(const fs::path& dir, std::vector<fs::path>* created) {
     if (fs::is_directory(p, ec)) continue;
     PALETTIZE_RETURN_IF_ERROR(MakeFolder(p.string()));  // 0755 less the umask
     created->push_back(p);
+    RegisterCreatedFolder(p.string());  // a signal removes it if it is still empty
   }
   return Status::OK();
 }

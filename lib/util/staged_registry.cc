@@ -1,7 +1,10 @@
 #include "util/staged_registry.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <set>
+#include <vector>
 
 #include "util/file.h"
 
@@ -19,7 +22,17 @@ std::set<std::string>& Paths() {
   return paths;
 }
 
+std::vector<std::string>& Folders() {
+  static std::vector<std::string> folders;
+  return folders;
+}
+
 }  // namespace
+
+void RegisterCreatedFolder(const std::string& path) {
+  std::lock_guard<std::recursive_mutex> lock(Mutex());
+  Folders().push_back(path);
+}
 
 void RegisterStaged(const std::string& path) {
   std::lock_guard<std::recursive_mutex> lock(Mutex());
@@ -42,6 +55,7 @@ void RemoveAllStagedLocked() {
     RemoveTree(path);
   }
   Paths().clear();
+  for (auto it = Folders().rbegin(); it != Folders().rend(); ++it) ::rmdir(it->c_str());
 }
 
 }  // namespace palettize

@@ -11,6 +11,10 @@ namespace palettize {
 void RegisterStaged(const std::string& path);
 void UnregisterStaged(const std::string& path);
 
+// A folder this run created to hold outputs (a batch's OUT/ and its sub-folders): on a signal it
+// is removed if it is empty by then (rmdir, newest first), so a committed output always stays.
+void RegisterCreatedFolder(const std::string& path);
+
 // Held (recursive) while staged outputs are renamed into place (or back): a signal is handled before a commit
 // or after it, never between two of its renames.
 std::unique_lock<std::recursive_mutex> LockStaged();

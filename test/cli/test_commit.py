@@ -239,7 +239,7 @@ def test_signals_during_a_batch(palettize_bin, big_model, tmp_path):
         [palettize_bin, "compress", str(big_model), "--output-dir", str(out_dir), "--threads", "1"],
         "out/big.mlpackage.partial-*/Data/com.apple.CoreML/weights/weight.bin", tmp_path, signal.SIGTERM)
     assert rc == 128 + signal.SIGTERM, err
-    assert list(out_dir.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # the staged package and the OUT folder the run made
 
 
 # Concurrent writers on one OUTPUT (item 9): the last rename wins.
