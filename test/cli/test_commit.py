@@ -4,7 +4,6 @@ together (D4, S3); SIGINT/SIGTERM/SIGHUP remove what a run staged and exit 128 +
 concurrent --force runs on one OUTPUT each replace it whole; outputs get 0644 files and 0755
 folders less the umask."""
 import concurrent.futures
-import contextlib
 import hashlib
 import os
 import pathlib
@@ -17,8 +16,8 @@ import numpy as np
 import pytest
 
 import checkpoint_files as ck
+from test_faults import tmpfs
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 TIMEOUT = 120
 
 
@@ -44,19 +43,6 @@ def one_line(r):
     return r.stderr.count("\n") == 1 and r.stderr.startswith("palettize: ")
 
 
-@contextlib.contextmanager
-def read_only_folder(path):
-    """A read-only tmpfs at `path` (as root no permission bit stops a write), or a skip saying why."""
-    path.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {r.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
 def make_checkpoint(path, rows=64, cols=64):
     rng = np.random.default_rng(0)
     ck.write(path, {"encoder.dense.weight": rng.normal(size=(rows, cols)).astype(np.float32),
@@ -80,7 +66,7 @@ def test_D4_force_with_report_in_read_only_folder_keeps_previous_package(paletti
     out = tmp_path / "out.mlpackage"
     assert run(palettize_bin, "compress", mnist, "-o", out, "--nbits", "4").returncode == 0
     old = digest(out)
-    with read_only_folder(tmp_path / "ro") as ro:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
         report = ro / "report.json"
         r = run(palettize_bin, "compress", mnist, "-o", out, "--force", "--report", report)
         assert r.returncode == 3 and r.stderr == f"palettize: {report}: cannot write report: Read-only file system\n"
@@ -166,16 +152,6 @@ def test_S3_temporary_names_are_random(palettize_bin, mnist, tmp_path):
 
 
 # Signals: what was staged is removed, exit 128 + signal.
-
-@pytest.fixture(scope="module")
-def big_model(tmp_path_factory):
-    """A 72 MB fp16 package (make_synthetic), slow enough to interrupt mid-write."""
-    tool = os.environ.get("MAKE_SYNTHETIC_BIN", str(ROOT / "build/test/make_synthetic"))
-    path = tmp_path_factory.mktemp("big") / "big.mlpackage"
-    subprocess.run([tool, "--layers", "3", "--hidden", "1024", "--ffn", "4096", "--out", str(path)],
-                   check=True, capture_output=True, timeout=300)
-    return path
-
 
 @pytest.fixture(scope="module")
 def big_checkpoint(tmp_path_factory):

@@ -4,8 +4,6 @@ failure exits 3 with one line naming the path, and nothing is left at the output
 it (a killed run cannot clean up: it leaves OUTPUT.partial-XXXXXX, never a package at OUTPUT)."""
 import contextlib
 import hashlib
-import os
-import pathlib
 import resource
 import signal
 import subprocess
@@ -13,7 +11,6 @@ import time
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def digest(folder):
@@ -141,16 +138,6 @@ def test_report_to_a_folder(palettize_bin, mnist, tmp_path):
     r = refused(palettize_bin, mnist, tmp_path / "out.mlpackage", "--report", report)
     assert r.stderr.startswith(f"palettize: {report}: cannot write report: ")
     assert list(report.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["in", "report"]
-
-
-@pytest.fixture(scope="module")
-def big_model(tmp_path_factory):
-    """A 72 MB fp16 package (make_synthetic), big enough to kill mid-write."""
-    tool = os.environ.get("MAKE_SYNTHETIC_BIN", str(ROOT / "build/test/make_synthetic"))
-    path = tmp_path_factory.mktemp("big") / "big.mlpackage"
-    subprocess.run([tool, "--layers", "3", "--hidden", "1024", "--ffn", "4096", "--out", str(path)],
-                   check=True, capture_output=True, timeout=300)
-    return path
 
 
 def test_killed_mid_write(palettize_bin, big_model, tmp_path):
