@@ -218,6 +218,29 @@ def test_signals_during_a_batch(palettize_bin, big_model, tmp_path):
     assert list(tmp_path.iterdir()) == []  # the staged package and the OUT folder the run made
 
 
+def test_signals_at_random_moments_leave_a_whole_output(palettize_bin, mnist, tmp_path):
+    """SIGTERM at any moment of a --force run (loading, writing, copying, committing): the run
+    ends 0 or 143 (or by the signal, before start-up), OUTPUT is a whole package (the previous or the new one), nothing beside it."""
+    out = tmp_path / "out.mlpackage"
+    report = tmp_path / "out.mlpackage.json"
+    assert run(palettize_bin, "compress", mnist, "-o", out, "--report", report).returncode == 0
+    rng = np.random.default_rng(12)
+    codes = set()
+    for delay in rng.uniform(0, 0.08, size=40):
+        p = subprocess.Popen([palettize_bin, "compress", str(mnist), "-o", str(out), "--force", "-q",
+                              "--report", str(report)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+        codes.add(p.returncode)
+        # -SIGTERM: it came before main() took the signals, when nothing was staged yet.
+        assert p.returncode in (0, 128 + signal.SIGTERM, -signal.SIGTERM), err
+        assert beside(out) == ["out.mlpackage", "out.mlpackage.json"]
+        assert run(palettize_bin, "inspect", out).returncode == 0
+    assert 128 + signal.SIGTERM in codes
+
+
 # Concurrent writers on one OUTPUT (item 9): the last rename wins.
 
 def test_concurrent_force_writers(palettize_bin, mnist, tmp_path):
