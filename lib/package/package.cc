@@ -1,7 +1,5 @@
 #include "package/package.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <set>
