@@ -21,6 +21,7 @@
 #include "palettize/config.h"
 #include "palettize/decompress.h"
 #include "palettize/inspect.h"
+#include "palettize/signals.h"
 #include "palettize/status.h"
 
 namespace {
@@ -61,35 +62,6 @@ int ExitCode(const palettize::Status& st) {
 int Fail(const palettize::Status& st) {
   std::fprintf(stderr, "palettize: %s\n", OneLine(st.message()).c_str());
   return ExitCode(st);
-}
-
-// Writes `text` to `path` beside-then-rename, so a reader never sees half a report. A path that
-// exists and is not a regular file (/dev/stdout, a pipe, /dev/full) is written in place: renaming
-// over it would replace the device or pipe itself.
-palettize::Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  std::error_code ec;
-  const auto type = std::filesystem::status(path, ec).type();
-  const bool in_place = type != std::filesystem::file_type::not_found &&
-                        type != std::filesystem::file_type::regular &&
-                        type != std::filesystem::file_type::directory;
-  const std::string tmp = in_place ? path : path + ".partial-" + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) {
-      const std::string why = std::strerror(errno);
-      if (!in_place) std::remove(tmp.c_str());
-      return palettize::Status::IOError(path + ": cannot write report: " + why);
-    }
-  }
-  if (in_place) return palettize::Status::OK();
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    return palettize::Status::IOError(path + ": cannot write report: " + ec.message());
-  }
-  return palettize::Status::OK();
 }
 
 // Prints `text` on stdout; a failed write (a closed pipe, a full disk) is an I/O error.
@@ -143,7 +115,7 @@ int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
   if (compress.dry_run) return worst;
   // A report that cannot be written fails the run, but the packages stay: each is complete.
   if (!report_file.empty()) {
-    st = WriteFileAtomically(report_file, palettize::BatchReportToJson(report));
+    st = palettize::WriteBatchReport(report_file, report);
     if (!st.ok()) worst = std::max(worst, Fail(st));
   }
   if (!quiet) std::cerr << palettize::BatchSummary(report);
@@ -151,23 +123,15 @@ int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
 }
 
 // compress on a safetensors checkpoint: the same options, the Torch config schema, a report of
-// tensors (docs/format.md section 9).
+// tensors (docs/format.md section 9), written by the library with the output.
 int RunCheckpoint(const std::string& input, const std::string& output, const palettize::CheckpointOptions& options,
-                  const std::string& report_file, bool quiet, bool verbose) {
+                  bool quiet, bool verbose) {
   palettize::CheckpointReport report;
   palettize::Status st = palettize::CompressCheckpoint(input, output, options, &report);
   if (!st.ok()) return Fail(st);
   if (options.compress.dry_run) {
     std::cout << palettize::CheckpointPlanText(report);
     return kExitOk;
-  }
-  if (!report_file.empty()) {
-    st = WriteFileAtomically(report_file, palettize::CheckpointReportToJson(report));
-    if (!st.ok()) {
-      std::error_code ec;
-      std::filesystem::remove(output, ec);  // a failed run leaves nothing at OUTPUT
-      return Fail(st);
-    }
   }
   if (verbose) std::cerr << palettize::CheckpointPlanText(report);
   if (!quiet) std::cerr << palettize::CheckpointSummary(report);
@@ -177,6 +141,8 @@ int RunCheckpoint(const std::string& input, const std::string& output, const pal
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread exists: an interrupted run removes what it staged and exits 128 + signal.
+  if (palettize::Status st = palettize::RemoveStagedOutputsOnSignals(); !st.ok()) return Fail(st);
   CLI::App app{"palettize: compress Core ML models (.mlpackage ML Programs) and safetensors checkpoints by "
                "weight palettization."};
   app.require_subcommand(1);
@@ -187,7 +153,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 success, 1 usage error (bad flag or option), 2 invalid input (malformed or\n"
       "inconsistent model), 3 I/O failure (missing file, unwritable output), 4 compare: a weight\n"
-      "below --min-snr. compress --output-dir exits with the highest code of the models that failed.");
+      "below --min-snr. compress --output-dir exits with the highest code of the models that failed.\n"
+      "SIGINT, SIGTERM, SIGHUP: what the run was writing is removed; exit 128 + the signal (130, 143, 129).");
 
   std::string model;
   bool as_json = false;
@@ -428,7 +395,7 @@ int main(int argc, char** argv) {
       palettize::CheckpointOptions checkpoint_options;
       checkpoint_options.compress = options;
       checkpoint_options.packed = packed;
-      return RunCheckpoint(input, output, checkpoint_options, report_file, quiet, verbose);
+      return RunCheckpoint(input, output, checkpoint_options, quiet, verbose);
     }
     palettize::CompressReport report;
     palettize::Status st = palettize::Compress(input, output, options, &report);
@@ -436,15 +403,6 @@ int main(int argc, char** argv) {
     if (dry_run) {
       std::cout << palettize::CompressPlanText(report);
       return kExitOk;
-    }
-    if (!report_file.empty()) {
-      st = WriteFileAtomically(report_file, palettize::CompressReportToJson(report));
-      if (!st.ok()) {
-        // A failed run leaves nothing at OUTPUT: the package without its report goes too.
-        std::error_code ec;
-        std::filesystem::remove_all(output, ec);
-        return Fail(st);
-      }
     }
     if (verbose) std::cerr << palettize::CompressPlanText(report);
     if (!quiet) std::cerr << palettize::CompressSummary(report);

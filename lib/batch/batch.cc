@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "util/path_rules.h"
+#include "util/staged_registry.h"
+#include "util/staging.h"
 
 namespace palettize {
 
@@ -63,10 +65,9 @@ Status MakeFolders(const fs::path& dir, std::vector<fs::path>* created) {
     p /= part;
     std::error_code ec;
     if (fs::is_directory(p, ec)) continue;
-    if (!fs::create_directory(p, ec) && !fs::is_directory(p)) {
-      return Status::IOError(p.string() + ": cannot create folder" + (ec ? ": " + ec.message() : std::string()));
-    }
+    PALETTIZE_RETURN_IF_ERROR(MakeFolder(p.string()));  // 0755 less the umask
     created->push_back(p);
+    RegisterCreatedFolder(p.string());  // a signal removes it if it is still empty
   }
   return Status::OK();
 }
@@ -126,6 +127,7 @@ void CompressBatch(const std::vector<BatchItem>& items, const BatchOptions& opti
       r.item = items[i];
       CompressOptions o = options.compress;
       o.progress = nullptr;
+      o.report_path.clear();  // the batch's one report is written by WriteBatchReport
       if (!o.dry_run) {
         std::lock_guard<std::mutex> lock(mu);
         r.status = MakeFolders(fs::path(r.item.output).parent_path(), &created);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "blob/blob_format.h"
+#include "util/staging.h"
 
 namespace palettize {
 
@@ -15,8 +16,13 @@ BlobWriter::~BlobWriter() {
 
 Status BlobWriter::Open(const std::string& path) {
   path_ = path;
-  file_ = std::fopen(path.c_str(), "wb");
-  if (file_ == nullptr) return Status::IOError(path + ": cannot create: " + std::strerror(errno));
+  // A new file in a staged package (util/staging.h): created exclusively, never through a link.
+  const int fd = CreateNewFile(path);
+  if (fd < 0 || (file_ = ::fdopen(fd, "wb")) == nullptr) {
+    const Status st = Status::IOError(path + ": cannot create: " + std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return st;
+  }
   uint8_t header[kBlobHeaderSize] = {};
   StoreLE32(header + 4, kBlobStorageVersion);
   return Write(header, sizeof header);

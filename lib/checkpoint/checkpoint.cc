@@ -18,6 +18,7 @@
 #include "sensitivity/sensitivity.h"
 #include "util/ordered_pipeline.h"
 #include "util/path_rules.h"
+#include "util/staging.h"
 
 namespace palettize {
 
@@ -149,10 +150,10 @@ Status CompressCheckpoint(const std::string& input, const std::string& output, c
       r.bytes_after += w.bytes_after;
     }
     r.wall_seconds = Seconds(start);
-    *report = std::move(rep);
   };
   if (o.dry_run) {
     finish();
+    *report = std::move(rep);
     return Status::OK();
   }
 
@@ -277,8 +278,13 @@ Status CompressCheckpoint(const std::string& input, const std::string& output, c
       pos = std::max(pos, begin + n);
     }
   }
-  PALETTIZE_RETURN_IF_ERROR(writer.Finish());
+  // The report is staged before the output is committed, and both are committed together.
   finish();
+  StagedOutput staged_report;
+  if (!o.report_path.empty())
+    PALETTIZE_RETURN_IF_ERROR(StageText(o.report_path, CheckpointReportToJson(rep), &staged_report));
+  PALETTIZE_RETURN_IF_ERROR(writer.Finish(&staged_report));
+  *report = std::move(rep);
   return Status::OK();
 }
 

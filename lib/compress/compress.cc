@@ -19,6 +19,7 @@
 #include "sensitivity/sensitivity.h"
 #include "util/ordered_pipeline.h"
 #include "util/path_rules.h"
+#include "util/staging.h"
 
 namespace palettize {
 
@@ -428,6 +429,12 @@ Status Compress(const std::string& input, const std::string& output, const Compr
     rep.bytes_after += r.bytes_after;
   }
   rep.wall_seconds = Seconds(start);
+  // The report is complete before the package is committed, and both are committed together:
+  // a report that cannot be written leaves every previous file as it was.
+  StagedOutput staged_report;
+  if (!options.report_path.empty())
+    PALETTIZE_RETURN_IF_ERROR(StageText(options.report_path, CompressReportToJson(rep), &staged_report));
+  PALETTIZE_RETURN_IF_ERROR(writer.Commit(&staged_report));
   *report = std::move(rep);
   return Status::OK();
 }

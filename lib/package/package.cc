@@ -1,7 +1,5 @@
 #include "package/package.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -144,16 +142,14 @@ Status Package::Save(const spec::Model& model, const std::string& out_path, bool
     uint64_t handle;
     PALETTIZE_RETURN_IF_ERROR(writer.AppendNew(b, &handle));
   }
-  return writer.Finish(model);
+  PALETTIZE_RETURN_IF_ERROR(writer.Finish(model));
+  return writer.Commit();
 }
 
-PackageWriter::~PackageWriter() {
-  if (!tmp_.empty() && !finished_) RemoveTree(tmp_);
-}
+PackageWriter::~PackageWriter() = default;
 
 Status PackageWriter::Begin(Package* package, const std::string& out_path, bool overwrite) {
   package_ = package;
-  overwrite_ = overwrite;
   out_ = out_path;
   while (out_.size() > 1 && out_.back() == '/') out_.pop_back();
   std::error_code ec;
@@ -162,16 +158,9 @@ Status PackageWriter::Begin(Package* package, const std::string& out_path, bool 
       return Status::InvalidArgument(out_ + ": is the input package; write to another path");
     if (!overwrite) return Status::InvalidArgument(out_ + ": already exists");
   }
-  tmp_ = out_ + ".partial-" + std::to_string(getpid());
-  RemoveTree(tmp_);
-  fs::create_directories(JoinPath(tmp_, "Data"), ec);
-  if (ec) {
-    // Named by the output the user asked for; the folder beside it is ours.
-    Status st = Status::IOError(out_ + ": cannot create folder: " + ec.message());
-    tmp_.clear();
-    return st;
-  }
-  return Status::OK();
+  PALETTIZE_RETURN_IF_ERROR(staged_.Begin(out_, StagedOutput::Kind::kFolder, overwrite));
+  tmp_ = staged_.path();
+  return MakeFolders(tmp_, "Data");
 }
 
 Status PackageWriter::WriterFor(const std::string& mil_file_name, BlobWriter** out) {
@@ -181,8 +170,7 @@ Status PackageWriter::WriterFor(const std::string& mil_file_name, BlobWriter** o
   if (!w) {
     std::string path;
     PALETTIZE_RETURN_IF_ERROR(package_->ResolveBlobPath(name, tmp_, &path));
-    std::error_code ec;
-    fs::create_directories(fs::path(path).parent_path(), ec);
+    PALETTIZE_RETURN_IF_ERROR(MakeFolders(tmp_, fs::path(path.substr(tmp_.size() + 1)).parent_path().string()));
     w = std::make_unique<BlobWriter>();
     PALETTIZE_RETURN_IF_ERROR(w->Open(path));
   }
@@ -290,32 +278,15 @@ Status PackageWriter::Finish(const spec::Model& model_in) {
   std::string bytes;
   if (!SerializeDeterministic(model, &bytes))
     return Status::InvalidInput(package_->model_path_ + ": model cannot be serialized");
-  std::error_code ec;
-  fs::path model_out = data_out / package_->model_rel_;
-  fs::create_directories(model_out.parent_path(), ec);
-  PALETTIZE_RETURN_IF_ERROR(WriteStringToFile(model_out.string(), bytes));
-  PALETTIZE_RETURN_IF_ERROR(WriteStringToFile(JoinPath(tmp_, "Manifest.json"), package_->manifest_.Serialize()));
-  return Commit();
+  PALETTIZE_RETURN_IF_ERROR(MakeFolders(data_out.string(), Dirname(package_->model_rel_)));
+  PALETTIZE_RETURN_IF_ERROR(WriteNewFile((data_out / package_->model_rel_).string(), bytes));
+  return WriteNewFile(JoinPath(tmp_, "Manifest.json"), package_->manifest_.Serialize());
 }
 
-Status PackageWriter::Commit() {
-  std::error_code ec;
-  std::string old;
-  if (PathExists(out_)) {
-    if (!overwrite_) return Status::InvalidArgument(out_ + ": already exists");
-    old = out_ + ".old-" + std::to_string(getpid());
-    fs::rename(out_, old, ec);
-    if (ec) return Status::IOError(out_ + ": cannot replace: " + ec.message());
-  }
-  fs::rename(tmp_, out_, ec);
-  if (ec) {
-    Status st = Status::IOError(out_ + ": cannot rename " + tmp_ + " into place: " + ec.message());
-    if (!old.empty()) fs::rename(old, out_, ec);  // put the previous output back
-    return st;
-  }
-  finished_ = true;
-  if (!old.empty()) RemoveTree(old);
-  return Status::OK();
+Status PackageWriter::Commit(StagedOutput* also) {
+  std::vector<StagedOutput*> outputs = {&staged_};
+  if (also != nullptr) outputs.push_back(also);
+  return CommitStaged(outputs);
 }
 
 }  // namespace palettize

@@ -19,6 +19,7 @@
 #include "package/manifest.h"
 #include "palettize/status.h"
 #include "util/file.h"
+#include "util/staging.h"
 
 namespace palettize {
 
@@ -100,9 +101,10 @@ namespace palettize {
 
 // Writes a package derived from a loaded one, streaming: new blobs go to the output's weight files
 // as soon as they are made (AppendNew), so they need not be held in memory; Finish() then copies
-// the input's blobs that are still referenced, writes the model and manifest, and renames the
-// assembled folder into place. Until Finish() succeeds nothing is visible at the output path, and
-// a writer destroyed unfinished removes what it wrote.
+// the input's blobs that are still referenced and writes the model and manifest; Commit() renames
+// the assembled folder (OUT.partial-XXXXXX, util/staging.h) into place, together with other staged
+// outputs (the report). Until Commit() succeeds nothing is visible at the output path, and a
+// writer destroyed uncommitted removes what it wrote.
 class PackageWriter {
  public:
   PackageWriter() = default;
@@ -118,15 +120,17 @@ class PackageWriter {
   // `model` is the package's model as it should be written (values may refer to new blobs).
   Status Finish(const CoreML::Specification::Model& model);
 
+  // Renames the package into place together with `also` (a staged report; may be null or
+  // inactive): all of them or, on failure, none, every previous file left as it was.
+  Status Commit(StagedOutput* also = nullptr);
+
  private:
   Status WriterFor(const std::string& mil_file_name, BlobWriter** out);
-  Status Commit();
 
   Package* package_ = nullptr;
   std::string out_;
-  std::string tmp_;
-  bool overwrite_ = false;
-  bool finished_ = false;
+  StagedOutput staged_;
+  std::string tmp_;  // staged_.path()
   std::map<std::string, std::unique_ptr<BlobWriter>> writers_;
   std::vector<std::pair<std::string, uint64_t>> placed_;  // handle -> (file name, metadata offset)
 };

@@ -6,6 +6,7 @@
 
 #include "palettize/batch.h"
 #include "report/report_parts.h"
+#include "util/staging.h"
 
 namespace palettize {
 
@@ -76,6 +77,12 @@ std::string BatchSummary(const BatchReport& r) {
   for (const BatchResult& m : r.models)
     if (!m.status.ok()) out += "  " + BatchErrorText(m) + "\n";
   return out;
+}
+
+Status WriteBatchReport(const std::string& path, const BatchReport& report) {
+  StagedOutput staged;
+  PALETTIZE_RETURN_IF_ERROR(StageText(path, BatchReportToJson(report), &staged));
+  return CommitStaged({&staged});
 }
 
 }  // namespace palettize

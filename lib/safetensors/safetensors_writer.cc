@@ -1,12 +1,10 @@
 // Layout: safetensors.h; the rules this writer keeps: safetensors_writer.h.
 #include "safetensors/safetensors_writer.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -41,10 +39,7 @@ std::string SafeTensorsHeader(const std::vector<SafeTensorSpec>& tensors,
   return out + text;
 }
 
-SafeTensorsWriter::~SafeTensorsWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!tmp_.empty()) std::remove(tmp_.c_str());
-}
+SafeTensorsWriter::~SafeTensorsWriter() = default;
 
 Status SafeTensorsWriter::Failed(const char* what) {
   // Named by the output the user asked for; the file beside it is ours.
@@ -53,20 +48,13 @@ Status SafeTensorsWriter::Failed(const char* what) {
 
 Status SafeTensorsWriter::Begin(const std::string& path, const std::string& input, bool overwrite) {
   path_ = path;
-  overwrite_ = overwrite;
   std::error_code ec;
   if (PathExists(path)) {
     if (fs::equivalent(path, input, ec)) return Status::InvalidArgument(path + ": is the input; write to another path");
     if (IsDirectory(path)) return Status::InvalidArgument(path + ": is a folder; name a .safetensors file");
     if (!overwrite) return Status::InvalidArgument(path + ": already exists (use --force to replace it)");
   }
-  tmp_ = path + ".partial-" + std::to_string(getpid());
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd_ < 0) {
-    tmp_.clear();
-    return Failed("cannot create");
-  }
-  return Status::OK();
+  return staged_.Begin(path, StagedOutput::Kind::kFile, overwrite);
 }
 
 Status SafeTensorsWriter::Append(const void* data, uint64_t n) { return WriteAt(end_, data, n); }
@@ -74,7 +62,7 @@ Status SafeTensorsWriter::Append(const void* data, uint64_t n) { return WriteAt(
 Status SafeTensorsWriter::WriteAt(uint64_t offset, const void* data, uint64_t n) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
-    const ssize_t w = ::pwrite(fd_, p, size_t(std::min<uint64_t>(n, 1 << 30)), off_t(offset));
+    const ssize_t w = ::pwrite(staged_.fd(), p, size_t(std::min<uint64_t>(n, 1 << 30)), off_t(offset));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       if (w == 0) errno = ENOSPC;
@@ -86,20 +74,10 @@ Status SafeTensorsWriter::WriteAt(uint64_t offset, const void* data, uint64_t n)
   return Status::OK();
 }
 
-Status SafeTensorsWriter::Finish() {
-  const int fd = fd_;
-  fd_ = -1;
-  if (::fsync(fd) != 0 && errno != EINVAL) {
-    ::close(fd);
-    return Failed("cannot write");
-  }
-  if (::close(fd) != 0) return Failed("cannot write");
-  if (PathExists(path_) && !overwrite_) return Status::InvalidArgument(path_ + ": already exists (use --force to replace it)");
-  std::error_code ec;
-  fs::rename(tmp_, path_, ec);
-  if (ec) return Status::IOError(path_ + ": cannot rename " + tmp_ + " into place: " + ec.message());
-  tmp_.clear();
-  return Status::OK();
+Status SafeTensorsWriter::Finish(StagedOutput* also) {
+  std::vector<StagedOutput*> outputs = {&staged_};
+  if (also != nullptr) outputs.push_back(also);
+  return CommitStaged(outputs);
 }
 
 }  // namespace palettize

@@ -1,6 +1,6 @@
 // Writing .safetensors files (layout in safetensors.h). The file is assembled beside its final
-// path, as OUTPUT.partial-<pid>, and renamed into place by Finish; a writer destroyed before
-// Finish removes it, so a failed run leaves nothing at OUTPUT.
+// path, as OUTPUT.partial-XXXXXX (util/staging.h), and renamed into place by Finish together with
+// the report; a writer destroyed before Finish removes it, so a failed run leaves nothing at OUTPUT.
 //
 // Headers written here follow the reference implementation: tensors in the order given, their
 // data contiguous from offset 0 (no holes), and the header padded with spaces to a multiple of 8
@@ -14,6 +14,7 @@
 
 #include "palettize/status.h"
 #include "safetensors/safetensors.h"
+#include "util/staging.h"
 
 namespace palettize {
 
@@ -36,25 +37,25 @@ class SafeTensorsWriter {
   SafeTensorsWriter(const SafeTensorsWriter&) = delete;
   SafeTensorsWriter& operator=(const SafeTensorsWriter&) = delete;
 
-  // Creates OUTPUT.partial-<pid>. An existing `path` is an error unless `overwrite`; `path` being
+  // Creates OUTPUT.partial-XXXXXX. An existing `path` is an error unless `overwrite`; `path` being
   // `input` (the same file on disk) always is.
   Status Begin(const std::string& path, const std::string& input, bool overwrite);
   // Appends at the end of what is written so far.
   Status Append(const void* data, uint64_t n);
   // Writes at file position `offset` (the file grows as needed).
   Status WriteAt(uint64_t offset, const void* data, uint64_t n);
-  // Closes the file and renames it to the output path.
-  Status Finish();
+  // Closes the file and renames it to the output path, together with `also` (a staged report;
+  // may be null or inactive): both or neither.
+  Status Finish(StagedOutput* also = nullptr);
 
   const std::string& path() const { return path_; }
 
  private:
   Status Failed(const char* what);
 
-  std::string path_, tmp_;
-  int fd_ = -1;
+  std::string path_;
+  StagedOutput staged_;
   uint64_t end_ = 0;
-  bool overwrite_ = false;
 };
 
 }  // namespace palettize

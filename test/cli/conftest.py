@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", "AVX512_ICL")
 import pathlib
 import shutil
+import subprocess
 
 import pytest
 
@@ -34,3 +35,13 @@ def mnist(tmp_path):
         p.chmod(0o755 if p.is_dir() else 0o644)
     dst.chmod(0o755)
     return dst
+
+
+@pytest.fixture(scope="session")
+def big_model(tmp_path_factory):
+    """A 72 MB fp16 package (make_synthetic), slow enough to kill or interrupt mid-write."""
+    tool = os.environ.get("MAKE_SYNTHETIC_BIN", str(ROOT / "build/test/make_synthetic"))
+    path = tmp_path_factory.mktemp("big") / "big.mlpackage"
+    subprocess.run([tool, "--layers", "3", "--hidden", "1024", "--ffn", "4096", "--out", str(path)],
+                   check=True, capture_output=True, timeout=300)
+    return path

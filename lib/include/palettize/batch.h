@@ -68,6 +68,11 @@ std::string BatchErrorText(const BatchResult& result);
 // full compress report. Timings are left out when !with_timings.
 std::string BatchReportToJson(const BatchReport& report, bool with_timings = true);
 
+// Writes BatchReportToJson(report) to `path` beside, then renamed into place (in place for a
+// special file: /dev/stdout, a FIFO). The packages are committed already: a failure here leaves
+// them. Errors: "REPORT: cannot write report: <reason>".
+Status WriteBatchReport(const std::string& path, const BatchReport& report);
+
 // For people: a line for a model that succeeded ("[3/10] IN -> OUT: palettized ..."), and the
 // totals with every failure listed.
 std::string BatchProgressLine(const BatchResult& result, size_t done, size_t total);
