@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include "util/guard.h"
+
 namespace palettize {
 
 namespace fs = std::filesystem;
@@ -76,7 +78,7 @@ Status MakeFolders(const fs::path& dir, std::vector<fs::path>* created) {
 
 }  // namespace
 
-Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, bool overwrite,
+static Status PlanBatchUnguarded(const std::vector<std::string>& inputs, const std::string& out_dir, bool overwrite,
                  std::vector<BatchItem>* items) {
   items->clear();
   const fs::path out = Clean(out_dir);
@@ -114,6 +116,11 @@ Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_
     for (const fs::path& rel : found) PALETTIZE_RETURN_IF_ERROR(add(p / rel, rel));
   }
   return Status::OK();
+}
+
+Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, bool overwrite,
+                 std::vector<BatchItem>* items) {
+  return Guarded(out_dir, [&] { return PlanBatchUnguarded(inputs, out_dir, overwrite, items); });
 }
 
 void CompressBatch(const std::vector<BatchItem>& items, const BatchOptions& options, BatchReport* report) {

@@ -17,6 +17,7 @@
 #include "package/package.h"
 #include "plan/plan.h"
 #include "sensitivity/sensitivity.h"
+#include "util/guard.h"
 #include "util/ordered_pipeline.h"
 
 namespace palettize {
@@ -102,7 +103,7 @@ struct ProgramTarget {
 
 }  // namespace
 
-Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,
+static Status CompressUnguarded(const std::string& input, const std::string& output, const CompressOptions& options,
                 CompressReport* report) {
   const auto start = Clock::now();
   const OptimizationConfig& cfg = options.config;
@@ -428,6 +429,11 @@ Status Compress(const std::string& input, const std::string& output, const Compr
   rep.wall_seconds = Seconds(start);
   *report = std::move(rep);
   return Status::OK();
+}
+
+Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,
+                CompressReport* report) {
+  return Guarded(input, [&] { return CompressUnguarded(input, output, options, report); });
 }
 
 }  // namespace palettize
