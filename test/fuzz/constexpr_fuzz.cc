@@ -5,7 +5,9 @@
 // The package is decompressed; the decompressed package (or, when decompress refuses, the
 // package itself) is compared against it, and the comparison rendered as JSON and as a table.
 // Checked: the input files are unchanged; a decompress that succeeds wrote a package inspect
-// reads; one that fails left nothing at the output path.
+// reads, and that compare can measure against the chains it came from (decompress and compare
+// evaluate them alike; which weights match is not checked, since a fuzzed program may give two
+// ops one name); one that fails left nothing at the output path.
 #include "fuzz_package.h"
 #include "fuzz_targets.h"
 #include "palettize/compare.h"
@@ -32,7 +34,9 @@ int FuzzConstexpr(const uint8_t* data, size_t size) {
     __builtin_trap();  // a failure left an output, or a temporary folder beside it
   }
   CompareReport compared;
-  if (Compare(st.ok() ? out : in, in, &compared).ok()) {
+  const Status cmp = Compare(st.ok() ? out : in, in, &compared);
+  if (st.ok() && !cmp.ok()) __builtin_trap();
+  if (cmp.ok()) {
     (void)CompareToJson(compared);
     (void)CompareToTable(compared);
     (void)CheckComparable(compared);
