@@ -140,9 +140,7 @@ int RunCheckpoint(const std::string& input, const std::string& output, const pal
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  // Before any thread exists: an interrupted run removes what it staged and exits 128 + signal.
-  if (palettize::Status st = palettize::RemoveStagedOutputsOnSignals(); !st.ok()) return Fail(st);
+static int Run(int argc, char** argv) {
   CLI::App app{"palettize: compress Core ML models (.mlpackage ML Programs) and safetensors checkpoints by "
                "weight palettization."};
   app.require_subcommand(1);
@@ -417,4 +415,20 @@ int main(int argc, char** argv) {
     if (!st.ok()) return Fail(st);
   }
   return kExitOk;
+}
+
+// The library turns what it throws into a Status (lib/util/guard.h); this catches what escapes
+// main's own code (a report string too large for memory, the standard streams), so that a run
+// ends with one line and exit 2, never in std::terminate.
+int main(int argc, char** argv) {
+  // Before any thread exists: an interrupted run removes what it staged and exits 128 + signal.
+  if (palettize::Status st = palettize::RemoveStagedOutputsOnSignals(); !st.ok()) return Fail(st);
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "palettize: unexpected error: %s\n", OneLine(e.what()).c_str());
+  } catch (...) {
+    std::fprintf(stderr, "palettize: unexpected error of unknown kind\n");
+  }
+  return kExitInvalidInput;
 }

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "util/guard.h"
 #include "util/path_rules.h"
 #include "util/staged_registry.h"
 #include "util/staging.h"
@@ -74,7 +75,7 @@ Status MakeFolders(const fs::path& dir, std::vector<fs::path>* created) {
 
 }  // namespace
 
-Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, const CompressOptions& options,
+static Status PlanBatchUnguarded(const std::vector<std::string>& inputs, const std::string& out_dir, const CompressOptions& options,
                  std::vector<BatchItem>* items) {
   items->clear();
   const fs::path out = Clean(out_dir);
@@ -111,6 +112,11 @@ Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_
     for (const fs::path& rel : found) PALETTIZE_RETURN_IF_ERROR(add(p / rel, rel));
   }
   return CheckRunPaths(paths);
+}
+
+Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, const CompressOptions& options,
+                 std::vector<BatchItem>* items) {
+  return Guarded(out_dir, [&] { return PlanBatchUnguarded(inputs, out_dir, options, items); });
 }
 
 void CompressBatch(const std::vector<BatchItem>& items, const BatchOptions& options, BatchReport* report) {

@@ -16,6 +16,7 @@
 #include "safetensors/safetensors.h"
 #include "safetensors/safetensors_writer.h"
 #include "sensitivity/sensitivity.h"
+#include "util/guard.h"
 #include "util/ordered_pipeline.h"
 #include "util/path_rules.h"
 #include "util/staging.h"
@@ -99,7 +100,7 @@ void FillReport(const SafeTensorsFile& file, const std::vector<TensorPlan>& plan
 
 bool IsCheckpointPath(const std::string& path) { return EndsWithNoCase(path, ".safetensors"); }
 
-Status CompressCheckpoint(const std::string& input, const std::string& output, const CheckpointOptions& options,
+static Status CompressCheckpointUnguarded(const std::string& input, const std::string& output, const CheckpointOptions& options,
                           CheckpointReport* report) {
   const auto start = Clock::now();
   const CompressOptions& o = options.compress;
@@ -286,6 +287,11 @@ Status CompressCheckpoint(const std::string& input, const std::string& output, c
   PALETTIZE_RETURN_IF_ERROR(writer.Finish(&staged_report));
   *report = std::move(rep);
   return Status::OK();
+}
+
+Status CompressCheckpoint(const std::string& input, const std::string& output, const CheckpointOptions& options,
+                          CheckpointReport* report) {
+  return Guarded(input, [&] { return CompressCheckpointUnguarded(input, output, options, report); });
 }
 
 }  // namespace palettize

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "palettize/checkpoint.h"
+#include "report/json_text.h"
 #include "report/report_parts.h"
 
 namespace palettize {
@@ -39,7 +40,7 @@ std::string CheckpointReportToJson(const CheckpointReport& r, bool with_timings)
                                       {"sensitivity", base["sensitivity"]},
                                       {"weights", weights},
                                       {"totals", base["totals"]}};
-  return out.dump(2) + "\n";
+  return JsonText(out);
 }
 
 std::string CheckpointSummary(const CheckpointReport& rep) {

@@ -16,6 +16,7 @@
 #include "mil/tensor_data.h"
 #include "mil/weights.h"
 #include "package/package.h"
+#include "util/guard.h"
 
 namespace palettize {
 
@@ -57,15 +58,17 @@ std::map<FunctionKey, FunctionOps> IndexFunctions(spec::Model& model) {
 }
 
 // The constexpr_lut_to_dense of the chain ending at `op` (following the data input of the
-// shift/scale ops after it), or nullptr when the chain has none.
-const mil::Operation* ChainLut(const mil::Operation& op, const FunctionOps& f) {
+// shift/scale ops after it), or nullptr when the chain has none. `depth` stops a chain that
+// feeds itself (the evaluator then refuses it, naming the op).
+const mil::Operation* ChainLut(const mil::Operation& op, const FunctionOps& f, int depth = 0) {
   if (op.type() == "constexpr_lut_to_dense") return &op;
+  if (depth > 16) return nullptr;
   auto in = op.inputs().find("data");
   if (in == op.inputs().end() || in->second.arguments_size() != 1 ||
       in->second.arguments(0).binding_case() != mil::Argument::Binding::kName)
     return nullptr;
   auto p = f.producers.find(in->second.arguments(0).name());
-  return p != f.producers.end() && IsDecompressible(*p->second) ? ChainLut(*p->second, f) : nullptr;
+  return p != f.producers.end() && IsDecompressible(*p->second) ? ChainLut(*p->second, f, depth + 1) : nullptr;
 }
 
 // log2 of the table length of constexpr_lut_to_dense `lut`; 0 when that is not a power of two.
@@ -218,7 +221,7 @@ const char* WeightStateName(WeightState state) {
   return "?";
 }
 
-Status Compare(const std::string& original, const std::string& compressed, CompareReport* report) {
+static Status CompareUnguarded(const std::string& original, const std::string& compressed, CompareReport* report) {
   Package a, b;
   PALETTIZE_RETURN_IF_ERROR(a.Load(original));
   PALETTIZE_RETURN_IF_ERROR(b.Load(compressed));
@@ -243,6 +246,10 @@ Status Compare(const std::string& original, const std::string& compressed, Compa
   r.snr_db = r.sse == 0 ? INFINITY : 10.0 * std::log10(r.signal / r.sse);
   *report = std::move(r);
   return Status::OK();
+}
+
+Status Compare(const std::string& original, const std::string& compressed, CompareReport* report) {
+  return Guarded(compressed, [&] { return CompareUnguarded(original, compressed, report); });
 }
 
 std::string CheckMinSnr(const CompareReport& report, double min_snr_db) {

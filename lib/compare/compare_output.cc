@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "palettize/compare.h"
+#include "report/json_text.h"
 #include "util/table.h"
 
 namespace palettize {
@@ -64,7 +65,7 @@ std::string CompareToJson(const CompareReport& r) {
                  {"snr_db", Snr(r.snr_db)},
                  {"min_snr_db", Snr(r.min_snr_db)}};
   json doc = {{"original", r.original}, {"compressed", r.compressed}, {"weights", weights}, {"totals", totals}};
-  return doc.dump(2) + "\n";
+  return JsonText(doc);
 }
 
 std::string CompareToTable(const CompareReport& r) {

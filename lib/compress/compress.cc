@@ -17,6 +17,7 @@
 #include "package/package.h"
 #include "plan/plan.h"
 #include "sensitivity/sensitivity.h"
+#include "util/guard.h"
 #include "util/ordered_pipeline.h"
 #include "util/path_rules.h"
 #include "util/staging.h"
@@ -104,7 +105,7 @@ struct ProgramTarget {
 
 }  // namespace
 
-Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,
+static Status CompressUnguarded(const std::string& input, const std::string& output, const CompressOptions& options,
                 CompressReport* report) {
   const auto start = Clock::now();
   PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(CompressRunPaths(input, {output, OutputKind::kPackage}, options)));
@@ -437,6 +438,11 @@ Status Compress(const std::string& input, const std::string& output, const Compr
   PALETTIZE_RETURN_IF_ERROR(writer.Commit(&staged_report));
   *report = std::move(rep);
   return Status::OK();
+}
+
+Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,
+                CompressReport* report) {
+  return Guarded(input, [&] { return CompressUnguarded(input, output, options, report); });
 }
 
 }  // namespace palettize

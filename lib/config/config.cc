@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "util/guard.h"
+
 namespace palettize {
 namespace {
 
@@ -532,11 +534,11 @@ Status ParseWithSchema(const std::string& text, const std::string& file, bool to
 
 
 Status ParseOptimizationConfig(const std::string& text, const std::string& file, OptimizationConfig* out) {
-  return ParseWithSchema(text, file, false, out);
+  return Guarded(file, [&] { return ParseWithSchema(text, file, false, out); });
 }
 
 Status ParseTorchPalettizerConfig(const std::string& text, const std::string& file, OptimizationConfig* out) {
-  PALETTIZE_RETURN_IF_ERROR(ParseWithSchema(text, file, true, out));
+  PALETTIZE_RETURN_IF_ERROR(Guarded(file, [&] { return ParseWithSchema(text, file, true, out); }));
   // As PostTrainingPalettizerConfig: with nothing configured, every supported module gets the
   // default config.
   if (!out->global_config && out->op_type_configs.empty() && out->op_name_configs.empty()) {

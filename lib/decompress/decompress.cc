@@ -11,6 +11,7 @@
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
 #include "package/package.h"
+#include "util/guard.h"
 #include "util/path_rules.h"
 
 namespace palettize {
@@ -46,12 +47,17 @@ size_t RemoveUnused(mil::Block& b, const std::map<std::string, int>& uses, const
   return removed;
 }
 
-// Replaces every decompressible op that nothing decompressible consumes by a const.
+// Replaces every decompressible op that nothing decompressible consumes by a const. `defined`
+// collects the outputs of the ops visited so far, and the block's inputs.
 Status FoldBlock(mil::Block& b, ConstexprEvaluator& eval, const std::set<std::string>& chain_inputs,
-                 const std::string& weight_file, std::vector<PendingBlob>* pending, size_t* folded) {
+                 const std::string& weight_file, std::vector<PendingBlob>* pending, size_t* folded,
+                 std::set<std::string>* defined) {
+  for (const auto& in : b.inputs()) defined->insert(in.name());
   for (mil::Operation& op : *b.mutable_operations()) {
     for (mil::Block& nested : *op.mutable_blocks())
-      PALETTIZE_RETURN_IF_ERROR(FoldBlock(nested, eval, chain_inputs, weight_file, pending, folded));
+      PALETTIZE_RETURN_IF_ERROR(FoldBlock(nested, eval, chain_inputs, weight_file, pending, folded, defined));
+    if (IsDecompressible(op)) PALETTIZE_RETURN_IF_ERROR(eval.CheckDefinedBefore(op, *defined));
+    for (const auto& o : op.outputs()) defined->insert(o.name());
     if (!IsDecompressible(op) || op.outputs_size() != 1) continue;
     // Skip ops that only feed another decompressible op: the chain's last op folds them all.
     if (chain_inputs.count(op.outputs(0).name())) continue;
@@ -82,7 +88,7 @@ Status FoldBlock(mil::Block& b, ConstexprEvaluator& eval, const std::set<std::st
 
 }  // namespace
 
-Status Decompress(const std::string& input, const std::string& output, const DecompressOptions& options,
+static Status DecompressUnguarded(const std::string& input, const std::string& output, const DecompressOptions& options,
                   DecompressReport* report) {
   RunPaths paths;
   paths.inputs = {{"the input", input}};
@@ -108,7 +114,9 @@ Status Decompress(const std::string& input, const std::string& output, const Dec
         std::set<std::string> chain_inputs;
         IndexProducers(block, &producers, &chain_inputs);
         ConstexprEvaluator eval(package, producers);
-        status = FoldBlock(block, eval, chain_inputs, weight_file, &pending, &folded);
+        std::set<std::string> defined;
+        for (const auto& in : f.inputs()) defined.insert(in.name());
+        status = FoldBlock(block, eval, chain_inputs, weight_file, &pending, &folded, &defined);
         if (!status.ok()) return;
         // Removing a chain's last op frees the one before it: repeat until nothing changes.
         for (size_t removed = 1; removed > 0;) {
@@ -123,6 +131,11 @@ Status Decompress(const std::string& input, const std::string& output, const Dec
   PALETTIZE_RETURN_IF_ERROR(package.Save(package.model(), output, options.overwrite, pending));
   report->weights = folded;
   return Status::OK();
+}
+
+Status Decompress(const std::string& input, const std::string& output, const DecompressOptions& options,
+                  DecompressReport* report) {
+  return Guarded(input, [&] { return DecompressUnguarded(input, output, options, report); });
 }
 
 }  // namespace palettize

@@ -11,6 +11,7 @@
 #include "mil/weights.h"
 #include "package/package.h"
 #include "plan/plan.h"
+#include "util/guard.h"
 
 namespace palettize {
 
@@ -38,7 +39,7 @@ std::string ModelType(const spec::Model& m) {
 
 }  // namespace
 
-Status Inspect(const std::string& path, const InspectOptions& options, ModelInfo* out) {
+static Status InspectUnguarded(const std::string& path, const InspectOptions& options, ModelInfo* out) {
   Package package;
   PALETTIZE_RETURN_IF_ERROR(package.Load(path));
   spec::Model& model = package.model();
@@ -88,6 +89,10 @@ Status Inspect(const std::string& path, const InspectOptions& options, ModelInfo
   }
   *out = std::move(info);
   return Status::OK();
+}
+
+Status Inspect(const std::string& path, const InspectOptions& options, ModelInfo* out) {
+  return Guarded(path, [&] { return InspectUnguarded(path, options, out); });
 }
 
 }  // namespace palettize

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "palettize/inspect.h"
+#include "report/json_text.h"
 #include "util/table.h"
 
 namespace palettize {
@@ -45,7 +46,7 @@ std::string InspectToJson(const ModelInfo& info) {
                 {"programs", programs},
                 {"total_weight_bytes", info.total_weight_bytes}}},
               {"weights", weights}};
-  return doc.dump(2) + "\n";
+  return JsonText(doc);
 }
 
 std::string InspectToTable(const ModelInfo& info) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "palettize/batch.h"
+#include "report/json_text.h"
 #include "report/report_parts.h"
 #include "util/staging.h"
 
@@ -56,7 +57,7 @@ std::string BatchReportToJson(const BatchReport& r, bool with_timings) {
                  {"bytes_after", r.bytes_after},
                  {"ratio", r.bytes_after > 0 ? double(r.bytes_before) / double(r.bytes_after) : 0.0}};
   if (with_timings) totals["wall_seconds"] = r.wall_seconds;
-  return json({{"models", models}, {"totals", totals}}).dump(2) + "\n";
+  return JsonText(json({{"models", models}, {"totals", totals}}));
 }
 
 std::string BatchProgressLine(const BatchResult& r, size_t done, size_t total) {

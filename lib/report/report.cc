@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "palettize/compress.h"
+#include "report/json_text.h"
 #include "report/report_parts.h"
 
 namespace palettize {
@@ -104,7 +105,7 @@ json CompressReportJsonValue(const CompressReport& r, bool with_timings) {
 }
 
 std::string CompressReportToJson(const CompressReport& r, bool with_timings) {
-  return CompressReportJsonValue(r, with_timings).dump(2) + "\n";
+  return JsonText(CompressReportJsonValue(r, with_timings));
 }
 
 std::string CompressSummary(const CompressReport& r) {

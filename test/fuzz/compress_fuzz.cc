@@ -8,8 +8,6 @@
 //                 bit 3 per_grouped_channel (group_size 2)   bit 4 cluster_dim 2
 //                 bit 5 per-channel scale                    bit 6 int8 LUT
 //                 bit 7 --minimum-deployment-target iOS18
-#include <filesystem>
-
 #include "fuzz_package.h"
 #include "fuzz_targets.h"
 #include "palettize/compress.h"
@@ -56,15 +54,7 @@ int FuzzCompress(const uint8_t* data, size_t size) {
 
   CompressReport report;
   const Status st = Compress(in, out, OptionsFor(data[0]), &report);
-  // The archive may name one path twice; the last write is what the package held.
-  for (auto it = files.rbegin(); it != files.rend(); ++it) {
-    std::string now;
-    const std::string path = JoinPath(in, it->first);
-    if (IsDirectory(path) || !ReadFileToString(path, &now).ok()) continue;
-    bool later = false;
-    for (auto j = files.rbegin(); j != it; ++j) later |= j->first == it->first;
-    if (!later && now != it->second) __builtin_trap();  // compress changed its input
-  }
+  if (!ArchiveUnchanged(files, in)) __builtin_trap();  // compress changed its input
   if (st.ok()) {
     ModelInfo info;
     if (!Inspect(out, InspectOptions(), &info).ok()) __builtin_trap();  // wrote a package it cannot read
@@ -72,8 +62,7 @@ int FuzzCompress(const uint8_t* data, size_t size) {
     (void)CompressSummary(report);
   } else {
     // A clean failure leaves nothing at the output path, nor a temporary folder beside it.
-    for (const auto& entry : std::filesystem::directory_iterator(FuzzScratchDir()))
-      if (entry.path().filename().string().rfind("out.mlpackage", 0) == 0) __builtin_trap();
+    if (ScratchHas("out.mlpackage")) __builtin_trap();
   }
   RemoveTree(out);
   return 0;

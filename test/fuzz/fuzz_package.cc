@@ -3,9 +3,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
+
+#include "util/file.h"
 
 namespace fs = std::filesystem;
 
@@ -83,6 +86,33 @@ void WriteArchive(const ArchiveFiles& files, const std::string& dir) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), std::streamsize(bytes.size()));
   }
+}
+
+void AddDefaultManifest(ArchiveFiles* files) {
+  static const char kManifest[] = R"({"fileFormatVersion": "1.0.0",
+ "itemInfoEntries": {
+  "W": {"author": "com.apple.CoreML", "name": "weights", "path": "com.apple.CoreML/weights"},
+  "M": {"author": "com.apple.CoreML", "name": "model.mlmodel", "path": "com.apple.CoreML/model.mlmodel"}},
+ "rootModelIdentifier": "M"})";
+  if (std::none_of(files->begin(), files->end(), [](const auto& f) { return f.first == "Manifest.json"; }))
+    files->emplace_back("Manifest.json", kManifest);
+}
+
+bool ArchiveUnchanged(const ArchiveFiles& files, const std::string& dir) {
+  for (auto it = files.rbegin(); it != files.rend(); ++it) {
+    if (std::any_of(files.rbegin(), it, [&](const auto& later) { return later.first == it->first; })) continue;
+    std::string now;
+    const std::string path = JoinPath(dir, it->first);
+    if (IsDirectory(path) || !ReadFileToString(path, &now).ok()) continue;
+    if (now != it->second) return false;
+  }
+  return true;
+}
+
+bool ScratchHas(const std::string& prefix) {
+  for (const auto& entry : fs::directory_iterator(FuzzScratchDir()))
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) return true;
+  return false;
 }
 
 }  // namespace palettize

@@ -28,4 +28,16 @@ const std::string& FuzzScratchDir();
 // that runs through a file) are left out: the library sees what a broken package would hold.
 void WriteArchive(const ArchiveFiles& files, const std::string& dir);
 
+// Adds a standard Manifest.json (the model at Data/com.apple.CoreML/model.mlmodel, the weights
+// folder beside it) when `files` has none, so that an input need hold only the model and weights.
+void AddDefaultManifest(ArchiveFiles* files);
+
+// Whether the folder `dir` still holds the bytes WriteArchive(files, dir) wrote (a path the
+// archive names twice holds its last bytes; files that could not be written are not checked).
+bool ArchiveUnchanged(const ArchiveFiles& files, const std::string& dir);
+
+// Whether anything in the scratch folder has a name starting with `prefix`: an output, or a
+// temporary folder or file left beside it.
+bool ScratchHas(const std::string& prefix);
+
 }  // namespace palettize

@@ -14,6 +14,7 @@ int FuzzMlProgram(const uint8_t* data, size_t size);   // a package archive (fuz
 int FuzzManifest(const uint8_t* data, size_t size);    // Manifest.json text
 int FuzzConfig(const uint8_t* data, size_t size);      // a YAML config
 int FuzzCompress(const uint8_t* data, size_t size);    // options byte + package archive: compress
+int FuzzConstexpr(const uint8_t* data, size_t size);   // a compressed package archive: decompress, compare
 
 struct FuzzTarget {
   const char* name;  // the harness's name: test/fuzz/<name>_fuzz.cc, regressions/<name>/
@@ -22,7 +23,7 @@ struct FuzzTarget {
 
 inline constexpr FuzzTarget kFuzzTargets[] = {
     {"blob_reader", FuzzBlobReader}, {"ml_program", FuzzMlProgram}, {"manifest", FuzzManifest},
-    {"config", FuzzConfig},          {"compress", FuzzCompress},
+    {"config", FuzzConfig},          {"compress", FuzzCompress},       {"constexpr", FuzzConstexpr},
 };
 
 }  // namespace palettize

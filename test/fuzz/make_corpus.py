@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Builds the seed corpora of the fuzz harnesses (test/fuzz/*_fuzz.cc) from real packages.
 
-    make_corpus.py OUT CONFIG_DIR PACKAGE_OR_FOLDER...
+    make_corpus.py OUT CONFIG_DIR PACKAGE_OR_FOLDER... [--constexpr-only PACKAGE_OR_FOLDER...]
 
 Writes OUT/<harness>/<seed> for every harness: each package's weight.bin files (blob_reader),
 Manifest.json (manifest), the package as an archive (ml_program; compress, with a few option
-bytes), and every YAML file of CONFIG_DIR (config). A folder that is not itself a package stands
-for every *.mlpackage in it. Standard library only: it runs before the venv exists."""
+bytes; constexpr, when its model holds constexpr ops, i.e. it is compressed), and every YAML file
+of CONFIG_DIR (config). A folder that is not itself a package stands
+for every *.mlpackage in it. Packages after --constexpr-only (many compressed variants of the
+same models) seed only the constexpr harness, so the others' corpora stay small. Standard library
+only: it runs before the venv exists."""
 import hashlib
 import pathlib
 import struct
@@ -44,9 +47,20 @@ def packages(args):
             yield from sorted(a.glob("*.mlpackage"))
 
 
+def has_constexpr(pkg):
+    return any(b"constexpr_" in m.read_bytes() for m in pkg.rglob("*.mlmodel"))
+
+
 def main():
     out, configs, *sources = sys.argv[1:]
     out = pathlib.Path(out)
+    only = []
+    if "--constexpr-only" in sources:
+        at = sources.index("--constexpr-only")
+        sources, only = sources[:at], sources[at + 1:]
+    for pkg in packages(only):
+        if has_constexpr(pkg) and sum(f.stat().st_size for f in pkg.rglob("*.bin")) <= SMALL:
+            put(out, "constexpr", pkg.name.removesuffix(".mlpackage"), archive(pkg, True))
     for pkg in packages(sources):
         name = pkg.name.removesuffix(".mlpackage")
         put(out, "manifest", "Manifest", (pkg / "Manifest.json").read_bytes())
@@ -60,6 +74,8 @@ def main():
         if small:
             for b in OPTION_BYTES:
                 put(out, "compress", f"{name}-{b:02x}", bytes([b]) + archive(pkg, True))
+            if has_constexpr(pkg):
+                put(out, "constexpr", name, archive(pkg, True))
     for c in sorted(pathlib.Path(configs).glob("*.yaml")):
         put(out, "config", c.stem, c.read_bytes())
 

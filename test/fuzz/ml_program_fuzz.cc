@@ -2,7 +2,6 @@
 // (fuzz_package.h; a standard Manifest.json is added when the archive has none). The root model
 // is parsed and walked in memory (FindWeights, then planned with the default config), then the
 // package is written to a scratch folder and inspected as `palettize inspect` would.
-#include <algorithm>
 
 #include "Model.pb.h"
 #include "fuzz_package.h"
@@ -18,11 +17,6 @@ namespace palettize {
 namespace {
 
 constexpr char kModelPath[] = "Data/com.apple.CoreML/model.mlmodel";
-constexpr char kManifest[] = R"({"fileFormatVersion": "1.0.0",
- "itemInfoEntries": {
-  "W": {"author": "com.apple.CoreML", "name": "weights", "path": "com.apple.CoreML/weights"},
-  "M": {"author": "com.apple.CoreML", "name": "model.mlmodel", "path": "com.apple.CoreML/model.mlmodel"}},
- "rootModelIdentifier": "M"})";
 
 void WalkInMemory(const std::string& bytes) {
   spec::Model model;
@@ -41,10 +35,7 @@ void WalkInMemory(const std::string& bytes) {
 
 int FuzzMlProgram(const uint8_t* data, size_t size) {
   ArchiveFiles files = ParseArchive(data, size);
-  auto has = [&](const char* path) {
-    return std::any_of(files.begin(), files.end(), [&](const auto& f) { return f.first == path; });
-  };
-  if (!has("Manifest.json")) files.emplace_back("Manifest.json", kManifest);
+  AddDefaultManifest(&files);
   for (const auto& [path, bytes] : files)
     if (path == kModelPath) WalkInMemory(bytes);
 
