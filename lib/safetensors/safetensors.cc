@@ -3,7 +3,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <set>
+#include <deque>
+#include <functional>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -94,6 +98,109 @@ Status ParseEntry(const std::string& name, const json& v, uint64_t data_bytes, S
   return Status::OK();
 }
 
+// Reads the header as a stream of JSON events, holding one entry's value at a time: the header is
+// never one JSON document in memory. (nlohmann's parse with a callback, used before to catch
+// duplicate names, scans the whole header object at the end of every entry: quadratic, 100k
+// tensors took minutes.) Each entry's value goes to `on_entry` as it completes, in file order.
+// A header that is not an object is still read to its end, so that a syntax error anywhere wins.
+class HeaderReader : public nlohmann::json_sax<json> {
+ public:
+  using OnEntry = std::function<void(const std::string& name, const json& value)>;
+  // `expected` entries, a guess from the header's size, size the set of names once.
+  HeaderReader(size_t expected, OnEntry on_entry) : on_entry_(std::move(on_entry)) { seen_.reserve(expected); }
+
+  bool is_object() const { return is_object_; }
+  // The first name given twice, or "": nlohmann would keep the last, so it is an error here.
+  const std::string& duplicate() const { return duplicate_; }
+  size_t error_byte() const { return error_byte_; }
+
+  bool null() override { return Value(nullptr); }
+  bool boolean(bool v) override { return Value(v); }
+  bool number_integer(number_integer_t v) override { return Value(v); }
+  bool number_unsigned(number_unsigned_t v) override { return Value(v); }
+  bool number_float(number_float_t v, const string_t&) override { return Value(v); }
+  bool string(string_t& v) override { return Value(std::move(v)); }
+  bool binary(binary_t& v) override { return Value(json::binary(std::move(v))); }
+  bool start_object(std::size_t) override { return Open(json::object()); }
+  bool start_array(std::size_t) override { return Open(json::array()); }
+  bool end_object() override { return Close(); }
+  bool end_array() override { return Close(); }
+  bool key(string_t& k) override {
+    if (depth_ == 1 && is_object_) {
+      // The names stay in a deque, whose elements never move, so the set can hold views of them.
+      names_.push_back(std::move(k));
+      if (!seen_.insert(names_.back()).second && duplicate_.empty()) duplicate_ = names_.back();
+    } else if (!open_.empty()) {
+      open_.back().key = std::move(k);
+    }
+    return true;
+  }
+  bool parse_error(std::size_t byte, const std::string&, const nlohmann::detail::exception&) override {
+    // Counted from 1, as json::parse_error's byte; 0-based here.
+    error_byte_ = byte > 0 ? byte - 1 : 0;
+    return false;
+  }
+
+ private:
+  struct Container {
+    json* value;
+    std::string key;  // of the next member, for objects
+  };
+
+  // Where a new value goes: the entry itself, or a member of the innermost open container.
+  json* Slot() {
+    if (open_.empty()) return &entry_;
+    json& top = *open_.back().value;
+    if (top.is_array()) {
+      top.push_back(nullptr);
+      return &top.back();
+    }
+    return &top[open_.back().key];
+  }
+  bool Collecting() const { return is_object_ && depth_ >= 1; }
+  template <typename V>
+  bool Value(V&& v) {
+    if (Collecting()) {
+      *Slot() = json(std::forward<V>(v));
+      if (open_.empty()) Finish();
+    }
+    return true;
+  }
+  bool Open(json&& empty) {
+    if (depth_ == 0) {
+      is_object_ = empty.is_object();
+    } else if (Collecting()) {
+      json* slot = Slot();
+      *slot = std::move(empty);
+      open_.push_back({slot, {}});
+    }
+    ++depth_;
+    return true;
+  }
+  bool Close() {
+    --depth_;
+    if (Collecting() && !open_.empty()) {
+      open_.pop_back();
+      if (open_.empty()) Finish();
+    }
+    return true;
+  }
+  void Finish() {
+    on_entry_(names_.back(), entry_);
+    entry_ = nullptr;
+  }
+
+  OnEntry on_entry_;
+  size_t depth_ = 0;
+  bool is_object_ = false;
+  json entry_;
+  std::vector<Container> open_;
+  std::deque<std::string> names_;
+  std::unordered_set<std::string_view> seen_;
+  std::string duplicate_;
+  size_t error_byte_ = 0;
+};
+
 }  // namespace
 
 const char* SafeDTypeName(SafeDType t) {
@@ -157,46 +264,45 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
   if (n > size - 8)
     return Status::InvalidInput(file + ": header length " + std::to_string(n) + " past end of file (" +
                                 std::to_string(size) + " bytes)");
-  // nlohmann keeps the last of duplicate keys; a duplicate tensor name is an error instead.
-  std::set<std::string> seen;
-  std::string duplicate;
-  json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1 && !seen.insert(parsed.get<std::string>()).second &&
-        duplicate.empty())
-      duplicate = parsed.get<std::string>();
-    return true;
-  };
-  json header;
-  try {
-    header = json::parse(data + 8, data + 8 + n, note_keys);
-  } catch (const json::parse_error& e) {
-    // e.byte counts from 1; the message gives the 0-based offset in the file.
-    return Status::InvalidInput(file + ": header is not valid JSON (at byte " + std::to_string(8 + (e.byte > 0 ? e.byte - 1 : 0)) + ")");
-  }
-  if (!header.is_object()) return Status::InvalidInput(file + ": header is not a JSON object");
-  if (!duplicate.empty()) return Status::InvalidInput(file + ": " + Quoted(duplicate) + " is listed twice");
   const uint8_t* base = data + 8 + n;
   const uint64_t data_bytes = size - 8 - n;
   std::vector<std::pair<uint64_t, SafeTensor>> found;
-  for (const auto& [name, v] : header.items()) {
+  Status first_error;          // of the entry with the smallest name, as a walk in name order finds
+  std::string first_error_name;
+  // An entry takes at least ~60 bytes ("name": {"dtype": ..., "shape": [], "data_offsets": [0, 0]}).
+  HeaderReader reader(n / 64, [&](const std::string& name, const json& v) {
+    if (!first_error.ok() && first_error_name < name) return;
+    Status st;
     if (name == "__metadata__") {
-      if (!v.is_object()) return Status::InvalidInput(file + ": __metadata__ is not an object of strings");
-      for (const auto& [k, s] : v.items()) {
-        if (!s.is_string()) return Status::InvalidInput(file + ": __metadata__ is not an object of strings");
-        (*metadata)[k] = s.get<std::string>();
+      bool strings = v.is_object();
+      for (auto it = v.begin(); strings && it != v.end(); ++it) strings = it->is_string();
+      if (!strings) st = Status::InvalidInput(file + ": __metadata__ is not an object of strings");
+      for (auto it = v.begin(); st.ok() && it != v.end(); ++it) (*metadata)[it.key()] = it->get<std::string>();
+    } else {
+      SafeTensor t;
+      uint64_t begin = 0;
+      st = ParseEntry(name, v, data_bytes, &t, &begin).WithContext(file);
+      if (st.ok()) {
+        t.data = base + begin;
+        found.emplace_back(begin, std::move(t));
       }
-      continue;
     }
-    SafeTensor t;
-    uint64_t begin = 0;
-    PALETTIZE_RETURN_IF_ERROR(ParseEntry(name, v, data_bytes, &t, &begin).WithContext(file));
-    t.data = base + begin;
-    found.emplace_back(begin, std::move(t));
-  }
-  // Sorted by position (then size, so an empty tensor sorts before one it sits at the start of):
-  // each must start at or after the end of the one before.
+    if (!st.ok()) {
+      first_error = st;
+      first_error_name = name;
+    }
+  });
+  if (!json::sax_parse(data + 8, data + 8 + n, &reader))
+    return Status::InvalidInput(file + ": header is not valid JSON (at byte " + std::to_string(8 + reader.error_byte()) + ")");
+  if (!reader.is_object()) return Status::InvalidInput(file + ": header is not a JSON object");
+  if (!reader.duplicate().empty()) return Status::InvalidInput(file + ": " + Quoted(reader.duplicate()) + " is listed twice");
+  PALETTIZE_RETURN_IF_ERROR(first_error);
+  // Sorted once by position (then size, so an empty tensor sorts before one it sits at the start
+  // of; then name, for a fixed order): each must start at or after the end of the one before.
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first < b.first : a.second.bytes < b.second.bytes;
+    if (a.first != b.first) return a.first < b.first;
+    if (a.second.bytes != b.second.bytes) return a.second.bytes < b.second.bytes;
+    return a.second.name < b.second.name;
   });
   for (size_t i = 1; i < found.size(); ++i) {
     const auto& [pb, prev] = found[i - 1];
@@ -206,6 +312,7 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
                                   std::to_string(cb + cur.bytes) + "] overlap " + Quoted(prev.name) + " at [" +
                                   std::to_string(pb) + ", " + std::to_string(pb + prev.bytes) + "]");
   }
+  tensors->reserve(found.size());
   for (auto& [b, t] : found) tensors->push_back(std::move(t));
   return Status::OK();
 }
@@ -215,7 +322,8 @@ Status SafeTensorsFile::Open(const std::string& path) {
   PALETTIZE_RETURN_IF_ERROR(ParseSafeTensors(file_.data(), file_.size(), path, &tensors_, &metadata_));
   header_end_ = 8 + Load<uint64_t>(file_.data());  // checked by ParseSafeTensors
   by_name_.clear();
-  for (size_t i = 0; i < tensors_.size(); ++i) by_name_[tensors_[i].name] = i;
+  by_name_.reserve(tensors_.size());
+  for (size_t i = 0; i < tensors_.size(); ++i) by_name_.emplace(tensors_[i].name, i);
   return Status::OK();
 }
 

@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "palettize/status.h"
@@ -70,7 +72,7 @@ class SafeTensorsFile {
   MappedFile file_;
   uint64_t header_end_ = 0;
   std::vector<SafeTensor> tensors_;
-  std::map<std::string, size_t> by_name_;
+  std::unordered_map<std::string_view, size_t> by_name_;  // views of tensors_' names
   std::map<std::string, std::string> metadata_;
 };
 
