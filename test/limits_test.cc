@@ -106,6 +106,19 @@ TEST_CASE("R3: the streaming header reader reports what the whole-document parse
   CHECK(ParseError(HeaderFile(R"({"w":{"dtype":"F16","shape":[1],"dtype":"F32","data_offsets":[0,4]}})", 4)) == "ok");
   CHECK(ParseError(HeaderFile(R"({"__metadata__":{"k":"v","n":{"deep":"x"}}})", 0)) ==
         "s.safetensors: __metadata__ is not an object of strings");
+  // Entries of an unusual form (another key, an integer in __metadata__ after a good entry) are
+  // read by the general reader, with the same results and errors.
+  CHECK(ParseError(HeaderFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":{"y":[null]}}})", 4)) ==
+        "ok");
+  CHECK(ParseError(HeaderFile("{" + a + R"(,"__metadata__":{"k":"v","n":1}})", 4)) ==
+        "s.safetensors: __metadata__ is not an object of strings");
+  CHECK(ParseError(HeaderFile(R"({"w":{"dtype":"F32","shape":[1]}})", 4)) == "s.safetensors: tensor 'w': no data_offsets");
+  CHECK(ParseError(HeaderFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}})", 4)) ==
+        "s.safetensors: tensor 'w': data_offsets is not a list of two non-negative integers");
+  // Errors the fast reader finds itself: in name order too.
+  CHECK(ParseError(HeaderFile(R"({"z":{"dtype":"F17","shape":[1],"data_offsets":[0,4]},)"
+                              R"("y":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})",
+                              4)) == "s.safetensors: tensor 'y': data_offsets [0, 4] hold 4 bytes, but F32 [2] needs 8");
   // Empty tensors at one offset come out in name order, before the tensor starting there.
   std::vector<SafeTensor> tensors;
   std::map<std::string, std::string> meta;

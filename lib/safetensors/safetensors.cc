@@ -5,6 +5,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -50,7 +51,51 @@ std::string ShapeText(const std::vector<uint64_t>& shape) {
 
 std::string Quoted(const std::string& name) { return "tensor '" + name + "'"; }
 
-// Checks one header entry and fills `t` (data pointer relative to the data section start).
+const DTypeEntry* FindDType(const std::string& name) {
+  for (const DTypeEntry& e : kDTypes)
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+// `dtype_json`: the dtype as the header wrote it (JSON).
+Status BadDType(const std::string& what, const std::string& dtype_json) {
+  std::string all;
+  for (const DTypeEntry& e : kDTypes) all += std::string(all.empty() ? "" : ", ") + e.name;
+  return Status::InvalidInput(what + ": dtype " + dtype_json + " is not one of " + all);
+}
+
+// t->shape set: its element count, unless its bytes pass 2^64.
+Status CheckShape(const std::string& name, const DTypeEntry& dtype, SafeTensor* t) {
+  t->dtype = dtype.type;
+  t->elements = 1;
+  bool overflow = false;
+  for (const uint64_t n : t->shape) {
+    if (n != 0 && t->elements > UINT64_MAX / n) overflow = true;
+    else t->elements *= n;
+  }
+  if (overflow || t->elements > UINT64_MAX / dtype.size)
+    return Status::InvalidInput(Quoted(name) + ": shape " + ShapeText(t->shape) + " has more than 2^64 bytes");
+  return Status::OK();
+}
+
+// data_offsets [b, e] of a tensor whose shape is checked.
+Status CheckOffsets(const std::string& name, uint64_t b, uint64_t e, uint64_t data_bytes, const DTypeEntry& dtype,
+                    SafeTensor* t, uint64_t* begin) {
+  auto range = [&] {
+    return Quoted(name) + ": data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "]";
+  };
+  if (b > e) return Status::InvalidInput(range() + " end before they begin");
+  if (e > data_bytes) return Status::InvalidInput(range() + " past end of data (" + std::to_string(data_bytes) + " bytes)");
+  t->bytes = e - b;
+  if (t->bytes != t->elements * dtype.size)
+    return Status::InvalidInput(range() + " hold " + std::to_string(t->bytes) + " bytes, but " +
+                                DescribeSafeTensor(*t) + " needs " + std::to_string(t->elements * dtype.size));
+  *begin = b;
+  return Status::OK();
+}
+
+// Checks one header entry, given as JSON, and fills `t` (data pointer relative to the data
+// section start).
 Status ParseEntry(const std::string& name, const json& v, uint64_t data_bytes, SafeTensor* t,
                   uint64_t* begin) {
   const std::string what = Quoted(name);
@@ -59,60 +104,161 @@ Status ParseEntry(const std::string& name, const json& v, uint64_t data_bytes, S
     if (!v.contains(key)) return Status::InvalidInput(what + ": no " + key);
   t->name = name;
   const json& dtype = v["dtype"];
-  const DTypeEntry* found = nullptr;
-  if (dtype.is_string())
-    for (const DTypeEntry& e : kDTypes)
-      if (dtype.get_ref<const std::string&>() == e.name) found = &e;
-  if (found == nullptr) {
-    std::string all;
-    for (const DTypeEntry& e : kDTypes) all += std::string(all.empty() ? "" : ", ") + e.name;
-    return Status::InvalidInput(what + ": dtype " + dtype.dump() + " is not one of " + all);
-  }
-  t->dtype = found->type;
+  const DTypeEntry* found = dtype.is_string() ? FindDType(dtype.get_ref<const std::string&>()) : nullptr;
+  if (found == nullptr) return BadDType(what, dtype.dump());
   const json& shape = v["shape"];
   if (!shape.is_array()) return Status::InvalidInput(what + ": shape is not a list of non-negative integers");
-  t->elements = 1;
-  bool overflow = false;
   for (const json& d : shape) {
     if (!d.is_number_unsigned()) return Status::InvalidInput(what + ": shape is not a list of non-negative integers");
-    const uint64_t n = d.get<uint64_t>();
-    t->shape.push_back(n);
-    if (n != 0 && t->elements > UINT64_MAX / n) overflow = true;
-    else t->elements *= n;
+    t->shape.push_back(d.get<uint64_t>());
   }
-  if (overflow || t->elements > UINT64_MAX / found->size)
-    return Status::InvalidInput(what + ": shape " + ShapeText(t->shape) + " has more than 2^64 bytes");
+  PALETTIZE_RETURN_IF_ERROR(CheckShape(name, *found, t));
   const json& off = v["data_offsets"];
   if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
     return Status::InvalidInput(what + ": data_offsets is not a list of two non-negative integers");
-  const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
-  const std::string range = "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "]";
-  if (b > e) return Status::InvalidInput(what + ": " + range + " end before they begin");
-  if (e > data_bytes)
-    return Status::InvalidInput(what + ": " + range + " past end of data (" + std::to_string(data_bytes) + " bytes)");
-  t->bytes = e - b;
-  if (t->bytes != t->elements * found->size)
-    return Status::InvalidInput(what + ": " + range + " hold " + std::to_string(t->bytes) + " bytes, but " +
-                                DescribeSafeTensor(*t) + " needs " + std::to_string(t->elements * found->size));
-  *begin = b;
-  return Status::OK();
+  return CheckOffsets(name, off[0].get<uint64_t>(), off[1].get<uint64_t>(), data_bytes, *found, t, begin);
 }
 
-// Reads the header as a stream of JSON events, holding one entry's value at a time: the header is
-// never one JSON document in memory. (nlohmann's parse with a callback, used before to catch
-// duplicate names, scans the whole header object at the end of every entry: quadratic, 100k
-// tensors took minutes.) Each entry's value goes to `on_entry` as it completes, in file order.
-// A header that is not an object is still read to its end, so that a syntax error anywhere wins.
-class HeaderReader : public nlohmann::json_sax<json> {
+// What both header readers share: the names of the entries, each checked against those before
+// (nlohmann would keep the last of two, so a repeat is an error here), and where a syntax error
+// is. Views of the names sit in a hash set; the names stay in a deque, whose elements never move.
+class HeaderEvents : public nlohmann::json_sax<json> {
  public:
-  using OnEntry = std::function<void(const std::string& name, const json& value)>;
-  // `expected` entries, a guess from the header's size, size the set of names once.
-  HeaderReader(size_t expected, OnEntry on_entry) : on_entry_(std::move(on_entry)) { seen_.reserve(expected); }
-
-  bool is_object() const { return is_object_; }
-  // The first name given twice, or "": nlohmann would keep the last, so it is an error here.
+  // The first name given twice, or "".
   const std::string& duplicate() const { return duplicate_; }
   size_t error_byte() const { return error_byte_; }
+  bool parse_error(std::size_t byte, const std::string&, const nlohmann::detail::exception&) override {
+    error_byte_ = byte > 0 ? byte - 1 : 0;  // counted from 1, as json::parse_error's byte
+    return false;
+  }
+
+ protected:
+  // `expected` entries, a guess from the header's size, size the set of names once.
+  explicit HeaderEvents(size_t expected) { seen_.reserve(expected); }
+  const std::string& AddName(std::string&& name) {
+    names_.push_back(std::move(name));
+    if (!seen_.insert(names_.back()).second && duplicate_.empty()) duplicate_ = names_.back();
+    return names_.back();
+  }
+  const std::string& name() const { return names_.back(); }
+
+ private:
+  std::deque<std::string> names_;
+  std::unordered_set<std::string_view> seen_;
+  std::string duplicate_;
+  size_t error_byte_ = 0;
+};
+
+// An entry of the usual form, its fields as read.
+struct EntryFields {
+  std::string dtype;
+  std::vector<uint64_t> shape;
+  uint64_t offsets[2] = {0, 0};
+};
+
+// The fast reader: entries of the usual form ({"dtype": "F16", "shape": [2, 3], "data_offsets":
+// [b, e]}, keys in any order) and a __metadata__ object of strings go to the callbacks as they
+// complete, with no JSON value built. Anything else (another key or type, a header that is not
+// an object) stops it with fallback() true: HeaderReader then reads the header again and words
+// every error from JSON values. Syntax errors and repeated names it reports itself.
+class FastHeaderReader : public HeaderEvents {
+ public:
+  using OnEntry = std::function<void(const std::string& name, EntryFields& fields)>;
+  using OnMetadata = std::function<void(std::string&& key, std::string&& value)>;
+  FastHeaderReader(size_t expected, OnEntry on_entry, OnMetadata on_metadata)
+      : HeaderEvents(expected), on_entry_(std::move(on_entry)), on_metadata_(std::move(on_metadata)) {}
+
+  bool fallback() const { return fallback_; }
+
+  bool null() override { return Fallback(); }
+  bool boolean(bool) override { return Fallback(); }
+  bool number_integer(number_integer_t) override { return Fallback(); }
+  bool number_float(number_float_t, const string_t&) override { return Fallback(); }
+  bool binary(binary_t&) override { return Fallback(); }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (depth_ != 3) return Fallback();
+    if (field_ == kShape) fields_.shape.push_back(v);
+    else if (offsets_ < 2) fields_.offsets[offsets_] = v;
+    if (field_ == kOffsets) ++offsets_;
+    return true;
+  }
+  bool string(string_t& v) override {
+    if (depth_ != 2) return Fallback();
+    if (field_ == kMetadata) on_metadata_(std::move(metadata_key_), std::move(v));
+    else if (field_ == kDType) fields_.dtype = std::move(v), have_ |= 1;
+    else return Fallback();
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1) {
+      AddName(std::move(k));
+    } else if (metadata_) {
+      metadata_key_ = std::move(k);
+      field_ = kMetadata;
+    } else {
+      field_ = k == "dtype" ? kDType : k == "shape" ? kShape : k == "data_offsets" ? kOffsets : kOther;
+      if (field_ == kOther) return Fallback();
+    }
+    return true;
+  }
+  bool start_object(std::size_t) override {
+    if (depth_ > 1) return Fallback();
+    if (depth_++ == 1) {
+      metadata_ = name() == "__metadata__";
+      fields_.shape.clear();
+      have_ = 0;
+    }
+    return true;
+  }
+  bool end_object() override {
+    if (--depth_ == 1 && !metadata_) {
+      if (have_ != 7) return Fallback();  // a field missing: HeaderReader names it
+      on_entry_(name(), fields_);
+    }
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (depth_ != 2 || (field_ != kShape && field_ != kOffsets)) return Fallback();
+    ++depth_;
+    if (field_ == kShape) fields_.shape.clear(), have_ |= 2;
+    else offsets_ = 0, have_ |= 4;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return field_ == kShape || offsets_ == 2 ? true : Fallback();
+  }
+
+ private:
+  enum Field { kDType, kShape, kOffsets, kMetadata, kOther };
+  bool Fallback() {
+    fallback_ = true;
+    return false;
+  }
+
+  OnEntry on_entry_;
+  OnMetadata on_metadata_;
+  bool fallback_ = false;
+  int depth_ = 0;          // 1 in the header, 2 in an entry, 3 in a list
+  bool metadata_ = false;  // the entry is __metadata__
+  Field field_ = kOther;
+  int have_ = 0;           // fields seen: 1 dtype, 2 shape, 4 data_offsets
+  size_t offsets_ = 0;
+  EntryFields fields_;
+  std::string metadata_key_;
+};
+
+// The general reader: holds one entry's value at a time as JSON and hands it to `on_entry` as it
+// completes, in file order. A header that is not an object is still read to its end, so that a
+// syntax error anywhere wins. (nlohmann's parse with a callback, used before to catch repeated
+// names, scans the whole header object at the end of every entry: quadratic, 100k tensors took
+// minutes.)
+class HeaderReader : public HeaderEvents {
+ public:
+  using OnEntry = std::function<void(const std::string& name, const json& value)>;
+  HeaderReader(size_t expected, OnEntry on_entry) : HeaderEvents(expected), on_entry_(std::move(on_entry)) {}
+
+  bool is_object() const { return is_object_; }
 
   bool null() override { return Value(nullptr); }
   bool boolean(bool v) override { return Value(v); }
@@ -126,19 +272,9 @@ class HeaderReader : public nlohmann::json_sax<json> {
   bool end_object() override { return Close(); }
   bool end_array() override { return Close(); }
   bool key(string_t& k) override {
-    if (depth_ == 1 && is_object_) {
-      // The names stay in a deque, whose elements never move, so the set can hold views of them.
-      names_.push_back(std::move(k));
-      if (!seen_.insert(names_.back()).second && duplicate_.empty()) duplicate_ = names_.back();
-    } else if (!open_.empty()) {
-      open_.back().key = std::move(k);
-    }
+    if (depth_ == 1 && is_object_) AddName(std::move(k));
+    else if (!open_.empty()) open_.back().key = std::move(k);
     return true;
-  }
-  bool parse_error(std::size_t byte, const std::string&, const nlohmann::detail::exception&) override {
-    // Counted from 1, as json::parse_error's byte; 0-based here.
-    error_byte_ = byte > 0 ? byte - 1 : 0;
-    return false;
   }
 
  private:
@@ -186,7 +322,7 @@ class HeaderReader : public nlohmann::json_sax<json> {
     return true;
   }
   void Finish() {
-    on_entry_(names_.back(), entry_);
+    on_entry_(name(), entry_);
     entry_ = nullptr;
   }
 
@@ -195,10 +331,6 @@ class HeaderReader : public nlohmann::json_sax<json> {
   bool is_object_ = false;
   json entry_;
   std::vector<Container> open_;
-  std::deque<std::string> names_;
-  std::unordered_set<std::string_view> seen_;
-  std::string duplicate_;
-  size_t error_byte_ = 0;
 };
 
 }  // namespace
@@ -267,35 +399,59 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
   const uint8_t* base = data + 8 + n;
   const uint64_t data_bytes = size - 8 - n;
   std::vector<std::pair<uint64_t, SafeTensor>> found;
-  Status first_error;          // of the entry with the smallest name, as a walk in name order finds
+  Status first_error;  // of the entry with the smallest name, as a walk in name order finds
   std::string first_error_name;
-  // An entry takes at least ~60 bytes ("name": {"dtype": ..., "shape": [], "data_offsets": [0, 0]}).
-  HeaderReader reader(n / 64, [&](const std::string& name, const json& v) {
-    if (!first_error.ok() && first_error_name < name) return;
-    Status st;
-    if (name == "__metadata__") {
-      bool strings = v.is_object();
-      for (auto it = v.begin(); strings && it != v.end(); ++it) strings = it->is_string();
-      if (!strings) st = Status::InvalidInput(file + ": __metadata__ is not an object of strings");
-      for (auto it = v.begin(); st.ok() && it != v.end(); ++it) (*metadata)[it.key()] = it->get<std::string>();
-    } else {
-      SafeTensor t;
-      uint64_t begin = 0;
-      st = ParseEntry(name, v, data_bytes, &t, &begin).WithContext(file);
-      if (st.ok()) {
-        t.data = base + begin;
-        found.emplace_back(begin, std::move(t));
-      }
-    }
-    if (!st.ok()) {
+  auto record = [&](const std::string& name, const Status& st, SafeTensor&& t, uint64_t begin) {
+    if (st.ok()) {
+      t.data = base + begin;
+      found.emplace_back(begin, std::move(t));
+    } else if (first_error.ok() || name < first_error_name) {
       first_error = st;
       first_error_name = name;
     }
-  });
-  if (!json::sax_parse(data + 8, data + 8 + n, &reader))
-    return Status::InvalidInput(file + ": header is not valid JSON (at byte " + std::to_string(8 + reader.error_byte()) + ")");
-  if (!reader.is_object()) return Status::InvalidInput(file + ": header is not a JSON object");
-  if (!reader.duplicate().empty()) return Status::InvalidInput(file + ": " + Quoted(reader.duplicate()) + " is listed twice");
+  };
+  // An entry takes at least ~60 bytes ("name": {"dtype": ..., "shape": [], "data_offsets": [0, 0]}).
+  const size_t expected = n / 64;
+  FastHeaderReader fast(
+      expected,
+      [&](const std::string& name, EntryFields& f) {
+        SafeTensor t;
+        t.name = name;
+        t.shape = std::move(f.shape);
+        uint64_t begin = 0;
+        const DTypeEntry* dtype = FindDType(f.dtype);
+        Status st = dtype == nullptr ? BadDType(Quoted(name), json(f.dtype).dump()) : CheckShape(name, *dtype, &t);
+        if (st.ok()) st = CheckOffsets(name, f.offsets[0], f.offsets[1], data_bytes, *dtype, &t, &begin);
+        record(name, st.WithContext(file), std::move(t), begin);
+      },
+      [&](std::string&& key, std::string&& value) { (*metadata)[std::move(key)] = std::move(value); });
+  bool parsed = json::sax_parse(data + 8, data + 8 + n, &fast);
+  const HeaderEvents* events = &fast;
+  std::optional<HeaderReader> general;
+  if (!parsed && fast.fallback()) {
+    found.clear();
+    metadata->clear();
+    first_error = Status::OK();
+    general.emplace(expected, [&](const std::string& name, const json& v) {
+      if (!first_error.ok() && first_error_name < name) return;
+      SafeTensor t;
+      uint64_t begin = 0;
+      if (name != "__metadata__") {
+        record(name, ParseEntry(name, v, data_bytes, &t, &begin).WithContext(file), std::move(t), begin);
+        return;
+      }
+      bool strings = v.is_object();
+      for (auto it = v.begin(); strings && it != v.end(); ++it) strings = it->is_string();
+      if (!strings) record(name, Status::InvalidInput(file + ": __metadata__ is not an object of strings"), {}, 0);
+      for (auto it = v.begin(); strings && it != v.end(); ++it) (*metadata)[it.key()] = it->get<std::string>();
+    });
+    parsed = json::sax_parse(data + 8, data + 8 + n, &*general);
+    events = &*general;
+  }
+  if (!parsed)
+    return Status::InvalidInput(file + ": header is not valid JSON (at byte " + std::to_string(8 + events->error_byte()) + ")");
+  if (general && !general->is_object()) return Status::InvalidInput(file + ": header is not a JSON object");
+  if (!events->duplicate().empty()) return Status::InvalidInput(file + ": " + Quoted(events->duplicate()) + " is listed twice");
   PALETTIZE_RETURN_IF_ERROR(first_error);
   // Sorted once by position (then size, so an empty tensor sorts before one it sits at the start
   // of; then name, for a fixed order): each must start at or after the end of the one before.
