@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "palettize/config.h"
+#include "safetensors/name_index.h"
 #include "safetensors/safetensors.h"
 
 using namespace palettize;
@@ -161,4 +162,18 @@ TEST_CASE("R4: a duplicate among 200k keys is still found, naming both lines", "
   const Status st = ParseOptimizationConfig(text, "big.yaml", &c);
   // op_7 is on line 6 + 3 * 7; the repeat follows the 200k entries (3 lines each) and 5 lines before.
   CHECK(st.message() == "big.yaml:600006: op_name_configs.op_7: duplicate key (first at line 27)");
+}
+
+TEST_CASE("R3: NameIndex numbers names, finds them, and reports the first of two equal ones", "[safetensors][limits]") {
+  std::vector<std::string> names;
+  for (int i = 0; i < 5000; ++i) names.push_back("w." + std::to_string(i));
+  NameIndex index(3);  // grows many times
+  for (size_t i = 0; i < names.size(); ++i) REQUIRE(index.Insert(names[i]) == NameIndex::kNone);
+  CHECK(index.size() == names.size());
+  for (size_t i = 0; i < names.size(); i += 7) CHECK(index.Find(names[i]) == i);
+  CHECK(index.Find("w.5000") == NameIndex::kNone);
+  CHECK(index.Find("") == NameIndex::kNone);
+  const std::string again = "w.42";
+  CHECK(index.Insert(again) == 42);
+  CHECK(index.size() == names.size());
 }

@@ -7,11 +7,11 @@
 #include <functional>
 #include <optional>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "safetensors/name_index.h"
 #include "util/half.h"
 
 namespace palettize {
@@ -121,7 +121,7 @@ Status ParseEntry(const std::string& name, const json& v, uint64_t data_bytes, S
 
 // What both header readers share: the names of the entries, each checked against those before
 // (nlohmann would keep the last of two, so a repeat is an error here), and where a syntax error
-// is. Views of the names sit in a hash set; the names stay in a deque, whose elements never move.
+// is. The index holds views of the names, which stay in a deque, whose elements never move.
 class HeaderEvents : public nlohmann::json_sax<json> {
  public:
   // The first name given twice, or "".
@@ -134,17 +134,17 @@ class HeaderEvents : public nlohmann::json_sax<json> {
 
  protected:
   // `expected` entries, a guess from the header's size, size the set of names once.
-  explicit HeaderEvents(size_t expected) { seen_.reserve(expected); }
+  explicit HeaderEvents(size_t expected) : seen_(expected) {}
   const std::string& AddName(std::string&& name) {
     names_.push_back(std::move(name));
-    if (!seen_.insert(names_.back()).second && duplicate_.empty()) duplicate_ = names_.back();
+    if (seen_.Insert(names_.back()) != NameIndex::kNone && duplicate_.empty()) duplicate_ = names_.back();
     return names_.back();
   }
   const std::string& name() const { return names_.back(); }
 
  private:
   std::deque<std::string> names_;
-  std::unordered_set<std::string_view> seen_;
+  NameIndex seen_;
   std::string duplicate_;
   size_t error_byte_ = 0;
 };
@@ -477,15 +477,14 @@ Status SafeTensorsFile::Open(const std::string& path) {
   PALETTIZE_RETURN_IF_ERROR(file_.Open(path));
   PALETTIZE_RETURN_IF_ERROR(ParseSafeTensors(file_.data(), file_.size(), path, &tensors_, &metadata_));
   header_end_ = 8 + Load<uint64_t>(file_.data());  // checked by ParseSafeTensors
-  by_name_.clear();
-  by_name_.reserve(tensors_.size());
-  for (size_t i = 0; i < tensors_.size(); ++i) by_name_.emplace(tensors_[i].name, i);
+  by_name_ = NameIndex(tensors_.size());
+  for (const SafeTensor& t : tensors_) by_name_.Insert(t.name);
   return Status::OK();
 }
 
 const SafeTensor* SafeTensorsFile::Find(const std::string& name) const {
-  const auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : &tensors_[it->second];
+  const size_t i = by_name_.Find(name);
+  return i == NameIndex::kNone ? nullptr : &tensors_[i];
 }
 
 }  // namespace palettize

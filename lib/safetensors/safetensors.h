@@ -17,11 +17,10 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "palettize/status.h"
+#include "safetensors/name_index.h"
 #include "util/file.h"
 
 namespace palettize {
@@ -72,7 +71,7 @@ class SafeTensorsFile {
   MappedFile file_;
   uint64_t header_end_ = 0;
   std::vector<SafeTensor> tensors_;
-  std::unordered_map<std::string_view, size_t> by_name_;  // views of tensors_' names
+  NameIndex by_name_;  // views of tensors_' names, numbered as tensors_
   std::map<std::string, std::string> metadata_;
 };
 
