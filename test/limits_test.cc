@@ -36,12 +36,13 @@ std::string HeaderFile(const std::string& header, size_t data_bytes) {
   return out + header + std::string(data_bytes, '\0');
 }
 
-// A .safetensors file of `n` one-element F32 tensors, listed in reverse order of their data.
-std::string ManyTensors(size_t n) {
+// A .safetensors file of `n` one-element F32 tensors, listed in reverse order of their data, each
+// entry ending with `extra` (another field sends the header to the general reader).
+std::string ManyTensors(size_t n, const std::string& extra = "") {
   std::string header = "{\"__metadata__\": {\"format\": \"pt\"}";
   for (size_t i = n; i-- > 0;)
     header += ", \"layers." + std::to_string(i) + ".bias\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [" +
-              std::to_string(4 * i) + ", " + std::to_string(4 * i + 4) + "]}";
+              std::to_string(4 * i) + ", " + std::to_string(4 * i + 4) + "]" + extra + "}";
   header += "}";
   return HeaderFile(header, 4 * n);
 }
@@ -87,6 +88,23 @@ TEST_CASE("R3: a safetensors header of 1M tensors parses in linear time", "[safe
   CHECK(seconds < 20);
 }
 
+TEST_CASE("R3: entries of an unusual form take the general reader, linear too", "[safetensors][limits]") {
+  const size_t n = 800'000;  // a header of ~85 MB (the limit is 100 MB)
+  const std::string bytes = ManyTensors(n, R"(, "note": [null])");
+  std::vector<SafeTensor> tensors;
+  std::map<std::string, std::string> meta;
+  const Stopwatch watch;
+  const Status st = ParseSafeTensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "big.safetensors",
+                                     &tensors, &meta);
+  const double seconds = watch.wall();
+  WARN("R3 (general reader): " << n << " tensors parsed in " << seconds << " s (" << watch.cpu() << " s CPU)");
+  INFO(st.message());
+  REQUIRE(st.ok());
+  REQUIRE(tensors.size() == n);
+  CHECK(tensors.back().data == reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size() - 4);
+  CHECK(seconds < 30);
+}
+
 TEST_CASE("R3: the streaming header reader reports what the whole-document parse did", "[safetensors][limits]") {
   const std::string a = R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]})";
   const std::string b = R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]})";
@@ -116,6 +134,21 @@ TEST_CASE("R3: the streaming header reader reports what the whole-document parse
   CHECK(ParseError(HeaderFile(R"({"w":{"dtype":"F32","shape":[1]}})", 4)) == "s.safetensors: tensor 'w': no data_offsets");
   CHECK(ParseError(HeaderFile(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}})", 4)) ==
         "s.safetensors: tensor 'w': data_offsets is not a list of two non-negative integers");
+  // The general reader places the data as the fast one does.
+  for (const std::string extra : {"", R"(,"x":[1])"}) {
+    INFO("extra field: " << extra);
+    const std::string two = HeaderFile(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8])" + extra +
+                                           R"(},"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})",
+                                       8);
+    std::vector<SafeTensor> t;
+    std::map<std::string, std::string> m;
+    REQUIRE(ParseSafeTensors(reinterpret_cast<const uint8_t*>(two.data()), two.size(), "s.safetensors", &t, &m).ok());
+    REQUIRE(t.size() == 2);
+    CHECK(t[0].name == "a");
+    CHECK(t[0].data == reinterpret_cast<const uint8_t*>(two.data()) + two.size() - 8);
+    CHECK(t[1].name == "b");
+    CHECK(t[1].data == reinterpret_cast<const uint8_t*>(two.data()) + two.size() - 4);
+  }
   // Errors the fast reader finds itself: in name order too.
   CHECK(ParseError(HeaderFile(R"({"z":{"dtype":"F17","shape":[1],"data_offsets":[0,4]},)"
                               R"("y":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})",

@@ -437,7 +437,8 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
       SafeTensor t;
       uint64_t begin = 0;
       if (name != "__metadata__") {
-        record(name, ParseEntry(name, v, data_bytes, &t, &begin).WithContext(file), std::move(t), begin);
+        const Status st = ParseEntry(name, v, data_bytes, &t, &begin).WithContext(file);
+        record(name, st, std::move(t), begin);
         return;
       }
       bool strings = v.is_object();
