@@ -68,19 +68,26 @@ std::string ManyKeys(bool torch, size_t n) {
 
 }  // namespace
 
+// Parses `bytes` (n tensors) and reports the time; the wall seconds, or a failed check.
+static double ParseTimed(const std::string& label, size_t n, const std::string& bytes, std::vector<SafeTensor>* tensors,
+                  std::map<std::string, std::string>* meta) {
+  const Stopwatch watch;
+  const Status st =
+      ParseSafeTensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "big.safetensors", tensors, meta);
+  const double seconds = watch.wall();
+  WARN(label << ": " << n << " tensors, header " << bytes.size() - 4 * n - 8 << " bytes, parsed in " << seconds
+             << " s (" << watch.cpu() << " s CPU)");
+  INFO(st.message());
+  REQUIRE(st.ok());
+  REQUIRE(tensors->size() == n);
+  return seconds;
+}
+
 TEST_CASE("R3: a safetensors header of 1M tensors parses in linear time", "[safetensors][limits]") {
   const size_t n = 1'000'000;
-  const std::string bytes = ManyTensors(n);
   std::vector<SafeTensor> tensors;
   std::map<std::string, std::string> meta;
-  const Stopwatch watch;
-  const Status st = ParseSafeTensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "big.safetensors",
-                                     &tensors, &meta);
-  const double seconds = watch.wall();
-  WARN("R3: " << n << " tensors, header " << bytes.size() - 4 * n - 8 << " bytes, parsed in " << seconds
-              << " s (" << watch.cpu() << " s CPU)");
-  REQUIRE(st.ok());
-  REQUIRE(tensors.size() == n);
+  const double seconds = ParseTimed("R3", n, ManyTensors(n), &tensors, &meta);
   // In the order of their data, and the metadata kept.
   CHECK(tensors.front().name == "layers.0.bias");
   CHECK(tensors.back().name == "layers.999999.bias");
@@ -93,14 +100,7 @@ TEST_CASE("R3: entries of an unusual form take the general reader, linear too", 
   const std::string bytes = ManyTensors(n, R"(, "note": [null])");
   std::vector<SafeTensor> tensors;
   std::map<std::string, std::string> meta;
-  const Stopwatch watch;
-  const Status st = ParseSafeTensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "big.safetensors",
-                                     &tensors, &meta);
-  const double seconds = watch.wall();
-  WARN("R3 (general reader): " << n << " tensors parsed in " << seconds << " s (" << watch.cpu() << " s CPU)");
-  INFO(st.message());
-  REQUIRE(st.ok());
-  REQUIRE(tensors.size() == n);
+  const double seconds = ParseTimed("R3 (general reader)", n, bytes, &tensors, &meta);
   CHECK(tensors.back().data == reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size() - 4);
   CHECK(seconds < 30);
 }
