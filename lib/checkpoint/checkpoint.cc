@@ -227,7 +227,7 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
     r.luts = p.tables;
     r.sse = p.sse;
     r.max_abs_error = p.max_abs_error;
-    r.snr_db = p.sse > 0 ? 10.0 * std::log10(p.signal / p.sse) : INFINITY;
+    r.snr_db = p.snr_db;
     r.weighted_sse = p.weighted_sse;
     if (options.packed) {
       PackTensor(plan.tensor->name, plan.tensor->dtype, plan.shape, plan.plan, p, &packed[i],

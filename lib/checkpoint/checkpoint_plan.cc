@@ -2,6 +2,11 @@
 #include "checkpoint/checkpoint_plan.h"
 
 #include <cctype>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
 
 #include "MIL.pb.h"
 
@@ -50,10 +55,22 @@ std::string InferModule(const SafeTensor& t, std::string* module, std::string* t
   return "rank " + std::to_string(t.shape.size()) + ": no module type palettize infers (Linear, Conv1d, Conv2d, Embedding) has it";
 }
 
-// Key `key` of module_name_configs applies to tensor `name` of module `module`.
-bool KeyApplies(const std::string& key, const std::string& name, const std::string& module) {
-  if (key == name || key == module) return true;
-  return module.size() > key.size() && module.compare(0, key.size(), key) == 0 && module[key.size()] == '.';
+// The longest key of module_name_configs that applies to tensor `name` of module `module`: the
+// name, the module, or a parent module (a prefix of the module ending before a '.'); nullptr when
+// none does. One lookup per candidate, longest first, rather than a scan of every key.
+const std::pair<const std::string, std::optional<PalettizeConfig>>* LongestKey(
+    const std::map<std::string, std::optional<PalettizeConfig>>& keys, const std::string& name,
+    const std::string& module) {
+  if (keys.empty()) return nullptr;
+  for (const std::string* exact : {&name, &module}) {
+    const auto it = keys.find(*exact);
+    if (it != keys.end()) return &*it;
+  }
+  for (size_t dot = module.rfind('.'); dot != std::string::npos && dot > 0; dot = module.rfind('.', dot - 1)) {
+    const auto it = keys.find(module.substr(0, dot));
+    if (it != keys.end()) return &*it;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -61,12 +78,18 @@ bool KeyApplies(const std::string& key, const std::string& name, const std::stri
 Status PlanCheckpoint(const std::vector<SafeTensor>& tensors, const OptimizationConfig& config,
                       const std::string& file, std::vector<TensorPlan>* out) {
   out->clear();
+  // Every name a key may be to have a tensor under it: each tensor's name and each of its prefixes
+  // that ends before a '.'.
+  std::unordered_set<std::string_view> under;
+  if (!config.op_name_configs.empty())
+    for (const SafeTensor& t : tensors) {
+      const std::string_view name = t.name;
+      under.insert(name);
+      for (size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.', dot + 1))
+        under.insert(name.substr(0, dot));
+    }
   for (const auto& [key, c] : config.op_name_configs) {
-    bool found = false;
-    for (const SafeTensor& t : tensors)
-      found = found || t.name == key || (t.name.size() > key.size() && t.name.compare(0, key.size(), key) == 0 &&
-                                         t.name[key.size()] == '.');
-    if (!found)
+    if (!under.count(key))
       return Status::InvalidArgument(file + ": module_name_configs." + key +
                                      ": no tensor is under this module (names are literal, not regular expressions)");
   }
@@ -85,13 +108,10 @@ Status PlanCheckpoint(const std::vector<SafeTensor>& tensors, const Optimization
     }
     const std::optional<PalettizeConfig>* resolved = &config.global_config;
     std::string source = "global_config";
-    size_t longest = 0;
-    bool named = false;
-    for (const auto& [key, c] : config.op_name_configs) {
-      if (!KeyApplies(key, t.name, p.module) || (named && key.size() <= longest)) continue;
-      resolved = &c, source = "module_name_configs." + key, longest = key.size(), named = true;
-    }
-    if (!named) {
+    const auto* named = LongestKey(config.op_name_configs, t.name, p.module);
+    if (named) {
+      resolved = &named->second, source = "module_name_configs." + named->first;
+    } else {
       const auto typed = config.op_type_configs.find(p.module_type);
       if (typed != config.op_type_configs.end()) resolved = &typed->second, source = "module_type_configs." + p.module_type;
     }

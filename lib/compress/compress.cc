@@ -363,7 +363,7 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
     r.luts = kept.tables;
     r.sse = kept.sse;
     r.max_abs_error = kept.max_abs_error;
-    r.snr_db = kept.sse > 0 ? 10.0 * std::log10(kept.signal / kept.sse) : INFINITY;
+    r.snr_db = kept.snr_db;
     r.weighted_sse = kept.weighted_sse;
   };
   RunOrdered(jobs, options.threads, palettize, encode);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 
@@ -12,6 +13,7 @@
 #include "cluster/kmeans_vector.h"
 #include "mil/tensor_data.h"
 #include "util/half.h"
+#include "util/pow2.h"
 
 namespace palettize {
 
@@ -67,23 +69,35 @@ void MergePoints(std::vector<Point>& pts, bool weighted, Distinct* d) {
   }
 }
 
+// The smallest positive value of MIL dtype `mil_type` (float16, bfloat16, float32; else double's).
+double SmallestPositive(int mil_type) {
+  switch (mil_type) {
+    case MT::FLOAT16: return 0x1p-24;
+    case MT::BFLOAT16: return 0x1p-133;
+    case MT::FLOAT32: return 0x1p-149;
+    default: return std::numeric_limits<double>::denorm_min();
+  }
+}
+
 // Quantizes one table's entries to 8-bit integers: int8 symmetric (scale = max|v| / 127), uint8
 // affine (scale = (max - min) / 255, offset = round(-min / scale)). Scale and offset are rounded
-// to the weight's dtype first, so the dequantized entries are what Core ML computes.
+// to the weight's dtype first, so the dequantized entries are what Core ML computes. A scale that
+// rounds to 0 (subnormal tables) becomes the dtype's smallest positive value, of which every
+// entry is then an integer multiple.
 void QuantizeTable(double* entries, size_t n, LutDType type, int mil_type, double* scale,
                    double* offset) {
   double lo = *std::min_element(entries, entries + n), hi = *std::max_element(entries, entries + n);
   if (type == LutDType::kInt8) {
     double m = std::max(std::fabs(lo), std::fabs(hi));
     *scale = RoundToDType(m > 0 ? m / 127.0 : 1.0, mil_type);
-    if (*scale == 0) *scale = RoundToDType(1.0, mil_type);
+    if (*scale == 0) *scale = SmallestPositive(mil_type);
     *offset = 0;
     for (size_t j = 0; j < n; ++j) entries[j] = std::clamp(std::nearbyint(entries[j] / *scale), -128.0, 127.0);
   } else {
     lo = std::min(lo, 0.0);
     hi = std::max(hi, 0.0);
     *scale = RoundToDType(hi > lo ? (hi - lo) / 255.0 : 1.0, mil_type);
-    if (*scale == 0) *scale = RoundToDType(1.0, mil_type);
+    if (*scale == 0) *scale = SmallestPositive(mil_type);
     *offset = std::clamp(std::nearbyint(-lo / *scale), 0.0, 255.0);
     for (size_t j = 0; j < n; ++j)
       entries[j] = std::clamp(std::nearbyint(entries[j] / *scale) + *offset, 0.0, 255.0);
@@ -269,6 +283,38 @@ bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_
   return true;
 }
 
+// Evenly spaced entries from lo to hi. When hi - lo overflows (float64 weights near the largest
+// double), the halves are spaced and doubled back, exactly.
+void UniformTable(double lo, double hi, uint64_t K, double* table) {
+  if (std::isfinite(double(K - 1) * (hi - lo))) {
+    for (uint64_t j = 0; j < K; ++j) table[j] = lo + double(j) * (hi - lo) / double(K - 1);
+    return;
+  }
+  const double half_span = hi / 2 - lo / 2;
+  for (uint64_t j = 0; j < K; ++j) table[j] = 2 * (lo / 2 + double(j) / double(K - 1) * half_span);
+}
+
+// The optimal k-means centroids of ascending `xs` with positive weights `ws`. Values or weights
+// outside FarExponent's safe range are first scaled by powers of two (the optimum scales with
+// them) and the centroids scaled back; values that become equal in the scaled frame (they differ
+// by less than 2^-1074 of the largest) merge, as equal values do.
+Clustering1D SafeKMeans1D(const double* xs, const double* ws, size_t n, uint64_t K) {
+  const int ex = FarExponent(std::max(std::fabs(xs[0]), std::fabs(xs[n - 1])));
+  const int ew = FarExponent(*std::max_element(ws, ws + n));
+  if (ex == 0 && ew == 0) return OptimalKMeans1D(xs, ws, n, K);
+  thread_local std::vector<double> sx, sw;
+  sx.clear(), sw.clear();
+  for (size_t v = 0; v < n; ++v) {
+    const double x = std::ldexp(xs[v], -ex), w = std::ldexp(ws[v], -ew);
+    if (!(w > 0)) continue;
+    if (!sx.empty() && sx.back() == x) sw.back() += w;
+    else sx.push_back(x), sw.push_back(w);
+  }
+  Clustering1D c = OptimalKMeans1D(sx.data(), sw.data(), sx.size(), K);
+  for (double& centroid : c.centroids) centroid = std::ldexp(centroid, ex);
+  return c;
+}
+
 // Fills a scalar table from a group's distinct values (ascending, with weights): the optimal
 // k-means centroids, evenly spaced entries, or the values themselves. Returns the entries used.
 size_t ScalarTable(const Distinct& d, const PalettizeConfig& cfg, uint64_t K, double* table) {
@@ -277,22 +323,22 @@ size_t ScalarTable(const Distinct& d, const PalettizeConfig& cfg, uint64_t K, do
     return d.values.size();
   }
   if (cfg.mode == PalettizeMode::kUniform) {
-    const double lo = d.values.front(), hi = d.values.back();
-    for (uint64_t j = 0; j < K; ++j) table[j] = lo + double(j) * (hi - lo) / double(K - 1);
+    UniformTable(d.values.front(), d.values.back(), K, table);
     return K;
   }
   // Weighted: values of total sensitivity 0 leave the problem (the DP needs positive weights);
-  // when none is left, the plain table. Copied only when some do leave it.
-  const bool all_positive = !d.weights.empty() &&
-                            std::all_of(d.weights.begin(), d.weights.end(), [](double w) { return w > 0; });
+  // when none is left, the plain table (whose counts are positive, short of per-channel scales
+  // 2^537 apart, whose squared ratio underflows: those leave too). Copied only when some leave.
+  const bool weighted = std::any_of(d.weights.begin(), d.weights.end(), [](double w) { return w > 0; });
+  const std::vector<double>& w = weighted ? d.weights : d.counts;
+  const bool all_positive = std::all_of(w.begin(), w.end(), [](double x) { return x > 0; });
   thread_local std::vector<double> xs, ws;
   xs.clear(), ws.clear();
   if (!all_positive)
-    for (size_t v = 0; v < d.weights.size(); ++v)
-      if (d.weights[v] > 0) xs.push_back(d.values[v]), ws.push_back(d.weights[v]);
-  Clustering1D c = all_positive ? OptimalKMeans1D(d.values.data(), d.weights.data(), d.values.size(), K)
-                   : xs.empty() ? OptimalKMeans1D(d.values.data(), d.counts.data(), d.values.size(), K)
-                                : OptimalKMeans1D(xs.data(), ws.data(), xs.size(), K);
+    for (size_t v = 0; v < w.size(); ++v)
+      if (w[v] > 0) xs.push_back(d.values[v]), ws.push_back(w[v]);
+  Clustering1D c = all_positive ? SafeKMeans1D(d.values.data(), w.data(), d.values.size(), K)
+                                : SafeKMeans1D(xs.data(), ws.data(), xs.size(), K);
   std::copy(c.centroids.begin(), c.centroids.end(), table);
   return c.centroids.size();
 }
@@ -310,6 +356,30 @@ void FinishTable(double* table, size_t used, uint64_t K, uint64_t D, const Palet
     QuantizeTable(table, K * D, cfg.lut_dtype, dtype, lut_scale, lut_offset);
     for (uint64_t e = 0; e < K * D; ++e) entries[e] = RoundToDType(*lut_scale * (table[e] - *lut_offset), dtype);
   }
+}
+
+// Sets a weight's error totals from sums over its values scaled by 2^-e (e = FarExponent of the
+// largest magnitude, 0 for every float16/float32 weight) and sensitivities scaled by
+// 2^-sens_exponent (ElementWeights::exponent), back in the weight's own units; the SNR comes from
+// the scaled sums, whose ratio is the true one. False, with `reason`, when sse, max_abs_error or
+// weighted_sse does not fit a double: a report could not state them.
+bool SetTotals(double sse, double signal, double max_err, double wsse, int e, int sens_exponent, double largest,
+               PalettizedWeight* p, std::string* reason) {
+  p->sse = std::ldexp(sse, 2 * e);
+  p->signal = std::ldexp(signal, 2 * e);
+  p->max_abs_error = std::ldexp(max_err, e);
+  p->weighted_sse = std::ldexp(wsse, 2 * e + sens_exponent);
+  p->snr_db = sse == 0 ? INFINITY : 10.0 * std::log10(signal / sse);
+  if (std::isfinite(p->sse) && std::isfinite(p->max_abs_error) && std::isfinite(p->weighted_sse)) return true;
+  if (!std::isfinite(p->sse) || !std::isfinite(p->max_abs_error)) {
+    char buf[120];
+    std::snprintf(buf, sizeof buf, "its errors reach past the largest double (largest |value| %.3g); not palettized",
+                  largest);
+    *reason = buf;
+  } else {
+    *reason = "its sensitivity-weighted squared errors sum past the largest double; not palettized";
+  }
+  return false;
 }
 
 }  // namespace
@@ -361,12 +431,19 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
   const Layout L(shape, axis);
   const uint64_t G = plan.group_size;
   const uint64_t tables = L.channels / G;
+  double largest = 0;
   for (double v : values) {
     if (!std::isfinite(v)) {
       *reason = "holds NaN or Inf values";
       return false;
     }
+    largest = std::max(largest, std::fabs(v));
   }
+  // Errors are compared and summed on values times 2^-E (pow2.h): 1 for every float16/float32
+  // weight; float64 ones beyond 2^256 or below 2^-256 come to ~1, so squares neither overflow
+  // nor underflow.
+  const int E = FarExponent(largest);
+  auto down = [E](double v) { return E == 0 ? v : std::ldexp(v, -E); };
 
   // Sensitivities matter to k-means tables only (uniform and unique tables ignore them).
   const bool weighted = sensitivity && cfg.mode == PalettizeMode::kKMeans;
@@ -395,6 +472,9 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
     p.scale_shape[size_t(axis)] = 1;
   }
   auto s_at = [&](uint64_t o, uint64_t i) { return scale[o * L.inner + i]; };
+  // The clustering weighs an element by s^2, relative to the others: with scales beyond the safe
+  // range, by (s * 2^-Es)^2.
+  const int Es = FarExponent(*std::max_element(scale.begin(), scale.end()));
   // What the decompressed element is for table entry value `e` at position (o, i).
   auto final_value = [&](double e, uint64_t o, uint64_t i) {
     return cfg.enable_per_channel_scale ? RoundToDType(s_at(o, i) * e, dtype) : e;
@@ -466,7 +546,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
       for (uint64_t o = 0; o < L.outer; ++o)
         for (uint64_t c = t * G; c < (t + 1) * G; ++c)
           for (uint64_t i = 0; i < L.inner; ++i) {
-            const double s = s_at(o, i);
+            const double s = std::ldexp(s_at(o, i), -Es);
             const uint64_t off = L.Offset(o, c, i);
             pts.push_back({norm(values[off], o, i), s * s, weighted ? sens.at(off) : 0.0});
           }
@@ -488,9 +568,16 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
           }
       VectorKMeansOptions opt;
       opt.seed = t;
+      // Scaled by a power of two when beyond the safe range, as SafeKMeans1D does.
+      double most = 0;
+      for (double x : pts) most = std::max(most, std::fabs(x));
+      const int ev = FarExponent(most);
+      if (ev != 0)
+        for (double& x : pts) x = std::ldexp(x, -ev);
       VectorClustering vc = !weighted
                                 ? VectorKMeans(pts.data(), pts.size() / D, D, K, opt)
                                 : WeightedVectorKMeans(pts.data(), vector_weights.data(), pts.size() / D, D, K, opt);
+      for (double& x : vc.centroids) x = std::ldexp(x, ev);
       std::copy(vc.centroids.begin(), vc.centroids.end(), table);
       used = vc.centroids.size() / D;
     }
@@ -504,6 +591,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
   p.indices_shape[size_t(axis)] /= D;
   p.indices.assign(shape.elements / D, 0);
   p.decoded.assign(shape.elements, 0.0);
+  double sse = 0, signal = 0, max_err = 0, wsse = 0;  // of the values times 2^-E
   for (uint64_t t = 0; t < tables; ++t) {
     const double* ent = &entries[t * K * D];
     // Scalar tables: entries sorted, for a binary search; vector tables: exhaustive.
@@ -520,7 +608,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
           auto consider = [&](uint32_t j) {
             double err = 0;
             for (uint64_t d = 0; d < D; ++d) {
-              double diff = values[L.Offset(o, c + d, i)] - final_value(ent[j * D + d], o, i);
+              double diff = down(values[L.Offset(o, c + d, i)]) - down(final_value(ent[j * D + d], o, i));
               err += diff * diff;
             }
             if (err < best_err || (err == best_err && j < best)) best_err = err, best = j;
@@ -539,14 +627,17 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
             uint64_t off = L.Offset(o, c + d, i);
             double f = final_value(ent[best * D + d], o, i);
             p.decoded[off] = f;
-            double diff = values[off] - f;
-            p.sse += diff * diff;
-            if (weighted) p.weighted_sse += sens.at(off) * diff * diff;
-            p.max_abs_error = std::max(p.max_abs_error, std::fabs(diff));
-            p.signal += values[off] * values[off];
+            const double x = down(values[off]);
+            double diff = x - down(f);
+            sse += diff * diff;
+            if (weighted) wsse += sens.at(off) * diff * diff;
+            max_err = std::max(max_err, std::fabs(diff));
+            signal += x * x;
           }
         }
   }
+  if (!SetTotals(sse, signal, max_err, wsse, E, weighted ? sensitivity->exponent : 0, largest, &p, reason))
+    return false;
   *out = std::move(p);
   return true;
 }
@@ -560,7 +651,9 @@ void NearestSorted(const std::vector<double>& values, const double* entries, uin
   uint64_t j = 0;
   for (size_t v = 0; v < values.size(); ++v) {
     const double x = values[v];
-    while (j + 1 < K && std::fabs(x - entries[j + 1]) < std::fabs(x - entries[j])) ++j;
+    // Through equal entries too (rounding to the dtype can merge neighbours, e.g. uniform entries
+    // on float16 subnormals): stopping at the first would leave every larger value there.
+    while (j + 1 < K && std::fabs(x - entries[j + 1]) <= std::fabs(x - entries[j])) ++j;
     // A tie with an earlier, equal-distance entry below keeps the lower index.
     uint64_t best = j;
     while (best > 0 && std::fabs(x - entries[best - 1]) <= std::fabs(x - entries[best])) --best;
@@ -691,12 +784,16 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     *reason = "holds NaN or Inf values";
     return false;
   }
+  double total_sse = 0, total_signal = 0, total_max = 0, total_wsse = 0;
   for (uint64_t t = 0; t < tables; ++t) {
-    p.sse += sse[t];
-    p.max_abs_error = std::max(p.max_abs_error, max_err[t]);
-    p.signal += signal[t];
-    p.weighted_sse += wsse[t];
+    total_sse += sse[t];
+    total_max = std::max(total_max, max_err[t]);
+    total_signal += signal[t];
+    total_wsse += wsse[t];
   }
+  // float16, bfloat16 and float32 values never need scaling (E = 0); sensitivities may.
+  if (!SetTotals(total_sse, total_signal, total_max, total_wsse, 0, sens ? sens->exponent : 0, 0, &p, reason))
+    return false;
   *out = std::move(p);
   return true;
 }

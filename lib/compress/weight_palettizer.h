@@ -8,6 +8,7 @@
 // computes it; the weight decompresses to round(s * lut[index]).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,13 +41,19 @@ struct PalettizedWeight {
   std::vector<double> decoded;  // the weight as it decompresses, row-major, exact in its dtype
   double sse = 0;
   double max_abs_error = 0;
-  double signal = 0;  // sum of squares of the original weight
+  double signal = 0;  // sum of squares of the original weight (may overflow: see snr_db)
   double weighted_sse = 0;  // sum s_i (w_i - decoded_i)^2, with sensitivities s only
+  // 10 log10(signal / sse), from sums kept in double's range (float64 weights beyond 2^256 or
+  // below 2^-256 are summed scaled by a power of two): finite, or +infinity exactly when every
+  // element decodes to its own value. (sse itself may round to 0 for float64 subnormals.)
+  double snr_db = INFINITY;
 };
 
 // Palettizes `values` (the weight's elements as doubles, row-major). Returns false with `reason`
 // when the weight cannot be palettized with this config (e.g. more than 256 unique values in
-// unique mode, or NaN/Inf values). `allowed_nbits` lists the widths the output form can hold
+// unique mode, NaN/Inf values, or float64 values so large that sse or max_abs_error would not fit
+// a double). Float64 weights of any finite magnitude, subnormals included, are clustered and
+// their errors summed scaled by a power of two, which is exact. `allowed_nbits` lists the widths the output form can hold
 // (unique mode picks the smallest that fits).
 //
 // With `sensitivity` (kmeans mode), each scalar table minimises sum_i s_i (w_i - c(w_i))^2 over

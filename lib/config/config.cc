@@ -3,19 +3,22 @@
 // let the last of two duplicate keys win; here each of those is an error naming its line.
 #include "palettize/config.h"
 
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/exceptions.h>
 
 #include <cctype>
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "config/yaml_tree.h"
 #include "util/guard.h"
 
 namespace palettize {
 namespace {
+
+using Node = YamlTree::Node;
 
 constexpr const char* kNbitsAllowed = "1, 2, 3, 4, 6, 8";
 constexpr const char* kTopKeys = "config_type, global_config, op_type_configs, op_name_configs";
@@ -112,23 +115,23 @@ std::string OneLine(const std::string& s) {
   return out;
 }
 
-int LineOf(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 1; }
+int LineOf(const Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 1; }
 
 // Where a value's error points: an implicit null's mark is the next token (often the next line),
 // and a block collection's mark is its first child, so both point at their key instead.
-int ValueLine(const YAML::Node& key, const YAML::Node& value) {
+int ValueLine(const Node& key, const Node& value) {
   return value.IsScalar() ? LineOf(value) : LineOf(key);
 }
 
 // yaml-cpp keeps a plain scalar's tag as "?" and a quoted one's as "!"; only a plain (or
 // explicitly !!int / !!bool tagged) scalar may be read as a number or bool, as in PyYAML.
-bool IsPlain(const YAML::Node& n, const char* explicit_tag) {
+bool IsPlain(const Node& n, const char* explicit_tag) {
   return n.IsScalar() && (n.Tag() == "?" || n.Tag() == explicit_tag);
 }
 
 // Decimal only: PyYAML (YAML 1.1) reads 010 as octal 8 and 0x10 as 16; refusing those avoids
 // disagreeing with coremltools about what a file means.
-bool AsInt(const YAML::Node& n, int64_t* out) {
+bool AsInt(const Node& n, int64_t* out) {
   if (!IsPlain(n, "tag:yaml.org,2002:int")) return false;
   const std::string& s = n.Scalar();
   size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
@@ -145,7 +148,7 @@ bool AsInt(const YAML::Node& n, int64_t* out) {
 }
 
 // PyYAML's YAML 1.1 booleans, which is what coremltools' from_yaml accepts.
-bool AsBool(const YAML::Node& n, bool* out) {
+bool AsBool(const Node& n, bool* out) {
   if (!IsPlain(n, "tag:yaml.org,2002:bool")) return false;
   static const char* const kTrue[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
   static const char* const kFalse[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
@@ -165,8 +168,8 @@ bool AsBool(const YAML::Node& n, bool* out) {
 }
 
 // How an error shows a value: as written, quoted if it was quoted (so `"6"` explains itself).
-std::string Show(const YAML::Node& n) {
-  if (!n.IsDefined() || n.IsNull()) return "null";
+std::string Show(const Node& n) {
+  if (n.IsNull()) return "null";
   if (n.IsSequence()) return "a sequence";
   if (n.IsMap()) return "a mapping";
   std::string s = n.Scalar();
@@ -175,13 +178,8 @@ std::string Show(const YAML::Node& n) {
   return n.Tag() == "!" ? "\"" + s + "\"" : s;
 }
 
-// A mapping's pairs in file order, duplicates included. (Iterating with it->first trips GCC's
-// -Wdangling-pointer on yaml-cpp's proxy iterator.)
-std::vector<std::pair<YAML::Node, YAML::Node>> Pairs(const YAML::Node& map) {
-  std::vector<std::pair<YAML::Node, YAML::Node>> out;
-  for (const auto& kv : map) out.emplace_back(kv.first, kv.second);
-  return out;
-}
+// A mapping's pairs in file order, duplicates included.
+std::vector<std::pair<Node, Node>> Pairs(const Node& map) { return map.Pairs(); }
 
 class Parser {
  public:
@@ -193,9 +191,9 @@ class Parser {
     return Status::InvalidArgument(msg + problem);
   }
 
-  Status ParseTop(const YAML::Node& root, OptimizationConfig* out) {
+  Status ParseTop(const Node& root, OptimizationConfig* out) {
     const char* top_keys = torch_ ? kTorchTopKeys : kTopKeys;
-    if (!root.IsDefined() || root.IsNull()) return Status::OK();
+    if (root.IsNull()) return Status::OK();
     if (!root.IsMap())
       return Error(LineOf(root), "", Show(root) + " is not a mapping (allowed keys: " + top_keys + ")");
     PALETTIZE_RETURN_IF_ERROR(CheckKeys(root, ""));
@@ -220,12 +218,12 @@ class Parser {
  private:
   // One top-level key of the Torch schema; module_type_configs and module_name_configs land in
   // op_type_configs and op_name_configs.
-  Status ParseTorchTop(const YAML::Node& key, const YAML::Node& value, OptimizationConfig* out) {
+  Status ParseTorchTop(const Node& key, const Node& value, OptimizationConfig* out) {
     const std::string name = key.Scalar();
     if (name == "global_config") return ParseOptional(key, value, name, &out->global_config);
     if (name == "module_name_configs") {
       PALETTIZE_RETURN_IF_ERROR(ParseTable(key, value, name, &out->op_name_configs));
-      for (const auto& [module, config] : Pairs(value.IsMap() ? value : YAML::Node(YAML::NodeType::Map)))
+      for (const auto& [module, config] : Pairs(value))
         if (module.Scalar().empty()) return Error(LineOf(module), name, "a module name is empty");
       return Status::OK();
     }
@@ -233,7 +231,7 @@ class Parser {
       PALETTIZE_RETURN_IF_ERROR(ParseTable(key, value, name, &out->op_type_configs));
       // "torch.nn.Linear" and "nn.Linear" name the same type as "Linear".
       std::map<std::string, std::optional<PalettizeConfig>> canonical;
-      for (const auto& [type_key, config_node] : Pairs(value.IsMap() ? value : YAML::Node(YAML::NodeType::Map))) {
+      for (const auto& [type_key, config_node] : Pairs(value)) {
         std::string type = type_key.Scalar();
         for (const char* prefix : {"torch.nn.", "nn."})
           if (type.rfind(prefix, 0) == 0) type = type.substr(std::string(prefix).size());
@@ -255,7 +253,7 @@ class Parser {
   }
 
   // The Torch schema's rules beyond the shared ones, as coremltools' validators state them.
-  Status CheckTorchConfig(const std::vector<std::pair<YAML::Node, YAML::Node>>& pairs, int owner_line,
+  Status CheckTorchConfig(const std::vector<std::pair<Node, Node>>& pairs, int owner_line,
                           const std::string& path, bool has_group_size, const PalettizeConfig& c) const {
     auto at = [&](const std::string& field) {
       for (const auto& [key, value] : pairs)
@@ -277,15 +275,16 @@ class Parser {
 
   // yaml-cpp keeps every pair of a mapping (lookups see the first); PyYAML keeps the last.
   // Rather than pick one, a repeated key is an error.
-  Status CheckKeys(const YAML::Node& map, const std::string& path) const {
-    std::vector<std::pair<std::string, int>> seen;
+  Status CheckKeys(const Node& map, const std::string& path) const {
+    // A hash set, not a scan of the keys before: op_name_configs may name 200k ops.
+    std::unordered_map<std::string, int> seen;
     for (const auto& [key, value] : Pairs(map)) {
       if (!key.IsScalar())
         return Error(LineOf(key), path, Show(key) + " is not a valid key (keys are strings)");
-      for (const auto& [name, line] : seen)
-        if (name == key.Scalar())
-          return Error(LineOf(key), Join(path, name), "duplicate key (first at line " + std::to_string(line) + ")");
-      seen.emplace_back(key.Scalar(), LineOf(key));
+      const auto [first, added] = seen.emplace(key.Scalar(), LineOf(key));
+      if (!added)
+        return Error(LineOf(key), Join(path, key.Scalar()),
+                     "duplicate key (first at line " + std::to_string(first->second) + ")");
     }
     return Status::OK();
   }
@@ -295,14 +294,14 @@ class Parser {
   }
 
   // Python's getattr on the module is case-sensitive, so this is too.
-  Status CheckConfigType(const YAML::Node& key, const YAML::Node& value, const std::string& path) const {
+  Status CheckConfigType(const Node& key, const Node& value, const std::string& path) const {
     if (value.IsScalar() && value.Scalar() == kConfigType) return Status::OK();
     return Error(ValueLine(key, value), path,
                  Show(value) + " is not supported (only " + kConfigType +
                      "; palettize does not quantize or prune)");
   }
 
-  Status ParseTable(const YAML::Node& key, const YAML::Node& value, const std::string& path,
+  Status ParseTable(const Node& key, const Node& value, const std::string& path,
                     std::map<std::string, std::optional<PalettizeConfig>>* out) {
     out->clear();
     if (value.IsNull()) return Status::OK();
@@ -318,7 +317,7 @@ class Parser {
     return Status::OK();
   }
 
-  Status ParseOptional(const YAML::Node& key, const YAML::Node& value, const std::string& path,
+  Status ParseOptional(const Node& key, const Node& value, const std::string& path,
                        std::optional<PalettizeConfig>* out) {
     out->reset();
     if (value.IsNull()) return Status::OK();
@@ -332,7 +331,7 @@ class Parser {
     return Status::OK();
   }
 
-  Status ParseConfig(const YAML::Node& map, int owner_line, const std::string& path, PalettizeConfig* c) {
+  Status ParseConfig(const Node& map, int owner_line, const std::string& path, PalettizeConfig* c) {
     PALETTIZE_RETURN_IF_ERROR(CheckKeys(map, path));
     const auto pairs = Pairs(map);
     bool has_nbits = false, has_group_size = false;
@@ -448,71 +447,12 @@ class Parser {
   bool torch_ = false;  // coremltools.optimize.torch's schema (checkpoints), else OptimizationConfig's
 };
 
-// Where the documents of a YAML stream start and where their root nodes are, without building
-// them.
-class DocumentMarks : public YAML::EventHandler {
- public:
-  struct Document {
-    YAML::Mark start, root;
-    bool has_root = false;
-  };
-  std::vector<Document> docs;
-
-  void OnDocumentStart(const YAML::Mark& mark) override { docs.push_back({mark, mark}); }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
-    Node(mark);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    Node(mark);
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    Node(mark);
-  }
-  void OnMapEnd() override {}
-
- private:
-  void Node(const YAML::Mark& mark) {
-    if (docs.empty() || docs.back().has_root) return;
-    docs.back().root = mark;
-    docs.back().has_root = true;
-  }
-};
-
-// The first document of `text` (`*found` false for an empty stream). A second document is an
-// error, as in PyYAML's safe_load (yaml-cpp's Load would silently drop it). Only the first two
-// documents are read: yaml-cpp 0.7's LoadAll loops forever, allocating, on some malformed streams
-// (a lone ","), returning a null document each turn without reading on; such a document starts
-// where the one before it did. Throws YAML::Exception on malformed YAML.
-Status LoadSingleDocument(const std::string& text, const std::string& file, YAML::Node* out, bool* found) {
-  std::stringstream in(text);
-  YAML::Parser parser(in);
-  DocumentMarks marks;
-  int documents = 0;
-  while (documents < 2 && parser.HandleNextDocument(marks)) ++documents;
-  if (documents == 2) {
-    const DocumentMarks::Document& second = marks.docs.back();
-    const std::string line = std::to_string(second.root.line >= 0 ? second.root.line + 1 : 1);
-    if (marks.docs.size() == 2 && second.start.pos == marks.docs[0].start.pos)
-      return Status::InvalidArgument(file + ":" + line + ": invalid YAML: a token that starts no node");
-    return Status::InvalidArgument(file + ":" + line +
-                                   ": invalid YAML: expected a single document, found a second one");
-  }
-  *found = documents == 1;
-  if (*found) *out = YAML::Load(text);
-  return Status::OK();
-}
-
 Status ParseWithSchema(const std::string& text, const std::string& file, bool torch, OptimizationConfig* out) {
   *out = OptimizationConfig();
-  YAML::Node doc;
+  YamlTree doc;
   bool found = false;
   try {
-    PALETTIZE_RETURN_IF_ERROR(LoadSingleDocument(text, file, &doc, &found));
+    PALETTIZE_RETURN_IF_ERROR(doc.Load(text, file, &found));
   } catch (const YAML::Exception& e) {
     const int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
     return Status::InvalidArgument(file + ":" + std::to_string(line) + ": invalid YAML: " + OneLine(e.msg));
@@ -520,7 +460,7 @@ Status ParseWithSchema(const std::string& text, const std::string& file, bool to
   OptimizationConfig config;
   Parser parser(file, torch);
   try {
-    if (found) PALETTIZE_RETURN_IF_ERROR(parser.ParseTop(doc, &config));
+    if (found) PALETTIZE_RETURN_IF_ERROR(parser.ParseTop(doc.root(), &config));
   } catch (const YAML::Exception& e) {
     // Not expected (every access is type-checked first), but a throw must not escape the library.
     const int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;

@@ -83,8 +83,9 @@ json CompressReportJsonValue(const CompressReport& r, bool with_timings) {
               {"bytes_after", w.bytes_after},
               {"sse", w.sse},
               {"max_abs_error", w.max_abs_error},
-              // JSON has no infinity: a lossless weight has snr_db null.
-              {"snr_db", w.palettized && std::isfinite(w.snr_db) ? json(w.snr_db) : json(nullptr)},
+              // JSON has no infinity: a lossless weight (every element decoded exactly, sse exactly
+              // 0) has snr_db null, and only it: the compressor never gives NaN or -infinity.
+              {"snr_db", w.palettized && w.snr_db != INFINITY ? json(w.snr_db) : json(nullptr)},
               {"sensitivity", SensitivityJson(w)}};
     if (with_timings) j["seconds"] = w.seconds;
     weights.push_back(std::move(j));

@@ -3,10 +3,15 @@
 
 #include <algorithm>
 #include <cstring>
-#include <set>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "safetensors/name_index.h"
 #include "util/half.h"
 
 namespace palettize {
@@ -46,7 +51,51 @@ std::string ShapeText(const std::vector<uint64_t>& shape) {
 
 std::string Quoted(const std::string& name) { return "tensor '" + name + "'"; }
 
-// Checks one header entry and fills `t` (data pointer relative to the data section start).
+const DTypeEntry* FindDType(const std::string& name) {
+  for (const DTypeEntry& e : kDTypes)
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+// `dtype_json`: the dtype as the header wrote it (JSON).
+Status BadDType(const std::string& what, const std::string& dtype_json) {
+  std::string all;
+  for (const DTypeEntry& e : kDTypes) all += std::string(all.empty() ? "" : ", ") + e.name;
+  return Status::InvalidInput(what + ": dtype " + dtype_json + " is not one of " + all);
+}
+
+// t->shape set: its element count, unless its bytes pass 2^64.
+Status CheckShape(const std::string& name, const DTypeEntry& dtype, SafeTensor* t) {
+  t->dtype = dtype.type;
+  t->elements = 1;
+  bool overflow = false;
+  for (const uint64_t n : t->shape) {
+    if (n != 0 && t->elements > UINT64_MAX / n) overflow = true;
+    else t->elements *= n;
+  }
+  if (overflow || t->elements > UINT64_MAX / dtype.size)
+    return Status::InvalidInput(Quoted(name) + ": shape " + ShapeText(t->shape) + " has more than 2^64 bytes");
+  return Status::OK();
+}
+
+// data_offsets [b, e] of a tensor whose shape is checked.
+Status CheckOffsets(const std::string& name, uint64_t b, uint64_t e, uint64_t data_bytes, const DTypeEntry& dtype,
+                    SafeTensor* t, uint64_t* begin) {
+  auto range = [&] {
+    return Quoted(name) + ": data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "]";
+  };
+  if (b > e) return Status::InvalidInput(range() + " end before they begin");
+  if (e > data_bytes) return Status::InvalidInput(range() + " past end of data (" + std::to_string(data_bytes) + " bytes)");
+  t->bytes = e - b;
+  if (t->bytes != t->elements * dtype.size)
+    return Status::InvalidInput(range() + " hold " + std::to_string(t->bytes) + " bytes, but " +
+                                DescribeSafeTensor(*t) + " needs " + std::to_string(t->elements * dtype.size));
+  *begin = b;
+  return Status::OK();
+}
+
+// Checks one header entry, given as JSON, and fills `t` (data pointer relative to the data
+// section start).
 Status ParseEntry(const std::string& name, const json& v, uint64_t data_bytes, SafeTensor* t,
                   uint64_t* begin) {
   const std::string what = Quoted(name);
@@ -55,44 +104,234 @@ Status ParseEntry(const std::string& name, const json& v, uint64_t data_bytes, S
     if (!v.contains(key)) return Status::InvalidInput(what + ": no " + key);
   t->name = name;
   const json& dtype = v["dtype"];
-  const DTypeEntry* found = nullptr;
-  if (dtype.is_string())
-    for (const DTypeEntry& e : kDTypes)
-      if (dtype.get_ref<const std::string&>() == e.name) found = &e;
-  if (found == nullptr) {
-    std::string all;
-    for (const DTypeEntry& e : kDTypes) all += std::string(all.empty() ? "" : ", ") + e.name;
-    return Status::InvalidInput(what + ": dtype " + dtype.dump() + " is not one of " + all);
-  }
-  t->dtype = found->type;
+  const DTypeEntry* found = dtype.is_string() ? FindDType(dtype.get_ref<const std::string&>()) : nullptr;
+  if (found == nullptr) return BadDType(what, dtype.dump());
   const json& shape = v["shape"];
   if (!shape.is_array()) return Status::InvalidInput(what + ": shape is not a list of non-negative integers");
-  t->elements = 1;
-  bool overflow = false;
   for (const json& d : shape) {
     if (!d.is_number_unsigned()) return Status::InvalidInput(what + ": shape is not a list of non-negative integers");
-    const uint64_t n = d.get<uint64_t>();
-    t->shape.push_back(n);
-    if (n != 0 && t->elements > UINT64_MAX / n) overflow = true;
-    else t->elements *= n;
+    t->shape.push_back(d.get<uint64_t>());
   }
-  if (overflow || t->elements > UINT64_MAX / found->size)
-    return Status::InvalidInput(what + ": shape " + ShapeText(t->shape) + " has more than 2^64 bytes");
+  PALETTIZE_RETURN_IF_ERROR(CheckShape(name, *found, t));
   const json& off = v["data_offsets"];
   if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
     return Status::InvalidInput(what + ": data_offsets is not a list of two non-negative integers");
-  const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
-  const std::string range = "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "]";
-  if (b > e) return Status::InvalidInput(what + ": " + range + " end before they begin");
-  if (e > data_bytes)
-    return Status::InvalidInput(what + ": " + range + " past end of data (" + std::to_string(data_bytes) + " bytes)");
-  t->bytes = e - b;
-  if (t->bytes != t->elements * found->size)
-    return Status::InvalidInput(what + ": " + range + " hold " + std::to_string(t->bytes) + " bytes, but " +
-                                DescribeSafeTensor(*t) + " needs " + std::to_string(t->elements * found->size));
-  *begin = b;
-  return Status::OK();
+  return CheckOffsets(name, off[0].get<uint64_t>(), off[1].get<uint64_t>(), data_bytes, *found, t, begin);
 }
+
+// What both header readers share: the names of the entries, each checked against those before
+// (nlohmann would keep the last of two, so a repeat is an error here), and where a syntax error
+// is. The index holds views of the names, which stay in a deque, whose elements never move.
+class HeaderEvents : public nlohmann::json_sax<json> {
+ public:
+  // The first name given twice, or "".
+  const std::string& duplicate() const { return duplicate_; }
+  size_t error_byte() const { return error_byte_; }
+  bool parse_error(std::size_t byte, const std::string&, const nlohmann::detail::exception&) override {
+    error_byte_ = byte > 0 ? byte - 1 : 0;  // counted from 1, as json::parse_error's byte
+    return false;
+  }
+
+ protected:
+  // `expected` entries, a guess from the header's size, size the set of names once.
+  explicit HeaderEvents(size_t expected) : seen_(expected) {}
+  const std::string& AddName(std::string&& name) {
+    names_.push_back(std::move(name));
+    if (seen_.Insert(names_.back()) != NameIndex::kNone && duplicate_.empty()) duplicate_ = names_.back();
+    return names_.back();
+  }
+  const std::string& name() const { return names_.back(); }
+
+ private:
+  std::deque<std::string> names_;
+  NameIndex seen_;
+  std::string duplicate_;
+  size_t error_byte_ = 0;
+};
+
+// An entry of the usual form, its fields as read.
+struct EntryFields {
+  std::string dtype;
+  std::vector<uint64_t> shape;
+  uint64_t offsets[2] = {0, 0};
+};
+
+// The fast reader: entries of the usual form ({"dtype": "F16", "shape": [2, 3], "data_offsets":
+// [b, e]}, keys in any order) and a __metadata__ object of strings go to the callbacks as they
+// complete, with no JSON value built. Anything else (another key or type, a header that is not
+// an object) stops it with fallback() true: HeaderReader then reads the header again and words
+// every error from JSON values. Syntax errors and repeated names it reports itself.
+class FastHeaderReader : public HeaderEvents {
+ public:
+  using OnEntry = std::function<void(const std::string& name, EntryFields& fields)>;
+  using OnMetadata = std::function<void(std::string&& key, std::string&& value)>;
+  FastHeaderReader(size_t expected, OnEntry on_entry, OnMetadata on_metadata)
+      : HeaderEvents(expected), on_entry_(std::move(on_entry)), on_metadata_(std::move(on_metadata)) {}
+
+  bool fallback() const { return fallback_; }
+
+  bool null() override { return Fallback(); }
+  bool boolean(bool) override { return Fallback(); }
+  bool number_integer(number_integer_t) override { return Fallback(); }
+  bool number_float(number_float_t, const string_t&) override { return Fallback(); }
+  bool binary(binary_t&) override { return Fallback(); }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (depth_ != 3) return Fallback();
+    if (field_ == kShape) fields_.shape.push_back(v);
+    else if (offsets_ < 2) fields_.offsets[offsets_] = v;
+    if (field_ == kOffsets) ++offsets_;
+    return true;
+  }
+  bool string(string_t& v) override {
+    if (depth_ != 2) return Fallback();
+    if (field_ == kMetadata) on_metadata_(std::move(metadata_key_), std::move(v));
+    else if (field_ == kDType) fields_.dtype = std::move(v), have_ |= 1;
+    else return Fallback();
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1) {
+      AddName(std::move(k));
+    } else if (metadata_) {
+      metadata_key_ = std::move(k);
+      field_ = kMetadata;
+    } else {
+      field_ = k == "dtype" ? kDType : k == "shape" ? kShape : k == "data_offsets" ? kOffsets : kOther;
+      if (field_ == kOther) return Fallback();
+    }
+    return true;
+  }
+  bool start_object(std::size_t) override {
+    if (depth_ > 1) return Fallback();
+    if (depth_++ == 1) {
+      metadata_ = name() == "__metadata__";
+      fields_.shape.clear();
+      have_ = 0;
+    }
+    return true;
+  }
+  bool end_object() override {
+    if (--depth_ == 1 && !metadata_) {
+      if (have_ != 7) return Fallback();  // a field missing: HeaderReader names it
+      on_entry_(name(), fields_);
+    }
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (depth_ != 2 || (field_ != kShape && field_ != kOffsets)) return Fallback();
+    ++depth_;
+    if (field_ == kShape) fields_.shape.clear(), have_ |= 2;
+    else offsets_ = 0, have_ |= 4;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return field_ == kShape || offsets_ == 2 ? true : Fallback();
+  }
+
+ private:
+  enum Field { kDType, kShape, kOffsets, kMetadata, kOther };
+  bool Fallback() {
+    fallback_ = true;
+    return false;
+  }
+
+  OnEntry on_entry_;
+  OnMetadata on_metadata_;
+  bool fallback_ = false;
+  int depth_ = 0;          // 1 in the header, 2 in an entry, 3 in a list
+  bool metadata_ = false;  // the entry is __metadata__
+  Field field_ = kOther;
+  int have_ = 0;           // fields seen: 1 dtype, 2 shape, 4 data_offsets
+  size_t offsets_ = 0;
+  EntryFields fields_;
+  std::string metadata_key_;
+};
+
+// The general reader: holds one entry's value at a time as JSON and hands it to `on_entry` as it
+// completes, in file order. A header that is not an object is still read to its end, so that a
+// syntax error anywhere wins. (nlohmann's parse with a callback, used before to catch repeated
+// names, scans the whole header object at the end of every entry: quadratic, 100k tensors took
+// minutes.)
+class HeaderReader : public HeaderEvents {
+ public:
+  using OnEntry = std::function<void(const std::string& name, const json& value)>;
+  HeaderReader(size_t expected, OnEntry on_entry) : HeaderEvents(expected), on_entry_(std::move(on_entry)) {}
+
+  bool is_object() const { return is_object_; }
+
+  bool null() override { return Value(nullptr); }
+  bool boolean(bool v) override { return Value(v); }
+  bool number_integer(number_integer_t v) override { return Value(v); }
+  bool number_unsigned(number_unsigned_t v) override { return Value(v); }
+  bool number_float(number_float_t v, const string_t&) override { return Value(v); }
+  bool string(string_t& v) override { return Value(std::move(v)); }
+  bool binary(binary_t& v) override { return Value(json::binary(std::move(v))); }
+  bool start_object(std::size_t) override { return Open(json::object()); }
+  bool start_array(std::size_t) override { return Open(json::array()); }
+  bool end_object() override { return Close(); }
+  bool end_array() override { return Close(); }
+  bool key(string_t& k) override {
+    if (depth_ == 1 && is_object_) AddName(std::move(k));
+    else if (!open_.empty()) open_.back().key = std::move(k);
+    return true;
+  }
+
+ private:
+  struct Container {
+    json* value;
+    std::string key;  // of the next member, for objects
+  };
+
+  // Where a new value goes: the entry itself, or a member of the innermost open container.
+  json* Slot() {
+    if (open_.empty()) return &entry_;
+    json& top = *open_.back().value;
+    if (top.is_array()) {
+      top.push_back(nullptr);
+      return &top.back();
+    }
+    return &top[open_.back().key];
+  }
+  bool Collecting() const { return is_object_ && depth_ >= 1; }
+  template <typename V>
+  bool Value(V&& v) {
+    if (Collecting()) {
+      *Slot() = json(std::forward<V>(v));
+      if (open_.empty()) Finish();
+    }
+    return true;
+  }
+  bool Open(json&& empty) {
+    if (depth_ == 0) {
+      is_object_ = empty.is_object();
+    } else if (Collecting()) {
+      json* slot = Slot();
+      *slot = std::move(empty);
+      open_.push_back({slot, {}});
+    }
+    ++depth_;
+    return true;
+  }
+  bool Close() {
+    --depth_;
+    if (Collecting() && !open_.empty()) {
+      open_.pop_back();
+      if (open_.empty()) Finish();
+    }
+    return true;
+  }
+  void Finish() {
+    on_entry_(name(), entry_);
+    entry_ = nullptr;
+  }
+
+  OnEntry on_entry_;
+  size_t depth_ = 0;
+  bool is_object_ = false;
+  json entry_;
+  std::vector<Container> open_;
+};
 
 }  // namespace
 
@@ -157,46 +396,70 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
   if (n > size - 8)
     return Status::InvalidInput(file + ": header length " + std::to_string(n) + " past end of file (" +
                                 std::to_string(size) + " bytes)");
-  // nlohmann keeps the last of duplicate keys; a duplicate tensor name is an error instead.
-  std::set<std::string> seen;
-  std::string duplicate;
-  json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1 && !seen.insert(parsed.get<std::string>()).second &&
-        duplicate.empty())
-      duplicate = parsed.get<std::string>();
-    return true;
-  };
-  json header;
-  try {
-    header = json::parse(data + 8, data + 8 + n, note_keys);
-  } catch (const json::parse_error& e) {
-    // e.byte counts from 1; the message gives the 0-based offset in the file.
-    return Status::InvalidInput(file + ": header is not valid JSON (at byte " + std::to_string(8 + (e.byte > 0 ? e.byte - 1 : 0)) + ")");
-  }
-  if (!header.is_object()) return Status::InvalidInput(file + ": header is not a JSON object");
-  if (!duplicate.empty()) return Status::InvalidInput(file + ": " + Quoted(duplicate) + " is listed twice");
   const uint8_t* base = data + 8 + n;
   const uint64_t data_bytes = size - 8 - n;
   std::vector<std::pair<uint64_t, SafeTensor>> found;
-  for (const auto& [name, v] : header.items()) {
-    if (name == "__metadata__") {
-      if (!v.is_object()) return Status::InvalidInput(file + ": __metadata__ is not an object of strings");
-      for (const auto& [k, s] : v.items()) {
-        if (!s.is_string()) return Status::InvalidInput(file + ": __metadata__ is not an object of strings");
-        (*metadata)[k] = s.get<std::string>();
-      }
-      continue;
+  Status first_error;  // of the entry with the smallest name, as a walk in name order finds
+  std::string first_error_name;
+  auto record = [&](const std::string& name, const Status& st, SafeTensor&& t, uint64_t begin) {
+    if (st.ok()) {
+      t.data = base + begin;
+      found.emplace_back(begin, std::move(t));
+    } else if (first_error.ok() || name < first_error_name) {
+      first_error = st;
+      first_error_name = name;
     }
-    SafeTensor t;
-    uint64_t begin = 0;
-    PALETTIZE_RETURN_IF_ERROR(ParseEntry(name, v, data_bytes, &t, &begin).WithContext(file));
-    t.data = base + begin;
-    found.emplace_back(begin, std::move(t));
+  };
+  // An entry takes at least ~60 bytes ("name": {"dtype": ..., "shape": [], "data_offsets": [0, 0]}).
+  const size_t expected = n / 64;
+  FastHeaderReader fast(
+      expected,
+      [&](const std::string& name, EntryFields& f) {
+        SafeTensor t;
+        t.name = name;
+        t.shape = std::move(f.shape);
+        uint64_t begin = 0;
+        const DTypeEntry* dtype = FindDType(f.dtype);
+        Status st = dtype == nullptr ? BadDType(Quoted(name), json(f.dtype).dump()) : CheckShape(name, *dtype, &t);
+        if (st.ok()) st = CheckOffsets(name, f.offsets[0], f.offsets[1], data_bytes, *dtype, &t, &begin);
+        record(name, st.WithContext(file), std::move(t), begin);
+      },
+      [&](std::string&& key, std::string&& value) { (*metadata)[std::move(key)] = std::move(value); });
+  bool parsed = json::sax_parse(data + 8, data + 8 + n, &fast);
+  const HeaderEvents* events = &fast;
+  std::optional<HeaderReader> general;
+  if (!parsed && fast.fallback()) {
+    found.clear();
+    metadata->clear();
+    first_error = Status::OK();
+    general.emplace(expected, [&](const std::string& name, const json& v) {
+      if (!first_error.ok() && first_error_name < name) return;
+      SafeTensor t;
+      uint64_t begin = 0;
+      if (name != "__metadata__") {
+        const Status st = ParseEntry(name, v, data_bytes, &t, &begin).WithContext(file);
+        record(name, st, std::move(t), begin);
+        return;
+      }
+      bool strings = v.is_object();
+      for (auto it = v.begin(); strings && it != v.end(); ++it) strings = it->is_string();
+      if (!strings) record(name, Status::InvalidInput(file + ": __metadata__ is not an object of strings"), {}, 0);
+      for (auto it = v.begin(); strings && it != v.end(); ++it) (*metadata)[it.key()] = it->get<std::string>();
+    });
+    parsed = json::sax_parse(data + 8, data + 8 + n, &*general);
+    events = &*general;
   }
-  // Sorted by position (then size, so an empty tensor sorts before one it sits at the start of):
-  // each must start at or after the end of the one before.
+  if (!parsed)
+    return Status::InvalidInput(file + ": header is not valid JSON (at byte " + std::to_string(8 + events->error_byte()) + ")");
+  if (general && !general->is_object()) return Status::InvalidInput(file + ": header is not a JSON object");
+  if (!events->duplicate().empty()) return Status::InvalidInput(file + ": " + Quoted(events->duplicate()) + " is listed twice");
+  PALETTIZE_RETURN_IF_ERROR(first_error);
+  // Sorted once by position (then size, so an empty tensor sorts before one it sits at the start
+  // of; then name, for a fixed order): each must start at or after the end of the one before.
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first < b.first : a.second.bytes < b.second.bytes;
+    if (a.first != b.first) return a.first < b.first;
+    if (a.second.bytes != b.second.bytes) return a.second.bytes < b.second.bytes;
+    return a.second.name < b.second.name;
   });
   for (size_t i = 1; i < found.size(); ++i) {
     const auto& [pb, prev] = found[i - 1];
@@ -206,6 +469,7 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
                                   std::to_string(cb + cur.bytes) + "] overlap " + Quoted(prev.name) + " at [" +
                                   std::to_string(pb) + ", " + std::to_string(pb + prev.bytes) + "]");
   }
+  tensors->reserve(found.size());
   for (auto& [b, t] : found) tensors->push_back(std::move(t));
   return Status::OK();
 }
@@ -214,14 +478,14 @@ Status SafeTensorsFile::Open(const std::string& path) {
   PALETTIZE_RETURN_IF_ERROR(file_.Open(path));
   PALETTIZE_RETURN_IF_ERROR(ParseSafeTensors(file_.data(), file_.size(), path, &tensors_, &metadata_));
   header_end_ = 8 + Load<uint64_t>(file_.data());  // checked by ParseSafeTensors
-  by_name_.clear();
-  for (size_t i = 0; i < tensors_.size(); ++i) by_name_[tensors_[i].name] = i;
+  by_name_ = NameIndex(tensors_.size());
+  for (const SafeTensor& t : tensors_) by_name_.Insert(t.name);
   return Status::OK();
 }
 
 const SafeTensor* SafeTensorsFile::Find(const std::string& name) const {
-  const auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : &tensors_[it->second];
+  const size_t i = by_name_.Find(name);
+  return i == NameIndex::kNone ? nullptr : &tensors_[i];
 }
 
 }  // namespace palettize

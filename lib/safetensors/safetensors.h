@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "palettize/status.h"
+#include "safetensors/name_index.h"
 #include "util/file.h"
 
 namespace palettize {
@@ -70,7 +71,7 @@ class SafeTensorsFile {
   MappedFile file_;
   uint64_t header_end_ = 0;
   std::vector<SafeTensor> tensors_;
-  std::map<std::string, size_t> by_name_;
+  NameIndex by_name_;  // views of tensors_' names, numbered as tensors_
   std::map<std::string, std::string> metadata_;
 };
 

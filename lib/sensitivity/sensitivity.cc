@@ -15,6 +15,7 @@
 #include "MIL.pb.h"
 #include "util/file.h"
 #include "util/half.h"
+#include "util/pow2.h"
 #include "util/safe_input.h"
 
 namespace palettize {
@@ -101,7 +102,11 @@ bool SameValues(const SafeTensor& t, int fd, uint64_t file_offset, const uint8_t
 
 void ElementWeights::Read(uint64_t begin, uint64_t n, double* out) const {
   ReadElements(*tensor, fd, file_offset, begin, n, out);
-  if (!normalize) return;
+  if (!normalize) {
+    if (exponent != 0)
+      for (uint64_t i = 0; i < n; ++i) out[i] = std::ldexp(out[i], -exponent);
+    return;
+  }
   if (max == 0) {
     std::fill(out, out + n, 1.0);
     return;
@@ -189,6 +194,7 @@ SensitivityMatch SensitivitySet::MakeMatch(const std::string& key, Key& k, const
   m.weights.normalize = normalize_;
   m.weights.max = k.max;
   m.weights.min_positive = k.min_positive;
+  m.weights.exponent = normalize_ ? 0 : FarExponent(k.max);
   m.weights.mapped = fd_ < 0;
   m.weights.fd = fd_;
   m.weights.file_offset = OffsetOf(*k.sensitivity);

@@ -39,6 +39,11 @@ struct ElementWeights {
   bool normalize = false;
   double max = 0;           // the largest value
   double min_positive = 0;  // the smallest value > 0 (0 when there is none)
+  // Without normalisation, Read returns the values times 2^-exponent: sensitivities whose largest
+  // lies outside [2^-256, 2^256) (FarExponent) come to ~1, so that weighted sums of squares neither
+  // overflow nor underflow. A positive scale leaves the weighted k-means' optimum where it was;
+  // weighted error sums computed from Read are 2^-exponent times the true ones.
+  int exponent = 0;
   // The data is a read-only file mapping, whose pages Release may drop. Never for data in
   // ordinary memory: dropping those pages would zero them.
   bool mapped = false;

@@ -64,7 +64,7 @@ struct WeightReport {
   uint64_t bytes_after = 0;   // = bytes_before when skipped
   double sse = 0;
   double max_abs_error = 0;
-  double snr_db = 0;          // 10 log10(sum w^2 / sse); infinite when sse == 0
+  double snr_db = 0;          // 10 log10(sum w^2 / sse), finite; infinite only when sse is exactly 0
   double seconds = 0;
   // With a sensitivity file, for weights it was matched against (those to palettize):
   bool sensitivity_checked = false;
