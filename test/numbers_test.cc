@@ -43,7 +43,7 @@ const std::vector<int> kAll = {1, 2, 3, 4, 6, 8};
 
 }  // namespace
 
-TEST_CASE("FarExponent leaves the safe range alone and brings the rest to [0.5, 1)", "[numbers]") {
+TEST_CASE("FarExponent leaves the safe range alone and brings the rest to 0.5 <= |x| < 1", "[numbers]") {
   CHECK(FarExponent(1.0) == 0);
   CHECK(FarExponent(0x1p255) == 0);
   CHECK(FarExponent(0x1p-256) == 0);
