@@ -202,6 +202,9 @@ TEST_CASE("CopyUnder copies contents, not modes, and leaves out what skip names"
   fs::permissions(root + "/item/sub", fs::perms(01777));
   const mode_t old_mask = ::umask(022);
   const std::string to = dir.path() + "/out/deep/item";
+  fs::create_directories(dir.path() + "/out/deep");
+  fs::create_directories(dir.path() + "/one");
+  fs::create_directories(dir.path() + "/out2");
   Status st = CopyUnder(root, "item", to, [&](const std::string& shown) { return shown == root + "/item/skipped"; });
   ::umask(old_mask);
   REQUIRE(st.ok());

@@ -271,9 +271,11 @@ Status PackageWriter::Finish(const spec::Model& model_in) {
   }
   const fs::path data_out = fs::path(tmp_) / "Data";
   auto skipped = [&](const std::string& shown) { return skip.count(fs::path(shown).lexically_normal()) > 0; };
-  for (const ManifestItem& item : package_->manifest_.items())
+  for (const ManifestItem& item : package_->manifest_.items()) {
+    PALETTIZE_RETURN_IF_ERROR(MakeFolders(data_out.string(), Dirname(item.path)));
     PALETTIZE_RETURN_IF_ERROR(
         CopyUnder(package_->path_, JoinPath("Data", item.path), (data_out / item.path).string(), skipped));
+  }
 
   std::string bytes;
   if (!SerializeDeterministic(model, &bytes))

@@ -217,10 +217,8 @@ Status CopyUnder(const std::string& root, const std::string& rel, const std::str
   PALETTIZE_RETURN_IF_ERROR(SplitRelative(root, rel, &parts));
   std::string base;
   for (const std::string& p : parts) base = base.empty() ? p : base + "/" + p;
-  std::error_code ec;
-  const std::filesystem::path parent = std::filesystem::path(to).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) return Status::IOError(parent.string() + ": cannot create folder: " + ec.message());
+  // The parent is not created here: a staged folder removed under the copy (a signal's cleanup)
+  // must make the copy fail, not come back.
   std::vector<char> buf;
   return WalkUnder(root, base, [&](const TreeEntry& e) -> Status {
     if (skip(e.shown)) return Status::OK();
