@@ -49,10 +49,18 @@ std::unique_lock<std::recursive_mutex> LockStaged() { return std::unique_lock<st
 void RemoveAllStagedLocked() {
   for (const std::string& path : Paths()) {
     // Renamed first: a writer still creating files by path now fails instead of adding to the
-    // tree while it is being removed. The suffix cannot clash: the staged name is random.
+    // tree while it is being removed. The suffix cannot clash: the staged name is random. A
+    // create already under way when the rename happened can still land in the tree after the
+    // removal listed its folder, so the removal is repeated until nothing is left (a few
+    // milliseconds at most: no new create can reach the renamed tree).
     const std::string aside = path + "-removing";
-    if (std::rename(path.c_str(), aside.c_str()) == 0) RemoveTree(aside);
-    RemoveTree(path);
+    const bool renamed = std::rename(path.c_str(), aside.c_str()) == 0;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if (renamed) RemoveTree(aside);
+      RemoveTree(path);
+      if (!PathExists(aside) && !PathExists(path)) break;
+      ::usleep(2000);
+    }
   }
   Paths().clear();
   for (auto it = Folders().rbegin(); it != Folders().rend(); ++it) ::rmdir(it->c_str());
