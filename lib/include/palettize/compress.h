@@ -51,6 +51,7 @@ struct WeightReport {
   std::vector<ConsumerInfo> consumers;
   bool palettized = false;
   std::string reason;         // why skipped
+  bool already_compressed = false;  // held by a constexpr_* chain in the input: passed through
   bool has_config = false;    // a config applied (it may still have been skipped)
   PalettizeConfig config;
   std::string config_source;  // "global_config", "op_type_configs.linear", ...
