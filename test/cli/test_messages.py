@@ -34,6 +34,15 @@ def test_quiet_with_more_threads_than_cores(palettize_bin, mnist, tmp_path):
     assert r.stdout == ""
 
 
+def test_quiet_batch_with_more_threads_than_cores(palettize_bin, mnist, tmp_path):
+    threads = 2 * (os.cpu_count() or 1) + 2
+    r = run(palettize_bin, "compress", mnist.parent, "--output-dir", tmp_path / "out", "-q", "--jobs", 2,
+            "--threads", threads)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert (tmp_path / "out" / "mnist.mlpackage" / "Manifest.json").is_file()
+
+
 def test_quiet_and_verbose_exclude_each_other(palettize_bin, mnist, tmp_path):
     r = run(palettize_bin, "compress", mnist, "-o", tmp_path / "out.mlpackage", "-q", "-v")
     assert r.returncode == 1
