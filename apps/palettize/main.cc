@@ -125,8 +125,8 @@ int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
       Error(palettize::BatchErrorText(r));
       worst = std::max(worst, ExitCode(r.status));
     } else {
-      const std::string plan =
-          "== " + r.item.input + " -> " + r.item.output + "\n" + palettize::CompressPlanText(r.report);
+      const std::string plan = "== " + r.item.input + " -> " + r.item.output + "\n" +
+                               palettize::CompressPlanText(r.report, !compress.dry_run);
       if (compress.dry_run) {
         std::cout << plan;
       } else {
@@ -157,7 +157,7 @@ int RunCheckpoint(const std::string& input, const std::string& output, const pal
     std::cout << palettize::CheckpointPlanText(report);
     return kExitOk;
   }
-  Say(spdlog::level::debug, palettize::CheckpointPlanText(report));
+  Say(spdlog::level::debug, palettize::CheckpointPlanText(report, true));
   Say(spdlog::level::info, palettize::CheckpointSummary(report));
   return kExitOk;
 }
@@ -440,7 +440,7 @@ static int Run(int argc, char** argv) {
       std::cout << palettize::CompressPlanText(report);
       return kExitOk;
     }
-    Say(spdlog::level::debug, palettize::CompressPlanText(report));
+    Say(spdlog::level::debug, palettize::CompressPlanText(report, true));
     Say(spdlog::level::info, palettize::CompressSummary(report));
     return kExitOk;
   }

@@ -140,7 +140,14 @@ std::string CompressSummary(const CompressReport& r) {
   return out;
 }
 
-std::string CompressPlanText(const CompressReport& r) {
+std::string TimingText(const WeightReport& w, bool with_timings) {
+  if (!with_timings || !w.palettized) return "";
+  char text[32];
+  std::snprintf(text, sizeof text, ", %.3f s", w.seconds);
+  return text;
+}
+
+std::string CompressPlanText(const CompressReport& r, bool with_timings) {
   std::string out;
   for (const WeightReport& w : r.weights) {
     out += Name(w) + ": ";
@@ -148,7 +155,7 @@ std::string CompressPlanText(const CompressReport& r) {
       out += DescribeConfig(w.config) + " (" + w.config_source + ")";
       if (!w.sensitivity.empty()) out += ", sensitivity '" + w.sensitivity + "' (" + w.sensitivity_match + " match)";
       else if (w.sensitivity_checked) out += ", no sensitivity: plain k-means";
-      out += "\n";
+      out += TimingText(w, with_timings) + "\n";
     }
     else out += "skip: " + w.reason + "\n";
   }

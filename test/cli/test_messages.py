@@ -1,6 +1,7 @@
 """What the CLI says on stderr besides errors: the unknown-command line, silence under -q (TBB's
 own warnings included), the summary's note on weights that were already compressed, and -v."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -73,8 +74,13 @@ def test_verbose_adds_the_plan(palettize_bin, mnist, tmp_path):
     plain = run(palettize_bin, "compress", mnist, "-o", tmp_path / "a.mlpackage")
     verbose = run(palettize_bin, "compress", mnist, "-o", tmp_path / "b.mlpackage", "-v")
     assert plain.returncode == 0 and verbose.returncode == 0
-    assert "main/model_Dense1_weight_to_fp16: kmeans 6-bit per_tensor (global_config)" not in plain.stderr
-    assert "main/model_Dense1_weight_to_fp16: kmeans 6-bit per_tensor (global_config)\n" in verbose.stderr
+    line = "main/model_Dense1_weight_to_fp16: kmeans 6-bit per_tensor (global_config)"
+    assert line not in plain.stderr
+    # After a run, each palettized weight's line says how long it took; a dry run's plan does not.
+    assert re.search("^" + re.escape(line) + r", \d+\.\d{3} s$", verbose.stderr, re.M), verbose.stderr
+    assert "main/model_Dense1_bias_to_fp16: skip: rank 1: 1-D tensors are left uncompressed\n" in verbose.stderr
+    dry = run(palettize_bin, "compress", mnist, "--dry-run")
+    assert dry.returncode == 0 and line + "\n" in dry.stdout
     assert "\n\n" not in verbose.stderr
     summary = [l for l in plain.stderr.splitlines() if l.startswith("palettized 2 weights (3 skipped): ")]
     assert len(summary) == 1

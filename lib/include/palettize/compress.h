@@ -101,7 +101,8 @@ std::string CompressReportToJson(const CompressReport& report, bool with_timings
 // A few lines for people: totals, and what was skipped and why.
 std::string CompressSummary(const CompressReport& report);
 
-// The plan of a dry run: each weight, its resolved config or why it is skipped.
-std::string CompressPlanText(const CompressReport& report);
+// The plan of a dry run: each weight, its resolved config or why it is skipped; with_timings adds
+// the seconds each palettized weight took (after a run, for -v).
+std::string CompressPlanText(const CompressReport& report, bool with_timings = false);
 
 }  // namespace palettize
