@@ -262,11 +262,11 @@ static int Run(int argc, char** argv) {
                      "package (a folder holding Manifest.json), for a checkpoint a regular file");
   int threads = 0;
   compress->add_option("--threads", threads,
-                       "Worker threads per model (default: one per core; a larger count is capped at the cores this "
-                   "process may use); the output is the same for any count")
+                       "Worker threads per model (default: one per core; a larger count is capped at the cores "
+                       "this process may use); the output is the same for any count")
       ->check(CLI::NonNegativeNumber);
   auto* o_quiet = compress->add_flag("-q,--quiet", quiet, "Print nothing but errors");
-  compress->add_flag("-v,--verbose", verbose, "Also print the plan and every skipped weight")->excludes(o_quiet);
+  compress->add_flag("-v,--verbose", verbose, "Also print the plan: each weight's config and seconds, or why it is skipped")->excludes(o_quiet);
   std::string sensitivity_file;
   bool sensitivity_normalize = false;
   auto* o_sens = compress->add_option(
