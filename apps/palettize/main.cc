@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "palettize/batch.h"
 #include "palettize/checkpoint.h"
@@ -49,6 +51,27 @@ std::string OneLine(const std::string& text) {
   return out;
 }
 
+// Messages for people (errors, summaries, the -v plan, batch progress) go to stderr through one
+// logger: -q shows errors only, the default info, -v debug. The pattern is the bare message, so an
+// error stays the one line "palettize: <message>". The library logs nothing; it returns reports.
+spdlog::logger& Log() {
+  static const std::shared_ptr<spdlog::logger> log = [] {
+    auto l = std::make_shared<spdlog::logger>("palettize", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    l->set_pattern("%v");
+    l->set_level(spdlog::level::info);
+    return l;
+  }();
+  return *log;
+}
+
+// Logs `text`, lines that the library ends with a newline, without adding a blank line.
+void Say(spdlog::level::level_enum level, std::string text) {
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (!text.empty()) Log().log(level, "{}", text);
+}
+
+void Error(const std::string& message) { Log().error("palettize: {}", OneLine(message)); }
+
 int ExitCode(const palettize::Status& st) {
   switch (st.code()) {
     case palettize::Status::Code::kOk: return kExitOk;
@@ -60,7 +83,7 @@ int ExitCode(const palettize::Status& st) {
 }
 
 int Fail(const palettize::Status& st) {
-  std::fprintf(stderr, "palettize: %s\n", OneLine(st.message()).c_str());
+  Error(st.message());
   return ExitCode(st);
 }
 
@@ -82,15 +105,14 @@ int RunCompare(const std::string& original, const std::string& compressed, bool 
   if (!st.ok()) return Fail(st);
   const std::string below = min_snr ? palettize::CheckMinSnr(report, *min_snr) : "";
   if (below.empty()) return kExitOk;
-  std::fprintf(stderr, "palettize: %s\n", OneLine(below).c_str());
+  Error(below);
   return kExitQuality;
 }
 
 // compress --output-dir: one ordinary compress per package the inputs name. Failures are listed
 // as they happen and again at the end; the exit code is the worst (highest) of theirs.
 int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
-             const palettize::CompressOptions& compress, int jobs, const std::string& report_file, bool quiet,
-             bool verbose) {
+             const palettize::CompressOptions& compress, int jobs, const std::string& report_file) {
   std::vector<palettize::BatchItem> items;
   palettize::Status st = palettize::PlanBatch(inputs, out_dir, compress, &items);
   if (!st.ok()) return Fail(st);
@@ -100,14 +122,17 @@ int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
   int worst = kExitOk;
   options.on_done = [&](const palettize::BatchResult& r, size_t done, size_t total) {
     if (!r.status.ok()) {
-      std::fprintf(stderr, "palettize: %s\n", OneLine(palettize::BatchErrorText(r)).c_str());
+      Error(palettize::BatchErrorText(r));
       worst = std::max(worst, ExitCode(r.status));
     } else {
-      const std::string plan =
-          "== " + r.item.input + " -> " + r.item.output + "\n" + palettize::CompressPlanText(r.report);
-      if (compress.dry_run) std::cout << plan;
-      if (verbose && !compress.dry_run) std::cerr << plan;
-      if (!quiet && !compress.dry_run) std::cerr << palettize::BatchProgressLine(r, done, total);
+      const std::string plan = "== " + r.item.input + " -> " + r.item.output + "\n" +
+                               palettize::CompressPlanText(r.report, !compress.dry_run);
+      if (compress.dry_run) {
+        std::cout << plan;
+      } else {
+        Say(spdlog::level::debug, plan);
+        Say(spdlog::level::info, palettize::BatchProgressLine(r, done, total));
+      }
     }
   };
   palettize::BatchReport report;
@@ -118,14 +143,13 @@ int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
     st = palettize::WriteBatchReport(report_file, report);
     if (!st.ok()) worst = std::max(worst, Fail(st));
   }
-  if (!quiet) std::cerr << palettize::BatchSummary(report);
+  Say(spdlog::level::info, palettize::BatchSummary(report));
   return worst;
 }
 
 // compress on a safetensors checkpoint: the same options, the Torch config schema, a report of
 // tensors (docs/format.md section 9), written by the library with the output.
-int RunCheckpoint(const std::string& input, const std::string& output, const palettize::CheckpointOptions& options,
-                  bool quiet, bool verbose) {
+int RunCheckpoint(const std::string& input, const std::string& output, const palettize::CheckpointOptions& options) {
   palettize::CheckpointReport report;
   palettize::Status st = palettize::CompressCheckpoint(input, output, options, &report);
   if (!st.ok()) return Fail(st);
@@ -133,8 +157,8 @@ int RunCheckpoint(const std::string& input, const std::string& output, const pal
     std::cout << palettize::CheckpointPlanText(report);
     return kExitOk;
   }
-  if (verbose) std::cerr << palettize::CheckpointPlanText(report);
-  if (!quiet) std::cerr << palettize::CheckpointSummary(report);
+  Say(spdlog::level::debug, palettize::CheckpointPlanText(report, true));
+  Say(spdlog::level::info, palettize::CheckpointSummary(report));
   return kExitOk;
 }
 
@@ -238,10 +262,11 @@ static int Run(int argc, char** argv) {
                      "package (a folder holding Manifest.json), for a checkpoint a regular file");
   int threads = 0;
   compress->add_option("--threads", threads,
-                       "Worker threads per model (default: one per core); the output is the same for any count")
+                       "Worker threads per model (default: one per core; a larger count is capped at the cores "
+                       "this process may use); the output is the same for any count")
       ->check(CLI::NonNegativeNumber);
-  compress->add_flag("-q,--quiet", quiet, "Print nothing but errors");
-  compress->add_flag("-v,--verbose", verbose, "Also print the plan and every skipped weight");
+  auto* o_quiet = compress->add_flag("-q,--quiet", quiet, "Print nothing but errors");
+  compress->add_flag("-v,--verbose", verbose, "Also print the plan: each weight's config and seconds, or why it is skipped")->excludes(o_quiet);
   std::string sensitivity_file;
   bool sensitivity_normalize = false;
   auto* o_sens = compress->add_option(
@@ -280,6 +305,19 @@ static int Run(int argc, char** argv) {
       "Exit 4 when a weight's SNR is below this many dB (identical weights have an infinite SNR). A weight "
       "missing from COMPRESSED, or of another dtype or shape, always exits 2");
 
+  // An unknown word where the command goes is named, rather than CLI11's "A subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string known;
+    bool found = false;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      found = found || sub->get_name() == argv[1];
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!found) {
+      Error(std::string(argv[1]) + ": unknown command; the commands are " + known + " (see --help)");
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -296,30 +334,30 @@ static int Run(int argc, char** argv) {
     palettize::DecompressReport report;
     palettize::Status st = palettize::Decompress(dec_input, dec_output, options, &report);
     if (!st.ok()) return Fail(st);
-    std::fprintf(stderr, "decompressed %zu weights into %s\n", report.weights, dec_output.c_str());
+    Say(spdlog::level::info, "decompressed " + std::to_string(report.weights) + " weights into " + dec_output);
     return kExitOk;
   }
 
   if (compress->parsed()) {
+    if (quiet) Log().set_level(spdlog::level::err);
+    if (verbose) Log().set_level(spdlog::level::debug);
     if (output_dir.empty() && inputs.size() > 1) {
-      std::fprintf(stderr, "palettize: compress: %zu inputs need --output-dir OUT (-o names one output)\n",
-                   inputs.size());
+      Error("compress: " + std::to_string(inputs.size()) + " inputs need --output-dir OUT (-o names one output)");
       return kExitUsage;
     }
     input = inputs[0];
     const bool checkpoint = palettize::IsCheckpointPath(input);
     if (checkpoint && !output_dir.empty()) {
-      std::fprintf(stderr, "palettize: %s: --output-dir takes .mlpackage packages and folders; compress a "
-                           "checkpoint with -o OUTPUT.safetensors\n", OneLine(input).c_str());
+      Error(input + ": --output-dir takes .mlpackage packages and folders; compress a checkpoint with -o "
+                    "OUTPUT.safetensors");
       return kExitUsage;
     }
     if (packed && !checkpoint) {
-      std::fprintf(stderr, "palettize: --packed: only for .safetensors checkpoints (%s is not one)\n",
-                   OneLine(input).c_str());
+      Error("--packed: only for .safetensors checkpoints (" + input + " is not one)");
       return kExitUsage;
     }
     if (output.empty() && output_dir.empty() && !dry_run) {
-      std::fprintf(stderr, "palettize: compress: -o OUTPUT is required (or use --dry-run)\n");
+      Error("compress: -o OUTPUT is required (or use --dry-run)");
       return kExitUsage;
     }
     palettize::CompressOptions options;
@@ -369,7 +407,7 @@ static int Run(int argc, char** argv) {
     options.threads = threads;
     options.sensitivity_file = sensitivity_file;
     options.sensitivity_normalize = sensitivity_normalize;
-    if (!output_dir.empty()) return RunBatch(inputs, output_dir, options, jobs, report_file, quiet, verbose);
+    if (!output_dir.empty()) return RunBatch(inputs, output_dir, options, jobs, report_file);
     // A progress bar only for people: on a terminal, never in logs or pipes.
     const bool bar = !quiet && isatty(STDERR_FILENO);
     const auto started = std::chrono::steady_clock::now();
@@ -393,7 +431,7 @@ static int Run(int argc, char** argv) {
       palettize::CheckpointOptions checkpoint_options;
       checkpoint_options.compress = options;
       checkpoint_options.packed = packed;
-      return RunCheckpoint(input, output, checkpoint_options, quiet, verbose);
+      return RunCheckpoint(input, output, checkpoint_options);
     }
     palettize::CompressReport report;
     palettize::Status st = palettize::Compress(input, output, options, &report);
@@ -402,8 +440,8 @@ static int Run(int argc, char** argv) {
       std::cout << palettize::CompressPlanText(report);
       return kExitOk;
     }
-    if (verbose) std::cerr << palettize::CompressPlanText(report);
-    if (!quiet) std::cerr << palettize::CompressSummary(report);
+    Say(spdlog::level::debug, palettize::CompressPlanText(report, true));
+    Say(spdlog::level::info, palettize::CompressSummary(report));
     return kExitOk;
   }
 
@@ -426,9 +464,9 @@ int main(int argc, char** argv) {
   try {
     return Run(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "palettize: unexpected error: %s\n", OneLine(e.what()).c_str());
+    Error(std::string("unexpected error: ") + e.what());
   } catch (...) {
-    std::fprintf(stderr, "palettize: unexpected error of unknown kind\n");
+    Error("unexpected error of unknown kind");
   }
   return kExitInvalidInput;
 }

@@ -66,7 +66,7 @@ std::string CheckpointSummary(const CheckpointReport& rep) {
   return out;
 }
 
-std::string CheckpointPlanText(const CheckpointReport& rep) {
+std::string CheckpointPlanText(const CheckpointReport& rep, bool with_timings) {
   const CompressReport& r = rep.report;
   std::string out;
   for (size_t i = 0; i < r.weights.size(); ++i) {
@@ -79,7 +79,7 @@ std::string CheckpointPlanText(const CheckpointReport& rep) {
     out += DescribeConfig(w.config) + " (" + w.config_source + ")";
     if (!w.sensitivity.empty()) out += ", sensitivity '" + w.sensitivity + "'";
     else if (w.sensitivity_checked) out += ", no sensitivity: plain k-means";
-    out += "\n";
+    out += TimingText(w, with_timings) + "\n";
   }
   for (const std::string& u : r.unused_sensitivities) out += "sensitivity '" + u + "' applies to no tensor\n";
   out += std::to_string(r.palettized) + " tensors to palettize, " + std::to_string(r.skipped) + " kept\n";

@@ -202,6 +202,7 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
     r.name = c.name;
     for (const Consumer& u : c.consumers) r.consumers.push_back({u.op_type, u.op_name, u.input});
     r.reason = "already compressed (" + c.chain + "): left as it is";
+    r.already_compressed = true;
     r.dtype = c.shape.dims.empty() ? "" : DTypeName(c.shape.mil_type);
     r.shape = c.shape.dims;
     rep.weights.push_back(std::move(r));

@@ -1,4 +1,5 @@
 // Renderings of a CompressReport: JSON (docs/format.md section 6), a summary, a dry-run plan.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -121,6 +122,13 @@ std::string CompressSummary(const CompressReport& r) {
   for (const WeightReport& w : r.weights)
     if (!w.palettized && w.has_config && w.reason.find("weight_threshold") == std::string::npos)
       out += "  skipped " + Name(w) + ": " + w.reason + "\n";
+  // A model from a pipeline that palettized it already comes out as a 1.00x copy; say why.
+  const size_t chained = size_t(std::count_if(r.weights.begin(), r.weights.end(),
+                                              [](const WeightReport& w) { return w.already_compressed; }));
+  if (chained > 0)
+    out += "  " + std::to_string(chained) + (chained == 1 ? " weight was" : " weights were") +
+           " already compressed in the input (constexpr_* ops) and copied as they are; `palettize decompress` "
+           "first would let them be palettized again\n";
   if (!r.sensitivity_file.empty()) {
     size_t weighted = 0, plain = 0;
     for (const WeightReport& w : r.weights)
@@ -132,7 +140,14 @@ std::string CompressSummary(const CompressReport& r) {
   return out;
 }
 
-std::string CompressPlanText(const CompressReport& r) {
+std::string TimingText(const WeightReport& w, bool with_timings) {
+  if (!with_timings || !w.palettized) return "";
+  char text[32];
+  std::snprintf(text, sizeof text, ", %.3f s", w.seconds);
+  return text;
+}
+
+std::string CompressPlanText(const CompressReport& r, bool with_timings) {
   std::string out;
   for (const WeightReport& w : r.weights) {
     out += Name(w) + ": ";
@@ -140,7 +155,7 @@ std::string CompressPlanText(const CompressReport& r) {
       out += DescribeConfig(w.config) + " (" + w.config_source + ")";
       if (!w.sensitivity.empty()) out += ", sensitivity '" + w.sensitivity + "' (" + w.sensitivity_match + " match)";
       else if (w.sensitivity_checked) out += ", no sensitivity: plain k-means";
-      out += "\n";
+      out += TimingText(w, with_timings) + "\n";
     }
     else out += "skip: " + w.reason + "\n";
   }

@@ -16,4 +16,7 @@ nlohmann::ordered_json CompressReportJsonValue(const CompressReport& report, boo
 // "1.27 MB", "718.0 KB", "672 B".
 std::string FormatBytes(uint64_t bytes);
 
+// A plan line's timing, ", 0.125 s"; "" unless with_timings.
+std::string TimingText(const WeightReport& w, bool with_timings);
+
 }  // namespace palettize

@@ -4,20 +4,24 @@
 // flight, so memory holds only their results.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
+#include <tbb/info.h>
 #include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
 
 namespace palettize {
 
-// `threads` workers (0: one per core). `work` returns a copyable result (a shared_ptr for large
-// ones); `finish` takes it by const reference.
+// `threads` workers (0: one per core), at most one per core this process may use: TBB would not
+// start more anyway, and asking it to prints a warning on stderr. `work` returns a copyable result
+// (a shared_ptr for large ones); `finish` takes it by const reference.
 template <typename Work, typename Finish>
 void RunOrdered(const std::vector<size_t>& jobs, int threads, Work work, Finish finish) {
   using Result = decltype(work(size_t()));
-  tbb::task_arena arena(threads > 0 ? threads : tbb::task_arena::automatic);
+  tbb::task_arena arena(threads > 0 ? std::min(threads, tbb::info::default_concurrency())
+                                    : tbb::task_arena::automatic);
   size_t next = 0;
   arena.execute([&] {
     tbb::parallel_pipeline(

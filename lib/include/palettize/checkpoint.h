@@ -57,8 +57,9 @@ Status CompressCheckpoint(const std::string& input, const std::string& output, c
 // The report as JSON (docs/format.md section 9); timings left out when !with_timings.
 std::string CheckpointReportToJson(const CheckpointReport& report, bool with_timings = true);
 
-// For people: totals and unexpected skips; and a dry run's plan, a line per tensor.
+// For people: totals and unexpected skips; and a dry run's plan, a line per tensor (with_timings:
+// and the seconds each palettized tensor took, after a run, for -v).
 std::string CheckpointSummary(const CheckpointReport& report);
-std::string CheckpointPlanText(const CheckpointReport& report);
+std::string CheckpointPlanText(const CheckpointReport& report, bool with_timings = false);
 
 }  // namespace palettize

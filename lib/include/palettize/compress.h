@@ -51,6 +51,7 @@ struct WeightReport {
   std::vector<ConsumerInfo> consumers;
   bool palettized = false;
   std::string reason;         // why skipped
+  bool already_compressed = false;  // held by a constexpr_* chain in the input: passed through
   bool has_config = false;    // a config applied (it may still have been skipped)
   PalettizeConfig config;
   std::string config_source;  // "global_config", "op_type_configs.linear", ...
@@ -100,7 +101,8 @@ std::string CompressReportToJson(const CompressReport& report, bool with_timings
 // A few lines for people: totals, and what was skipped and why.
 std::string CompressSummary(const CompressReport& report);
 
-// The plan of a dry run: each weight, its resolved config or why it is skipped.
-std::string CompressPlanText(const CompressReport& report);
+// The plan of a dry run: each weight, its resolved config or why it is skipped; with_timings adds
+// the seconds each palettized weight took (after a run, for -v).
+std::string CompressPlanText(const CompressReport& report, bool with_timings = false);
 
 }  // namespace palettize
