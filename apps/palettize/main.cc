@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "palettize/config.h"
 #include "palettize/decompress.h"
 #include "palettize/inspect.h"
+#include "palettize/overrides.h"
 #include "palettize/signals.h"
 #include "palettize/status.h"
 
@@ -69,6 +71,50 @@ palettize::Status PrintOut(const std::string& text) {
   std::cout << text;
   std::cout.flush();
   return std::cout ? palettize::Status::OK() : palettize::Status::IOError("standard output: write failed");
+}
+
+// compress's config flags: each value, and its CLI11 option, which says whether it was given.
+struct ConfigFlags {
+  std::string mode_name, granularity_name, lut_dtype_name;
+  int nbits_value = 6;
+  int64_t group_size_value = 32, channel_axis_value = 0, cluster_dim_value = 1, weight_threshold_value = 2048;
+  bool per_channel_scale_value = false;
+  CLI::Option *mode = nullptr, *nbits = nullptr, *granularity = nullptr, *group_size = nullptr,
+              *channel_axis = nullptr, *cluster_dim = nullptr, *per_channel_scale = nullptr, *lut_dtype = nullptr,
+              *weight_threshold = nullptr;
+};
+
+// A named value given to `flag`, parsed by the library; its error is prefixed with the flag.
+// CLI11 has checked it against the same names already, for --help and its usage message.
+template <typename T, typename Out>
+palettize::Status ParseFlag(const CLI::Option* flag, const std::string& text,
+                            palettize::Status (*parse)(const std::string&, T*), Out* out) {
+  T value{};
+  palettize::Status st = parse(text, &value);
+  if (!st.ok()) return st.WithContext(flag->get_name());
+  *out = value;
+  return st;
+}
+
+template <typename T>
+void SetIfGiven(const CLI::Option* flag, const T& value, std::optional<T>* out) {
+  if (flag->count()) *out = value;
+}
+
+// The flags given become overrides of the config's global_config (palettize::ApplyOverrides).
+palettize::Status FlagsToOverrides(const ConfigFlags& f, palettize::ConfigOverrides* o) {
+  palettize::Status st;
+  if (f.mode->count()) st = ParseFlag(f.mode, f.mode_name, palettize::ParseMode, &o->mode);
+  if (st.ok() && f.granularity->count())
+    st = ParseFlag(f.granularity, f.granularity_name, palettize::ParseGranularity, &o->granularity);
+  if (st.ok() && f.lut_dtype->count()) st = ParseFlag(f.lut_dtype, f.lut_dtype_name, palettize::ParseLutDType, &o->lut_dtype);
+  SetIfGiven(f.nbits, f.nbits_value, &o->nbits);
+  SetIfGiven(f.group_size, f.group_size_value, &o->group_size);
+  SetIfGiven(f.channel_axis, f.channel_axis_value, &o->channel_axis);
+  SetIfGiven(f.cluster_dim, f.cluster_dim_value, &o->cluster_dim);
+  SetIfGiven(f.per_channel_scale, f.per_channel_scale_value, &o->enable_per_channel_scale);
+  SetIfGiven(f.weight_threshold, f.weight_threshold_value, &o->weight_threshold);
+  return st;
 }
 
 // compare: the report goes to stdout even when the packages do not match, so that a CI log shows
@@ -169,10 +215,9 @@ static int Run(int argc, char** argv) {
       ->capture_default_str();
 
   // compress: flags fill the global config (or override the config file's global_config).
-  std::string input, output, config_file, report_file, mode, granularity, lut_dtype, target;
-  int nbits = 6;
-  int64_t group_size = 32, channel_axis = 0, cluster_dim = 1, threshold = 2048;
-  bool per_channel_scale = false, dry_run = false, force = false, quiet = false, verbose = false;
+  std::string input, output, config_file, report_file, target;
+  bool dry_run = false, force = false, quiet = false, verbose = false;
+  ConfigFlags flags;
   CLI::App* compress = app.add_subcommand(
       "compress", "Palettize the weights of a model and write a new .mlpackage (and a JSON report); with "
                   "--output-dir, of every model in the packages and folders given. A .safetensors INPUT is a "
@@ -207,26 +252,26 @@ static int Run(int argc, char** argv) {
                      "Checkpoints: write each palettized tensor X as X.lut, X.indices (packed bits) and scales, "
                      "described in __metadata__ (docs/format.md section 9). Default: dense tensors in the input's "
                      "dtype, which load into the Torch model unchanged");
-  auto* o_mode = compress->add_option("--mode", mode, "kmeans (default: exact optimal 1-D k-means), uniform, or unique (lossless)")
+  flags.mode = compress->add_option("--mode", flags.mode_name, "kmeans (default: exact optimal 1-D k-means), uniform, or unique (lossless)")
       ->check(CLI::IsMember({"kmeans", "uniform", "unique"}, CLI::ignore_case));
-  auto* o_nbits = compress->add_option("--nbits", nbits, "Bits per index: 1, 2, 3, 4, 6 or 8 (default 6; 3 needs iOS18)")
+  flags.nbits = compress->add_option("--nbits", flags.nbits_value, "Bits per index: 1, 2, 3, 4, 6 or 8 (default 6; 3 needs iOS18)")
       ->check(CLI::IsMember({1, 2, 3, 4, 6, 8}));
-  auto* o_gran = compress->add_option("--granularity", granularity,
+  flags.granularity = compress->add_option("--granularity", flags.granularity_name,
                                       "per_tensor (default: one table per weight) or per_grouped_channel "
                                       "(a table per group of channels: smaller error, iOS18)")
       ->check(CLI::IsMember({"per_tensor", "per_grouped_channel"}, CLI::ignore_case));
-  auto* o_group = compress->add_option("--group-size", group_size, "Channels per table for per_grouped_channel (default 32)");
-  auto* o_axis = compress->add_option("--channel-axis", channel_axis,
+  flags.group_size = compress->add_option("--group-size", flags.group_size_value, "Channels per table for per_grouped_channel (default 32)");
+  flags.channel_axis = compress->add_option("--channel-axis", flags.channel_axis_value,
                                       "Axis the channel groups run along (default: chosen from the consuming op, as coremltools; "
                                       "for a checkpoint 0, Torch's output channels)");
-  auto* o_cdim = compress->add_option("--cluster-dim", cluster_dim, "Vector length of table entries (default 1; > 1 needs iOS18)");
-  auto* o_pcs = compress->add_flag("--per-channel-scale", per_channel_scale,
+  flags.cluster_dim = compress->add_option("--cluster-dim", flags.cluster_dim_value, "Vector length of table entries (default 1; > 1 needs iOS18)");
+  flags.per_channel_scale = compress->add_flag("--per-channel-scale", flags.per_channel_scale_value,
                                    "Normalise by a per-channel scale before clustering (iOS18)");
-  auto* o_lut = compress->add_option("--lut-dtype", lut_dtype, "Store tables as int8 or uint8 with a scale per table (iOS18)")
+  flags.lut_dtype = compress->add_option("--lut-dtype", flags.lut_dtype_name, "Store tables as int8 or uint8 with a scale per table (iOS18)")
       ->check(CLI::IsMember({"int8", "uint8"}, CLI::ignore_case));
-  auto* o_thr = compress->add_option("--weight-threshold", threshold,
+  flags.weight_threshold = compress->add_option("--weight-threshold", flags.weight_threshold_value,
                                      "Palettize only weights with more elements than this (default 2048)");
-  compress->add_option("--minimum-deployment-target", target,
+  CLI::Option* o_target = compress->add_option("--minimum-deployment-target", target,
                        "Packages: force the output's target: iOS16, iOS17 or iOS18 (default: the input's, raised as the "
                        "config needs)")
       ->check(CLI::IsMember({"iOS16", "iOS17", "iOS18"}, CLI::ignore_case));
@@ -323,45 +368,11 @@ static int Run(int argc, char** argv) {
       return kExitUsage;
     }
     palettize::CompressOptions options;
-    palettize::OptimizationConfig& cfg = options.config;
-    if (!config_file.empty()) {
-      palettize::Status st = palettize::ReadConfigFile(config_file, checkpoint, &cfg);
-      if (!st.ok()) return Fail(st);
-    } else {
-      cfg.global_config = palettize::PalettizeConfig();
-      cfg.global_config->nbits = 6;
-    }
-    const bool any_flag = o_mode->count() || o_nbits->count() || o_gran->count() || o_group->count() ||
-                          o_axis->count() || o_cdim->count() || o_pcs->count() || o_lut->count() || o_thr->count();
-    if (any_flag) {
-      if (!cfg.global_config) {
-        cfg.global_config = palettize::PalettizeConfig();
-        cfg.global_config->nbits = 6;
-      }
-      palettize::PalettizeConfig& g = *cfg.global_config;
-      std::string lower;
-      for (char ch : mode) lower += char(std::tolower(static_cast<unsigned char>(ch)));
-      if (o_mode->count()) {
-        g.mode = lower == "uniform" ? palettize::PalettizeMode::kUniform
-                 : lower == "unique" ? palettize::PalettizeMode::kUnique : palettize::PalettizeMode::kKMeans;
-        if (g.mode == palettize::PalettizeMode::kUnique && !o_nbits->count()) g.nbits = 0;
-        if (g.mode != palettize::PalettizeMode::kUnique && g.nbits == 0) g.nbits = 6;
-      }
-      if (o_nbits->count()) g.nbits = nbits;
-      if (o_gran->count())
-        g.granularity = (granularity[4] == 'g' || granularity[4] == 'G') ? palettize::Granularity::kPerGroupedChannel
-                                                                         : palettize::Granularity::kPerTensor;
-      if (o_group->count()) g.group_size = group_size;
-      if (o_axis->count()) g.channel_axis = channel_axis;
-      if (o_cdim->count()) g.cluster_dim = cluster_dim;
-      if (o_pcs->count()) g.enable_per_channel_scale = per_channel_scale;
-      if (o_lut->count())
-        g.lut_dtype = (lut_dtype[0] == 'u' || lut_dtype[0] == 'U') ? palettize::LutDType::kUInt8 : palettize::LutDType::kInt8;
-      if (o_thr->count()) g.weight_threshold = threshold;
-      palettize::Status st = palettize::ValidatePalettizeConfig(g, "options");
-      if (!st.ok()) return Fail(st);
-    }
-    if (!target.empty()) options.min_target = palettize::DeploymentTarget(std::stoi(target.substr(3)));
+    palettize::ConfigOverrides overrides;
+    palettize::Status st = FlagsToOverrides(flags, &overrides);
+    if (st.ok()) st = palettize::ResolveConfig(config_file, checkpoint, overrides, &options.config);
+    if (st.ok() && !target.empty()) st = ParseFlag(o_target, target, palettize::ParseDeploymentTarget, &options.min_target);
+    if (!st.ok()) return Fail(st);
     options.overwrite = force;
     options.report_path = report_file;
     options.config_file = config_file;
@@ -396,7 +407,7 @@ static int Run(int argc, char** argv) {
       return RunCheckpoint(input, output, checkpoint_options, quiet, verbose);
     }
     palettize::CompressReport report;
-    palettize::Status st = palettize::Compress(input, output, options, &report);
+    st = palettize::Compress(input, output, options, &report);
     if (!st.ok()) return Fail(st);
     if (dry_run) {
       std::cout << palettize::CompressPlanText(report);
