@@ -22,6 +22,7 @@
 #include "palettize/config.h"
 #include "palettize/decompress.h"
 #include "palettize/inspect.h"
+#include "palettize/option_names.h"
 #include "palettize/overrides.h"
 #include "palettize/signals.h"
 #include "palettize/status.h"
@@ -184,9 +185,22 @@ int RunCheckpoint(const std::string& input, const std::string& output, const pal
   return kExitOk;
 }
 
+// Library messages name options by these flags: "OUT: already exists (use --force to replace it)".
+void InstallFlagNames() {
+  palettize::OptionNames names;
+  names.overwrite = "--force";
+  names.min_target = "--minimum-deployment-target";
+  names.packed = "--packed";
+  names.sensitivity = "--sensitivity";
+  names.config = "--config";
+  names.output_dir = "--output-dir";
+  palettize::SetOptionNames(names);
+}
+
 }  // namespace
 
 static int Run(int argc, char** argv) {
+  InstallFlagNames();
   CLI::App app{"palettize: compress Core ML models (.mlpackage ML Programs) and safetensors checkpoints by "
                "weight palettization."};
   app.require_subcommand(1);

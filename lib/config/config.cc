@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/yaml_tree.h"
+#include "palettize/option_names.h"
 #include "palettize/overrides.h"
 #include "util/guard.h"
 
@@ -249,7 +250,7 @@ class Parser {
     if (name == "calibration_nsamples")
       return Error(LineOf(key), name,
                    "not supported (palettize does not run the model; pass sensitivities computed beforehand "
-                   "with --sensitivity)");
+                   "with " + GetOptionNames().sensitivity + ")");
     return Error(LineOf(key), name, std::string("unknown key (allowed: ") + kTorchTopKeys + ")");
   }
 
