@@ -1,13 +1,14 @@
-// palettize: library plus main(). Parses flags into the library's option structs, calls it, and
-// maps the returned Status to an exit code. Only this file decides exit codes and prints errors.
-#include <cerrno>
+// palettize: library plus main(). For each subcommand this file parses the flags into the
+// library's option structs (a config flag into palettize::ConfigOverrides), makes one library call
+// (Inspect, RunCompress, Decompress, Compare) and maps the returned Status to an exit code. It holds
+// no policy and touches no file: the library reads the config, chooses the input kind, checks the
+// paths, stages, writes the report and commits the outputs. What stays here is the CLI's own: flag
+// combinations that are usage errors, the flag names library messages use (InstallFlagNames), the
+// progress bar and summaries people read, and the exit codes. Only this file prints errors.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "palettize/checkpoint.h"
 #include "palettize/compare.h"
 #include "palettize/compress.h"
+#include "palettize/compress_run.h"
 #include "palettize/config.h"
 #include "palettize/decompress.h"
 #include "palettize/inspect.h"
@@ -135,53 +137,47 @@ int RunCompare(const std::string& original, const std::string& compressed, bool 
 
 // compress --output-dir: one ordinary compress per package the inputs name. Failures are listed
 // as they happen and again at the end; the exit code is the worst (highest) of theirs.
-int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
-             const palettize::CompressOptions& compress, int jobs, const std::string& report_file, bool quiet,
-             bool verbose) {
-  std::vector<palettize::BatchItem> items;
-  palettize::Status st = palettize::PlanBatch(inputs, out_dir, compress, &items);
-  if (!st.ok()) return Fail(st);
-  palettize::BatchOptions options;
-  options.compress = compress;
-  options.jobs = jobs;
+int RunBatch(palettize::CompressRun run, bool quiet, bool verbose) {
+  const bool dry_run = run.options.dry_run;
   int worst = kExitOk;
-  options.on_done = [&](const palettize::BatchResult& r, size_t done, size_t total) {
+  run.on_done = [&](const palettize::BatchResult& r, size_t done, size_t total) {
     if (!r.status.ok()) {
       std::fprintf(stderr, "palettize: %s\n", OneLine(palettize::BatchErrorText(r)).c_str());
       worst = std::max(worst, ExitCode(r.status));
     } else {
       const std::string plan =
           "== " + r.item.input + " -> " + r.item.output + "\n" + palettize::CompressPlanText(r.report);
-      if (compress.dry_run) std::cout << plan;
-      if (verbose && !compress.dry_run) std::cerr << plan;
-      if (!quiet && !compress.dry_run) std::cerr << palettize::BatchProgressLine(r, done, total);
+      if (dry_run) std::cout << plan;
+      if (verbose && !dry_run) std::cerr << plan;
+      if (!quiet && !dry_run) std::cerr << palettize::BatchProgressLine(r, done, total);
     }
   };
-  palettize::BatchReport report;
-  palettize::CompressBatch(items, options, &report);
-  if (compress.dry_run) return worst;
+  palettize::CompressRunReport report;
+  palettize::Status st = palettize::RunCompress(run, &report);
+  if (!st.ok()) return Fail(st);
+  if (dry_run) return worst;
   // A report that cannot be written fails the run, but the packages stay: each is complete.
-  if (!report_file.empty()) {
-    st = palettize::WriteBatchReport(report_file, report);
-    if (!st.ok()) worst = std::max(worst, Fail(st));
-  }
-  if (!quiet) std::cerr << palettize::BatchSummary(report);
+  if (!report.batch_report.ok()) worst = std::max(worst, Fail(report.batch_report));
+  if (!quiet) std::cerr << palettize::BatchSummary(report.batch);
   return worst;
 }
 
-// compress on a safetensors checkpoint: the same options, the Torch config schema, a report of
-// tensors (docs/format.md section 9), written by the library with the output.
-int RunCheckpoint(const std::string& input, const std::string& output, const palettize::CheckpointOptions& options,
-                  bool quiet, bool verbose) {
-  palettize::CheckpointReport report;
-  palettize::Status st = palettize::CompressCheckpoint(input, output, options, &report);
+// compress of one package or checkpoint: a dry run's plan on stdout; else the plan (-v) and the
+// summary on stderr. The library writes the output and its report.
+int RunOne(const palettize::CompressRun& run, bool quiet, bool verbose) {
+  palettize::CompressRunReport report;
+  palettize::Status st = palettize::RunCompress(run, &report);
   if (!st.ok()) return Fail(st);
-  if (options.compress.dry_run) {
-    std::cout << palettize::CheckpointPlanText(report);
+  const bool checkpoint = report.kind == palettize::CompressRunReport::Kind::kCheckpoint;
+  const std::string plan = checkpoint ? palettize::CheckpointPlanText(report.checkpoint)
+                                      : palettize::CompressPlanText(report.package);
+  if (run.options.dry_run) {
+    std::cout << plan;
     return kExitOk;
   }
-  if (verbose) std::cerr << palettize::CheckpointPlanText(report);
-  if (!quiet) std::cerr << palettize::CheckpointSummary(report);
+  if (verbose) std::cerr << plan;
+  if (!quiet)
+    std::cerr << (checkpoint ? palettize::CheckpointSummary(report.checkpoint) : palettize::CompressSummary(report.package));
   return kExitOk;
 }
 
@@ -229,7 +225,7 @@ static int Run(int argc, char** argv) {
       ->capture_default_str();
 
   // compress: flags fill the global config (or override the config file's global_config).
-  std::string input, output, config_file, report_file, target;
+  std::string output, config_file, report_file, target;
   bool dry_run = false, force = false, quiet = false, verbose = false;
   ConfigFlags flags;
   CLI::App* compress = app.add_subcommand(
@@ -365,26 +361,23 @@ static int Run(int argc, char** argv) {
                    inputs.size());
       return kExitUsage;
     }
-    input = inputs[0];
-    const bool checkpoint = palettize::IsCheckpointPath(input);
-    if (checkpoint && !output_dir.empty()) {
+    if (palettize::IsCheckpointPath(inputs[0]) && !output_dir.empty()) {
       std::fprintf(stderr, "palettize: %s: --output-dir takes .mlpackage packages and folders; compress a "
-                           "checkpoint with -o OUTPUT.safetensors\n", OneLine(input).c_str());
-      return kExitUsage;
-    }
-    if (packed && !checkpoint) {
-      std::fprintf(stderr, "palettize: --packed: only for .safetensors checkpoints (%s is not one)\n",
-                   OneLine(input).c_str());
+                           "checkpoint with -o OUTPUT.safetensors\n", OneLine(inputs[0]).c_str());
       return kExitUsage;
     }
     if (output.empty() && output_dir.empty() && !dry_run) {
       std::fprintf(stderr, "palettize: compress: -o OUTPUT is required (or use --dry-run)\n");
       return kExitUsage;
     }
-    palettize::CompressOptions options;
-    palettize::ConfigOverrides overrides;
-    palettize::Status st = FlagsToOverrides(flags, &overrides);
-    if (st.ok()) st = palettize::ResolveConfig(config_file, checkpoint, overrides, &options.config);
+    palettize::CompressRun run;
+    run.inputs = inputs;
+    run.output = output;
+    run.output_dir = output_dir;
+    run.packed = packed;
+    run.jobs = jobs;
+    palettize::CompressOptions& options = run.options;
+    palettize::Status st = FlagsToOverrides(flags, &run.overrides);
     if (st.ok() && !target.empty()) st = ParseFlag(o_target, target, palettize::ParseDeploymentTarget, &options.min_target);
     if (!st.ok()) return Fail(st);
     options.overwrite = force;
@@ -394,7 +387,7 @@ static int Run(int argc, char** argv) {
     options.threads = threads;
     options.sensitivity_file = sensitivity_file;
     options.sensitivity_normalize = sensitivity_normalize;
-    if (!output_dir.empty()) return RunBatch(inputs, output_dir, options, jobs, report_file, quiet, verbose);
+    if (!output_dir.empty()) return RunBatch(std::move(run), quiet, verbose);
     // A progress bar only for people: on a terminal, never in logs or pipes.
     const bool bar = !quiet && isatty(STDERR_FILENO);
     const auto started = std::chrono::steady_clock::now();
@@ -414,22 +407,7 @@ static int Run(int argc, char** argv) {
         std::fflush(stderr);
       };
     }
-    if (checkpoint) {
-      palettize::CheckpointOptions checkpoint_options;
-      checkpoint_options.compress = options;
-      checkpoint_options.packed = packed;
-      return RunCheckpoint(input, output, checkpoint_options, quiet, verbose);
-    }
-    palettize::CompressReport report;
-    st = palettize::Compress(input, output, options, &report);
-    if (!st.ok()) return Fail(st);
-    if (dry_run) {
-      std::cout << palettize::CompressPlanText(report);
-      return kExitOk;
-    }
-    if (verbose) std::cerr << palettize::CompressPlanText(report);
-    if (!quiet) std::cerr << palettize::CompressSummary(report);
-    return kExitOk;
+    return RunOne(run, quiet, verbose);
   }
 
   if (inspect->parsed()) {
