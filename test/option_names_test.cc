@@ -24,16 +24,9 @@ class ScopedNames {
   OptionNames saved_;
 };
 
-OptionNames Flags() {
-  OptionNames n;
-  n.overwrite = "--force";
-  n.min_target = "--minimum-deployment-target";
-  n.packed = "--packed";
-  n.sensitivity = "--sensitivity";
-  n.config = "--config";
-  n.output_dir = "--output-dir";
-  return n;
-}
+// The names apps/palettize installs: overwrite, min_target, packed, sensitivity, config, out_dir.
+const OptionNames kFlags{"--force", "--minimum-deployment-target", "--packed", "--sensitivity", "--config",
+                         "--output-dir"};
 
 // Every message below, as the library words it under `names`.
 std::vector<std::string> Messages(const std::string& dir) {
@@ -85,7 +78,7 @@ TEST_CASE("library messages name options by their fields unless an app installs 
   for (const std::string& m : plain) CHECK(m.find("--") == std::string::npos);
 
   {
-    ScopedNames flags(Flags());
+    ScopedNames flags(kFlags);
     CHECK(Messages(d) == std::vector<std::string>{
                              d + "/out.safetensors: already exists (use --force to replace it)",
                              d + "/s.safetensors: the output is the --sensitivity file; write to another path",

@@ -3,18 +3,47 @@
 // the exact wording of bad values.
 #include <catch2/catch.hpp>
 
+#include <cctype>
+#include <utility>
+#include <vector>
+
 #include "palettize/overrides.h"
 
 using namespace palettize;
 
 namespace {
 
-OptimizationConfig FromYaml(const std::string& text) {
-  OptimizationConfig c;
-  const Status st = ParseOptimizationConfig(text, "c.yaml", &c);
-  INFO(st.message());
-  REQUIRE(st.ok());
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+PalettizeConfig Bits(int nbits, PalettizeMode mode = PalettizeMode::kKMeans) {
+  PalettizeConfig c;
+  c.mode = mode;
+  c.nbits = nbits;
   return c;
+}
+
+// `parse` takes each of `good` in any case, and refuses `bad` with `message`, leaving its output.
+template <typename T>
+void CheckParse(Status (*parse)(const std::string&, T*), const std::vector<std::pair<std::string, T>>& good,
+                const std::string& bad, const std::string& message) {
+  for (const auto& [text, value] : good) {
+    for (const std::string& spelling : {text, Upper(text)}) {
+      T out{};
+      INFO(spelling);
+      REQUIRE(parse(spelling, &out).ok());
+      CHECK(out == value);
+    }
+  }
+  T out = good.front().second;
+  const Status st = parse(bad, &out);
+  CHECK(st.code() == Status::Code::kInvalidArgument);
+  CHECK(st.message() == message);
+  CHECK(out == good.front().second);
+  CHECK(!parse("", &out).ok());
+  CHECK(!parse(good.front().first + " ", &out).ok());
 }
 
 }  // namespace
@@ -32,7 +61,8 @@ TEST_CASE("the default config is kmeans 6-bit per_tensor for every weight", "[ov
 }
 
 TEST_CASE("no override leaves a config as read, a null global_config too", "[overrides]") {
-  OptimizationConfig c = FromYaml("global_config: null\nop_type_configs: {linear: {nbits: 4}}\n");
+  OptimizationConfig c;  // as "global_config: null" reads
+  c.op_type_configs["linear"] = Bits(4);
   CHECK(ConfigOverrides().empty());
   REQUIRE(ApplyOverrides(ConfigOverrides(), &c).ok());
   CHECK(!c.global_config);
@@ -41,8 +71,10 @@ TEST_CASE("no override leaves a config as read, a null global_config too", "[ove
 }
 
 TEST_CASE("each override replaces its field of global_config, and only that", "[overrides]") {
-  OptimizationConfig c = FromYaml("global_config: {mode: uniform, nbits: 4, weight_threshold: 10}\n"
-                                  "op_name_configs: {conv1: {nbits: 2}}\n");
+  OptimizationConfig c;
+  c.global_config = Bits(4, PalettizeMode::kUniform);
+  c.global_config->weight_threshold = 10;
+  c.op_name_configs["conv1"] = Bits(2);
   ConfigOverrides o;
   o.nbits = 3;
   o.granularity = Granularity::kPerGroupedChannel;
@@ -53,8 +85,8 @@ TEST_CASE("each override replaces its field of global_config, and only that", "[
   CHECK(!o.empty());
   REQUIRE(ApplyOverrides(o, &c).ok());
   const PalettizeConfig& g = *c.global_config;
-  CHECK(g.mode == PalettizeMode::kUniform);  // from the file
-  CHECK(g.weight_threshold == 10);           // from the file
+  CHECK(g.mode == PalettizeMode::kUniform);  // from the config
+  CHECK(g.weight_threshold == 10);           // from the config
   CHECK(DescribeConfig(g) == "uniform 3-bit per_grouped_channel(group_size=16, axis=1) per_channel_scale lut=uint8");
   CHECK(c.op_name_configs.at("conv1")->nbits == 2);  // overrides touch global_config only
 
@@ -72,8 +104,8 @@ TEST_CASE("each override replaces its field of global_config, and only that", "[
 }
 
 TEST_CASE("an override over a missing or null global_config starts from the default", "[overrides]") {
-  OptimizationConfig c = FromYaml("op_type_configs: {conv: null}\n");
-  REQUIRE(!c.global_config);
+  OptimizationConfig c;
+  c.op_type_configs["conv"] = std::nullopt;
   ConfigOverrides o;
   o.weight_threshold = 100;
   REQUIRE(ApplyOverrides(o, &c).ok());
@@ -129,46 +161,20 @@ TEST_CASE("a config file that cannot be read fails ResolveConfig before any over
 }
 
 TEST_CASE("option names parse in any case; a bad one is named with the choices", "[overrides]") {
-  PalettizeMode mode = PalettizeMode::kKMeans;
-  REQUIRE(ParseMode("Uniform", &mode).ok());
-  CHECK(mode == PalettizeMode::kUniform);
-  REQUIRE(ParseMode("UNIQUE", &mode).ok());
-  CHECK(mode == PalettizeMode::kUnique);
-  REQUIRE(ParseMode("kmeans", &mode).ok());
-  CHECK(mode == PalettizeMode::kKMeans);
-  Status st = ParseMode("median", &mode);
-  CHECK(st.code() == Status::Code::kInvalidArgument);
-  CHECK(st.message() == "'median' is not one of kmeans, uniform, unique");
-  CHECK(mode == PalettizeMode::kKMeans);  // unchanged on error
-  CHECK(!ParseMode("kmeans ", &mode).ok());
-  CHECK(!ParseMode("", &mode).ok());
-
-  Granularity g = Granularity::kPerTensor;
-  REQUIRE(ParseGranularity("PER_GROUPED_CHANNEL", &g).ok());
-  CHECK(g == Granularity::kPerGroupedChannel);
-  REQUIRE(ParseGranularity("per_tensor", &g).ok());
-  CHECK(g == Granularity::kPerTensor);
-  // Same fifth letter as per_grouped_channel: a prefix test would take it.
-  st = ParseGranularity("per_gizmo", &g);
-  CHECK(st.message() == "'per_gizmo' is not one of per_tensor, per_grouped_channel");
-
-  LutDType lut = LutDType::kFloat;
-  REQUIRE(ParseLutDType("UInt8", &lut).ok());
-  CHECK(lut == LutDType::kUInt8);
-  REQUIRE(ParseLutDType("int8", &lut).ok());
-  CHECK(lut == LutDType::kInt8);
-  st = ParseLutDType("u4", &lut);
-  CHECK(st.message() == "'u4' is not one of int8, uint8");
-
+  CheckParse<PalettizeMode>(ParseMode,
+                            {{"kmeans", PalettizeMode::kKMeans}, {"uniform", PalettizeMode::kUniform},
+                             {"unique", PalettizeMode::kUnique}},
+                            "median", "'median' is not one of kmeans, uniform, unique");
+  // per_gizmo has per_grouped_channel's fifth letter: a test of one letter would take it.
+  CheckParse<Granularity>(ParseGranularity,
+                          {{"per_tensor", Granularity::kPerTensor}, {"per_grouped_channel", Granularity::kPerGroupedChannel}},
+                          "per_gizmo", "'per_gizmo' is not one of per_tensor, per_grouped_channel");
+  CheckParse<LutDType>(ParseLutDType, {{"int8", LutDType::kInt8}, {"UInt8", LutDType::kUInt8}}, "u4",
+                       "'u4' is not one of int8, uint8");
+  CheckParse<DeploymentTarget>(ParseDeploymentTarget,
+                               {{"iOS16", DeploymentTarget::kIOS16}, {"ios17", DeploymentTarget::kIOS17},
+                                {"iOS18", DeploymentTarget::kIOS18}},
+                               "iOS15", "'iOS15' is not one of iOS16, iOS17, iOS18");
   DeploymentTarget t = DeploymentTarget::kAuto;
-  REQUIRE(ParseDeploymentTarget("ios18", &t).ok());
-  CHECK(t == DeploymentTarget::kIOS18);
-  REQUIRE(ParseDeploymentTarget("IOS16", &t).ok());
-  CHECK(t == DeploymentTarget::kIOS16);
-  REQUIRE(ParseDeploymentTarget("iOS17", &t).ok());
-  CHECK(t == DeploymentTarget::kIOS17);
-  st = ParseDeploymentTarget("iOS15", &t);
-  CHECK(st.message() == "'iOS15' is not one of iOS16, iOS17, iOS18");
   CHECK(!ParseDeploymentTarget("iOS180", &t).ok());
-  CHECK(t == DeploymentTarget::kIOS17);
 }

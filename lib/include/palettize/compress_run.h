@@ -42,6 +42,8 @@ struct CompressRunReport {
 
 // The Status of reading the config, or of the one Compress or CompressCheckpoint, or of planning
 // the batch (then no model was started). A batch that ran returns OK whatever its models did.
+// Refused before any of those (InvalidArgument, named as palettize/option_names.h says): no input,
+// several inputs without output_dir, packed with an input that is not a checkpoint.
 Status RunCompress(const CompressRun& run, CompressRunReport* report);
 
 }  // namespace palettize
