@@ -34,15 +34,15 @@ std::vector<std::string> Messages(const std::string& dir) {
   std::ofstream(dir + "/out.safetensors") << "x";
   std::vector<std::string> out;
   CompressOptions o;
-  out.push_back(CheckRunPaths(CompressRunPaths(dir + "/in.safetensors", {dir + "/out.safetensors", OutputKind::kFile}, o))
-                    .message());
+  auto paths = [&](const std::string& output) {
+    return CheckRunPaths(CompressRunPaths(dir + "/in.safetensors", {output, OutputKind::kFile}, o)).message();
+  };
+  out.push_back(paths(dir + "/out.safetensors"));
   o.sensitivity_file = dir + "/s.safetensors";
-  out.push_back(CheckRunPaths(CompressRunPaths(dir + "/in.safetensors", {o.sensitivity_file, OutputKind::kFile}, o))
-                    .message());
+  out.push_back(paths(o.sensitivity_file));
   o.sensitivity_file.clear();
   o.config_file = dir + "/c.safetensors";
-  out.push_back(CheckRunPaths(CompressRunPaths(dir + "/in.safetensors", {o.config_file, OutputKind::kFile}, o))
-                    .message());
+  out.push_back(paths(o.config_file));
   CheckpointOptions ck;
   ck.compress.min_target = DeploymentTarget::kIOS18;
   CheckpointReport report;

@@ -132,8 +132,9 @@ TEST_CASE("mode unique clears nbits unless nbits is given; another mode brings 6
   unique.nbits = 4;
   const Status st = ApplyOverrides(unique, &d);
   CHECK(st.code() == Status::Code::kInvalidArgument);
-  CHECK(st.message() == "options: nbits: must not be set for unique mode (it uses the fewest bits that hold the weight's "
-                        "distinct values)");
+  CHECK(st.message() ==
+        "options: nbits: must not be set for unique mode (it uses the fewest bits that hold the weight's "
+        "distinct values)");
 }
 
 TEST_CASE("overridden values are validated in the options context", "[overrides]") {
@@ -167,7 +168,8 @@ TEST_CASE("option names parse in any case; a bad one is named with the choices",
                             "median", "'median' is not one of kmeans, uniform, unique");
   // per_gizmo has per_grouped_channel's fifth letter: a test of one letter would take it.
   CheckParse<Granularity>(ParseGranularity,
-                          {{"per_tensor", Granularity::kPerTensor}, {"per_grouped_channel", Granularity::kPerGroupedChannel}},
+                          {{"per_tensor", Granularity::kPerTensor},
+                           {"per_grouped_channel", Granularity::kPerGroupedChannel}},
                           "per_gizmo", "'per_gizmo' is not one of per_tensor, per_grouped_channel");
   CheckParse<LutDType>(ParseLutDType, {{"int8", LutDType::kInt8}, {"UInt8", LutDType::kUInt8}}, "u4",
                        "'u4' is not one of int8, uint8");

@@ -110,7 +110,8 @@ palettize::Status FlagsToOverrides(const ConfigFlags& f, palettize::ConfigOverri
   if (f.mode->count()) st = ParseFlag(f.mode, f.mode_name, palettize::ParseMode, &o->mode);
   if (st.ok() && f.granularity->count())
     st = ParseFlag(f.granularity, f.granularity_name, palettize::ParseGranularity, &o->granularity);
-  if (st.ok() && f.lut_dtype->count()) st = ParseFlag(f.lut_dtype, f.lut_dtype_name, palettize::ParseLutDType, &o->lut_dtype);
+  if (st.ok() && f.lut_dtype->count())
+    st = ParseFlag(f.lut_dtype, f.lut_dtype_name, palettize::ParseLutDType, &o->lut_dtype);
   SetIfGiven(f.nbits, f.nbits_value, &o->nbits);
   SetIfGiven(f.group_size, f.group_size_value, &o->group_size);
   SetIfGiven(f.channel_axis, f.channel_axis_value, &o->channel_axis);
@@ -176,8 +177,9 @@ int RunOne(const palettize::CompressRun& run, bool quiet, bool verbose) {
     return kExitOk;
   }
   if (verbose) std::cerr << plan;
-  if (!quiet)
-    std::cerr << (checkpoint ? palettize::CheckpointSummary(report.checkpoint) : palettize::CompressSummary(report.package));
+  if (quiet) return kExitOk;
+  std::cerr << (checkpoint ? palettize::CheckpointSummary(report.checkpoint)
+                           : palettize::CompressSummary(report.package));
   return kExitOk;
 }
 
@@ -378,7 +380,8 @@ static int Run(int argc, char** argv) {
     run.jobs = jobs;
     palettize::CompressOptions& options = run.options;
     palettize::Status st = FlagsToOverrides(flags, &run.overrides);
-    if (st.ok() && !target.empty()) st = ParseFlag(o_target, target, palettize::ParseDeploymentTarget, &options.min_target);
+    if (st.ok() && !target.empty())
+      st = ParseFlag(o_target, target, palettize::ParseDeploymentTarget, &options.min_target);
     if (!st.ok()) return Fail(st);
     options.overwrite = force;
     options.report_path = report_file;

@@ -366,7 +366,8 @@ class Parser {
       } else if (name == "granularity") {
         if (!v.IsScalar() || !ParseGranularity(v.Scalar(), &c->granularity).ok()) {
           if (lower == "per_channel" || lower == "per_block")
-            return Error(line, at, Show(v) + " is not supported for palettization (only per_tensor, per_grouped_channel)");
+            return Error(line, at,
+                         Show(v) + " is not supported for palettization (only per_tensor, per_grouped_channel)");
           return Error(line, at, Show(v) + " is not one of per_tensor, per_grouped_channel");
         }
       } else if (name == "group_size" || name == "cluster_dim" || name == "num_kmeans_workers" ||

@@ -80,7 +80,8 @@ Status ResolveConfig(const std::string& config_file, bool torch_schema, const Co
 
 Status ParseMode(const std::string& text, PalettizeMode* out) {
   return ParseName<PalettizeMode>(
-      text, {{"kmeans", PalettizeMode::kKMeans}, {"uniform", PalettizeMode::kUniform}, {"unique", PalettizeMode::kUnique}},
+      text,
+      {{"kmeans", PalettizeMode::kKMeans}, {"uniform", PalettizeMode::kUniform}, {"unique", PalettizeMode::kUnique}},
       out);
 }
 
@@ -95,7 +96,8 @@ Status ParseLutDType(const std::string& text, LutDType* out) {
 
 Status ParseDeploymentTarget(const std::string& text, DeploymentTarget* out) {
   return ParseName<DeploymentTarget>(
-      text, {{"iOS16", DeploymentTarget::kIOS16}, {"iOS17", DeploymentTarget::kIOS17}, {"iOS18", DeploymentTarget::kIOS18}},
+      text,
+      {{"iOS16", DeploymentTarget::kIOS16}, {"iOS17", DeploymentTarget::kIOS17}, {"iOS18", DeploymentTarget::kIOS18}},
       out);
 }
 

@@ -161,7 +161,8 @@ Status CheckRunPaths(const RunPaths& paths) {
     if (!path.empty()) inputs.push_back(Name(path, role));
   for (const WriteTarget& o : paths.outputs)
     if (!o.path.empty())
-      outputs.push_back(Name(o.path, o.kind == OutputKind::kFolder ? GetOptionNames().output_dir : "the output", o.kind));
+      outputs.push_back(
+          Name(o.path, o.kind == OutputKind::kFolder ? GetOptionNames().output_dir : "the output", o.kind));
 
   const Index input_index(inputs);
   for (const Named& out : outputs) {
