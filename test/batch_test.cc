@@ -106,21 +106,21 @@ TEST_CASE("planning errors: missing path, empty folder, existing output, output 
   fs::create_directories(tmp.path() + "/out/m.mlpackage");
   std::ofstream(tmp.path() + "/out/m.mlpackage/Manifest.json") << "{}";
   st = PlanBatch({tmp.path() + "/in"}, tmp.path() + "/out", Force(false), &items);
-  CHECK(st.message() == tmp.path() + "/out/m.mlpackage: already exists (use --force to replace it)");
+  CHECK(st.message() == tmp.path() + "/out/m.mlpackage: already exists (use overwrite to replace it)");
   CHECK(PlanBatch({tmp.path() + "/in"}, tmp.path() + "/out", Force(true), &items).ok());
 
   st = PlanBatch({tmp.path() + "/in/m.mlpackage"}, tmp.path() + "/in", Force(true), &items);
-  CHECK(st.message() == tmp.path() + "/in: --output-dir holds the input " + tmp.path() +
+  CHECK(st.message() == tmp.path() + "/in: out_dir holds the input " + tmp.path() +
                             "/in/m.mlpackage; write to another folder");
   st = PlanBatch({tmp.path() + "/in/m.mlpackage"}, tmp.path() + "/in/m.mlpackage/Data", Force(true), &items);
-  CHECK(st.message() == tmp.path() + "/in/m.mlpackage/Data: --output-dir lies inside the input " + tmp.path() +
+  CHECK(st.message() == tmp.path() + "/in/m.mlpackage/Data: out_dir lies inside the input " + tmp.path() +
                             "/in/m.mlpackage; write outside it");
   // Every input counts, not only the one an output is for.
   CopyModel("mnist", tmp.path() + "/in2/mnist.mlpackage");
   st = PlanBatch({tmp.path() + "/in2/mnist.mlpackage", tmp.path() + "/in/m.mlpackage"},
                  tmp.path() + "/in2/mnist.mlpackage/Data/weights", Force(true), &items);
   CHECK(st.code() == Status::Code::kInvalidArgument);
-  CHECK(st.message() == tmp.path() + "/in2/mnist.mlpackage/Data/weights: --output-dir lies inside the input " +
+  CHECK(st.message() == tmp.path() + "/in2/mnist.mlpackage/Data/weights: out_dir lies inside the input " +
                             tmp.path() + "/in2/mnist.mlpackage; write outside it");
 }
 

@@ -135,7 +135,7 @@ TEST_CASE("Torch config: keys, defaults and errors") {
         "t.yaml:1: op_type_configs: unknown key (allowed: global_config, module_type_configs, module_name_configs)");
   CHECK(TorchConfigError("global_config: {n_bits: 4}\ncalibration_nsamples: 16\n") ==
         "t.yaml:2: calibration_nsamples: not supported (palettize does not run the model; pass sensitivities "
-        "computed beforehand with --sensitivity)");
+        "computed beforehand with sensitivity)");
   CHECK(TorchConfigError("global_config:\n  n_bits: 5\n") == "t.yaml:2: global_config.n_bits: 5 is not one of 1, 2, 3, 4, 6, 8");
   CHECK(TorchConfigError("global_config: {n_bits: 4, nbits: 4}\n") ==
         "t.yaml:1: global_config.nbits: n_bits and nbits name the same field; give one");
@@ -316,5 +316,5 @@ TEST_CASE("CompressCheckpoint: the dense output holds the tables' values, as pac
   // An existing output needs overwrite; nothing else is left beside it.
   o.packed = false;
   CHECK(CompressCheckpoint(in, dir.path() + "/t1.safetensors", o, &r1).message() ==
-        dir.path() + "/t1.safetensors: already exists (use --force to replace it)");
+        dir.path() + "/t1.safetensors: already exists (use overwrite to replace it)");
 }

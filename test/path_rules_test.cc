@@ -111,7 +111,7 @@ TEST_CASE("D2: an output that is or lies inside an input is refused", "[path_rul
   RunPaths batch;
   batch.inputs = {{"the input", z.a}};
   batch.outputs = {{z.a + "/out", OutputKind::kFolder}};
-  CHECK(Message(batch) == z.a + "/out: --output-dir lies inside the input " + z.a + "; write outside it");
+  CHECK(Message(batch) == z.a + "/out: out_dir lies inside the input " + z.a + "; write outside it");
   // The other inputs count too.
   RunPaths sens = z.Run(z.root + "/o.mlpackage");
   sens.inputs.push_back({"the --sensitivity file", z.zoo + "/notes.txt"});
@@ -147,7 +147,7 @@ TEST_CASE("D3: a report that is or lies inside an input or an output is refused"
   fs::create_directory(z.root + "/out");
   CHECK(CheckRunPaths(batch).ok());
   batch.report = z.root + "/out";
-  CHECK(Message(batch) == batch.report + ": the report is --output-dir; write to another path");
+  CHECK(Message(batch) == batch.report + ": the report is out_dir; write to another path");
   batch.report = z.root + "/out/a.mlpackage/r.json";
   CHECK(Message(batch) == batch.report + ": the report lies inside the output " + z.root +
                               "/out/a.mlpackage; write outside it");
@@ -162,11 +162,11 @@ TEST_CASE("with --force, only an existing output of the same kind is replaced", 
     for (const std::string& p : {folder, file}) {
       const Status st = CheckRunPaths(z.Run(p, "", force));
       CHECK(st.code() == Status::Code::kInvalidArgument);
-      CHECK(st.message() == p + ": already exists and is not a package (a folder holding Manifest.json); --force "
+      CHECK(st.message() == p + ": already exists and is not a package (a folder holding Manifest.json); overwrite "
                                 "replaces only a package");
     }
   }
-  CHECK(Message(z.Run(z.b, "", false)) == z.b + ": already exists (use --force to replace it)");
+  CHECK(Message(z.Run(z.b, "", false)) == z.b + ": already exists (use overwrite to replace it)");
   CHECK(CheckRunPaths(z.Run(z.b, "", true)).ok());
   RunPaths dry = z.Run(z.b, "", false);
   dry.dry_run = true;
@@ -176,12 +176,12 @@ TEST_CASE("with --force, only an existing output of the same kind is replaced", 
   ck.inputs = {{"the input", z.zoo + "/notes.txt"}};
   ck.outputs = {{folder, OutputKind::kFile}};
   ck.overwrite = true;
-  CHECK(Message(ck) == folder + ": already exists and is not a regular file; --force replaces only a file");
+  CHECK(Message(ck) == folder + ": already exists and is not a regular file; overwrite replaces only a file");
   ck.outputs = {{file, OutputKind::kFile}};
   CHECK(CheckRunPaths(ck).ok());
   // Renaming a checkpoint over a device would replace the device itself.
   ck.outputs = {{"/dev/null", OutputKind::kFile}};
-  CHECK(Message(ck) == "/dev/null: already exists and is not a regular file; --force replaces only a file");
+  CHECK(Message(ck) == "/dev/null: already exists and is not a regular file; overwrite replaces only a file");
 
   // A report replaces a regular file or is written into a special file; never a folder.
   CHECK(CheckRunPaths(z.Run(z.root + "/o.mlpackage", file)).ok());

@@ -97,7 +97,7 @@ TEST_CASE("staging: a new target that appears meanwhile is not replaced without 
     StageFile(out, "new", false, &a);
     Write(out, "theirs");
     const palettize::Status st = CommitStaged({&b, &a});  // the report first: it is undone
-    CHECK(st.message() == out + ": already exists (use --force to replace it)");
+    CHECK(st.message() == out + ": already exists (use overwrite to replace it)");
     CHECK(Read(out) == "theirs");
     CHECK(!fs::exists(report));
     fs::remove(out);

@@ -1,13 +1,15 @@
-// palettize: library plus main(). Parses flags into the library's option structs, calls it, and
-// maps the returned Status to an exit code. Only this file decides exit codes and prints errors.
-#include <cerrno>
+// palettize: library plus main(). For each subcommand this file parses the flags into the
+// library's option structs (a config flag into palettize::ConfigOverrides), makes one library call
+// (Inspect, RunCompress, Decompress, Compare) and maps the returned Status to an exit code. It holds
+// no policy and touches no file: the library reads the config, chooses the input kind, checks the
+// paths, stages, writes the report and commits the outputs. What stays here is the CLI's own: flag
+// combinations that are usage errors, the flag names library messages use (InstallFlagNames), the
+// progress bar and summaries people read, and the exit codes. Only this file prints errors.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 #include <unistd.h>
@@ -20,9 +22,12 @@
 #include "palettize/checkpoint.h"
 #include "palettize/compare.h"
 #include "palettize/compress.h"
+#include "palettize/compress_run.h"
 #include "palettize/config.h"
 #include "palettize/decompress.h"
 #include "palettize/inspect.h"
+#include "palettize/option_names.h"
+#include "palettize/overrides.h"
 #include "palettize/signals.h"
 #include "palettize/status.h"
 
@@ -94,6 +99,51 @@ palettize::Status PrintOut(const std::string& text) {
   return std::cout ? palettize::Status::OK() : palettize::Status::IOError("standard output: write failed");
 }
 
+// compress's config flags: each value, and its CLI11 option, which says whether it was given.
+struct ConfigFlags {
+  std::string mode_name, granularity_name, lut_dtype_name;
+  int nbits_value = 6;
+  int64_t group_size_value = 32, channel_axis_value = 0, cluster_dim_value = 1, weight_threshold_value = 2048;
+  bool per_channel_scale_value = false;
+  CLI::Option *mode = nullptr, *nbits = nullptr, *granularity = nullptr, *group_size = nullptr,
+              *channel_axis = nullptr, *cluster_dim = nullptr, *per_channel_scale = nullptr, *lut_dtype = nullptr,
+              *weight_threshold = nullptr;
+};
+
+// A named value given to `flag`, parsed by the library; its error is prefixed with the flag.
+// CLI11 has checked it against the same names already, for --help and its usage message.
+template <typename T, typename Out>
+palettize::Status ParseFlag(const CLI::Option* flag, const std::string& text,
+                            palettize::Status (*parse)(const std::string&, T*), Out* out) {
+  T value{};
+  palettize::Status st = parse(text, &value);
+  if (!st.ok()) return st.WithContext(flag->get_name());
+  *out = value;
+  return st;
+}
+
+template <typename T>
+void SetIfGiven(const CLI::Option* flag, const T& value, std::optional<T>* out) {
+  if (flag->count()) *out = value;
+}
+
+// The flags given become overrides of the config's global_config (palettize::ApplyOverrides).
+palettize::Status FlagsToOverrides(const ConfigFlags& f, palettize::ConfigOverrides* o) {
+  palettize::Status st;
+  if (f.mode->count()) st = ParseFlag(f.mode, f.mode_name, palettize::ParseMode, &o->mode);
+  if (st.ok() && f.granularity->count())
+    st = ParseFlag(f.granularity, f.granularity_name, palettize::ParseGranularity, &o->granularity);
+  if (st.ok() && f.lut_dtype->count())
+    st = ParseFlag(f.lut_dtype, f.lut_dtype_name, palettize::ParseLutDType, &o->lut_dtype);
+  SetIfGiven(f.nbits, f.nbits_value, &o->nbits);
+  SetIfGiven(f.group_size, f.group_size_value, &o->group_size);
+  SetIfGiven(f.channel_axis, f.channel_axis_value, &o->channel_axis);
+  SetIfGiven(f.cluster_dim, f.cluster_dim_value, &o->cluster_dim);
+  SetIfGiven(f.per_channel_scale, f.per_channel_scale_value, &o->enable_per_channel_scale);
+  SetIfGiven(f.weight_threshold, f.weight_threshold_value, &o->weight_threshold);
+  return st;
+}
+
 // compare: the report goes to stdout even when the packages do not match, so that a CI log shows
 // every weight; the exit code then says why the step failed (2 mismatch, 4 below --min-snr).
 int RunCompare(const std::string& original, const std::string& compressed, bool as_json, const double* min_snr) {
@@ -111,23 +161,17 @@ int RunCompare(const std::string& original, const std::string& compressed, bool 
 
 // compress --output-dir: one ordinary compress per package the inputs name. Failures are listed
 // as they happen and again at the end; the exit code is the worst (highest) of theirs.
-int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
-             const palettize::CompressOptions& compress, int jobs, const std::string& report_file) {
-  std::vector<palettize::BatchItem> items;
-  palettize::Status st = palettize::PlanBatch(inputs, out_dir, compress, &items);
-  if (!st.ok()) return Fail(st);
-  palettize::BatchOptions options;
-  options.compress = compress;
-  options.jobs = jobs;
+int RunBatch(palettize::CompressRun run) {
+  const bool dry_run = run.options.dry_run;
   int worst = kExitOk;
-  options.on_done = [&](const palettize::BatchResult& r, size_t done, size_t total) {
+  run.on_done = [&](const palettize::BatchResult& r, size_t done, size_t total) {
     if (!r.status.ok()) {
       Error(palettize::BatchErrorText(r));
       worst = std::max(worst, ExitCode(r.status));
     } else {
       const std::string plan = "== " + r.item.input + " -> " + r.item.output + "\n" +
-                               palettize::CompressPlanText(r.report, !compress.dry_run);
-      if (compress.dry_run) {
+                               palettize::CompressPlanText(r.report, !dry_run);
+      if (dry_run) {
         std::cout << plan;
       } else {
         Say(spdlog::level::debug, plan);
@@ -135,36 +179,51 @@ int RunBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
       }
     }
   };
-  palettize::BatchReport report;
-  palettize::CompressBatch(items, options, &report);
-  if (compress.dry_run) return worst;
+  palettize::CompressRunReport report;
+  palettize::Status st = palettize::RunCompress(run, &report);
+  if (!st.ok()) return Fail(st);
+  if (dry_run) return worst;
   // A report that cannot be written fails the run, but the packages stay: each is complete.
-  if (!report_file.empty()) {
-    st = palettize::WriteBatchReport(report_file, report);
-    if (!st.ok()) worst = std::max(worst, Fail(st));
-  }
-  Say(spdlog::level::info, palettize::BatchSummary(report));
+  if (!report.batch_report.ok()) worst = std::max(worst, Fail(report.batch_report));
+  Say(spdlog::level::info, palettize::BatchSummary(report.batch));
   return worst;
 }
 
-// compress on a safetensors checkpoint: the same options, the Torch config schema, a report of
-// tensors (docs/format.md section 9), written by the library with the output.
-int RunCheckpoint(const std::string& input, const std::string& output, const palettize::CheckpointOptions& options) {
-  palettize::CheckpointReport report;
-  palettize::Status st = palettize::CompressCheckpoint(input, output, options, &report);
+// compress of one package or checkpoint: a dry run's plan on stdout; else the plan (-v, with each
+// weight's seconds) and the summary through the logger. The library writes the output and its report.
+int RunOne(const palettize::CompressRun& run) {
+  palettize::CompressRunReport report;
+  palettize::Status st = palettize::RunCompress(run, &report);
   if (!st.ok()) return Fail(st);
-  if (options.compress.dry_run) {
-    std::cout << palettize::CheckpointPlanText(report);
+  const bool checkpoint = report.kind == palettize::CompressRunReport::Kind::kCheckpoint;
+  if (run.options.dry_run) {
+    std::cout << (checkpoint ? palettize::CheckpointPlanText(report.checkpoint)
+                             : palettize::CompressPlanText(report.package));
     return kExitOk;
   }
-  Say(spdlog::level::debug, palettize::CheckpointPlanText(report, true));
-  Say(spdlog::level::info, palettize::CheckpointSummary(report));
+  Say(spdlog::level::debug, checkpoint ? palettize::CheckpointPlanText(report.checkpoint, true)
+                                       : palettize::CompressPlanText(report.package, true));
+  Say(spdlog::level::info, checkpoint ? palettize::CheckpointSummary(report.checkpoint)
+                                      : palettize::CompressSummary(report.package));
   return kExitOk;
+}
+
+// Library messages name options by these flags: "OUT: already exists (use --force to replace it)".
+void InstallFlagNames() {
+  palettize::OptionNames names;
+  names.overwrite = "--force";
+  names.min_target = "--minimum-deployment-target";
+  names.packed = "--packed";
+  names.sensitivity = "--sensitivity";
+  names.config = "--config";
+  names.output_dir = "--output-dir";
+  palettize::SetOptionNames(names);
 }
 
 }  // namespace
 
 static int Run(int argc, char** argv) {
+  InstallFlagNames();
   CLI::App app{"palettize: compress Core ML models (.mlpackage ML Programs) and safetensors checkpoints by "
                "weight palettization."};
   app.require_subcommand(1);
@@ -193,10 +252,9 @@ static int Run(int argc, char** argv) {
       ->capture_default_str();
 
   // compress: flags fill the global config (or override the config file's global_config).
-  std::string input, output, config_file, report_file, mode, granularity, lut_dtype, target;
-  int nbits = 6;
-  int64_t group_size = 32, channel_axis = 0, cluster_dim = 1, threshold = 2048;
-  bool per_channel_scale = false, dry_run = false, force = false, quiet = false, verbose = false;
+  std::string output, config_file, report_file, target;
+  bool dry_run = false, force = false, quiet = false, verbose = false;
+  ConfigFlags flags;
   CLI::App* compress = app.add_subcommand(
       "compress", "Palettize the weights of a model and write a new .mlpackage (and a JSON report); with "
                   "--output-dir, of every model in the packages and folders given. A .safetensors INPUT is a "
@@ -231,26 +289,26 @@ static int Run(int argc, char** argv) {
                      "Checkpoints: write each palettized tensor X as X.lut, X.indices (packed bits) and scales, "
                      "described in __metadata__ (docs/format.md section 9). Default: dense tensors in the input's "
                      "dtype, which load into the Torch model unchanged");
-  auto* o_mode = compress->add_option("--mode", mode, "kmeans (default: exact optimal 1-D k-means), uniform, or unique (lossless)")
+  flags.mode = compress->add_option("--mode", flags.mode_name, "kmeans (default: exact optimal 1-D k-means), uniform, or unique (lossless)")
       ->check(CLI::IsMember({"kmeans", "uniform", "unique"}, CLI::ignore_case));
-  auto* o_nbits = compress->add_option("--nbits", nbits, "Bits per index: 1, 2, 3, 4, 6 or 8 (default 6; 3 needs iOS18)")
+  flags.nbits = compress->add_option("--nbits", flags.nbits_value, "Bits per index: 1, 2, 3, 4, 6 or 8 (default 6; 3 needs iOS18)")
       ->check(CLI::IsMember({1, 2, 3, 4, 6, 8}));
-  auto* o_gran = compress->add_option("--granularity", granularity,
+  flags.granularity = compress->add_option("--granularity", flags.granularity_name,
                                       "per_tensor (default: one table per weight) or per_grouped_channel "
                                       "(a table per group of channels: smaller error, iOS18)")
       ->check(CLI::IsMember({"per_tensor", "per_grouped_channel"}, CLI::ignore_case));
-  auto* o_group = compress->add_option("--group-size", group_size, "Channels per table for per_grouped_channel (default 32)");
-  auto* o_axis = compress->add_option("--channel-axis", channel_axis,
+  flags.group_size = compress->add_option("--group-size", flags.group_size_value, "Channels per table for per_grouped_channel (default 32)");
+  flags.channel_axis = compress->add_option("--channel-axis", flags.channel_axis_value,
                                       "Axis the channel groups run along (default: chosen from the consuming op, as coremltools; "
                                       "for a checkpoint 0, Torch's output channels)");
-  auto* o_cdim = compress->add_option("--cluster-dim", cluster_dim, "Vector length of table entries (default 1; > 1 needs iOS18)");
-  auto* o_pcs = compress->add_flag("--per-channel-scale", per_channel_scale,
+  flags.cluster_dim = compress->add_option("--cluster-dim", flags.cluster_dim_value, "Vector length of table entries (default 1; > 1 needs iOS18)");
+  flags.per_channel_scale = compress->add_flag("--per-channel-scale", flags.per_channel_scale_value,
                                    "Normalise by a per-channel scale before clustering (iOS18)");
-  auto* o_lut = compress->add_option("--lut-dtype", lut_dtype, "Store tables as int8 or uint8 with a scale per table (iOS18)")
+  flags.lut_dtype = compress->add_option("--lut-dtype", flags.lut_dtype_name, "Store tables as int8 or uint8 with a scale per table (iOS18)")
       ->check(CLI::IsMember({"int8", "uint8"}, CLI::ignore_case));
-  auto* o_thr = compress->add_option("--weight-threshold", threshold,
+  flags.weight_threshold = compress->add_option("--weight-threshold", flags.weight_threshold_value,
                                      "Palettize only weights with more elements than this (default 2048)");
-  compress->add_option("--minimum-deployment-target", target,
+  CLI::Option* o_target = compress->add_option("--minimum-deployment-target", target,
                        "Packages: force the output's target: iOS16, iOS17 or iOS18 (default: the input's, raised as the "
                        "config needs)")
       ->check(CLI::IsMember({"iOS16", "iOS17", "iOS18"}, CLI::ignore_case));
@@ -345,61 +403,26 @@ static int Run(int argc, char** argv) {
       Error("compress: " + std::to_string(inputs.size()) + " inputs need --output-dir OUT (-o names one output)");
       return kExitUsage;
     }
-    input = inputs[0];
-    const bool checkpoint = palettize::IsCheckpointPath(input);
-    if (checkpoint && !output_dir.empty()) {
-      Error(input + ": --output-dir takes .mlpackage packages and folders; compress a checkpoint with -o "
-                    "OUTPUT.safetensors");
-      return kExitUsage;
-    }
-    if (packed && !checkpoint) {
-      Error("--packed: only for .safetensors checkpoints (" + input + " is not one)");
+    if (palettize::IsCheckpointPath(inputs[0]) && !output_dir.empty()) {
+      Error(inputs[0] + ": --output-dir takes .mlpackage packages and folders; compress a checkpoint with -o "
+                        "OUTPUT.safetensors");
       return kExitUsage;
     }
     if (output.empty() && output_dir.empty() && !dry_run) {
       Error("compress: -o OUTPUT is required (or use --dry-run)");
       return kExitUsage;
     }
-    palettize::CompressOptions options;
-    palettize::OptimizationConfig& cfg = options.config;
-    if (!config_file.empty()) {
-      palettize::Status st = palettize::ReadConfigFile(config_file, checkpoint, &cfg);
-      if (!st.ok()) return Fail(st);
-    } else {
-      cfg.global_config = palettize::PalettizeConfig();
-      cfg.global_config->nbits = 6;
-    }
-    const bool any_flag = o_mode->count() || o_nbits->count() || o_gran->count() || o_group->count() ||
-                          o_axis->count() || o_cdim->count() || o_pcs->count() || o_lut->count() || o_thr->count();
-    if (any_flag) {
-      if (!cfg.global_config) {
-        cfg.global_config = palettize::PalettizeConfig();
-        cfg.global_config->nbits = 6;
-      }
-      palettize::PalettizeConfig& g = *cfg.global_config;
-      std::string lower;
-      for (char ch : mode) lower += char(std::tolower(static_cast<unsigned char>(ch)));
-      if (o_mode->count()) {
-        g.mode = lower == "uniform" ? palettize::PalettizeMode::kUniform
-                 : lower == "unique" ? palettize::PalettizeMode::kUnique : palettize::PalettizeMode::kKMeans;
-        if (g.mode == palettize::PalettizeMode::kUnique && !o_nbits->count()) g.nbits = 0;
-        if (g.mode != palettize::PalettizeMode::kUnique && g.nbits == 0) g.nbits = 6;
-      }
-      if (o_nbits->count()) g.nbits = nbits;
-      if (o_gran->count())
-        g.granularity = (granularity[4] == 'g' || granularity[4] == 'G') ? palettize::Granularity::kPerGroupedChannel
-                                                                         : palettize::Granularity::kPerTensor;
-      if (o_group->count()) g.group_size = group_size;
-      if (o_axis->count()) g.channel_axis = channel_axis;
-      if (o_cdim->count()) g.cluster_dim = cluster_dim;
-      if (o_pcs->count()) g.enable_per_channel_scale = per_channel_scale;
-      if (o_lut->count())
-        g.lut_dtype = (lut_dtype[0] == 'u' || lut_dtype[0] == 'U') ? palettize::LutDType::kUInt8 : palettize::LutDType::kInt8;
-      if (o_thr->count()) g.weight_threshold = threshold;
-      palettize::Status st = palettize::ValidatePalettizeConfig(g, "options");
-      if (!st.ok()) return Fail(st);
-    }
-    if (!target.empty()) options.min_target = palettize::DeploymentTarget(std::stoi(target.substr(3)));
+    palettize::CompressRun run;
+    run.inputs = inputs;
+    run.output = output;
+    run.output_dir = output_dir;
+    run.packed = packed;
+    run.jobs = jobs;
+    palettize::CompressOptions& options = run.options;
+    palettize::Status st = FlagsToOverrides(flags, &run.overrides);
+    if (st.ok() && !target.empty())
+      st = ParseFlag(o_target, target, palettize::ParseDeploymentTarget, &options.min_target);
+    if (!st.ok()) return Fail(st);
     options.overwrite = force;
     options.report_path = report_file;
     options.config_file = config_file;
@@ -407,7 +430,7 @@ static int Run(int argc, char** argv) {
     options.threads = threads;
     options.sensitivity_file = sensitivity_file;
     options.sensitivity_normalize = sensitivity_normalize;
-    if (!output_dir.empty()) return RunBatch(inputs, output_dir, options, jobs, report_file);
+    if (!output_dir.empty()) return RunBatch(std::move(run));
     // A progress bar only for people: on a terminal, never in logs or pipes.
     const bool bar = !quiet && isatty(STDERR_FILENO);
     const auto started = std::chrono::steady_clock::now();
@@ -427,22 +450,7 @@ static int Run(int argc, char** argv) {
         std::fflush(stderr);
       };
     }
-    if (checkpoint) {
-      palettize::CheckpointOptions checkpoint_options;
-      checkpoint_options.compress = options;
-      checkpoint_options.packed = packed;
-      return RunCheckpoint(input, output, checkpoint_options);
-    }
-    palettize::CompressReport report;
-    palettize::Status st = palettize::Compress(input, output, options, &report);
-    if (!st.ok()) return Fail(st);
-    if (dry_run) {
-      std::cout << palettize::CompressPlanText(report);
-      return kExitOk;
-    }
-    Say(spdlog::level::debug, palettize::CompressPlanText(report, true));
-    Say(spdlog::level::info, palettize::CompressSummary(report));
-    return kExitOk;
+    return RunOne(run);
   }
 
   if (inspect->parsed()) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 
+#include "palettize/option_names.h"
 #include "checkpoint/checkpoint_plan.h"
 #include "checkpoint/packed_tensor.h"
 #include "compress/weight_palettizer.h"
@@ -66,13 +67,14 @@ Status CheckPackedNames(const SafeTensorsFile& file, const std::vector<TensorPla
   for (const auto& [key, value] : file.metadata())
     if (key.rfind(kMetadataPrefix, 0) == 0)
       return Status::InvalidArgument(file.path() + ": __metadata__ already holds '" + key +
-                                     "' (a --packed output?); --packed needs a dense checkpoint");
+                                     "' (a " + GetOptionNames().packed + " output?); " + GetOptionNames().packed +
+                                     " needs a dense checkpoint");
   for (const TensorPlan& p : plans) {
     if (!p.plan.palettize) continue;
     for (const char* suffix : {".lut", ".lut_scale", ".lut_offset", ".indices", ".scale"})
       if (file.Find(p.tensor->name + suffix))
         return Status::InvalidArgument(file.path() + ": tensor '" + p.tensor->name + suffix +
-                                       "' exists, and --packed would write a tensor of that name for '" +
+                                       "' exists, and " + GetOptionNames().packed + " would write a tensor of that name for '" +
                                        p.tensor->name + "'");
   }
   return Status::OK();
@@ -107,7 +109,7 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
   PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(CompressRunPaths(input, {output, OutputKind::kFile}, o)));
   const OptimizationConfig& cfg = o.config;
   if (o.min_target != DeploymentTarget::kAuto)
-    return Status::InvalidArgument("--minimum-deployment-target: a checkpoint has no deployment target");
+    return Status::InvalidArgument(GetOptionNames().min_target + ": a checkpoint has no deployment target");
   if (cfg.global_config) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*cfg.global_config, "global_config"));
   for (const auto& [k, v] : cfg.op_type_configs)
     if (v) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*v, "module_type_configs." + k));

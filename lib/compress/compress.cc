@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 
+#include "palettize/option_names.h"
 #include "compress/weight_palettizer.h"
 #include "mil/compressed_weights.h"
 #include "mil/dtype.h"
@@ -150,10 +151,10 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
     const std::string where = path.empty() ? "" : "program " + path + ": ";
     if (forced != 0 && t.current > forced)
       return Status::InvalidArgument(where + "the input targets iOS" + std::to_string(t.current) +
-                                     "; --minimum-deployment-target iOS" + std::to_string(forced) +
+                                     "; " + GetOptionNames().min_target + " iOS" + std::to_string(forced) +
                                      " cannot lower it");
     if (forced != 0 && forced < 18 && !t.needs_ios18.empty())
-      return Status::InvalidArgument(t.needs_ios18 + ", but --minimum-deployment-target is iOS" +
+      return Status::InvalidArgument(t.needs_ios18 + ", but " + GetOptionNames().min_target + " is iOS" +
                                      std::to_string(forced));
     t.out = std::max(t.current, forced);
     if (t.any_palettized) t.out = std::max(t.out, t.needs_ios18.empty() ? 16 : 18);

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "config/yaml_tree.h"
+#include "palettize/option_names.h"
+#include "palettize/overrides.h"
 #include "util/guard.h"
 
 namespace palettize {
@@ -248,7 +250,7 @@ class Parser {
     if (name == "calibration_nsamples")
       return Error(LineOf(key), name,
                    "not supported (palettize does not run the model; pass sensitivities computed beforehand "
-                   "with --sensitivity)");
+                   "with " + GetOptionNames().sensitivity + ")");
     return Error(LineOf(key), name, std::string("unknown key (allowed: ") + kTorchTopKeys + ")");
   }
 
@@ -346,15 +348,8 @@ class Parser {
       const std::string lower = v.IsScalar() ? Lower(v.Scalar()) : std::string();
       int64_t i = 0;
       if (name == "mode") {
-        if (lower == "kmeans") {
-          c->mode = PalettizeMode::kKMeans;
-        } else if (lower == "uniform") {
-          c->mode = PalettizeMode::kUniform;
-        } else if (lower == "unique") {
-          c->mode = PalettizeMode::kUnique;
-        } else if (lower == "custom") {
-          return Error(line, at, "custom mode needs a Python lut_function and is not supported");
-        } else {
+        if (!v.IsScalar() || !ParseMode(v.Scalar(), &c->mode).ok()) {
+          if (lower == "custom") return Error(line, at, "custom mode needs a Python lut_function and is not supported");
           return Error(line, at, Show(v) + " is not one of kmeans, uniform, unique");
         }
       } else if (name == "nbits") {
@@ -369,13 +364,10 @@ class Parser {
           return Error(line, at, NotNbits(Show(v)));
         }
       } else if (name == "granularity") {
-        if (lower == "per_tensor") {
-          c->granularity = Granularity::kPerTensor;
-        } else if (lower == "per_grouped_channel") {
-          c->granularity = Granularity::kPerGroupedChannel;
-        } else if (lower == "per_channel" || lower == "per_block") {
-          return Error(line, at, Show(v) + " is not supported for palettization (only per_tensor, per_grouped_channel)");
-        } else {
+        if (!v.IsScalar() || !ParseGranularity(v.Scalar(), &c->granularity).ok()) {
+          if (lower == "per_channel" || lower == "per_block")
+            return Error(line, at,
+                         Show(v) + " is not supported for palettization (only per_tensor, per_grouped_channel)");
           return Error(line, at, Show(v) + " is not one of per_tensor, per_grouped_channel");
         }
       } else if (name == "group_size" || name == "cluster_dim" || name == "num_kmeans_workers" ||
@@ -412,11 +404,7 @@ class Parser {
       } else if (name == "lut_dtype") {
         if (v.IsNull()) {
           c->lut_dtype = LutDType::kFloat;
-        } else if (lower == "int8") {
-          c->lut_dtype = LutDType::kInt8;
-        } else if (lower == "uint8") {
-          c->lut_dtype = LutDType::kUInt8;
-        } else {
+        } else if (!v.IsScalar() || !ParseLutDType(v.Scalar(), &c->lut_dtype).ok()) {
           return Error(line, at, Show(v) + " is not one of int8, uint8, null (null: the weight's own dtype)");
         }
       } else if (name == "lut_function") {

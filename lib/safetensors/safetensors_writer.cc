@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/already_exists.h"
 #include "util/file.h"
 
 namespace fs = std::filesystem;
@@ -52,7 +53,7 @@ Status SafeTensorsWriter::Begin(const std::string& path, const std::string& inpu
   if (PathExists(path)) {
     if (fs::equivalent(path, input, ec)) return Status::InvalidArgument(path + ": is the input; write to another path");
     if (IsDirectory(path)) return Status::InvalidArgument(path + ": is a folder; name a .safetensors file");
-    if (!overwrite) return Status::InvalidArgument(path + ": already exists (use --force to replace it)");
+    if (!overwrite) return AlreadyExists(path);
   }
   return staged_.Begin(path, StagedOutput::Kind::kFile, overwrite);
 }

@@ -7,6 +7,9 @@
 #include <system_error>
 #include <unordered_map>
 
+#include "palettize/option_names.h"
+#include "util/already_exists.h"
+
 namespace fs = std::filesystem;
 
 namespace palettize {
@@ -36,7 +39,7 @@ std::vector<std::string> Chain(const std::string& path) {
 // A path as given, with its chain and its role in messages.
 struct Named {
   std::string given;
-  std::string role;  // "the input", "the output", "the report", "--output-dir"
+  std::string role;  // "the input", "the output", "the report", the output folder's option name
   std::vector<std::string> chain;
   OutputKind kind = OutputKind::kFile;  // for outputs
 };
@@ -96,17 +99,18 @@ Status CheckExisting(const Named& out, const RunPaths& paths) {
     case OutputKind::kPackage:
       if (!fs::is_directory(st) || !fs::is_regular_file(fs::path(out.given) / "Manifest.json", ec))
         return Status::InvalidArgument(out.given +
-                                       ": already exists and is not a package (a folder holding Manifest.json); "
-                                       "--force replaces only a package");
+                                       ": already exists and is not a package (a folder holding Manifest.json); " +
+                                       GetOptionNames().overwrite + " replaces only a package");
       break;
     case OutputKind::kFile:
       if (!fs::is_regular_file(st))
         return Status::InvalidArgument(out.given +
-                                       ": already exists and is not a regular file; --force replaces only a file");
+                                       ": already exists and is not a regular file; " +
+                                       GetOptionNames().overwrite + " replaces only a file");
       break;
   }
   if (!paths.overwrite && !paths.dry_run)
-    return Status::InvalidArgument(out.given + ": already exists (use --force to replace it)");
+    return AlreadyExists(out.given);
   return Status::OK();
 }
 
@@ -157,7 +161,8 @@ Status CheckRunPaths(const RunPaths& paths) {
     if (!path.empty()) inputs.push_back(Name(path, role));
   for (const WriteTarget& o : paths.outputs)
     if (!o.path.empty())
-      outputs.push_back(Name(o.path, o.kind == OutputKind::kFolder ? "--output-dir" : "the output", o.kind));
+      outputs.push_back(
+          Name(o.path, o.kind == OutputKind::kFolder ? GetOptionNames().output_dir : "the output", o.kind));
 
   const Index input_index(inputs);
   for (const Named& out : outputs) {
@@ -174,8 +179,8 @@ Status CheckRunPaths(const RunPaths& paths) {
 RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output, const CompressOptions& options) {
   RunPaths r;
   r.inputs = {{"the input", input},
-              {"the --sensitivity file", options.sensitivity_file},
-              {"the --config file", options.config_file}};
+              {"the " + GetOptionNames().sensitivity + " file", options.sensitivity_file},
+              {"the " + GetOptionNames().config + " file", options.config_file}};
   r.outputs = {output};
   r.report = options.report_path;
   r.overwrite = options.overwrite;

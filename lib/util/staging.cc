@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "util/already_exists.h"
 #include "util/file.h"
 #include "util/staged_registry.h"
 
@@ -203,7 +204,7 @@ Status StagedOutput::Place() {
     }
     if (Unsupported(errno)) return PlaceWithoutRenameat2();
     if (errno != EEXIST) return Failed("cannot rename into place");
-    if (!overwrite_) return Status::InvalidArgument(target_ + ": already exists (use --force to replace it)");
+    if (!overwrite_) return AlreadyExists(target_);
     struct stat st;
     if (::lstat(target_.c_str(), &st) != 0) {
       if (errno == ENOENT) continue;  // removed meanwhile: place ours as new
@@ -234,7 +235,7 @@ Status StagedOutput::PlaceWithoutRenameat2() {
     placed_ = Placed::kNew;
     return Status::OK();
   }
-  if (!overwrite_) return Status::InvalidArgument(target_ + ": already exists (use --force to replace it)");
+  if (!overwrite_) return AlreadyExists(target_);
   if (S_ISDIR(st.st_mode) != (kind_ == Kind::kFolder)) {
     errno = S_ISDIR(st.st_mode) ? EISDIR : ENOTDIR;
     return Failed("cannot replace");

@@ -68,7 +68,7 @@ class StagedOutput {
 
 // Renames every active, staged output into place: onto a missing target without replacing one
 // that appears meanwhile (renameat2 RENAME_NOREPLACE; without `overwrite` that is the error
-// "OUT: already exists (use --force to replace it)"), over an existing one by exchanging the two
+// AlreadyExists(OUT), util/already_exists.h), over an existing one by exchanging the two
 // (RENAME_EXCHANGE), so that concurrent runs on one target each replace it whole and the last
 // wins. If any rename fails, the ones done are undone, so every previous target is as it was.
 // Once all are in place, the previous targets are removed. Where the file system has no
