@@ -11,6 +11,7 @@
 
 #include "MIL.pb.h"
 #include "compress/weight_palettizer.h"
+#include "mil/dtype.h"
 #include "mil/tensor_data.h"
 #include "safetensors/safetensors.h"
 #include "sensitivity/sensitivity.h"

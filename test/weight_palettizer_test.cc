@@ -7,6 +7,7 @@
 
 #include "MIL.pb.h"
 #include "compress/weight_palettizer.h"
+#include "mil/dtype.h"
 #include "mil/tensor_data.h"
 #include "test_util.h"
 

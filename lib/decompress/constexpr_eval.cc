@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "MIL.pb.h"
-#include "compress/weight_palettizer.h"
 #include "encode/bit_pack.h"
 #include "mil/dtype.h"
 #include "mil/program_walk.h"
