@@ -8,6 +8,7 @@
 #include "mil/dtype.h"
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
+#include "package/tensor_reader.h"
 
 namespace palettize {
 
