@@ -1,4 +1,4 @@
-#include "compress/weight_palettizer.h"
+#include "palettizer/weight_palettizer.h"
 
 #include <algorithm>
 #include <cmath>
