@@ -1,9 +1,12 @@
 """scripts/check-layers on small trees: each rule fails with its own line, and the repository's own
-tree passes."""
+tree passes (its built objects: CTest check_layers)."""
 
 import pathlib
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts/check-layers"
@@ -88,3 +91,22 @@ def test_no_table_fails(tmp_path):
     root = tree(tmp_path, {})
     (root / "README.md").write_text("# x\n")
     assert run(root) == (1, ["README.md: no layer table in the '## Architecture' section"])
+
+
+def test_objects_using_a_higher_layers_definition_fail(tmp_path):
+    # A lower layer calling an entry point a higher folder defines passes the include rules when
+    # the declaration comes from a public header; the built objects show the call.
+    compiler = shutil.which("c++")
+    if compiler is None:
+        pytest.skip("no C++ compiler to build the objects")
+    root = tree(tmp_path, {"lib/util/a.cc": "int Up();\nint Down() { return Up(); }\n",
+                           "lib/mil/b.cc": "int Down();\nint Up() { return 1; }\nint Use() { return Down(); }\n"})
+    objects = tmp_path / "objects"
+    for folder, name in (("util", "a.cc"), ("mil", "b.cc")):
+        (objects / folder).mkdir(parents=True)
+        subprocess.run([compiler, "-c", str(root / "lib" / folder / name), "-o", str(objects / folder / (name + ".o"))],
+                       check=True)
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(root), "--objects", str(objects)],
+                          capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr.splitlines()[:-1]) == (
+        1, ["lib/util/a.cc: util uses Up(), defined in mil (a higher layer)"])
