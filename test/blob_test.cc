@@ -8,6 +8,7 @@
 #include "blob/blob_format.h"
 #include "blob/blob_reader.h"
 #include "blob/blob_writer.h"
+#include "mil/dtype.h"
 #include "test_util.h"
 #include "util/file.h"
 
@@ -138,4 +139,11 @@ TEST_CASE("blob writer reports an unwritable path") {
   Status st = w.Open("/nonexistent-dir/weight.bin");
   CHECK(st.code() == Status::Code::kIOError);
   CHECK(st.message() == "/nonexistent-dir/weight.bin: cannot create: No such file or directory");
+}
+
+TEST_CASE("the blob format's dtype codes are exactly those a MIL type maps to") {
+  for (uint32_t code = 0; code < 64; ++code) {
+    INFO("blob dtype code " << code);
+    CHECK(IsBlobDTypeCode(code) == (FindDTypeByBlobCode(code) != nullptr));
+  }
 }

@@ -7,7 +7,7 @@
 #include <random>
 
 #include "MIL.pb.h"
-#include "compress/weight_palettizer.h"
+#include "palettizer/weight_palettizer.h"
 #include "sensitivity/sensitivity.h"
 #include "test_util.h"
 #include "util/half.h"

@@ -10,8 +10,9 @@
 #include <random>
 
 #include "MIL.pb.h"
-#include "compress/weight_palettizer.h"
+#include "mil/dtype.h"
 #include "mil/tensor_data.h"
+#include "palettizer/weight_palettizer.h"
 #include "safetensors/safetensors.h"
 #include "sensitivity/sensitivity.h"
 #include "test_util.h"

@@ -6,8 +6,9 @@
 #include <set>
 
 #include "MIL.pb.h"
-#include "compress/weight_palettizer.h"
+#include "mil/dtype.h"
 #include "mil/tensor_data.h"
+#include "palettizer/weight_palettizer.h"
 #include "test_util.h"
 
 using namespace palettize;

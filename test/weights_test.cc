@@ -4,6 +4,7 @@
 #include "mil/tensor_data.h"
 #include "mil/weights.h"
 #include "package/package.h"
+#include "package/tensor_reader.h"
 #include "test_util.h"
 
 using namespace palettize;

@@ -3,7 +3,7 @@
 //   offset 0    header (64 bytes):  uint32 count | uint32 version (= 2) | 56 reserved bytes
 //   offset 64   blob 0 metadata (64 bytes):
 //                 0  uint32 sentinel (0xDEADBEEF)
-//                 4  uint32 dtype               (blob dtype code, mil/dtype.cc)
+//                 4  uint32 dtype               (blob dtype code, 1-17; MIL types: mil/dtype.cc)
 //                 8  uint64 size_in_bytes       (sub-byte types: ceil(n * bits / 8))
 //                16  uint64 data_offset         (absolute; = metadata offset + 64 when we write)
 //                24  uint64 padding_size_in_bits (sub-byte types only, < 8)
@@ -23,6 +23,12 @@ constexpr uint32_t kBlobSentinel = 0xDEADBEEF;
 constexpr uint64_t kBlobHeaderSize = 64;
 constexpr uint64_t kBlobMetadataSize = 64;
 constexpr uint64_t kBlobAlignment = 64;
+
+// Blob dtype codes (metadata offset 4) are 1 to 17, fixed by the format; mil/dtype.cc says which
+// MIL type each one holds.
+constexpr uint32_t kBlobDTypeFirst = 1;
+constexpr uint32_t kBlobDTypeLast = 17;
+inline bool IsBlobDTypeCode(uint32_t code) { return code >= kBlobDTypeFirst && code <= kBlobDTypeLast; }
 
 inline uint32_t LoadLE32(const uint8_t* p) {
   return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;

@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "blob/blob_format.h"
-#include "mil/dtype.h"
 
 namespace palettize {
 
@@ -51,7 +50,7 @@ Status BlobReader::Read(uint64_t metadata_offset, BlobView* out) const {
   v.blob_dtype = LoadLE32(m + 4);
   v.size = LoadLE64(m + 8);
   uint64_t data_offset = LoadLE64(m + 16);
-  if (FindDTypeByBlobCode(v.blob_dtype) == nullptr)
+  if (!IsBlobDTypeCode(v.blob_dtype))
     return Status::InvalidInput(where + ": dtype: unknown code " + U64(v.blob_dtype));
   if (data_offset < metadata_offset + kBlobMetadataSize)
     return Status::InvalidInput(where + ": data offset " + U64(data_offset) +

@@ -1,6 +1,6 @@
 // compress for safetensors checkpoints: read (mapped) -> plan (checkpoint_plan.h) -> palettize in
-// parallel (weight_palettizer.h) -> write, dense in place of each tensor or packed
-// (packed_tensor.h) -> report.
+// parallel (palettizer/weight_palettizer.h) -> write, dense in place of each tensor or packed
+// (encode/packed_tensor.h) -> report.
 #include "palettize/checkpoint.h"
 
 #include <algorithm>
@@ -12,8 +12,8 @@
 
 #include "palettize/option_names.h"
 #include "checkpoint/checkpoint_plan.h"
-#include "checkpoint/packed_tensor.h"
-#include "compress/weight_palettizer.h"
+#include "encode/packed_tensor.h"
+#include "palettizer/weight_palettizer.h"
 #include "safetensors/safetensors.h"
 #include "safetensors/safetensors_writer.h"
 #include "sensitivity/sensitivity.h"

@@ -8,14 +8,15 @@
 #include <set>
 
 #include "palettize/option_names.h"
-#include "compress/weight_palettizer.h"
+#include "encode/lut_ops.h"
 #include "mil/compressed_weights.h"
 #include "mil/dtype.h"
-#include "mil/lut_ops.h"
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
 #include "mil/weights.h"
 #include "package/package.h"
+#include "package/tensor_reader.h"
+#include "palettizer/weight_palettizer.h"
 #include "plan/plan.h"
 #include "sensitivity/sensitivity.h"
 #include "util/guard.h"

@@ -4,11 +4,11 @@
 #include <cstdio>
 
 #include "MIL.pb.h"
-#include "compress/weight_palettizer.h"
 #include "encode/bit_pack.h"
 #include "mil/dtype.h"
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
+#include "package/tensor_reader.h"
 
 namespace palettize {
 

@@ -10,6 +10,7 @@
 #include "mil/tensor_data.h"
 #include "mil/weights.h"
 #include "package/package.h"
+#include "package/tensor_reader.h"
 #include "plan/plan.h"
 #include "util/guard.h"
 

@@ -1,6 +1,10 @@
 #include "mil/dtype.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "MIL.pb.h"
+#include "util/half.h"
 
 namespace palettize {
 
@@ -50,6 +54,17 @@ const DTypeInfo* FindDTypeByBlobCode(uint32_t blob_dtype) {
 std::string DTypeName(int mil_type) {
   const DTypeInfo* t = FindDType(mil_type);
   return t ? std::string(t->name) : "dtype " + std::to_string(mil_type);
+}
+
+double RoundToDType(double x, int mil_type) {
+  switch (mil_type) {
+    case MT::FLOAT16: return RoundToHalf(x);
+    case MT::BFLOAT16: return RoundToBFloat16(x);
+    case MT::FLOAT32: return double(float(x));
+    case MT::INT8: return std::clamp(std::nearbyint(x), -128.0, 127.0);
+    case MT::UINT8: return std::clamp(std::nearbyint(x), 0.0, 255.0);
+    default: return x;
+  }
 }
 
 }  // namespace palettize

@@ -23,4 +23,8 @@ const DTypeInfo* FindDTypeByBlobCode(uint32_t blob_dtype);
 // "float16" for a known type, "dtype <n>" otherwise.
 std::string DTypeName(int mil_type);
 
+// `x` rounded to a value of MIL dtype `mil_type` (float16, bfloat16, float32, int8, uint8; other
+// types: unchanged).
+double RoundToDType(double x, int mil_type);
+
 }  // namespace palettize

@@ -1,5 +1,6 @@
-// The values of a const weight, from its blob or its immediate value, as the raw little-endian
-// bytes of its MIL dtype (sub-byte types packed LSB-first), checked against its type.
+// Tensor values as the raw little-endian bytes of their MIL dtype (sub-byte types packed
+// LSB-first), checked against their type: from an immediate value here, from a blob in
+// package/tensor_reader.h.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,6 @@
 
 #include "blob/blob_reader.h"
 #include "mil/weights.h"
-#include "package/package.h"
 
 namespace palettize {
 
@@ -19,18 +19,14 @@ struct TensorData {
   std::vector<std::string> strings;  // for string tensors, which have no raw form
 };
 
-// Reads the values of `w`. Errors name the weight file and blob, or the const.
-Status ReadTensorData(Package& package, const ConstWeight& w, TensorData* out);
-
 // Checks a blob against the tensor it should hold: dtype code and size in bytes. `what` names
 // the tensor in the error, e.g. "const 'w'".
 Status CheckBlobMatches(const BlobView& blob, const TensorShape& shape, const std::string& what,
                         const std::string& where);
 
-// Reads any tensor value (a const's val, an op attribute or an input bound to a value) whose type
-// is `shape`. `what` names it in errors, e.g. "const 'w'".
-Status ReadValueData(Package& package, const mil::Value& value, const TensorShape& shape,
-                     const std::string& what, TensorData* out);
+// Reads an immediate tensor value (one held in the model, not in a blob) whose type is `shape`.
+// Errors name the field ("val: 3 values for float32 [2, 2]"); the caller says where it is.
+Status ReadImmediateData(const mil::Value& value, const TensorShape& shape, TensorData* out);
 
 // Raw little-endian bytes of `values` as MIL dtype `mil_type` (the inverse of ElementAsDouble for
 // float16, float32, int8, uint8, int32 and uint32).

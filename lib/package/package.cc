@@ -15,6 +15,7 @@
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
 #include "mil/weights.h"
+#include "package/tensor_reader.h"
 #include "util/safe_input.h"
 
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "mil/lut_ops.h"
+#include "encode/lut_ops.h"
 
 #include <cstring>
 

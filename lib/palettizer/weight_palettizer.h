@@ -75,8 +75,4 @@ bool PalettizeWeightRaw(const uint8_t* data, const TensorShape& shape, const Wei
                         const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
                         std::string* reason, const ElementWeights* sensitivity = nullptr);
 
-// `x` rounded to a value of MIL dtype `mil_type` (float16, bfloat16, float32, int8, uint8; other
-// types: unchanged).
-double RoundToDType(double x, int mil_type);
-
 }  // namespace palettize

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "compress/weight_palettizer.h"
+#include "palettizer/weight_palettizer.h"
 #include "safetensors/safetensors_writer.h"
 
 namespace palettize {

@@ -1,5 +1,5 @@
 // The --packed layout: packed_tensor.h.
-#include "checkpoint/packed_tensor.h"
+#include "encode/packed_tensor.h"
 
 #include <cstring>
 

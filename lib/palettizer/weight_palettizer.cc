@@ -1,4 +1,4 @@
-#include "compress/weight_palettizer.h"
+#include "palettizer/weight_palettizer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +11,7 @@
 
 #include "cluster/kmeans1d.h"
 #include "cluster/kmeans_vector.h"
+#include "mil/dtype.h"
 #include "mil/tensor_data.h"
 #include "util/half.h"
 #include "util/pow2.h"
@@ -383,17 +384,6 @@ bool SetTotals(double sse, double signal, double max_err, double wsse, int e, in
 }
 
 }  // namespace
-
-double RoundToDType(double x, int mil_type) {
-  switch (mil_type) {
-    case MT::FLOAT16: return RoundToHalf(x);
-    case MT::BFLOAT16: return RoundToBFloat16(x);
-    case MT::FLOAT32: return double(float(x));
-    case MT::INT8: return std::clamp(std::nearbyint(x), -128.0, 127.0);
-    case MT::UINT8: return std::clamp(std::nearbyint(x), 0.0, 255.0);
-    default: return x;
-  }
-}
 
 // A weight's sensitivities read on demand, a window of them at a time, so that the general path
 // holds no more than a window beside its own buffers: at(off) is element off's, for offsets that

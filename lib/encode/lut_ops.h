@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "compress/weight_palettizer.h"
 #include "mil/weights.h"
 #include "package/package.h"
+#include "palettizer/weight_palettizer.h"
 
 namespace palettize {
 
