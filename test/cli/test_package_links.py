@@ -4,6 +4,7 @@ are read, special files are refused without being opened (R2); whole-file reads 
 C2); copies carry no mode bits (S2); one blob file has one writer however the model spells it
 (D5). A refusal is one stderr line and an exit code, with the input tree unchanged and nothing
 written."""
+import functools
 import hashlib
 import json
 import os
@@ -43,19 +44,35 @@ def tree(root):
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def is_asan_build(bin_):
+    """An AddressSanitizer binary reserves terabytes of address space for its shadow memory, so an
+    address-space cap stops it before main(); its own resident-memory cap is used instead."""
+    with open(bin_, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def run(bin_, *args, timeout=QUICK, umask=None, memory=None):
     """Runs palettize: (returncode, stdout, stderr). A run past `timeout` fails the test (a FIFO
-    opened for reading would block forever); `memory` caps its address space, so that a read
-    without limit fails instead of filling the machine."""
+    opened for reading would block forever); `memory` caps its memory (the address space; under
+    ASan, its resident size: hard_rss_limit_mb), so that a read without limit fails instead of
+    filling the machine."""
+    env = None
+    asan = memory is not None and is_asan_build(bin_)
+    if asan:
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS", ""),
+                                                     f"hard_rss_limit_mb={memory >> 20}"]))
+
     def preexec():
         if umask is not None:
             os.umask(umask)
-        if memory is not None:
+        if memory is not None and not asan:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     try:
         r = subprocess.run([bin_, *map(str, args)], capture_output=True, text=True, errors="replace",
-                           timeout=timeout, preexec_fn=preexec)
+                           timeout=timeout, preexec_fn=preexec, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"palettize {' '.join(map(str, args))}: still running after {timeout} s")
     return r.returncode, r.stdout, r.stderr
