@@ -1,0 +1,167 @@
+#include "palettizer/distinct.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace palettize {
+
+void MergePoints(std::vector<Point>& pts, bool weighted, Distinct* d) {
+  std::sort(pts.begin(), pts.end());
+  d->Clear();
+  for (const Point& p : pts) {
+    if (!d->values.empty() && d->values.back() == p.x) {
+      d->counts.back() += p.count;
+      if (weighted) d->weights.back() += p.count * p.sensitivity;
+    } else {
+      d->values.push_back(p.x);
+      d->counts.push_back(p.count);
+      if (weighted) d->weights.push_back(p.count * p.sensitivity);
+    }
+  }
+}
+
+bool DistinctHalf(const Float16Format& format, const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1,
+                  std::vector<uint32_t>& hist,
+                  std::vector<uint64_t>& seen, const ElementWeights* sens, std::vector<double>& whist,
+                  std::vector<double>& sbuf, Distinct* d) {
+  // `hist` (a count per bit pattern) and `seen` (a bit per pattern present) arrive all zero and
+  // are left all zero: each is cleared as it is read. `seen` lets the patterns present be listed
+  // in value order without reading all 65,536 counts.
+  const uint64_t run = (c1 - c0) * L.inner;
+  constexpr uint64_t kChunk = 1 << 12;
+  if (sens) sbuf.resize(std::min(run, kChunk));
+  // In a group of fewer elements than patterns, each element marks its pattern in `seen` as it
+  // is counted; in a larger one that would cost more than reading the counts once afterwards.
+  const bool small = run * L.outer < 65536;
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    const uint64_t base = L.Offset(o, c0, 0);
+    const uint16_t* p = w + base;
+    if (small) {
+      for (uint64_t e = 0; e < run; ++e) {
+        ++hist[p[e]];
+        seen[p[e] >> 6] |= uint64_t(1) << (p[e] & 63);
+      }
+    } else {
+      for (uint64_t e = 0; e < run; ++e) ++hist[p[e]];
+    }
+    if (!sens) continue;
+    for (uint64_t b = 0; b < run; b += kChunk) {
+      const uint64_t n = std::min(kChunk, run - b);
+      sens->Read(base + b, n, sbuf.data());
+      sens->Release(base + b, n);
+      for (uint64_t e = 0; e < n; ++e) whist[p[b + e]] += sbuf[e];
+    }
+  }
+  if (!small) {
+    for (uint32_t word = 0; word < 1024; ++word) {
+      uint64_t bits = 0;
+      for (uint32_t bit = 0; bit < 64; ++bit) bits |= uint64_t(hist[word * 64 + bit] != 0) << bit;
+      seen[word] = bits;
+    }
+  }
+  // Every pattern present, by its word of `seen` and its bit, in ascending or descending order.
+  auto each = [&](uint32_t word, bool descending, auto&& f) {
+    for (uint64_t bits = seen[word]; bits;) {
+      const int bit = descending ? 63 - __builtin_clzll(bits) : __builtin_ctzll(bits);
+      bits &= ~(uint64_t(1) << bit);
+      f(word * 64 + uint32_t(bit));
+    }
+    seen[word] = 0;
+  };
+  // Inf and NaN: exponent all ones, e.g. for float16 patterns 0x7C00-0x7FFF and 0xFC00-0xFFFF
+  // (words 0x1F0-0x1FF and 0x3F0-0x3FF).
+  bool finite = true;
+  for (uint32_t word = format.inf_word; word < 0x400; word = word == 0x1FF ? 0x200 + format.inf_word : word + 1) {
+    if (seen[word]) finite = false;
+    each(word, false, [&](uint32_t b) {
+      hist[b] = 0;
+      if (sens) whist[b] = 0;
+    });
+  }
+  // -0 and +0 are one value.
+  const bool zero = hist[0] || hist[0x8000];
+  const double zero_count = double(hist[0]) + hist[0x8000];
+  const double zero_weight = sens ? whist[0] + whist[0x8000] : 0;
+  seen[0] &= ~uint64_t(1);
+  seen[0x200] &= ~uint64_t(1);
+  hist[0] = hist[0x8000] = 0;
+  if (sens) whist[0] = whist[0x8000] = 0;
+  size_t n = zero;
+  for (uint32_t word = 0; word < 0x400; ++word) n += size_t(__builtin_popcountll(seen[word]));
+  d->Clear();
+  d->values.resize(n);
+  d->counts.resize(n);
+  d->bits.resize(n);
+  if (sens) d->weights.resize(n);
+  size_t i = 0;
+  auto take = [&](uint32_t b) {
+    d->values[i] = format.to_float(uint16_t(b));
+    d->counts[i] = hist[b];
+    d->bits[i] = uint16_t(b);
+    hist[b] = 0;
+    if (sens) d->weights[i] = whist[b], whist[b] = 0;
+    ++i;
+  };
+  // Ascending values: negatives from the largest magnitude (float16: 0xFBFF) down to 0x8001, zero,
+  // then positives from 0x0001 up to the largest (float16: 0x7BFF).
+  for (uint32_t word = 0x200 + format.inf_word - 1; word >= 0x200; --word) each(word, true, take);
+  if (zero) {
+    d->values[i] = 0.0, d->counts[i] = zero_count, d->bits[i] = 0;
+    if (sens) d->weights[i] = zero_weight;
+    ++i;
+  }
+  for (uint32_t word = 0; word < format.inf_word; ++word) each(word, false, take);
+  return finite;
+}
+
+bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
+                   Distinct* d) {
+  buf.clear();
+  const uint64_t run = (c1 - c0) * L.inner;
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    const float* p = w + L.Offset(o, c0, 0);
+    buf.insert(buf.end(), p, p + run);
+  }
+  for (float x : buf)
+    if (!std::isfinite(x)) return false;
+  std::sort(buf.begin(), buf.end());
+  d->Clear();
+  for (float x : buf) {
+    if (!d->values.empty() && d->values.back() == double(x)) d->counts.back() += 1;  // -0 == +0 merge
+    else d->values.push_back(x), d->counts.push_back(1);
+  }
+  return true;
+}
+
+bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1, const ElementWeights& sens,
+                           std::vector<float>& buf, std::vector<double>& sbuf, std::vector<Repeat>& repeats,
+                           Distinct* d) {
+  if (!DistinctFloat(w, L, c0, c1, buf, d)) return false;
+  d->weights.assign(d->values.size(), 0.0);
+  repeats.clear();
+  const uint64_t run = (c1 - c0) * L.inner;
+  constexpr uint64_t kChunk = 1 << 12;
+  sbuf.resize(std::min(run, kChunk));
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    const uint64_t base = L.Offset(o, c0, 0);
+    for (uint64_t b = 0; b < run; b += kChunk) {
+      const uint64_t n = std::min(kChunk, run - b);
+      sens.Read(base + b, n, sbuf.data());
+      sens.Release(base + b, n);
+      for (uint64_t e = 0; e < n; ++e) {
+        const double x = w[base + b + e];  // -0 finds the merged 0
+        const size_t v = size_t(std::lower_bound(d->values.begin(), d->values.end(), x) - d->values.begin());
+        if (d->counts[v] == 1) d->weights[v] = sbuf[e];
+        else repeats.push_back({uint64_t(v), sbuf[e]});
+      }
+    }
+  }
+  std::sort(repeats.begin(), repeats.end());
+  for (size_t r = 0; r < repeats.size(); ++r) {
+    double& weight = d->weights[repeats[r].v];
+    weight = r > 0 && repeats[r - 1].v == repeats[r].v ? weight + repeats[r].s : repeats[r].s;
+  }
+  return true;
+}
+
+}  // namespace palettize

@@ -1,0 +1,88 @@
+// The distinct values of a weight's channel groups, with their counts and summed sensitivities:
+// a histogram of bit patterns for 16-bit floats, sorting for float32, merging for the general path.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "palettizer/weight_palettizer.h"
+#include "util/half.h"
+
+namespace palettize {
+
+// The geometry of a weight seen as [outer, C, inner] around its channel axis.
+struct Layout {
+  uint64_t outer = 1, channels = 1, inner = 1;
+  Layout(const TensorShape& shape, int axis) {
+    for (int d = 0; d < int(shape.dims.size()); ++d) {
+      if (d < axis) outer *= shape.dims[size_t(d)];
+      else if (d == axis) channels = shape.dims[size_t(d)];
+      else inner *= shape.dims[size_t(d)];
+    }
+  }
+  uint64_t Offset(uint64_t o, uint64_t c, uint64_t i) const { return (o * channels + c) * inner + i; }
+};
+
+// Distinct values of one group, ascending, with their counts and, with sensitivities, the sums
+// of their elements' sensitivities (empty without).
+struct Distinct {
+  std::vector<double> values;
+  std::vector<double> counts;
+  std::vector<double> weights;
+  std::vector<uint16_t> bits;  // float16 groups: each value's bit pattern (0 stands for -0 too)
+  void Clear() { values.clear(), counts.clear(), weights.clear(), bits.clear(); }
+};
+
+// A point of the general path: its clustered value, its count weight (s^2 with a per-channel
+// scale s, else 1) and its sensitivity.
+struct Point {
+  double x, count, sensitivity;
+  bool operator<(const Point& o) const {
+    return x != o.x ? x < o.x : count != o.count ? count < o.count : sensitivity < o.sensitivity;
+  }
+};
+
+// Sorts points and merges equal values, summing counts and count x sensitivity.
+void MergePoints(std::vector<Point>& pts, bool weighted, Distinct* d);
+
+// A 16-bit float format: float16 (5 exponent bits) or bfloat16 (8). Both are sign and magnitude, so
+// patterns order like their values within each sign; Inf and NaN are the patterns from the first
+// with all exponent bits set, 0x7C00 or 0x7F80 (word inf_word of `seen`), and their negatives.
+struct Float16Format {
+  uint32_t inf_word;
+  float (*to_float)(uint16_t);
+};
+constexpr Float16Format kHalfFormat{0x7C00 / 64, HalfToFloat};
+constexpr Float16Format kBFloat16Format{0x7F80 / 64, BFloat16ToFloat};
+
+// 16-bit float group: a histogram of bit patterns, read back in value order (negative patterns
+// from the largest magnitude down, then positive ones up; -0 and +0 merge into one value 0).
+// With sensitivities, `whist` (65,536 sums, all zero on arrival and on return) sums each bit
+// pattern's sensitivities, read a chunk at a time into `sbuf` and released from memory as read, so
+// a large group costs no more memory than a small one.
+bool DistinctHalf(const Float16Format& format, const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1,
+                  std::vector<uint32_t>& hist,
+                  std::vector<uint64_t>& seen, const ElementWeights* sens, std::vector<double>& whist,
+                  std::vector<double>& sbuf, Distinct* d);
+
+bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
+                   Distinct* d);
+
+// The same with sensitivities. Each distinct value's weight is the sum of its elements'
+// sensitivities in ascending order (the order of the general path's MergePoints, whose counts are
+// all 1 here), so both paths give the same bits. The values are sorted alone, as without
+// sensitivities; then one pass reads the sensitivities a chunk at a time: a value held by one
+// element takes its sensitivity, and only elements of repeated values are kept, as (value index,
+// sensitivity) pairs sorted and summed. Memory is that of the plain path plus a weight per
+// distinct value and 16 bytes per repeated element (few in float32 weights).
+struct Repeat {
+  uint64_t v;
+  double s;
+  bool operator<(const Repeat& o) const { return v != o.v ? v < o.v : s < o.s; }
+};
+
+bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1, const ElementWeights& sens,
+                           std::vector<float>& buf, std::vector<double>& sbuf, std::vector<Repeat>& repeats,
+                           Distinct* d);
+
+}  // namespace palettize
