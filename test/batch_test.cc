@@ -23,10 +23,8 @@ void CopyModel(const std::string& name, const fs::path& dest) {
 // zoo/video/nested/activity_fp32.mlpackage, and a file that is not a package.
 std::string MakeZoo(const std::string& root) {
   const fs::path zoo = fs::path(root) / "zoo";
-  const std::pair<const char*, const char*> models[] = {{"mnist", ""},
-                                                         {"activity_fp16", "audio"},
-                                                         {"keras_video", "video"},
-                                                         {"activity_fp32", "video/nested"}};
+  const std::pair<const char*, const char*> models[] = {
+      {"mnist", ""}, {"activity_fp16", "audio"}, {"keras_video", "video"}, {"activity_fp32", "video/nested"}};
   for (const auto& [name, dir] : models) {
     CopyModel(name, zoo / dir / (std::string(name) + ".mlpackage"));
   }
@@ -55,7 +53,8 @@ TEST_CASE("a folder is searched recursively and its layout mirrored under OUT", 
   std::vector<BatchItem> items;
   REQUIRE(PlanBatch({zoo}, tmp.path() + "/out", Force(false), &items).ok());
   const std::string out = tmp.path() + "/out/";
-  CHECK(Outputs(items) == std::vector<std::string>{out + "audio/activity_fp16.mlpackage", out + "mnist.mlpackage",
+  CHECK(Outputs(items) == std::vector<std::string>{out + "audio/activity_fp16.mlpackage",
+                                                   out + "mnist.mlpackage",
                                                    out + "video/keras_video.mlpackage",
                                                    out + "video/nested/activity_fp32.mlpackage"});
   CHECK(items[1].input == zoo + "/mnist.mlpackage");
@@ -75,8 +74,7 @@ TEST_CASE("packages named directly go to OUT/<name>; one reached twice is listed
 
 TEST_CASE("two inputs with one output are refused before any work", "[batch]") {
   TempDir tmp;
-  for (const char* dir : {"a", "b"})
-    CopyModel("activity_fp16", tmp.path() + "/" + dir + "/m.mlpackage");
+  for (const char* dir : {"a", "b"}) CopyModel("activity_fp16", tmp.path() + "/" + dir + "/m.mlpackage");
   std::vector<BatchItem> items;
   const std::string a = tmp.path() + "/a/m.mlpackage", b = tmp.path() + "/b/m.mlpackage";
   Status st = PlanBatch({a, b}, tmp.path() + "/out", Force(false), &items);

@@ -42,9 +42,9 @@ TEST_CASE("double to float16 rounds once, to nearest even", "[encode]") {
   CHECK(DoubleToHalfBits(65519.99) == 0x7BFF);
   CHECK(DoubleToHalfBits(65520.0) == 0x7C00);
   CHECK(DoubleToHalfBits(0x1p-24) == 0x0001);
-  CHECK(DoubleToHalfBits(0x1p-25) == 0x0000);           // tie to even: 0
-  CHECK(DoubleToHalfBits(0x1.8p-24) == 0x0002);         // 1.5 ulp -> 2 (even)
-  CHECK(DoubleToHalfBits(1.0 + 0x1p-11) == 0x3C00);     // tie -> even mantissa
+  CHECK(DoubleToHalfBits(0x1p-25) == 0x0000);        // tie to even: 0
+  CHECK(DoubleToHalfBits(0x1.8p-24) == 0x0002);      // 1.5 ulp -> 2 (even)
+  CHECK(DoubleToHalfBits(1.0 + 0x1p-11) == 0x3C00);  // tie -> even mantissa
   CHECK(DoubleToHalfBits(1.0 + 3 * 0x1p-11) == 0x3C02);
   // A double just above a tie must round up (double rounding through float would not).
   CHECK(DoubleToHalfBits(1.0 + 0x1p-11 + 0x1p-40) == 0x3C01);

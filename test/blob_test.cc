@@ -76,8 +76,7 @@ TEST_CASE("blob reader errors name the file, the blob and the field") {
   }
   SECTION("size past the end (truncated file)") {
     f.resize(140);
-    CHECK(ReadAt(f, 64, &v).message() ==
-          "w.bin: blob at offset 64: size 20 past end of file (140 bytes)");
+    CHECK(ReadAt(f, 64, &v).message() == "w.bin: blob at offset 64: size 20 past end of file (140 bytes)");
   }
   SECTION("data offset past the end") {
     StoreLE64(&f[80], 1 << 20);

@@ -83,14 +83,14 @@ std::string TorchConfigError(const std::string& yaml) {
 
 TEST_CASE("bfloat16 rounding is to nearest, ties to even, from double") {
   CHECK(DoubleToBFloat16Bits(1.0) == 0x3F80);
-  CHECK(DoubleToBFloat16Bits(1.0 + 0x1p-8) == 0x3F80);        // halfway: to the even 1.0
+  CHECK(DoubleToBFloat16Bits(1.0 + 0x1p-8) == 0x3F80);            // halfway: to the even 1.0
   CHECK(DoubleToBFloat16Bits(1.0 + 0x1p-8 + 0x1p-40) == 0x3F81);  // just above halfway: up
-  CHECK(DoubleToBFloat16Bits(1.0 + 3 * 0x1p-8) == 0x3F82);    // halfway between 0x3F81 and 0x3F82: even
+  CHECK(DoubleToBFloat16Bits(1.0 + 3 * 0x1p-8) == 0x3F82);        // halfway between 0x3F81 and 0x3F82: even
   CHECK(DoubleToBFloat16Bits(-2.0) == 0xC000);
-  CHECK(DoubleToBFloat16Bits(0x1.FEp127) == 0x7F7F);          // the largest
-  CHECK(DoubleToBFloat16Bits(0x1.FFp127) == 0x7F80);          // halfway above it: inf
-  CHECK(DoubleToBFloat16Bits(0x1p-133) == 0x0001);            // the smallest subnormal
-  CHECK(DoubleToBFloat16Bits(0x1p-134) == 0x0000);            // halfway to it: to the even 0
+  CHECK(DoubleToBFloat16Bits(0x1.FEp127) == 0x7F7F);  // the largest
+  CHECK(DoubleToBFloat16Bits(0x1.FFp127) == 0x7F80);  // halfway above it: inf
+  CHECK(DoubleToBFloat16Bits(0x1p-133) == 0x0001);    // the smallest subnormal
+  CHECK(DoubleToBFloat16Bits(0x1p-134) == 0x0000);    // halfway to it: to the even 0
   CHECK(DoubleToBFloat16Bits(3 * 0x1p-134) == 0x0002);
   CHECK(DoubleToBFloat16Bits(-0.0) == 0x8000);
   CHECK((DoubleToBFloat16Bits(std::nan("")) & 0x7FFF) > 0x7F80);
@@ -132,16 +132,19 @@ TEST_CASE("Torch config: keys, defaults and errors") {
   CHECK(TorchConfig("global_config: {mode: unique}\n").global_config->nbits == 0);
 
   CHECK(TorchConfigError("op_type_configs: {}\n") ==
-        "t.yaml:1: op_type_configs: unknown key (allowed: global_config, module_type_configs, module_name_configs)");
+        "t.yaml:1: op_type_configs: unknown key (allowed: global_config, module_type_configs, "
+        "module_name_configs)");
   CHECK(TorchConfigError("global_config: {n_bits: 4}\ncalibration_nsamples: 16\n") ==
         "t.yaml:2: calibration_nsamples: not supported (palettize does not run the model; pass sensitivities "
         "computed beforehand with sensitivity)");
-  CHECK(TorchConfigError("global_config:\n  n_bits: 5\n") == "t.yaml:2: global_config.n_bits: 5 is not one of 1, 2, 3, 4, 6, 8");
+  CHECK(TorchConfigError("global_config:\n  n_bits: 5\n") ==
+        "t.yaml:2: global_config.n_bits: 5 is not one of 1, 2, 3, 4, 6, 8");
   CHECK(TorchConfigError("global_config: {n_bits: 4, nbits: 4}\n") ==
         "t.yaml:1: global_config.nbits: n_bits and nbits name the same field; give one");
-  CHECK(TorchConfigError("global_config: {num_kmeans_workers: 2}\n") ==
-        "t.yaml:1: global_config.num_kmeans_workers: unknown key (allowed: n_bits (or nbits), granularity, "
-        "group_size, channel_axis, cluster_dim, enable_per_channel_scale, lut_dtype, weight_threshold, mode)");
+  CHECK(
+      TorchConfigError("global_config: {num_kmeans_workers: 2}\n") ==
+      "t.yaml:1: global_config.num_kmeans_workers: unknown key (allowed: n_bits (or nbits), granularity, "
+      "group_size, channel_axis, cluster_dim, enable_per_channel_scale, lut_dtype, weight_threshold, mode)");
   CHECK(TorchConfigError("global_config: {group_size: 4}\n") ==
         "t.yaml:1: global_config.group_size: must not be set with per_tensor granularity");
   CHECK(TorchConfigError("global_config:\n  granularity: per_grouped_channel\n") ==
@@ -150,13 +153,15 @@ TEST_CASE("Torch config: keys, defaults and errors") {
         "t.yaml:1: global_config.channel_axis: 2 is not one of 0, 1, null");
   CHECK(TorchConfigError("global_config: {cluster_dim: 2, enable_per_channel_scale: true}\n") ==
         "t.yaml:1: global_config.cluster_dim: 2 is not allowed with enable_per_channel_scale");
-  CHECK(TorchConfigError("module_type_configs:\n  LayerNorm: null\n") ==
-        "t.yaml:2: module_type_configs.LayerNorm: not a module type palettize infers (Linear, Conv1d, Conv2d, "
-        "Embedding)");
+  CHECK(
+      TorchConfigError("module_type_configs:\n  LayerNorm: null\n") ==
+      "t.yaml:2: module_type_configs.LayerNorm: not a module type palettize infers (Linear, Conv1d, Conv2d, "
+      "Embedding)");
   CHECK(TorchConfigError("module_type_configs: {Linear: null, nn.Linear: null}\n") ==
         "t.yaml:1: module_type_configs.nn.Linear: names Linear a second time");
-  CHECK(TorchConfigError("global_config: [4]\n") ==
-        "t.yaml:1: global_config: a sequence is not a mapping (a ModulePostTrainingPalettizerConfig) or null");
+  CHECK(
+      TorchConfigError("global_config: [4]\n") ==
+      "t.yaml:1: global_config: a sequence is not a mapping (a ModulePostTrainingPalettizerConfig) or null");
   // The package schema is untouched: Torch keys are unknown there.
   OptimizationConfig p;
   CHECK(ParseOptimizationConfig("module_type_configs: {}\n", "p.yaml", &p).message() ==
@@ -215,9 +220,10 @@ TEST_CASE("The module rule, and the longest module name wins") {
   CHECK(plans[8].plan.reason == "dtype I64 is not palettized (only F16, BF16, F32, F64)");
 
   const OptimizationConfig typo = TorchConfig("module_name_configs: {'encoder\\.layer\\.\\d+': null}\n");
-  CHECK(PlanCheckpoint(tensors, typo, "m.safetensors", &plans).message() ==
-        "m.safetensors: module_name_configs.encoder\\.layer\\.\\d+: no tensor is under this module (names are "
-        "literal, not regular expressions)");
+  CHECK(
+      PlanCheckpoint(tensors, typo, "m.safetensors", &plans).message() ==
+      "m.safetensors: module_name_configs.encoder\\.layer\\.\\d+: no tensor is under this module (names are "
+      "literal, not regular expressions)");
 }
 
 TEST_CASE("SafeTensorsWriter: what it writes reads back, and nothing is left on failure") {
@@ -246,7 +252,8 @@ TEST_CASE("SafeTensorsWriter: what it writes reads back, and nothing is left on 
   CHECK(w.Begin(path, path, true).message() == path + ": is the input; write to another path");
 }
 
-TEST_CASE("CompressCheckpoint: the dense output holds the tables' values, as packed does, for any thread count") {
+TEST_CASE(
+    "CompressCheckpoint: the dense output holds the tables' values, as packed does, for any thread count") {
   TempDir dir;
   const std::string in = dir.path() + "/m.safetensors";
   const std::string bias(64 * 4, '\x07');

@@ -3,11 +3,11 @@
 
 #include <cmath>
 
+#include "mil/weights.h"
+#include "package/package.h"
 #include "palettize/compare.h"
 #include "palettize/compress.h"
 #include "palettize/decompress.h"
-#include "mil/weights.h"
-#include "package/package.h"
 #include "test_util.h"
 
 using namespace palettize;
@@ -125,8 +125,9 @@ TEST_CASE("a weight whose shape differs is a mismatch, and CheckComparable says 
   CHECK(r.weights[1].state == WeightState::kMismatch);
   CHECK(r.weights[1].problem == "float16 [784, 800], not float16 [800, 784] as in the original");
   CHECK(CheckComparable(r).message() ==
-        out + ": weight main/model_Dense1_weight_to_fp16: mismatch: float16 [784, 800], not float16 [800, 784] "
-              "as in the original");
+        out +
+            ": weight main/model_Dense1_weight_to_fp16: mismatch: float16 [784, 800], not float16 [800, 784] "
+            "as in the original");
   CHECK(r.unchanged == 4);
 }
 

@@ -10,7 +10,8 @@
 
 using namespace palettize;
 
-TEST_CASE("RunCompress on a package: default config with overrides, a dry run writes nothing", "[compress_run]") {
+TEST_CASE("RunCompress on a package: default config with overrides, a dry run writes nothing",
+          "[compress_run]") {
   TempDir tmp;
   CompressRun run;
   run.inputs = {SharedModel("mnist")};
@@ -72,7 +73,8 @@ TEST_CASE("RunCompress: a .safetensors input is a checkpoint; packed and several
   run.packed = true;
   st = RunCompress(run, &report);
   CHECK(st.code() == Status::Code::kInvalidArgument);
-  CHECK(st.message() == "packed: only for .safetensors checkpoints (" + SharedModel("mnist") + " is not one)");
+  CHECK(st.message() ==
+        "packed: only for .safetensors checkpoints (" + SharedModel("mnist") + " is not one)");
 
   run.packed = false;
   run.inputs = {SharedModel("mnist"), SharedModel("mnist")};

@@ -185,8 +185,9 @@ TEST_CASE("null means skip; null tables are empty", "[config]") {
 }
 
 TEST_CASE("mode and granularity are case-insensitive; JSON syntax works", "[config]") {
-  OptimizationConfig c = Parse("global_config: {mode: KMeans, nbits: 2, granularity: PER_GROUPED_CHANNEL}\n"
-                               "op_type_configs: {linear: {mode: UNIFORM, nbits: 8}, conv: {mode: Unique}}\n");
+  OptimizationConfig c = Parse(
+      "global_config: {mode: KMeans, nbits: 2, granularity: PER_GROUPED_CHANNEL}\n"
+      "op_type_configs: {linear: {mode: UNIFORM, nbits: 8}, conv: {mode: Unique}}\n");
   CHECK(c.global_config->mode == PalettizeMode::kKMeans);
   CHECK(c.global_config->granularity == Granularity::kPerGroupedChannel);
   CHECK(c.op_type_configs.at("linear")->mode == PalettizeMode::kUniform);
@@ -212,8 +213,7 @@ TEST_CASE("YAML 1.1 booleans, as PyYAML reads them", "[config]") {
 }
 
 TEST_CASE("error: invalid YAML", "[config]") {
-  CHECK(Error("global_config:\n  nbits: [4\n") ==
-        "c.yaml:3: invalid YAML: end of sequence flow not found");
+  CHECK(Error("global_config:\n  nbits: [4\n") == "c.yaml:3: invalid YAML: end of sequence flow not found");
   CHECK(Error("config_type: OpPalettizerConfig\n\tglobal_config: {nbits: 6}\n") ==
         "c.yaml:2: invalid YAML: illegal tab when looking for indentation");
 }
@@ -274,8 +274,10 @@ TEST_CASE("error: duplicate keys", "[config]") {
 
 TEST_CASE("error: nbits not one of 1, 2, 3, 4, 6, 8", "[config]") {
   const std::string head = "global_config: {nbits: 6}\nop_type_configs:\n  linear:\n";
-  CHECK(Error(head + "    nbits: 5\n") == "c.yaml:4: op_type_configs.linear.nbits: 5 is not one of 1, 2, 3, 4, 6, 8");
-  CHECK(Error(head + "    nbits: 0\n") == "c.yaml:4: op_type_configs.linear.nbits: 0 is not one of 1, 2, 3, 4, 6, 8");
+  CHECK(Error(head + "    nbits: 5\n") ==
+        "c.yaml:4: op_type_configs.linear.nbits: 5 is not one of 1, 2, 3, 4, 6, 8");
+  CHECK(Error(head + "    nbits: 0\n") ==
+        "c.yaml:4: op_type_configs.linear.nbits: 0 is not one of 1, 2, 3, 4, 6, 8");
   CHECK(Error(head + "    nbits: six\n") ==
         "c.yaml:4: op_type_configs.linear.nbits: six is not one of 1, 2, 3, 4, 6, 8");
   CHECK(Error(head + "    nbits: 6.5\n") ==
@@ -442,5 +444,6 @@ TEST_CASE("DescribeConfig", "[config]") {
   c.enable_per_channel_scale = true;
   c.lut_dtype = LutDType::kUInt8;
   c.weight_threshold = 0;
-  CHECK(DescribeConfig(c) == "uniform 4-bit per_grouped_channel(group_size=16, axis=0) per_channel_scale lut=uint8");
+  CHECK(DescribeConfig(c) ==
+        "uniform 4-bit per_grouped_channel(group_size=16, axis=0) per_channel_scale lut=uint8");
 }

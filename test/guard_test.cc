@@ -21,7 +21,9 @@ TEST_CASE("Guarded passes a Status through and turns each exception into one") {
   CHECK(passed.code() == Status::Code::kInvalidArgument);
   CHECK(passed.message() == "f: bad");
 
-  const Status range = Guarded("m.mlpackage", []() -> Status { return Status::InvalidInput(std::to_string(std::vector<int>().at(3))); });
+  const Status range = Guarded("m.mlpackage", []() -> Status {
+    return Status::InvalidInput(std::to_string(std::vector<int>().at(3)));
+  });
   CHECK(range.code() == Status::Code::kInvalidInput);
   CHECK(range.message().rfind("m.mlpackage: unexpected error: ", 0) == 0);
 
@@ -30,7 +32,8 @@ TEST_CASE("Guarded passes a Status through and turns each exception into one") {
   CHECK(oom.message() == "m.mlpackage: out of memory");
 
   const Status fs = Guarded("d", []() -> Status {
-    throw std::filesystem::filesystem_error("cannot copy", std::make_error_code(std::errc::no_space_on_device));
+    throw std::filesystem::filesystem_error("cannot copy",
+                                            std::make_error_code(std::errc::no_space_on_device));
   });
   CHECK(fs.code() == Status::Code::kIOError);
   CHECK(fs.message().rfind("d: ", 0) == 0);
@@ -48,19 +51,22 @@ TEST_CASE("Guarded passes a Status through and turns each exception into one") {
 
 TEST_CASE("EscapeInvalidUtf8 writes each byte outside a valid sequence as \\xHH") {
   CHECK(EscapeInvalidUtf8("plain/ascii") == "plain/ascii");
-  CHECK(EscapeInvalidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  CHECK(EscapeInvalidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") ==
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
   CHECK(EscapeInvalidUtf8("d\xff\xfe/x") == "d\\xff\\xfe/x");
-  CHECK(EscapeInvalidUtf8("\xc3") == "\\xc3");                      // cut short at the end
-  CHECK(EscapeInvalidUtf8("\xe2\x82" "A") == "\\xe2\\x82A");        // cut short before ASCII
-  CHECK(EscapeInvalidUtf8("\xc0\x80") == "\\xc0\\x80");             // overlong NUL
-  CHECK(EscapeInvalidUtf8("\xe0\x80\x80") == "\\xe0\\x80\\x80");    // overlong
-  CHECK(EscapeInvalidUtf8("\xed\xa0\x80") == "\\xed\\xa0\\x80");    // a surrogate
+  CHECK(EscapeInvalidUtf8("\xc3") == "\\xc3");  // cut short at the end
+  CHECK(EscapeInvalidUtf8("\xe2\x82"
+                          "A") == "\\xe2\\x82A");                          // cut short before ASCII
+  CHECK(EscapeInvalidUtf8("\xc0\x80") == "\\xc0\\x80");                    // overlong NUL
+  CHECK(EscapeInvalidUtf8("\xe0\x80\x80") == "\\xe0\\x80\\x80");           // overlong
+  CHECK(EscapeInvalidUtf8("\xed\xa0\x80") == "\\xed\\xa0\\x80");           // a surrogate
   CHECK(EscapeInvalidUtf8("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
   CHECK(EscapeInvalidUtf8("\xf4\x8f\xbf\xbf") == "\xf4\x8f\xbf\xbf");      // U+10FFFF itself
 }
 
 TEST_CASE("JsonText escapes strings and keys at any depth and is valid JSON") {
-  nlohmann::ordered_json doc = {{"path", "a\xff"}, {"list", {"ok", "b\xfe"}}, {"nested", {{"k\x80", 1}, {"k", "v"}}}};
+  nlohmann::ordered_json doc = {
+      {"path", "a\xff"}, {"list", {"ok", "b\xfe"}}, {"nested", {{"k\x80", 1}, {"k", "v"}}}};
   const std::string text = JsonText(doc);
   const nlohmann::json back = nlohmann::json::parse(text);
   CHECK(back["path"] == "a\\xff");

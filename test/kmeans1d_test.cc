@@ -17,8 +17,8 @@
 
 namespace palettize::detail {
 // Defined in lib/cluster/kmeans1d.cc; lets the test force the Hirschberg-style path.
-Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* weights, size_t n,
-                                           size_t k, size_t max_table_entries);
+Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* weights, size_t n, size_t k,
+                                           size_t max_table_entries);
 extern std::atomic<bool> kmeans1d_vector_scans;
 }  // namespace palettize::detail
 
@@ -74,8 +74,7 @@ long double BruteContiguous(const std::vector<double>& x, const std::vector<doub
 }
 
 // Best over all k^n labelings (empty clusters allowed), no contiguity assumed.
-long double BruteAllAssignments(const std::vector<double>& x, const std::vector<double>& w,
-                                size_t k) {
+long double BruteAllAssignments(const std::vector<double>& x, const std::vector<double>& w, size_t k) {
   const size_t n = x.size();
   size_t total = 1;
   for (size_t i = 0; i < n; ++i) total *= k;
@@ -92,8 +91,7 @@ long double BruteAllAssignments(const std::vector<double>& x, const std::vector<
 }
 
 // Strictly ascending values from several regimes, and weights to match.
-void RandomInput(std::mt19937_64& rng, size_t n, int regime, std::vector<double>& x,
-                 std::vector<double>& w) {
+void RandomInput(std::mt19937_64& rng, size_t n, int regime, std::vector<double>& x, std::vector<double>& w) {
   std::uniform_real_distribution<double> u(0, 1);
   std::set<double> vals;
   while (vals.size() < n) {
@@ -109,9 +107,9 @@ void RandomInput(std::mt19937_64& rng, size_t n, int regime, std::vector<double>
   w.resize(n);
   for (auto& wi : w) {
     switch (regime / 3) {
-      case 0: wi = 0.01 + u(rng) * 10; break;                     // real sensitivities
-      case 1: wi = u(rng) < 0.7 ? 1.0 : 1e6; break;               // duplicate-heavy counts
-      default: wi = double(1 + rng() % 5); break;                 // small integer counts
+      case 0: wi = 0.01 + u(rng) * 10; break;        // real sensitivities
+      case 1: wi = u(rng) < 0.7 ? 1.0 : 1e6; break;  // duplicate-heavy counts
+      default: wi = double(1 + rng() % 5); break;    // small integer counts
     }
   }
 }
@@ -386,8 +384,7 @@ TEST_CASE("1-D k-means vector scans give the scalar scan's answer bit for bit", 
       detail::kmeans1d_vector_scans = true;
       const Clustering1D vec = detail::OptimalKMeans1DWithTableLimit(x.data(), w.data(), n, k, limit);
       detail::kmeans1d_vector_scans = false;
-      const Clustering1D scalar =
-          detail::OptimalKMeans1DWithTableLimit(x.data(), w.data(), n, k, limit);
+      const Clustering1D scalar = detail::OptimalKMeans1DWithTableLimit(x.data(), w.data(), n, k, limit);
       detail::kmeans1d_vector_scans = true;
       INFO("trial " << trial << " n=" << n << " k=" << k << " limit=" << limit);
       REQUIRE(vec.starts == scalar.starts);

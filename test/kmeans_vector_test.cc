@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -23,8 +23,7 @@ double Dist2(const double* a, const double* b, size_t dim) {
 }
 
 // Labels name a nearest centroid, and sse is the objective they give.
-void CheckContract(const std::vector<double>& pts, size_t n, size_t dim,
-                   const VectorClustering& r) {
+void CheckContract(const std::vector<double>& pts, size_t n, size_t dim, const VectorClustering& r) {
   const size_t k = r.centroids.size() / dim;
   REQUIRE(r.centroids.size() == k * dim);
   REQUIRE(r.labels.size() == n);
@@ -175,7 +174,8 @@ namespace {
 double WeightedObjective(const std::vector<double>& pts, const std::vector<double>& w, size_t dim,
                          const VectorClustering& r) {
   double e = 0;
-  for (size_t i = 0; i < w.size(); ++i) e += w[i] * Dist2(&pts[i * dim], &r.centroids[r.labels[i] * dim], dim);
+  for (size_t i = 0; i < w.size(); ++i)
+    e += w[i] * Dist2(&pts[i * dim], &r.centroids[r.labels[i] * dim], dim);
   return e;
 }
 
@@ -196,7 +196,8 @@ double BruteForce(const std::vector<double>& pts, const std::vector<double>& w, 
     }
     double e = 0;
     for (size_t i = 0; i < n; ++i)
-      for (size_t t = 0; t < dim; ++t) e += w[i] * std::pow(pts[i * dim + t] - sum[a[i] * dim + t] / mass[a[i]], 2);
+      for (size_t t = 0; t < dim; ++t)
+        e += w[i] * std::pow(pts[i * dim + t] - sum[a[i] * dim + t] / mass[a[i]], 2);
     best = std::min(best, e);
   }
   return best;
@@ -243,7 +244,8 @@ TEST_CASE("weighted vector k-means: never worse than plain on the weighted objec
         const VectorClustering weighted = WeightedVectorKMeans(pts.data(), w.data(), n, dim, k, opt);
         CheckContract(pts, n, dim, weighted);
         CHECK(weighted.centroids.size() == k * dim);
-        const double ew = WeightedObjective(pts, w, dim, weighted), ep = WeightedObjective(pts, w, dim, plain);
+        const double ew = WeightedObjective(pts, w, dim, weighted),
+                     ep = WeightedObjective(pts, w, dim, plain);
         CHECK(weighted.weighted_sse == Approx(ew).epsilon(1e-12));
         CHECK(ew <= ep * (1 + 1e-12));
         better += ew < ep * (1 - 1e-6);
@@ -295,7 +297,8 @@ TEST_CASE("weighted vector k-means: heavy vectors are centroids; zero weights le
 // centroid, every centroid the weighted mean of its points), not always the global optimum. On tiny
 // inputs the optimum is known by brute force: the result is never below it (the objective is
 // computed right) and reaches it in most cases (139 of these 150).
-TEST_CASE("weighted vector k-means: a local optimum, the brute-force one on most tiny inputs", "[kmeans_vector]") {
+TEST_CASE("weighted vector k-means: a local optimum, the brute-force one on most tiny inputs",
+          "[kmeans_vector]") {
   std::mt19937_64 rng(24);
   std::exponential_distribution<double> expo(1.0);
   int cases = 0, optimal = 0;
@@ -321,7 +324,8 @@ TEST_CASE("weighted vector k-means: a local optimum, the brute-force one on most
               for (size_t t = 0; t < dim; ++t) sum[t] += w[i] * pts[i * dim + t];
             }
           REQUIRE(mass > 0);
-          for (size_t t = 0; t < dim; ++t) CHECK(r.centroids[c * dim + t] == Approx(sum[t] / mass).margin(1e-12));
+          for (size_t t = 0; t < dim; ++t)
+            CHECK(r.centroids[c * dim + t] == Approx(sum[t] / mass).margin(1e-12));
         }
         const double best = BruteForce(pts, w, dim, k);
         CHECK(r.weighted_sse >= best * (1 - 1e-12));

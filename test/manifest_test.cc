@@ -61,9 +61,7 @@ TEST_CASE("manifest errors name the file and the field") {
                        "rootModelIdentifier": "a"})") ==
         "M.json: itemInfoEntries.a.path: '../../etc/passwd' is not a relative path inside Data/");
   CHECK(ParseError(R"({"fileFormatVersion": "1.0.0", "itemInfoEntries": {"a": {"path": 7}},
-                       "rootModelIdentifier": "a"})") ==
-        "M.json: itemInfoEntries.a.path: not a string");
+                       "rootModelIdentifier": "a"})") == "M.json: itemInfoEntries.a.path: not a string");
   CHECK(ParseError(R"({"fileFormatVersion": "1.0.0", "itemInfoEntries": {"a": 1},
-                       "rootModelIdentifier": "a"})") ==
-        "M.json: itemInfoEntries.a: not an object");
+                       "rootModelIdentifier": "a"})") == "M.json: itemInfoEntries.a: not an object");
 }

@@ -121,8 +121,8 @@ TEST_CASE("N3: uniform tables on float16 subnormals: every element takes its nea
     INFO(nbits << " bits");
     PalettizedWeight fast, general;
     std::string why;
-    REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(bits.data()), s, Plan(PalettizeMode::kUniform, nbits),
-                               kAll, true, &fast, &why));
+    REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(bits.data()), s,
+                               Plan(PalettizeMode::kUniform, nbits), kAll, true, &fast, &why));
     REQUIRE(PalettizeWeight(v, s, Plan(PalettizeMode::kUniform, nbits), kAll, &general, &why));
     CHECK(fast.indices == general.indices);  // the histogram path agrees with the general one
     for (size_t i = 0; i < v.size(); ++i) {

@@ -25,8 +25,8 @@ class ScopedNames {
 };
 
 // The names apps/palettize installs: overwrite, min_target, packed, sensitivity, config, out_dir.
-const OptionNames kFlags{"--force", "--minimum-deployment-target", "--packed", "--sensitivity", "--config",
-                         "--output-dir"};
+const OptionNames kFlags{
+    "--force", "--minimum-deployment-target", "--packed", "--sensitivity", "--config", "--output-dir"};
 
 // Every message below, as the library words it under `names`.
 std::vector<std::string> Messages(const std::string& dir) {
@@ -63,7 +63,8 @@ std::vector<std::string> Messages(const std::string& dir) {
 
 }  // namespace
 
-TEST_CASE("library messages name options by their fields unless an app installs its names", "[option_names]") {
+TEST_CASE("library messages name options by their fields unless an app installs its names",
+          "[option_names]") {
   TempDir dir;
   const std::string d = dir.path();
   const std::vector<std::string> plain = Messages(d);
@@ -79,14 +80,15 @@ TEST_CASE("library messages name options by their fields unless an app installs 
 
   {
     ScopedNames flags(kFlags);
-    CHECK(Messages(d) == std::vector<std::string>{
-                             d + "/out.safetensors: already exists (use --force to replace it)",
-                             d + "/s.safetensors: the output is the --sensitivity file; write to another path",
-                             d + "/c.safetensors: the output is the --config file; write to another path",
-                             "--minimum-deployment-target: a checkpoint has no deployment target",
-                             "t.yaml:1: calibration_nsamples: not supported (palettize does not run the model; "
-                             "pass sensitivities computed beforehand with --sensitivity)",
-                             " but --minimum-deployment-target is iOS16"});
+    CHECK(Messages(d) ==
+          std::vector<std::string>{
+              d + "/out.safetensors: already exists (use --force to replace it)",
+              d + "/s.safetensors: the output is the --sensitivity file; write to another path",
+              d + "/c.safetensors: the output is the --config file; write to another path",
+              "--minimum-deployment-target: a checkpoint has no deployment target",
+              "t.yaml:1: calibration_nsamples: not supported (palettize does not run the model; "
+              "pass sensitivities computed beforehand with --sensitivity)",
+              " but --minimum-deployment-target is iOS16"});
   }
   CHECK(Messages(d) == plain);
 }

@@ -87,7 +87,8 @@ TEST_CASE("each override replaces its field of global_config, and only that", "[
   const PalettizeConfig& g = *c.global_config;
   CHECK(g.mode == PalettizeMode::kUniform);  // from the config
   CHECK(g.weight_threshold == 10);           // from the config
-  CHECK(DescribeConfig(g) == "uniform 3-bit per_grouped_channel(group_size=16, axis=1) per_channel_scale lut=uint8");
+  CHECK(DescribeConfig(g) ==
+        "uniform 3-bit per_grouped_channel(group_size=16, axis=1) per_channel_scale lut=uint8");
   CHECK(c.op_name_configs.at("conv1")->nbits == 2);  // overrides touch global_config only
 
   ConfigOverrides rest;
@@ -163,18 +164,20 @@ TEST_CASE("a config file that cannot be read fails ResolveConfig before any over
 
 TEST_CASE("option names parse in any case; a bad one is named with the choices", "[overrides]") {
   CheckParse<PalettizeMode>(ParseMode,
-                            {{"kmeans", PalettizeMode::kKMeans}, {"uniform", PalettizeMode::kUniform},
+                            {{"kmeans", PalettizeMode::kKMeans},
+                             {"uniform", PalettizeMode::kUniform},
                              {"unique", PalettizeMode::kUnique}},
                             "median", "'median' is not one of kmeans, uniform, unique");
   // per_gizmo has per_grouped_channel's fifth letter: a test of one letter would take it.
-  CheckParse<Granularity>(ParseGranularity,
-                          {{"per_tensor", Granularity::kPerTensor},
-                           {"per_grouped_channel", Granularity::kPerGroupedChannel}},
-                          "per_gizmo", "'per_gizmo' is not one of per_tensor, per_grouped_channel");
+  CheckParse<Granularity>(
+      ParseGranularity,
+      {{"per_tensor", Granularity::kPerTensor}, {"per_grouped_channel", Granularity::kPerGroupedChannel}},
+      "per_gizmo", "'per_gizmo' is not one of per_tensor, per_grouped_channel");
   CheckParse<LutDType>(ParseLutDType, {{"int8", LutDType::kInt8}, {"UInt8", LutDType::kUInt8}}, "u4",
                        "'u4' is not one of int8, uint8");
   CheckParse<DeploymentTarget>(ParseDeploymentTarget,
-                               {{"iOS16", DeploymentTarget::kIOS16}, {"ios17", DeploymentTarget::kIOS17},
+                               {{"iOS16", DeploymentTarget::kIOS16},
+                                {"ios17", DeploymentTarget::kIOS17},
                                 {"iOS18", DeploymentTarget::kIOS18}},
                                "iOS15", "'iOS15' is not one of iOS16, iOS17, iOS18");
   DeploymentTarget t = DeploymentTarget::kAuto;

@@ -63,7 +63,8 @@ TEST_CASE("ResolvePath: absolute, with . .. // and trailing slashes gone, links 
   CHECK(ResolvePath("no-such-thing") == ResolvePath(cwd) + "/no-such-thing");
 }
 
-TEST_CASE("SamePath and PathInside through .., links, missing tails, // and trailing slashes", "[path_rules]") {
+TEST_CASE("SamePath and PathInside through .., links, missing tails, // and trailing slashes",
+          "[path_rules]") {
   Zoo z;
   CHECK(SamePath(z.a, z.a + "/"));
   CHECK(SamePath(z.a, z.root + "//link/./a.mlpackage"));
@@ -117,8 +118,8 @@ TEST_CASE("D2: an output that is or lies inside an input is refused", "[path_rul
   sens.inputs.push_back({"the --sensitivity file", z.zoo + "/notes.txt"});
   CHECK(CheckRunPaths(sens).ok());
   sens.outputs = {{z.zoo + "/notes.txt/o.safetensors", OutputKind::kFile}};
-  CHECK(Message(sens) == z.zoo + "/notes.txt/o.safetensors: the output lies inside the --sensitivity file " + z.zoo +
-                             "/notes.txt; write outside it");
+  CHECK(Message(sens) == z.zoo + "/notes.txt/o.safetensors: the output lies inside the --sensitivity file " +
+                             z.zoo + "/notes.txt; write outside it");
 }
 
 TEST_CASE("D3: a report that is or lies inside an input or an output is refused", "[path_rules]") {
@@ -133,7 +134,8 @@ TEST_CASE("D3: a report that is or lies inside an input or an output is refused"
   ck.inputs = {{"the input", z.zoo + "/notes.txt"}, {"the --config file", z.root + "/c.yaml"}};
   ck.outputs = {{z.root + "/b.safetensors", OutputKind::kFile}};
   ck.report = z.root + "/link/notes.txt";
-  CHECK(Message(ck) == ck.report + ": the report is the input " + z.zoo + "/notes.txt; write to another path");
+  CHECK(Message(ck) ==
+        ck.report + ": the report is the input " + z.zoo + "/notes.txt; write to another path");
   ck.report = z.root + "/c.yaml";
   CHECK(Message(ck) == ck.report + ": the report is the --config file; write to another path");
   ck.report = z.root + "/b.safetensors";
@@ -141,7 +143,8 @@ TEST_CASE("D3: a report that is or lies inside an input or an output is refused"
   // Into --output-dir is where a batch report goes; onto it is not.
   RunPaths batch;
   batch.inputs = {{"the input", z.a}};
-  batch.outputs = {{z.root + "/out", OutputKind::kFolder}, {z.root + "/out/a.mlpackage", OutputKind::kPackage}};
+  batch.outputs = {{z.root + "/out", OutputKind::kFolder},
+                   {z.root + "/out/a.mlpackage", OutputKind::kPackage}};
   batch.report = z.root + "/out/r.json";
   CHECK(CheckRunPaths(batch).code() == Status::Code::kIOError);  // out/ does not exist yet
   fs::create_directory(z.root + "/out");
@@ -162,8 +165,9 @@ TEST_CASE("with --force, only an existing output of the same kind is replaced", 
     for (const std::string& p : {folder, file}) {
       const Status st = CheckRunPaths(z.Run(p, "", force));
       CHECK(st.code() == Status::Code::kInvalidArgument);
-      CHECK(st.message() == p + ": already exists and is not a package (a folder holding Manifest.json); overwrite "
-                                "replaces only a package");
+      CHECK(st.message() ==
+            p + ": already exists and is not a package (a folder holding Manifest.json); overwrite "
+                "replaces only a package");
     }
   }
   CHECK(Message(z.Run(z.b, "", false)) == z.b + ": already exists (use overwrite to replace it)");

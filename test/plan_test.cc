@@ -58,7 +58,8 @@ TEST_CASE("consumers that resolve to different configs are an error", "[plan]") 
   OptimizationConfig cfg;
   cfg.global_config = Bits(6);
   cfg.op_type_configs["matmul"] = Bits(4);
-  std::vector<ConstWeight> ws = {Weight("shared", {64, 64}, {{"linear", "l1", "weight", {}}, {"matmul", "m1", "y", {}}})};
+  std::vector<ConstWeight> ws = {
+      Weight("shared", {64, 64}, {{"linear", "l1", "weight", {}}, {"matmul", "m1", "y", {}}})};
   std::vector<WeightPlan> plans;
   Status st = PlanWeights(ws, cfg, &plans);
   CHECK(st.code() == Status::Code::kInvalidArgument);
@@ -107,9 +108,10 @@ TEST_CASE("has_config tells a null config from one that applied but could not", 
   OptimizationConfig cfg;
   cfg.global_config = Bits(6);
   cfg.op_name_configs["skip_me"] = std::nullopt;
-  std::vector<ConstWeight> ws = {Weight("skip_me", {64, 64}, {{"linear", "a", "weight", {}}}),
-                                 Weight("tiny", {8, 8}, {{"linear", "b", "weight", {}}}),
-                                 Weight("ints", {64, 64}, {{"linear", "c", "weight", {}}}, CoreML::Specification::MILSpec::INT32)};
+  std::vector<ConstWeight> ws = {
+      Weight("skip_me", {64, 64}, {{"linear", "a", "weight", {}}}),
+      Weight("tiny", {8, 8}, {{"linear", "b", "weight", {}}}),
+      Weight("ints", {64, 64}, {{"linear", "c", "weight", {}}}, CoreML::Specification::MILSpec::INT32)};
   std::vector<WeightPlan> p;
   REQUIRE(PlanWeights(ws, cfg, &p).ok());
   CHECK_FALSE(p[0].has_config);  // null: skipped by the config itself

@@ -127,9 +127,11 @@ TEST_CASE("OpenUnder follows no link below the root, at any component") {
 
   CHECK(ReadUnderRoot(root, "Data/a/linked_file", 100, &st).empty());
   CHECK(st.code() == Status::Code::kInvalidInput);
-  CHECK(st.message() == root + "/Data/a/linked_file: is a symbolic link; links inside a package are not followed");
+  CHECK(st.message() ==
+        root + "/Data/a/linked_file: is a symbolic link; links inside a package are not followed");
   ReadUnderRoot(root, "Data/linked_dir/secret", 100, &st);
-  CHECK(st.message() == root + "/Data/linked_dir: is a symbolic link; links inside a package are not followed");
+  CHECK(st.message() ==
+        root + "/Data/linked_dir: is a symbolic link; links inside a package are not followed");
   ReadUnderRoot(root, "Data/a/self/file", 100, &st);
   CHECK(st.message() == root + "/Data/a/self: is a symbolic link; links inside a package are not followed");
   ReadUnderRoot(root, "Data/../pkg/Data/a/file", 100, &st);
@@ -150,9 +152,11 @@ TEST_CASE("OpenUnder and WalkUnder refuse FIFOs and sockets without opening them
   Status st;
   ReadUnderRoot(root, "Data/fifo", 100, &st);
   CHECK(st.code() == Status::Code::kInvalidInput);
-  CHECK(st.message() == root + "/Data/fifo: is a FIFO; only regular files and folders are read inside a package");
+  CHECK(st.message() ==
+        root + "/Data/fifo: is a FIFO; only regular files and folders are read inside a package");
   Walk(root, "", &st);
-  CHECK(st.message() == root + "/Data/fifo: is a FIFO; only regular files and folders are read inside a package");
+  CHECK(st.message() ==
+        root + "/Data/fifo: is a FIFO; only regular files and folders are read inside a package");
   REQUIRE(::unlink((root + "/Data/fifo").c_str()) == 0);
 
   const std::string sock_path = root + "/Data/sock";
@@ -165,7 +169,8 @@ TEST_CASE("OpenUnder and WalkUnder refuse FIFOs and sockets without opening them
   REQUIRE(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   Walk(root, "", &st);
   ::close(sock);
-  CHECK(st.message() == root + "/Data/sock: is a socket; only regular files and folders are read inside a package");
+  CHECK(st.message() ==
+        root + "/Data/sock: is a socket; only regular files and folders are read inside a package");
 }
 
 TEST_CASE("WalkUnder visits sorted, parents first, and stops at the first link") {
@@ -205,7 +210,8 @@ TEST_CASE("CopyUnder copies contents, not modes, and leaves out what skip names"
   fs::create_directories(dir.path() + "/out/deep");
   fs::create_directories(dir.path() + "/one");
   fs::create_directories(dir.path() + "/out2");
-  Status st = CopyUnder(root, "item", to, [&](const std::string& shown) { return shown == root + "/item/skipped"; });
+  Status st =
+      CopyUnder(root, "item", to, [&](const std::string& shown) { return shown == root + "/item/skipped"; });
   ::umask(old_mask);
   REQUIRE(st.ok());
   std::string text;
@@ -221,7 +227,9 @@ TEST_CASE("CopyUnder copies contents, not modes, and leaves out what skip names"
   CHECK((s.st_mode & 07777) == 0644);
 
   // A single file, and a tree copied over a copy of itself (overlapping manifest items).
-  REQUIRE(CopyUnder(root, "item/plain", dir.path() + "/one/plain", [](const std::string&) { return false; }).ok());
+  REQUIRE(CopyUnder(root, "item/plain", dir.path() + "/one/plain", [](const std::string&) {
+            return false;
+          }).ok());
   REQUIRE(ReadFileToString(dir.path() + "/one/plain", &text).ok());
   CHECK(text == "p");
   CHECK(CopyUnder(root, "item", to, [](const std::string&) { return false; }).ok());
@@ -250,15 +258,16 @@ TEST_CASE("Blob file names are normalised: one spelling per file, '..' refused")
   REQUIRE(p.OpenWeightFile("@model_path/weights/weight.bin", &a).ok());
   REQUIRE(p.OpenWeightFile("@model_path/weights//./weight.bin", &b).ok());
   CHECK(a == b);
-  for (const char* bad : {"@model_path/weights/../weight.bin", "@model_path/..", "@model_path/", "@model_path/./",
-                          "@model_path//"}) {
+  for (const char* bad : {"@model_path/weights/../weight.bin", "@model_path/..", "@model_path/",
+                          "@model_path/./", "@model_path//"}) {
     INFO(bad);
     Status st = p.NormalizeBlobFileName(bad, &n);
     CHECK(st.code() == Status::Code::kInvalidInput);
     CHECK(st.message().find("' leaves the package") != std::string::npos);
   }
-  CHECK(p.NormalizeBlobFileName("weights/weight.bin", &n).message().find("does not start with @model_path/") !=
-        std::string::npos);
+  CHECK(
+      p.NormalizeBlobFileName("weights/weight.bin", &n).message().find("does not start with @model_path/") !=
+      std::string::npos);
   // A name holding ".." inside a component is an ordinary name.
   REQUIRE(p.NormalizeBlobFileName("@model_path/weights/a..b", &n).ok());
   CHECK(n == "@model_path/weights/a..b");

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <map>
 #include <limits>
+#include <map>
 #include <random>
 
 #include "MIL.pb.h"
@@ -46,7 +46,8 @@ ElementWeights Weights(const std::vector<double>& s, SafeTensor* t) {
   return w;
 }
 
-double WeightedError(const std::vector<double>& x, const std::vector<double>& s, const std::vector<double>& y) {
+double WeightedError(const std::vector<double>& x, const std::vector<double>& s,
+                     const std::vector<double>& y) {
   double e = 0;
   for (size_t i = 0; i < x.size(); ++i) e += s[i] * (x[i] - y[i]) * (x[i] - y[i]);
   return e;
@@ -115,8 +116,8 @@ std::string Floats(const std::vector<float>& v) {
 
 Status Parse(const std::string& bytes, std::vector<SafeTensor>* tensors) {
   std::map<std::string, std::string> meta;
-  return ParseSafeTensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "s.safetensors", tensors,
-                          &meta);
+  return ParseSafeTensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "s.safetensors",
+                          tensors, &meta);
 }
 
 std::string ParseError(const std::string& bytes) {
@@ -127,7 +128,8 @@ std::string ParseError(const std::string& bytes) {
 
 }  // namespace
 
-TEST_CASE("weighted k-means: the exact optimum, with zero sensitivities, against brute force", "[sensitivity]") {
+TEST_CASE("weighted k-means: the exact optimum, with zero sensitivities, against brute force",
+          "[sensitivity]") {
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> value(-1.0, 1.0);
   std::uniform_int_distribution<int> coin(0, 3);
@@ -156,7 +158,8 @@ TEST_CASE("weighted k-means: the exact optimum, with zero sensitivities, against
     // The table is rounded to float32, so the achieved error may exceed the optimum by a hair.
     CHECK(p.weighted_sse == Approx(assignments).epsilon(1e-6).margin(1e-9));
     CHECK(p.weighted_sse == Approx(WeightedError(x, s, p.decoded)).epsilon(1e-12).margin(1e-15));
-    CHECK(p.sse == Approx(WeightedError(x, std::vector<double>(n, 1.0), p.decoded)).epsilon(1e-12).margin(1e-15));
+    CHECK(p.sse ==
+          Approx(WeightedError(x, std::vector<double>(n, 1.0), p.decoded)).epsilon(1e-12).margin(1e-15));
   }
 }
 
@@ -182,10 +185,10 @@ TEST_CASE("weighted k-means: merged fast paths give the general path's tables", 
         PalettizedWeight general, fast, plain;
         std::string why;
         REQUIRE(PalettizeWeight(v, shape, plan, {1, 2, 3, 4, 6, 8}, &general, &why, &w));
-        REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), shape, plan, {1, 2, 3, 4, 6, 8},
-                                   true, &fast, &why, &w));
-        REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), shape, plan, {1, 2, 3, 4, 6, 8},
-                                   true, &plain, &why));
+        REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), shape, plan,
+                                   {1, 2, 3, 4, 6, 8}, true, &fast, &why, &w));
+        REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), shape, plan,
+                                   {1, 2, 3, 4, 6, 8}, true, &plain, &why));
         INFO("dtype " << dtype << " group " << g << " axis " << axis);
         CHECK(fast.lut == general.lut);
         CHECK(fast.indices == general.indices);
@@ -209,7 +212,8 @@ TEST_CASE("weighted k-means: per-channel scale weights are s^2 times the sensiti
   std::uniform_real_distribution<double> sens(0.0, 4.0);
   const TensorShape shape = MakeShape({16, 12}, MT::FLOAT16);
   std::vector<double> v(shape.elements), s(shape.elements);
-  for (size_t i = 0; i < v.size(); ++i) v[i] = RoundToDType(value(rng) * double(1 + i % 12), MT::FLOAT16), s[i] = sens(rng);
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = RoundToDType(value(rng) * double(1 + i % 12), MT::FLOAT16), s[i] = sens(rng);
   SafeTensor t;
   const ElementWeights w = Weights(s, &t);
   WeightPlan plan = KMeansPlan(2, 16, 0);
@@ -237,10 +241,10 @@ TEST_CASE("weighted k-means: elements of huge sensitivity are reproduced exactly
     const ElementWeights w = Weights(s, &t);
     PalettizedWeight p, plain;
     std::string why;
-    REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), shape, KMeansPlan(2, 64), {2}, true, &p,
-                               &why, &w));
-    REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), shape, KMeansPlan(2, 64), {2}, true,
-                               &plain, &why));
+    REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), shape, KMeansPlan(2, 64), {2},
+                               true, &p, &why, &w));
+    REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), shape, KMeansPlan(2, 64), {2},
+                               true, &plain, &why));
     for (size_t i : heavy) CHECK(p.decoded[i] == v[i]);
     size_t exact_plain = 0;
     for (size_t i : heavy) exact_plain += plain.decoded[i] == v[i];
@@ -307,7 +311,8 @@ TEST_CASE("safetensors: a valid file, every dtype read as double", "[safetensors
   CHECK(f.Find("x") == nullptr);
 }
 
-TEST_CASE("safetensors: corrupt files are refused with one line naming the file and tensor", "[safetensors]") {
+TEST_CASE("safetensors: corrupt files are refused with one line naming the file and tensor",
+          "[safetensors]") {
   const std::string data = Floats({1, 2, 3, 4});
   auto entry = [](const std::string& body) { return R"({"w":{)" + body + "}}"; };
   const std::string good = entry(R"("dtype":"F32","shape":[2,2],"data_offsets":[0,16])");
@@ -316,8 +321,8 @@ TEST_CASE("safetensors: corrupt files are refused with one line naming the file 
   CHECK(ParseError("abc") == "s.safetensors: 3 bytes, too short for a safetensors header length (8 bytes)");
   // Truncated: the header, then the data.
   const std::string whole = SafeFile(good, data);
-  CHECK(ParseError(whole.substr(0, 20)) == "s.safetensors: header length " + std::to_string(good.size()) +
-                                               " past end of file (20 bytes)");
+  CHECK(ParseError(whole.substr(0, 20)) ==
+        "s.safetensors: header length " + std::to_string(good.size()) + " past end of file (20 bytes)");
   CHECK(ParseError(whole.substr(0, whole.size() - 1)) ==
         "s.safetensors: tensor 'w': data_offsets [0, 16] past end of data (15 bytes)");
   std::string huge(8, '\0');
@@ -329,11 +334,13 @@ TEST_CASE("safetensors: corrupt files are refused with one line naming the file 
   CHECK(ParseError(SafeFile(entry(R"("dtype":"F32","shape":[4])"), data)) ==
         "s.safetensors: tensor 'w': no data_offsets");
   CHECK(ParseError(SafeFile(entry(R"("dtype":"F17","shape":[4],"data_offsets":[0,16])"), data)) ==
-        "s.safetensors: tensor 'w': dtype \"F17\" is not one of BOOL, U8, I8, U16, I16, F16, BF16, U32, I32, F32, "
+        "s.safetensors: tensor 'w': dtype \"F17\" is not one of BOOL, U8, I8, U16, I16, F16, BF16, U32, I32, "
+        "F32, "
         "U64, I64, F64");
   CHECK(ParseError(SafeFile(entry(R"("dtype":"F32","shape":[-4],"data_offsets":[0,16])"), data)) ==
         "s.safetensors: tensor 'w': shape is not a list of non-negative integers");
-  CHECK(ParseError(SafeFile(entry(R"("dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,16])"), data)) ==
+  CHECK(ParseError(SafeFile(entry(R"("dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,16])"),
+                            data)) ==
         "s.safetensors: tensor 'w': shape [4294967296, 4294967296] has more than 2^64 bytes");
   // Lying offsets.
   CHECK(ParseError(SafeFile(entry(R"("dtype":"F32","shape":[4],"data_offsets":[0,12])"), data)) ==
@@ -371,7 +378,8 @@ TEST_CASE("sensitivity files: name and value matches, and what is refused", "[se
   SensitivityMatch m;
   {
     SensitivitySet set;
-    REQUIRE(open(R"({"w_to_fp16":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})", Floats({1, 0, 2, 0}), &set)
+    REQUIRE(open(R"({"w_to_fp16":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})", Floats({1, 0, 2, 0}),
+                 &set)
                 .ok());
     REQUIRE(set.Match(w, data, &m).ok());
     CHECK(m.match == "name");
@@ -400,20 +408,21 @@ TEST_CASE("sensitivity files: name and value matches, and what is refused", "[se
   }
   {
     SensitivitySet set;
-    REQUIRE(open(R"({"w_to_fp16":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", Floats({1, 1, 1, 1}), &set)
-                .ok());
+    REQUIRE(
+        open(R"({"w_to_fp16":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", Floats({1, 1, 1, 1}), &set)
+            .ok());
     Status st = set.Match(w, data, &m);
     CHECK(st.code() == Status::Code::kInvalidInput);
     CHECK(st.message() == path + ": tensor 'w_to_fp16' is F32 [4], but const 'w_to_fp16' is float16 [2, 2]");
   }
-  for (const auto& [bad, text] : std::vector<std::pair<float, std::string>>{
-           {-0.5f, "-0.5"}, {NAN, "NaN"}, {INFINITY, "Inf"}}) {
+  for (const auto& [bad, text] :
+       std::vector<std::pair<float, std::string>>{{-0.5f, "-0.5"}, {NAN, "NaN"}, {INFINITY, "Inf"}}) {
     SensitivitySet set;
-    Status st = open(R"({"w_to_fp16":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})", Floats({1, 1, bad, 1}),
-                     &set);
+    Status st = open(R"({"w_to_fp16":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})",
+                     Floats({1, 1, bad, 1}), &set);
     CHECK(st.code() == Status::Code::kInvalidInput);
-    CHECK(st.message() == path + ": tensor 'w_to_fp16': element 2 is " + text +
-                              "; sensitivities must be finite and >= 0");
+    CHECK(st.message() ==
+          path + ": tensor 'w_to_fp16': element 2 is " + text + "; sensitivities must be finite and >= 0");
   }
   {
     SensitivitySet set;
@@ -498,8 +507,8 @@ TEST_CASE("sensitivity files: reads through the file equal the mapping's", "[sen
   std::string bytes;
   auto add = [&](const std::string& name, const std::string& dtype, const std::string& data) {
     header += (header.size() > 1 ? "," : "") + std::string("\"") + name + "\":{\"dtype\":\"" + dtype +
-              "\",\"shape\":[" + std::to_string(n) + "],\"data_offsets\":[" + std::to_string(bytes.size()) + "," +
-              std::to_string(bytes.size() + data.size()) + "]}";
+              "\",\"shape\":[" + std::to_string(n) + "],\"data_offsets\":[" + std::to_string(bytes.size()) +
+              "," + std::to_string(bytes.size() + data.size()) + "]}";
     bytes += data;
   };
   add("a", "F16", f16);
@@ -526,7 +535,8 @@ TEST_CASE("sensitivity files: reads through the file equal the mapping's", "[sen
       CHECK_FALSE(m.weights.mapped);
       ElementWeights mapped = m.weights;
       mapped.fd = -1;
-      for (auto [begin, count] : std::vector<std::pair<uint64_t, uint64_t>>{{0, n}, {1, 4097}, {4095, 9000}, {n - 3, 3}}) {
+      for (auto [begin, count] :
+           std::vector<std::pair<uint64_t, uint64_t>>{{0, n}, {1, 4097}, {4095, 9000}, {n - 3, 3}}) {
         std::vector<double> x(count), y(count);
         m.weights.Read(begin, count, x.data());
         mapped.Read(begin, count, y.data());

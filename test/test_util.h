@@ -37,8 +37,9 @@ inline std::string SharedModel(const std::string& name) {
 inline palettize::TensorShape MakeShape(std::vector<uint64_t> dims, int mil_type) {
   palettize::TensorShape s;
   s.mil_type = mil_type;
-  s.bits = mil_type == CoreML::Specification::MILSpec::DataType::FLOAT16 ? 16
-           : mil_type == CoreML::Specification::MILSpec::DataType::FLOAT32 ? 32 : 8;
+  s.bits = mil_type == CoreML::Specification::MILSpec::DataType::FLOAT16   ? 16
+           : mil_type == CoreML::Specification::MILSpec::DataType::FLOAT32 ? 32
+                                                                           : 8;
   s.dims = std::move(dims);
   s.elements = 1;
   for (uint64_t d : s.dims) s.elements *= d;

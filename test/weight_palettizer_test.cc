@@ -16,7 +16,9 @@ using MT = CoreML::Specification::MILSpec::DataType;
 
 namespace {
 
-TensorShape Shape(std::vector<uint64_t> dims, int dtype = MT::FLOAT16) { return MakeShape(std::move(dims), dtype); }
+TensorShape Shape(std::vector<uint64_t> dims, int dtype = MT::FLOAT16) {
+  return MakeShape(std::move(dims), dtype);
+}
 
 WeightPlan Plan(PalettizeMode mode, int nbits, uint64_t group_size, int axis = 0) {
   WeightPlan p;
@@ -145,7 +147,8 @@ TEST_CASE("the fast scalar path gives the general path's tables and indices", "[
           TensorShape s = Shape({32, 5, 3}, dtype);
           std::vector<double> v = Values(s, unsigned(rng()));
           if (mode == PalettizeMode::kUnique)  // few distinct values, incl. both zeros
-            for (size_t i = 0; i < v.size(); ++i) v[i] = (i % 7 == 0) ? -0.0 : RoundToDType(0.01 * double(i % 9), dtype);
+            for (size_t i = 0; i < v.size(); ++i)
+              v[i] = (i % 7 == 0) ? -0.0 : RoundToDType(0.01 * double(i % 9), dtype);
           v[3] = -0.0;
           v[4] = 0.0;
           std::string raw = EncodeElements(v, dtype);
@@ -154,7 +157,8 @@ TEST_CASE("the fast scalar path gives the general path's tables and indices", "[
           PalettizedWeight general, fast;
           std::string why1, why2;
           bool a = PalettizeWeight(v, s, plan, kAll, &general, &why1);
-          bool b = PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, plan, kAll, true, &fast, &why2);
+          bool b = PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, plan, kAll, true,
+                                      &fast, &why2);
           REQUIRE(a == b);
           REQUIRE(why1 == why2);
           if (!a) continue;
@@ -179,8 +183,8 @@ TEST_CASE("numeric edge cases: all-equal, subnormal, signed zeros, few distinct 
     auto lossless = [&](const std::vector<double>& v, PalettizeMode mode, int nbits) {
       std::string raw = EncodeElements(v, dtype);
       PalettizedWeight p;
-      REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, Plan(mode, nbits, 16), kAll, true, &p,
-                                 &why));
+      REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, Plan(mode, nbits, 16), kAll,
+                                 true, &p, &why));
       CHECK(p.sse == 0);
       CHECK(p.max_abs_error == 0);
       for (size_t i = 0; i < v.size(); ++i) REQUIRE(p.decoded[i] == v[i]);
@@ -214,15 +218,15 @@ TEST_CASE("the fast path refuses NaN and Inf in any group, after or without a fi
           std::string why;
           INFO("dtype " << dtype << " at " << at << " value " << bad);
           CHECK_FALSE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s,
-                                         Plan(mode, mode == PalettizeMode::kUnique ? 0 : 4, 4), kAll,
-                                         false, &p, &why));
+                                         Plan(mode, mode == PalettizeMode::kUnique ? 0 : 4, 4), kAll, false,
+                                         &p, &why));
           CHECK(why == "holds NaN or Inf values");
           // The same weight without the bad value palettizes: the refusal was about it alone.
           v[at] = 0.5;
           const std::string fine = EncodeElements(v, dtype);
           CHECK(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(fine.data()), s,
-                                   Plan(mode, mode == PalettizeMode::kUnique ? 0 : 4, 4), kAll, false,
-                                   &p, &why));
+                                   Plan(mode, mode == PalettizeMode::kUnique ? 0 : 4, 4), kAll, false, &p,
+                                   &why));
         }
       }
     }

@@ -45,8 +45,7 @@ TEST_CASE("tensor types are validated") {
   tt->add_dimensions()->mutable_unknown();
   CHECK(ParseTensorType(t, &s).message() == "type: dimension 1 is not constant");
   tt->mutable_dimensions(1)->mutable_constant()->set_size(uint64_t(1) << 62);
-  CHECK(ParseTensorType(t, &s).message() ==
-        "type: float16 [4, 4611686018427387904] has too many elements");
+  CHECK(ParseTensorType(t, &s).message() == "type: float16 [4, 4611686018427387904] has too many elements");
   tt->mutable_dimensions(1)->mutable_constant()->set_size(3);
   REQUIRE(ParseTensorType(t, &s).ok());
   CHECK(s.elements == 12);

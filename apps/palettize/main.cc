@@ -5,6 +5,7 @@
 // paths, stages, writes the report and commits the outputs. What stays here is the CLI's own: flag
 // combinations that are usage errors, the flag names library messages use (InstallFlagNames), the
 // progress bar and summaries people read, and the exit codes. Only this file prints errors.
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,11 +13,10 @@
 #include <optional>
 #include <string>
 #include <vector>
-#include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "palettize/batch.h"
 #include "palettize/checkpoint.h"
@@ -106,8 +106,8 @@ struct ConfigFlags {
   int64_t group_size_value = 32, channel_axis_value = 0, cluster_dim_value = 1, weight_threshold_value = 2048;
   bool per_channel_scale_value = false;
   CLI::Option *mode = nullptr, *nbits = nullptr, *granularity = nullptr, *group_size = nullptr,
-              *channel_axis = nullptr, *cluster_dim = nullptr, *per_channel_scale = nullptr, *lut_dtype = nullptr,
-              *weight_threshold = nullptr;
+              *channel_axis = nullptr, *cluster_dim = nullptr, *per_channel_scale = nullptr,
+              *lut_dtype = nullptr, *weight_threshold = nullptr;
 };
 
 // A named value given to `flag`, parsed by the library; its error is prefixed with the flag.
@@ -146,7 +146,8 @@ palettize::Status FlagsToOverrides(const ConfigFlags& f, palettize::ConfigOverri
 
 // compare: the report goes to stdout even when the packages do not match, so that a CI log shows
 // every weight; the exit code then says why the step failed (2 mismatch, 4 below --min-snr).
-int RunCompare(const std::string& original, const std::string& compressed, bool as_json, const double* min_snr) {
+int RunCompare(const std::string& original, const std::string& compressed, bool as_json,
+               const double* min_snr) {
   palettize::CompareReport report;
   palettize::Status st = palettize::Compare(original, compressed, &report);
   if (!st.ok()) return Fail(st);
@@ -224,8 +225,9 @@ void InstallFlagNames() {
 
 static int Run(int argc, char** argv) {
   InstallFlagNames();
-  CLI::App app{"palettize: compress Core ML models (.mlpackage ML Programs) and safetensors checkpoints by "
-               "weight palettization."};
+  CLI::App app{
+      "palettize: compress Core ML models (.mlpackage ML Programs) and safetensors checkpoints by "
+      "weight palettization."};
   app.require_subcommand(1);
   // One line per usage error, like every other error.
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
@@ -240,9 +242,10 @@ static int Run(int argc, char** argv) {
   std::string model;
   bool as_json = false;
   palettize::InspectOptions inspect_options;
-  CLI::App* inspect = app.add_subcommand(
-      "inspect", "List every const weight of a model: dtype, shape, storage, unique values, "
-                 "sparsity, consuming ops, and whether it would be palettized.");
+  CLI::App* inspect =
+      app.add_subcommand("inspect",
+                         "List every const weight of a model: dtype, shape, storage, unique values, "
+                         "sparsity, consuming ops, and whether it would be palettized.");
   inspect->add_option("MODEL", model, "The .mlpackage to read")->required();
   inspect->add_flag("--json", as_json, "Print JSON (schema in docs/format.md) instead of a table");
   inspect
@@ -256,18 +259,20 @@ static int Run(int argc, char** argv) {
   bool dry_run = false, force = false, quiet = false, verbose = false;
   ConfigFlags flags;
   CLI::App* compress = app.add_subcommand(
-      "compress", "Palettize the weights of a model and write a new .mlpackage (and a JSON report); with "
-                  "--output-dir, of every model in the packages and folders given. A .safetensors INPUT is a "
-                  "Torch checkpoint: its module weights are palettized into a new .safetensors file.");
+      "compress",
+      "Palettize the weights of a model and write a new .mlpackage (and a JSON report); with "
+      "--output-dir, of every model in the packages and folders given. A .safetensors INPUT is a "
+      "Torch checkpoint: its module weights are palettized into a new .safetensors file.");
   std::vector<std::string> inputs;
   compress
-      ->add_option("INPUT", inputs,
-                   "The .mlpackage or .safetensors checkpoint to compress (never modified); with --output-dir, "
-                   "any number of packages and folders (searched recursively for *.mlpackage)")
+      ->add_option(
+          "INPUT", inputs,
+          "The .mlpackage or .safetensors checkpoint to compress (never modified); with --output-dir, "
+          "any number of packages and folders (searched recursively for *.mlpackage)")
       ->required();
-  auto* o_output =
-      compress->add_option("-o,--output", output,
-                           "The .mlpackage (for a checkpoint: .safetensors) to write (assembled beside, then renamed)");
+  auto* o_output = compress->add_option(
+      "-o,--output", output,
+      "The .mlpackage (for a checkpoint: .safetensors) to write (assembled beside, then renamed)");
   std::string output_dir;
   int jobs = 1;
   auto* o_output_dir = compress->add_option(
@@ -280,51 +285,73 @@ static int Run(int argc, char** argv) {
                    "Batch: models compressed at a time (default 1); each uses its own --threads workers")
       ->check(CLI::PositiveNumber)
       ->needs(o_output_dir);
-  compress->add_option("--config", config_file,
-                       "YAML config in coremltools' OptimizationConfig schema (see configs/); for a .safetensors "
-                       "input, in coremltools.optimize.torch's PostTrainingPalettizerConfig schema (global_config, "
-                       "module_type_configs, module_name_configs, n_bits). Flags below override its global_config");
+  compress->add_option(
+      "--config", config_file,
+      "YAML config in coremltools' OptimizationConfig schema (see configs/); for a .safetensors "
+      "input, in coremltools.optimize.torch's PostTrainingPalettizerConfig schema (global_config, "
+      "module_type_configs, module_name_configs, n_bits). Flags below override its global_config");
   bool packed = false;
-  compress->add_flag("--packed", packed,
-                     "Checkpoints: write each palettized tensor X as X.lut, X.indices (packed bits) and scales, "
-                     "described in __metadata__ (docs/format.md section 9). Default: dense tensors in the input's "
-                     "dtype, which load into the Torch model unchanged");
-  flags.mode = compress->add_option("--mode", flags.mode_name, "kmeans (default: exact optimal 1-D k-means), uniform, or unique (lossless)")
-      ->check(CLI::IsMember({"kmeans", "uniform", "unique"}, CLI::ignore_case));
-  flags.nbits = compress->add_option("--nbits", flags.nbits_value, "Bits per index: 1, 2, 3, 4, 6 or 8 (default 6; 3 needs iOS18)")
-      ->check(CLI::IsMember({1, 2, 3, 4, 6, 8}));
-  flags.granularity = compress->add_option("--granularity", flags.granularity_name,
-                                      "per_tensor (default: one table per weight) or per_grouped_channel "
-                                      "(a table per group of channels: smaller error, iOS18)")
-      ->check(CLI::IsMember({"per_tensor", "per_grouped_channel"}, CLI::ignore_case));
-  flags.group_size = compress->add_option("--group-size", flags.group_size_value, "Channels per table for per_grouped_channel (default 32)");
-  flags.channel_axis = compress->add_option("--channel-axis", flags.channel_axis_value,
-                                      "Axis the channel groups run along (default: chosen from the consuming op, as coremltools; "
-                                      "for a checkpoint 0, Torch's output channels)");
-  flags.cluster_dim = compress->add_option("--cluster-dim", flags.cluster_dim_value, "Vector length of table entries (default 1; > 1 needs iOS18)");
+  compress->add_flag(
+      "--packed", packed,
+      "Checkpoints: write each palettized tensor X as X.lut, X.indices (packed bits) and scales, "
+      "described in __metadata__ (docs/format.md section 9). Default: dense tensors in the input's "
+      "dtype, which load into the Torch model unchanged");
+  flags.mode = compress
+                   ->add_option("--mode", flags.mode_name,
+                                "kmeans (default: exact optimal 1-D k-means), uniform, or unique (lossless)")
+                   ->check(CLI::IsMember({"kmeans", "uniform", "unique"}, CLI::ignore_case));
+  flags.nbits = compress
+                    ->add_option("--nbits", flags.nbits_value,
+                                 "Bits per index: 1, 2, 3, 4, 6 or 8 (default 6; 3 needs iOS18)")
+                    ->check(CLI::IsMember({1, 2, 3, 4, 6, 8}));
+  flags.granularity = compress
+                          ->add_option("--granularity", flags.granularity_name,
+                                       "per_tensor (default: one table per weight) or per_grouped_channel "
+                                       "(a table per group of channels: smaller error, iOS18)")
+                          ->check(CLI::IsMember({"per_tensor", "per_grouped_channel"}, CLI::ignore_case));
+  flags.group_size = compress->add_option("--group-size", flags.group_size_value,
+                                          "Channels per table for per_grouped_channel (default 32)");
+  flags.channel_axis = compress->add_option(
+      "--channel-axis", flags.channel_axis_value,
+      "Axis the channel groups run along (default: chosen from the consuming op, as coremltools; "
+      "for a checkpoint 0, Torch's output channels)");
+  flags.cluster_dim = compress->add_option("--cluster-dim", flags.cluster_dim_value,
+                                           "Vector length of table entries (default 1; > 1 needs iOS18)");
   flags.per_channel_scale = compress->add_flag("--per-channel-scale", flags.per_channel_scale_value,
-                                   "Normalise by a per-channel scale before clustering (iOS18)");
-  flags.lut_dtype = compress->add_option("--lut-dtype", flags.lut_dtype_name, "Store tables as int8 or uint8 with a scale per table (iOS18)")
-      ->check(CLI::IsMember({"int8", "uint8"}, CLI::ignore_case));
-  flags.weight_threshold = compress->add_option("--weight-threshold", flags.weight_threshold_value,
-                                     "Palettize only weights with more elements than this (default 2048)");
-  CLI::Option* o_target = compress->add_option("--minimum-deployment-target", target,
-                       "Packages: force the output's target: iOS16, iOS17 or iOS18 (default: the input's, raised as the "
-                       "config needs)")
-      ->check(CLI::IsMember({"iOS16", "iOS17", "iOS18"}, CLI::ignore_case));
-  compress->add_option("--report", report_file,
-                       "Write a JSON report of every weight (docs/format.md section 6); with --output-dir, "
-                       "one report of every model (section 7); for a checkpoint, of every tensor (section 9)");
-  compress->add_flag("--dry-run", dry_run, "Print the plan (each weight's config, or why it is skipped) and write nothing");
-  compress->add_flag("--force", force, "Replace OUTPUT (with --output-dir: every output) if it exists and is of its kind: a "
+                                               "Normalise by a per-channel scale before clustering (iOS18)");
+  flags.lut_dtype = compress
+                        ->add_option("--lut-dtype", flags.lut_dtype_name,
+                                     "Store tables as int8 or uint8 with a scale per table (iOS18)")
+                        ->check(CLI::IsMember({"int8", "uint8"}, CLI::ignore_case));
+  flags.weight_threshold =
+      compress->add_option("--weight-threshold", flags.weight_threshold_value,
+                           "Palettize only weights with more elements than this (default 2048)");
+  CLI::Option* o_target = compress
+                              ->add_option("--minimum-deployment-target", target,
+                                           "Packages: force the output's target: iOS16, iOS17 or iOS18 "
+                                           "(default: the input's, raised as the "
+                                           "config needs)")
+                              ->check(CLI::IsMember({"iOS16", "iOS17", "iOS18"}, CLI::ignore_case));
+  compress->add_option(
+      "--report", report_file,
+      "Write a JSON report of every weight (docs/format.md section 6); with --output-dir, "
+      "one report of every model (section 7); for a checkpoint, of every tensor (section 9)");
+  compress->add_flag("--dry-run", dry_run,
+                     "Print the plan (each weight's config, or why it is skipped) and write nothing");
+  compress->add_flag("--force", force,
+                     "Replace OUTPUT (with --output-dir: every output) if it exists and is of its kind: a "
                      "package (a folder holding Manifest.json), for a checkpoint a regular file");
   int threads = 0;
-  compress->add_option("--threads", threads,
-                       "Worker threads per model (default: one per core; a larger count is capped at the cores "
-                       "this process may use); the output is the same for any count")
+  compress
+      ->add_option("--threads", threads,
+                   "Worker threads per model (default: one per core; a larger count is capped at the cores "
+                   "this process may use); the output is the same for any count")
       ->check(CLI::NonNegativeNumber);
   auto* o_quiet = compress->add_flag("-q,--quiet", quiet, "Print nothing but errors");
-  compress->add_flag("-v,--verbose", verbose, "Also print the plan: each weight's config and seconds, or why it is skipped")->excludes(o_quiet);
+  compress
+      ->add_flag("-v,--verbose", verbose,
+                 "Also print the plan: each weight's config and seconds, or why it is skipped")
+      ->excludes(o_quiet);
   std::string sensitivity_file;
   bool sensitivity_normalize = false;
   auto* o_sens = compress->add_option(
@@ -332,29 +359,34 @@ static int Run(int argc, char** argv) {
       "A .safetensors file of per-element sensitivities (>= 0): k-means tables of the weights it has a "
       "tensor for minimise the sensitivity-weighted error. A tensor applies to the const of its name, or, "
       "named X.sensitivity beside the original weight X, to the const holding X's values (for a checkpoint: "
-      "to the tensor X, by name only); other weights get plain k-means (the report says which). Default: none");
+      "to the tensor X, by name only); other weights get plain k-means (the report says which). Default: "
+      "none");
   compress
-      ->add_flag("--sensitivity-normalize", sensitivity_normalize,
-                 "Normalise each sensitivity tensor as coremltools' SKMPalettizer does (divide by its maximum, "
-                 "zeros raised to its smallest non-zero value, at least 1e-12), so no element is ignored. "
-                 "Default: off, values used as given")
+      ->add_flag(
+          "--sensitivity-normalize", sensitivity_normalize,
+          "Normalise each sensitivity tensor as coremltools' SKMPalettizer does (divide by its maximum, "
+          "zeros raised to its smallest non-zero value, at least 1e-12), so no element is ignored. "
+          "Default: off, values used as given")
       ->needs(o_sens);
 
   std::string dec_input, dec_output;
   bool dec_force = false;
-  CLI::App* decompress = app.add_subcommand(
-      "decompress", "Turn every palettized weight (constexpr_lut_to_dense and its shift/scale ops) "
-                    "back into a dense const, as coremltools' decompress_weights does.");
+  CLI::App* decompress =
+      app.add_subcommand("decompress",
+                         "Turn every palettized weight (constexpr_lut_to_dense and its shift/scale ops) "
+                         "back into a dense const, as coremltools' decompress_weights does.");
   decompress->add_option("INPUT", dec_input, "The .mlpackage to decompress (never modified)")->required();
   decompress->add_option("-o,--output", dec_output, "The .mlpackage to write")->required();
-  decompress->add_flag("--force", dec_force, "Replace OUTPUT if it exists and is a package (a folder holding Manifest.json)");
+  decompress->add_flag("--force", dec_force,
+                       "Replace OUTPUT if it exists and is a package (a folder holding Manifest.json)");
 
   std::string cmp_original, cmp_compressed;
   bool cmp_json = false;
   double min_snr = 0;
   CLI::App* compare = app.add_subcommand(
-      "compare", "Per weight SNR and max abs error of COMPRESSED (decompressed as by decompress) against "
-                 "ORIGINAL, and how each weight is stored, so that CI can gate on quality.");
+      "compare",
+      "Per weight SNR and max abs error of COMPRESSED (decompressed as by decompress) against "
+      "ORIGINAL, and how each weight is stored, so that CI can gate on quality.");
   compare->add_option("ORIGINAL", cmp_original, "The uncompressed .mlpackage")->required();
   compare->add_option("COMPRESSED", cmp_compressed, "The .mlpackage compressed from it")->required();
   compare->add_flag("--json", cmp_json, "Print JSON (schema in docs/format.md) instead of a table");
@@ -392,7 +424,8 @@ static int Run(int argc, char** argv) {
     palettize::DecompressReport report;
     palettize::Status st = palettize::Decompress(dec_input, dec_output, options, &report);
     if (!st.ok()) return Fail(st);
-    Say(spdlog::level::info, "decompressed " + std::to_string(report.weights) + " weights into " + dec_output);
+    Say(spdlog::level::info,
+        "decompressed " + std::to_string(report.weights) + " weights into " + dec_output);
     return kExitOk;
   }
 
@@ -400,12 +433,14 @@ static int Run(int argc, char** argv) {
     if (quiet) Log().set_level(spdlog::level::err);
     if (verbose) Log().set_level(spdlog::level::debug);
     if (output_dir.empty() && inputs.size() > 1) {
-      Error("compress: " + std::to_string(inputs.size()) + " inputs need --output-dir OUT (-o names one output)");
+      Error("compress: " + std::to_string(inputs.size()) +
+            " inputs need --output-dir OUT (-o names one output)");
       return kExitUsage;
     }
     if (palettize::IsCheckpointPath(inputs[0]) && !output_dir.empty()) {
-      Error(inputs[0] + ": --output-dir takes .mlpackage packages and folders; compress a checkpoint with -o "
-                        "OUTPUT.safetensors");
+      Error(inputs[0] +
+            ": --output-dir takes .mlpackage packages and folders; compress a checkpoint with -o "
+            "OUTPUT.safetensors");
       return kExitUsage;
     }
     if (output.empty() && output_dir.empty() && !dry_run) {
@@ -444,7 +479,8 @@ static int Run(int argc, char** argv) {
         const double mbs = secs > 0 ? double(bytes_done) / secs / 1e6 : 0;
         const double eta = bytes_done > 0 ? secs * double(bytes_total - bytes_done) / double(bytes_done) : 0;
         const int width = 30, filled = total ? int(width * done / total) : width;
-        std::fprintf(stderr, "\r[%s%s] %zu/%zu weights  %.0f MB/s  ETA %.0f s   ", std::string(size_t(filled), '#').c_str(),
+        std::fprintf(stderr, "\r[%s%s] %zu/%zu weights  %.0f MB/s  ETA %.0f s   ",
+                     std::string(size_t(filled), '#').c_str(),
                      std::string(size_t(width - filled), ' ').c_str(), done, total, mbs, eta);
         if (done == total) std::fprintf(stderr, "\n");
         std::fflush(stderr);

@@ -75,8 +75,8 @@ Status MakeFolders(const fs::path& dir, std::vector<fs::path>* created) {
 
 }  // namespace
 
-static Status PlanBatchUnguarded(const std::vector<std::string>& inputs, const std::string& out_dir, const CompressOptions& options,
-                 std::vector<BatchItem>* items) {
+static Status PlanBatchUnguarded(const std::vector<std::string>& inputs, const std::string& out_dir,
+                                 const CompressOptions& options, std::vector<BatchItem>* items) {
   items->clear();
   const fs::path out = Clean(out_dir);
   // Every input and output of the run, checked together before anything is compressed.
@@ -89,8 +89,9 @@ static Status PlanBatchUnguarded(const std::vector<std::string>& inputs, const s
     const fs::path output = out / rel;
     auto [it, fresh] = producer.emplace(output.string(), input.string());
     if (!fresh)
-      return Status::InvalidArgument(output.string() + ": output of both " + it->second + " and " + input.string() +
-                                     " (rename one, or pass the folder holding both: sub-folders are mirrored)");
+      return Status::InvalidArgument(
+          output.string() + ": output of both " + it->second + " and " + input.string() +
+          " (rename one, or pass the folder holding both: sub-folders are mirrored)");
     items->push_back({input.string(), output.string()});
     paths.inputs.push_back({"the input", input.string()});
     paths.outputs.push_back({output.string(), OutputKind::kPackage});
@@ -114,8 +115,8 @@ static Status PlanBatchUnguarded(const std::vector<std::string>& inputs, const s
   return CheckRunPaths(paths);
 }
 
-Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, const CompressOptions& options,
-                 std::vector<BatchItem>* items) {
+Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
+                 const CompressOptions& options, std::vector<BatchItem>* items) {
   return Guarded(out_dir, [&] { return PlanBatchUnguarded(inputs, out_dir, options, items); });
 }
 

@@ -53,8 +53,7 @@ Status BlobReader::Read(uint64_t metadata_offset, BlobView* out) const {
   if (!IsBlobDTypeCode(v.blob_dtype))
     return Status::InvalidInput(where + ": dtype: unknown code " + U64(v.blob_dtype));
   if (data_offset < metadata_offset + kBlobMetadataSize)
-    return Status::InvalidInput(where + ": data offset " + U64(data_offset) +
-                                " overlaps its own metadata");
+    return Status::InvalidInput(where + ": data offset " + U64(data_offset) + " overlaps its own metadata");
   if (data_offset > size_)
     return Status::InvalidInput(where + ": data offset " + U64(data_offset) + " past end of file (" +
                                 U64(size_) + " bytes)");

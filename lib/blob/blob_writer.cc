@@ -35,8 +35,8 @@ Status BlobWriter::Write(const void* data, size_t size) {
   return Status::OK();
 }
 
-Status BlobWriter::Append(uint32_t blob_dtype, const void* data, uint64_t size,
-                          uint64_t padding_bits, uint64_t* metadata_offset) {
+Status BlobWriter::Append(uint32_t blob_dtype, const void* data, uint64_t size, uint64_t padding_bits,
+                          uint64_t* metadata_offset) {
   static const uint8_t kZeros[kBlobAlignment] = {};
   if (uint64_t rem = position_ % kBlobAlignment; rem != 0)
     PALETTIZE_RETURN_IF_ERROR(Write(kZeros, kBlobAlignment - rem));

@@ -10,9 +10,9 @@
 #include <map>
 #include <memory>
 
-#include "palettize/option_names.h"
 #include "checkpoint/checkpoint_plan.h"
 #include "encode/packed_tensor.h"
+#include "palettize/option_names.h"
 #include "palettizer/weight_palettizer.h"
 #include "safetensors/safetensors.h"
 #include "safetensors/safetensors_writer.h"
@@ -28,7 +28,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
 
 const std::vector<int> kAllNbits = {1, 2, 3, 4, 6, 8};  // a checkpoint has no target to restrict them
 constexpr const char* kMetadataPrefix = "palettize.";
@@ -50,13 +52,15 @@ Status FindSensitivity(SensitivitySet& set, const TensorPlan& t, SensitivityMatc
   PALETTIZE_RETURN_IF_ERROR(set.Match(w, nullptr, match));  // by name only: the file holds the weights
   r->sensitivity_checked = true;
   if (match->key.empty()) {
-    r->sensitivity_note = "no sensitivity tensor named '" + w.name + "' or '" + w.name + ".sensitivity': plain k-means";
+    r->sensitivity_note =
+        "no sensitivity tensor named '" + w.name + "' or '" + w.name + ".sensitivity': plain k-means";
     return Status::OK();
   }
   r->sensitivity = match->tensor;
   r->sensitivity_match = match->match;
   if (t.plan.config.mode != PalettizeMode::kKMeans) {
-    r->sensitivity_note = std::string("not used: ") + ModeName(t.plan.config.mode) + " tables do not depend on it";
+    r->sensitivity_note =
+        std::string("not used: ") + ModeName(t.plan.config.mode) + " tables do not depend on it";
     *match = SensitivityMatch();
   }
   return Status::OK();
@@ -66,16 +70,16 @@ Status FindSensitivity(SensitivitySet& set, const TensorPlan& t, SensitivityMatc
 Status CheckPackedNames(const SafeTensorsFile& file, const std::vector<TensorPlan>& plans) {
   for (const auto& [key, value] : file.metadata())
     if (key.rfind(kMetadataPrefix, 0) == 0)
-      return Status::InvalidArgument(file.path() + ": __metadata__ already holds '" + key +
-                                     "' (a " + GetOptionNames().packed + " output?); " + GetOptionNames().packed +
+      return Status::InvalidArgument(file.path() + ": __metadata__ already holds '" + key + "' (a " +
+                                     GetOptionNames().packed + " output?); " + GetOptionNames().packed +
                                      " needs a dense checkpoint");
   for (const TensorPlan& p : plans) {
     if (!p.plan.palettize) continue;
     for (const char* suffix : {".lut", ".lut_scale", ".lut_offset", ".indices", ".scale"})
       if (file.Find(p.tensor->name + suffix))
         return Status::InvalidArgument(file.path() + ": tensor '" + p.tensor->name + suffix +
-                                       "' exists, and " + GetOptionNames().packed + " would write a tensor of that name for '" +
-                                       p.tensor->name + "'");
+                                       "' exists, and " + GetOptionNames().packed +
+                                       " would write a tensor of that name for '" + p.tensor->name + "'");
   }
   return Status::OK();
 }
@@ -102,15 +106,16 @@ void FillReport(const SafeTensorsFile& file, const std::vector<TensorPlan>& plan
 
 bool IsCheckpointPath(const std::string& path) { return EndsWithNoCase(path, ".safetensors"); }
 
-static Status CompressCheckpointUnguarded(const std::string& input, const std::string& output, const CheckpointOptions& options,
-                          CheckpointReport* report) {
+static Status CompressCheckpointUnguarded(const std::string& input, const std::string& output,
+                                          const CheckpointOptions& options, CheckpointReport* report) {
   const auto start = Clock::now();
   const CompressOptions& o = options.compress;
   PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(CompressRunPaths(input, {output, OutputKind::kFile}, o)));
   const OptimizationConfig& cfg = o.config;
   if (o.min_target != DeploymentTarget::kAuto)
     return Status::InvalidArgument(GetOptionNames().min_target + ": a checkpoint has no deployment target");
-  if (cfg.global_config) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*cfg.global_config, "global_config"));
+  if (cfg.global_config)
+    PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*cfg.global_config, "global_config"));
   for (const auto& [k, v] : cfg.op_type_configs)
     if (v) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*v, "module_type_configs." + k));
   for (const auto& [k, v] : cfg.op_name_configs)
@@ -142,7 +147,8 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
     rep.report.sensitivity_file = o.sensitivity_file;
     rep.report.sensitivity_normalize = o.sensitivity_normalize;
     for (size_t i : jobs)
-      PALETTIZE_RETURN_IF_ERROR(FindSensitivity(*sensitivities, plans[i], &matches[i], &rep.report.weights[i]));
+      PALETTIZE_RETURN_IF_ERROR(
+          FindSensitivity(*sensitivities, plans[i], &matches[i], &rep.report.weights[i]));
     rep.report.unused_sensitivities = sensitivities->Unused();
   }
   auto finish = [&] {
@@ -196,8 +202,8 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
       data = aligned.data();
     }
     const ElementWeights* sens = matches[i].key.empty() ? nullptr : &matches[i].weights;
-    work->ok = PalettizeWeightRaw(data, plans[i].shape, plans[i].plan, kAllNbits, !options.packed, &work->result,
-                                  &work->failure, sens);
+    work->ok = PalettizeWeightRaw(data, plans[i].shape, plans[i].plan, kAllNbits, !options.packed,
+                                  &work->result, &work->failure, sens);
     if (sens) sens->Release(0, sens->tensor->elements);
     ReleaseMappedPages(t.data, t.bytes);
     rep.report.weights[i].seconds = Seconds(t0);
@@ -291,8 +297,8 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
   return Status::OK();
 }
 
-Status CompressCheckpoint(const std::string& input, const std::string& output, const CheckpointOptions& options,
-                          CheckpointReport* report) {
+Status CompressCheckpoint(const std::string& input, const std::string& output,
+                          const CheckpointOptions& options, CheckpointReport* report) {
   return Guarded(input, [&] { return CompressCheckpointUnguarded(input, output, options, report); });
 }
 

@@ -39,7 +39,8 @@ bool ContainsEmbed(const std::string& module) {
 // "" when `t` is a module weight (filling module and type), else why it is kept.
 std::string InferModule(const SafeTensor& t, std::string* module, std::string* type) {
   const std::string& n = t.name;
-  if (n.size() <= kWeightSuffixLen || n.compare(n.size() - kWeightSuffixLen, kWeightSuffixLen, kWeightSuffix) != 0)
+  if (n.size() <= kWeightSuffixLen ||
+      n.compare(n.size() - kWeightSuffixLen, kWeightSuffixLen, kWeightSuffix) != 0)
     return "not a module weight (only tensors named '<module>.weight' are palettized)";
   if (FloatMilType(t.dtype) == 0)
     return std::string("dtype ") + SafeDTypeName(t.dtype) + " is not palettized (only F16, BF16, F32, F64)";
@@ -51,8 +52,10 @@ std::string InferModule(const SafeTensor& t, std::string* module, std::string* t
     default: break;
   }
   module->clear();
-  if (t.shape.size() < 2) return "rank " + std::to_string(t.shape.size()) + ": 1-D tensors (norms, biases) are left uncompressed";
-  return "rank " + std::to_string(t.shape.size()) + ": no module type palettize infers (Linear, Conv1d, Conv2d, Embedding) has it";
+  if (t.shape.size() < 2)
+    return "rank " + std::to_string(t.shape.size()) + ": 1-D tensors (norms, biases) are left uncompressed";
+  return "rank " + std::to_string(t.shape.size()) +
+         ": no module type palettize infers (Linear, Conv1d, Conv2d, Embedding) has it";
 }
 
 // The longest key of module_name_configs that applies to tensor `name` of module `module`: the
@@ -66,7 +69,8 @@ const std::pair<const std::string, std::optional<PalettizeConfig>>* LongestKey(
     const auto it = keys.find(*exact);
     if (it != keys.end()) return &*it;
   }
-  for (size_t dot = module.rfind('.'); dot != std::string::npos && dot > 0; dot = module.rfind('.', dot - 1)) {
+  for (size_t dot = module.rfind('.'); dot != std::string::npos && dot > 0;
+       dot = module.rfind('.', dot - 1)) {
     const auto it = keys.find(module.substr(0, dot));
     if (it != keys.end()) return &*it;
   }
@@ -90,8 +94,9 @@ Status PlanCheckpoint(const std::vector<SafeTensor>& tensors, const Optimization
     }
   for (const auto& [key, c] : config.op_name_configs) {
     if (!under.count(key))
-      return Status::InvalidArgument(file + ": module_name_configs." + key +
-                                     ": no tensor is under this module (names are literal, not regular expressions)");
+      return Status::InvalidArgument(
+          file + ": module_name_configs." + key +
+          ": no tensor is under this module (names are literal, not regular expressions)");
   }
   for (const SafeTensor& t : tensors) {
     TensorPlan p;
@@ -113,7 +118,8 @@ Status PlanCheckpoint(const std::vector<SafeTensor>& tensors, const Optimization
       resolved = &named->second, source = "module_name_configs." + named->first;
     } else {
       const auto typed = config.op_type_configs.find(p.module_type);
-      if (typed != config.op_type_configs.end()) resolved = &typed->second, source = "module_type_configs." + p.module_type;
+      if (typed != config.op_type_configs.end())
+        resolved = &typed->second, source = "module_type_configs." + p.module_type;
     }
     p.plan.config_source = source;
     if (!resolved->has_value()) {

@@ -13,7 +13,9 @@ namespace palettize {
 
 namespace {
 
-std::string ModuleText(const CheckpointModule& m) { return m.type.empty() ? "" : " (" + m.type + " " + m.module + ")"; }
+std::string ModuleText(const CheckpointModule& m) {
+  return m.type.empty() ? "" : " (" + m.type + " " + m.module + ")";
+}
 
 }  // namespace
 
@@ -33,22 +35,19 @@ std::string CheckpointReportToJson(const CheckpointReport& r, bool with_timings)
     }
     weights.push_back(std::move(w));
   }
-  const nlohmann::ordered_json out = {{"input", base["input"]},
-                                      {"output", base["output"]},
-                                      {"format", "safetensors"},
-                                      {"packed", r.packed},
-                                      {"sensitivity", base["sensitivity"]},
-                                      {"weights", weights},
-                                      {"totals", base["totals"]}};
+  const nlohmann::ordered_json out = {
+      {"input", base["input"]},  {"output", base["output"]},           {"format", "safetensors"},
+      {"packed", r.packed},      {"sensitivity", base["sensitivity"]}, {"weights", weights},
+      {"totals", base["totals"]}};
   return JsonText(out);
 }
 
 std::string CheckpointSummary(const CheckpointReport& rep) {
   const CompressReport& r = rep.report;
   char line[256];
-  std::snprintf(line, sizeof line, "palettized %zu tensors (%zu kept): %s -> %s %s(%.2fx) in %.2f s\n", r.palettized,
-                r.skipped, FormatBytes(r.bytes_before).c_str(), FormatBytes(r.bytes_after).c_str(),
-                rep.packed ? "" : "packed, written dense ",
+  std::snprintf(line, sizeof line, "palettized %zu tensors (%zu kept): %s -> %s %s(%.2fx) in %.2f s\n",
+                r.palettized, r.skipped, FormatBytes(r.bytes_before).c_str(),
+                FormatBytes(r.bytes_after).c_str(), rep.packed ? "" : "packed, written dense ",
                 r.bytes_after > 0 ? double(r.bytes_before) / double(r.bytes_after) : 0.0, r.wall_seconds);
   std::string out = line;
   for (const WeightReport& w : r.weights)
@@ -61,7 +60,8 @@ std::string CheckpointSummary(const CheckpointReport& rep) {
     out += "  sensitivity " + r.sensitivity_file + ": " + std::to_string(weighted) + " tensors weighted, " +
            std::to_string(plain) + " plain k-means (no tensor)\n";
     if (!r.unused_sensitivities.empty())
-      out += "  " + std::to_string(r.unused_sensitivities.size()) + " sensitivity tensors applied to no tensor\n";
+      out += "  " + std::to_string(r.unused_sensitivities.size()) +
+             " sensitivity tensors applied to no tensor\n";
   }
   return out;
 }
@@ -77,8 +77,10 @@ std::string CheckpointPlanText(const CheckpointReport& rep, bool with_timings) {
       continue;
     }
     out += DescribeConfig(w.config) + " (" + w.config_source + ")";
-    if (!w.sensitivity.empty()) out += ", sensitivity '" + w.sensitivity + "'";
-    else if (w.sensitivity_checked) out += ", no sensitivity: plain k-means";
+    if (!w.sensitivity.empty())
+      out += ", sensitivity '" + w.sensitivity + "'";
+    else if (w.sensitivity_checked)
+      out += ", no sensitivity: plain k-means";
     out += TimingText(w, with_timings) + "\n";
   }
   for (const std::string& u : r.unused_sensitivities) out += "sensitivity '" + u + "' applies to no tensor\n";

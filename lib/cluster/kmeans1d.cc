@@ -26,9 +26,9 @@
 #include "cluster/kmeans1d.h"
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -40,8 +40,8 @@ namespace palettize {
 
 namespace detail {
 // The table limit is a parameter only so that tests can force the O(n)-memory path on small inputs.
-Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* weights, size_t n,
-                                           size_t k, size_t max_table_entries);
+Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* weights, size_t n, size_t k,
+                                           size_t max_table_entries);
 // Tests turn the vector scans off to compare them with the scalar one.
 std::atomic<bool> kmeans1d_vector_scans{true};
 }  // namespace detail
@@ -74,8 +74,7 @@ struct PrefixSums {
 // min over m in [begin, end] of prev[m] + cost(m, p), leftmost on ties. The hi parts of two
 // nearby prefixes cancel exactly (Sterbenz), so hi difference plus lo difference gives W, S1, S2
 // of the range to double precision relative to the range itself, not to the prefix totals.
-RowMin ScanRowScalar(const PrefixSums& ps, const double* prev, size_t p, size_t begin,
-                     size_t end) {
+RowMin ScanRowScalar(const PrefixSums& ps, const double* prev, size_t p, size_t begin, size_t end) {
   const double bw = ps.w[p], bs1 = ps.s1[p], bs2 = ps.s2[p];
   const double bwl = ps.w_lo[p], bs1l = ps.s1_lo[p], bs2l = ps.s2_lo[p];
   RowMin best{begin, std::numeric_limits<double>::infinity()};
@@ -98,10 +97,9 @@ template <int kSwap>
 __attribute__((target("avx2"))) inline void MergeLanes(__m256d& v, __m256i& i) {
   const __m256d ov = _mm256_castsi256_pd(_mm256_permute4x64_epi64(_mm256_castpd_si256(v), kSwap));
   const __m256i oi = _mm256_permute4x64_epi64(i, kSwap);
-  const __m256d take =
-      _mm256_or_pd(_mm256_cmp_pd(ov, v, _CMP_LT_OQ),
-                   _mm256_and_pd(_mm256_cmp_pd(ov, v, _CMP_EQ_OQ),
-                                 _mm256_castsi256_pd(_mm256_cmpgt_epi64(i, oi))));
+  const __m256d take = _mm256_or_pd(
+      _mm256_cmp_pd(ov, v, _CMP_LT_OQ),
+      _mm256_and_pd(_mm256_cmp_pd(ov, v, _CMP_EQ_OQ), _mm256_castsi256_pd(_mm256_cmpgt_epi64(i, oi))));
   v = _mm256_blendv_pd(v, ov, take);
   i = _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(i), _mm256_castsi256_pd(oi), take));
 }
@@ -110,8 +108,9 @@ __attribute__((target("avx2"))) inline void MergeLanes(__m256d& v, __m256i& i) {
 // cannot contract s2 - s1 * q into a fused multiply-add: every value is bit-identical to the
 // scalar scan's, and so is the answer (each lane keeps its own leftmost minimum; the lanes are
 // then merged by value, then by index).
-__attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2(
-    const PrefixSums& ps, const double* prev, size_t p, size_t begin, size_t end) {
+__attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2(const PrefixSums& ps,
+                                                                         const double* prev, size_t p,
+                                                                         size_t begin, size_t end) {
   const __m256d bw = _mm256_set1_pd(ps.w[p]), bs1 = _mm256_set1_pd(ps.s1[p]);
   const __m256d bs2 = _mm256_set1_pd(ps.s2[p]), bwl = _mm256_set1_pd(ps.w_lo[p]);
   const __m256d bs1l = _mm256_set1_pd(ps.s1_lo[p]), bs2l = _mm256_set1_pd(ps.s2_lo[p]);
@@ -119,8 +118,8 @@ __attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2(
   const __m256d inf = _mm256_set1_pd(std::numeric_limits<double>::infinity());
   const __m256i four = _mm256_set1_epi64x(4);
   const __m256i last = _mm256_set1_epi64x(static_cast<long long>(end));
-  __m256i idx = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(begin)),
-                                 _mm256_setr_epi64x(0, 1, 2, 3));
+  __m256i idx =
+      _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(begin)), _mm256_setr_epi64x(0, 1, 2, 3));
   __m256d best_v = inf;
   __m256i best_i = idx;
   for (size_t m = begin; m <= end; m += 4) {
@@ -139,8 +138,8 @@ __attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2(
     v = _mm256_blendv_pd(v, inf, _mm256_castsi256_pd(beyond));
     const __m256d better = _mm256_cmp_pd(v, best_v, _CMP_LT_OQ);
     best_v = _mm256_blendv_pd(best_v, v, better);
-    best_i = _mm256_castpd_si256(
-        _mm256_blendv_pd(_mm256_castsi256_pd(best_i), _mm256_castsi256_pd(idx), better));
+    best_i =
+        _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(best_i), _mm256_castsi256_pd(idx), better));
     idx = _mm256_add_epi64(idx, four);
   }
   // Merge the lanes without branches: a branch here would wait on the divisions above, and its
@@ -153,18 +152,16 @@ __attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2(
 // ScanRowAvx2 for at most four candidates (end - begin < 4), the common case deep in divide and
 // conquer: one vector of candidates, no loop, and the leftmost minimum found by comparing every
 // lane with the minimum, so nothing branches on the divisions.
-__attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2Short(
-    const PrefixSums& ps, const double* prev, size_t p, size_t begin, size_t end) {
+__attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2Short(const PrefixSums& ps,
+                                                                              const double* prev, size_t p,
+                                                                              size_t begin, size_t end) {
   const size_t m = begin;
-  const __m256d w =
-      _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(ps.w[p]), _mm256_loadu_pd(&ps.w[m])),
-                    _mm256_sub_pd(_mm256_set1_pd(ps.w_lo[p]), _mm256_loadu_pd(&ps.w_lo[m])));
-  const __m256d s1 =
-      _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(ps.s1[p]), _mm256_loadu_pd(&ps.s1[m])),
-                    _mm256_sub_pd(_mm256_set1_pd(ps.s1_lo[p]), _mm256_loadu_pd(&ps.s1_lo[m])));
-  const __m256d s2 =
-      _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(ps.s2[p]), _mm256_loadu_pd(&ps.s2[m])),
-                    _mm256_sub_pd(_mm256_set1_pd(ps.s2_lo[p]), _mm256_loadu_pd(&ps.s2_lo[m])));
+  const __m256d w = _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(ps.w[p]), _mm256_loadu_pd(&ps.w[m])),
+                                  _mm256_sub_pd(_mm256_set1_pd(ps.w_lo[p]), _mm256_loadu_pd(&ps.w_lo[m])));
+  const __m256d s1 = _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(ps.s1[p]), _mm256_loadu_pd(&ps.s1[m])),
+                                   _mm256_sub_pd(_mm256_set1_pd(ps.s1_lo[p]), _mm256_loadu_pd(&ps.s1_lo[m])));
+  const __m256d s2 = _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(ps.s2[p]), _mm256_loadu_pd(&ps.s2[m])),
+                                   _mm256_sub_pd(_mm256_set1_pd(ps.s2_lo[p]), _mm256_loadu_pd(&ps.s2_lo[m])));
   const __m256d c = _mm256_sub_pd(s2, _mm256_mul_pd(s1, _mm256_div_pd(s1, w)));
   const __m256d cpos = _mm256_and_pd(c, _mm256_cmp_pd(c, _mm256_setzero_pd(), _CMP_GT_OQ));
   __m256d v = _mm256_add_pd(_mm256_loadu_pd(&prev[m]), cpos);
@@ -180,10 +177,9 @@ __attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2Short(
 }
 
 // One row, either form.
-__attribute__((target("avx2"))) RowMin ScanRowAvx2Any(const PrefixSums& ps, const double* prev,
-                                                      size_t p, size_t begin, size_t end) {
-  return end - begin < 4 ? ScanRowAvx2Short(ps, prev, p, begin, end)
-                         : ScanRowAvx2(ps, prev, p, begin, end);
+__attribute__((target("avx2"))) RowMin ScanRowAvx2Any(const PrefixSums& ps, const double* prev, size_t p,
+                                                      size_t begin, size_t end) {
+  return end - begin < 4 ? ScanRowAvx2Short(ps, prev, p, begin, end) : ScanRowAvx2(ps, prev, p, begin, end);
 }
 
 // The rows of one divide-and-conquer level, which are independent of each other. The short ones
@@ -192,8 +188,8 @@ __attribute__((target("avx2"))) RowMin ScanRowAvx2Any(const PrefixSums& ps, cons
 // discard that work at each misprediction.
 __attribute__((target("avx2"))) void ScanRowsAvx2(const PrefixSums& ps, const double* prev,
                                                   const RowRange* shorts, size_t n_short,
-                                                  const RowRange* longs, size_t n_long,
-                                                  uint32_t* arg, double* cur) {
+                                                  const RowRange* longs, size_t n_long, uint32_t* arg,
+                                                  double* cur) {
   for (size_t r = 0; r < n_short; ++r) {
     const RowMin m = ScanRowAvx2Short(ps, prev, shorts[r].p, shorts[r].begin, shorts[r].end);
     arg[shorts[r].p] = uint32_t(m.arg);
@@ -216,8 +212,8 @@ struct Workspace {
   std::vector<double> prev, cur;  // D[j-1][.] and D[j][.], indexed by absolute prefix length
   std::vector<uint32_t> arg;      // argmin of the layer being computed
   std::vector<uint32_t> arg_prev;
-  std::vector<uint32_t> cross_prev, cross_cur;  // Hirschberg path: where each path crosses mid
-  std::vector<uint32_t> table;                  // argmins of every layer, when they fit
+  std::vector<uint32_t> cross_prev, cross_cur;    // Hirschberg path: where each path crosses mid
+  std::vector<uint32_t> table;                    // argmins of every layer, when they fit
   std::vector<size_t> layer_offset, layer_first;  // pruned path: each layer's rows in table
   std::vector<RowRange> short_rows, long_rows;    // one level's rows, by number of candidates
 };
@@ -230,8 +226,8 @@ class Solver {
 #ifdef PALETTIZE_HAVE_AVX2_SCAN
     use_avx2_ = __builtin_cpu_supports("avx2") && detail::kmeans1d_vector_scans;
 #endif
-    for (auto* a : {&ws_.ps.w, &ws_.ps.s1, &ws_.ps.s2, &ws_.ps.w_lo, &ws_.ps.s1_lo, &ws_.ps.s2_lo,
-                    &ws_.prev, &ws_.cur}) {
+    for (auto* a : {&ws_.ps.w, &ws_.ps.s1, &ws_.ps.s2, &ws_.ps.w_lo, &ws_.ps.s1_lo, &ws_.ps.s2_lo, &ws_.prev,
+                    &ws_.cur}) {
       a->resize(n + 1 + PrefixSums::kPad);
     }
     for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n + 1);
@@ -268,12 +264,16 @@ class Solver {
   // The mirrored problem (values negated, in reverse order) of `other`, for the DP only. Its prefix
   // sums are `other`'s suffix sums: a double-double subtraction per entry, no pass over values.
   Solver(const Solver& other, Workspace& ws)
-      : values_(nullptr), n_(other.n_), shift_(-other.shift_), table_limit_(other.table_limit_),
-        use_avx2_(other.use_avx2_), ws_(ws) {
+      : values_(nullptr),
+        n_(other.n_),
+        shift_(-other.shift_),
+        table_limit_(other.table_limit_),
+        use_avx2_(other.use_avx2_),
+        ws_(ws) {
     const size_t n = n_;
     const PrefixSums& o = other.ws_.ps;
-    for (auto* a : {&ws_.ps.w, &ws_.ps.s1, &ws_.ps.s2, &ws_.ps.w_lo, &ws_.ps.s1_lo, &ws_.ps.s2_lo,
-                    &ws_.prev, &ws_.cur}) {
+    for (auto* a : {&ws_.ps.w, &ws_.ps.s1, &ws_.ps.s2, &ws_.ps.w_lo, &ws_.ps.s1_lo, &ws_.ps.s2_lo, &ws_.prev,
+                    &ws_.cur}) {
       a->resize(n + 1 + PrefixSums::kPad);
     }
     for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n + 1);
@@ -331,7 +331,6 @@ class Solver {
   }
 
   void SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi);
-
 
   const double* values_;
   size_t n_;
@@ -489,10 +488,9 @@ double Solver::LloydCost(size_t k) const {
   // (rows kept at k=16: 0.1% more).
   for (int iter = 0; iter < 10; ++iter) {
     for (size_t j = 0; j < k; ++j) {
-      const double w = (ws_.ps.w[b[j + 1]] - ws_.ps.w[b[j]]) +
-                       (ws_.ps.w_lo[b[j + 1]] - ws_.ps.w_lo[b[j]]);
-      const double s1 = (ws_.ps.s1[b[j + 1]] - ws_.ps.s1[b[j]]) +
-                        (ws_.ps.s1_lo[b[j + 1]] - ws_.ps.s1_lo[b[j]]);
+      const double w = (ws_.ps.w[b[j + 1]] - ws_.ps.w[b[j]]) + (ws_.ps.w_lo[b[j + 1]] - ws_.ps.w_lo[b[j]]);
+      const double s1 =
+          (ws_.ps.s1[b[j + 1]] - ws_.ps.s1[b[j]]) + (ws_.ps.s1_lo[b[j + 1]] - ws_.ps.s1_lo[b[j]]);
       c[j] = s1 / w + shift_;
     }
     for (size_t j = 1; j < k; ++j) {
@@ -578,8 +576,8 @@ std::vector<size_t> Solver::Backtrack(size_t p, size_t layers) const {
 // values negated and reversed) for about k/2 layers each, and the halves meet at the boundary
 // between cluster k/2 and the next: about 40% of the rows of the full DP on fp16 weight groups.
 // False, and nothing appended, if the bound proved too tight for floating point.
-bool SolvePruned(const double* values, const double* weights, size_t n, size_t k,
-                 Workspace& left_ws, Workspace& right_ws, std::vector<size_t>& starts) {
+bool SolvePruned(const double* values, const double* weights, size_t n, size_t k, Workspace& left_ws,
+                 Workspace& right_ws, std::vector<size_t>& starts) {
   Solver left(values, weights, n, kMaxTableEntries, left_ws);
   // Slack over the rounding of the two DPs' sums against the bound's own.
   const double bound = left.LloydCost(k) * (1 + 1e-9) + 1e-12 * left.Cost(0, n);
@@ -610,8 +608,7 @@ bool SolvePruned(const double* values, const double* weights, size_t n, size_t k
   return true;
 }
 
-Clustering1D Finish(const double* values, const double* weights, size_t n,
-                    std::vector<size_t> starts) {
+Clustering1D Finish(const double* values, const double* weights, size_t n, std::vector<size_t> starts) {
   using Real = long double;
   Clustering1D out;
   out.starts = std::move(starts);
@@ -643,8 +640,8 @@ Clustering1D Finish(const double* values, const double* weights, size_t n,
 
 namespace detail {
 
-Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* weights, size_t n,
-                                           size_t k, size_t max_table_entries) {
+Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* weights, size_t n, size_t k,
+                                           size_t max_table_entries) {
   if (n == 0 || k == 0) return {};
   k = std::min(k, n);
   std::vector<size_t> starts;

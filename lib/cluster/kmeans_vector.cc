@@ -76,8 +76,7 @@ class Lloyd {
     // Labels are always nearest-centroid here: Assign ran last.
     for (size_t i = 0; i < pts_.count; ++i) {
       run.weighted_sse += pts_.weights[i] *
-                          SquaredDistance(pts_.Point(i), &run.centroids[run.labels[i] * pts_.dim],
-                                          pts_.dim);
+                          SquaredDistance(pts_.Point(i), &run.centroids[run.labels[i] * pts_.dim], pts_.dim);
     }
     return run;
   }
@@ -90,8 +89,7 @@ class Lloyd {
     Assign(run.centroids, run.labels);
     for (size_t i = 0; i < pts_.count; ++i) {
       run.weighted_sse += pts_.weights[i] *
-                          SquaredDistance(pts_.Point(i), &run.centroids[run.labels[i] * pts_.dim],
-                                          pts_.dim);
+                          SquaredDistance(pts_.Point(i), &run.centroids[run.labels[i] * pts_.dim], pts_.dim);
     }
     return run;
   }
@@ -127,8 +125,7 @@ class Lloyd {
       return last_positive;  // rounding left target at the very end
     };
 
-    const size_t first = sample(pts_.weights, std::accumulate(pts_.weights.begin(),
-                                                              pts_.weights.end(), 0.0));
+    const size_t first = sample(pts_.weights, std::accumulate(pts_.weights.begin(), pts_.weights.end(), 0.0));
     chosen[first] = 1;
     std::copy(pts_.Point(first), pts_.Point(first) + dim, centroids.begin());
     std::vector<double> closest(n), mass(n), trial_closest(n), best_closest(n);
@@ -146,8 +143,7 @@ class Lloyd {
         if (chosen[cand]) continue;
         double pot = 0;
         for (size_t i = 0; i < n; ++i) {
-          trial_closest[i] =
-              std::min(closest[i], SquaredDistance(pts_.Point(i), pts_.Point(cand), dim));
+          trial_closest[i] = std::min(closest[i], SquaredDistance(pts_.Point(i), pts_.Point(cand), dim));
           pot += pts_.weights[i] * trial_closest[i];
         }
         if (pot < best_potential) {
@@ -160,8 +156,7 @@ class Lloyd {
         best = sample(std::vector<double>(n, 0.0), 0.0);
         best_potential = 0;
         for (size_t i = 0; i < n; ++i) {
-          best_closest[i] =
-              std::min(closest[i], SquaredDistance(pts_.Point(i), pts_.Point(best), dim));
+          best_closest[i] = std::min(closest[i], SquaredDistance(pts_.Point(i), pts_.Point(best), dim));
           best_potential += pts_.weights[i] * best_closest[i];
         }
       }
@@ -341,8 +336,8 @@ VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t
   return out;
 }
 
-VectorClustering WeightedVectorKMeans(const double* points, const double* weights, size_t n, size_t dim, size_t k,
-                                      const VectorKMeansOptions& options) {
+VectorClustering WeightedVectorKMeans(const double* points, const double* weights, size_t n, size_t dim,
+                                      size_t k, const VectorKMeansOptions& options) {
   VectorClustering out;
   if (n == 0 || dim == 0 || k == 0) return out;
   auto row = [&](size_t i) { return points + i * dim; };

@@ -42,7 +42,7 @@ VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t
 //     is never worse on the weighted objective than the plain clustering (up to the rounding of the
 //     sums), at about twice its cost.
 // Deterministic for a seed, like the plain one.
-VectorClustering WeightedVectorKMeans(const double* points, const double* weights, size_t n, size_t dim, size_t k,
-                                      const VectorKMeansOptions& options);
+VectorClustering WeightedVectorKMeans(const double* points, const double* weights, size_t n, size_t dim,
+                                      size_t k, const VectorKMeansOptions& options);
 
 }  // namespace palettize

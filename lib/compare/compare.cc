@@ -27,14 +27,16 @@ namespace {
 struct FunctionOps {
   std::map<std::string, mil::Operation*> producers;  // every op, by output name
   std::set<std::string> chain_inputs;
-  std::map<std::string, mil::Operation*> by_name;     // consts and constexpr ops, by op name
+  std::map<std::string, mil::Operation*> by_name;  // consts and constexpr ops, by op name
 };
 
 using FunctionKey = std::pair<std::string, std::string>;  // program path, function name
 
 // The ops that can stand for a weight: consts and constexpr ops (the evaluator refuses the kinds
 // it does not know, with an error naming the op).
-bool IsCandidate(const mil::Operation& op) { return op.type() == "const" || op.type().rfind("constexpr_", 0) == 0; }
+bool IsCandidate(const mil::Operation& op) {
+  return op.type() == "const" || op.type().rfind("constexpr_", 0) == 0;
+}
 
 // Every function of every ML Program in `model`. A function with several block specializations
 // is indexed by the first (in key order) that defines a name.
@@ -69,18 +71,21 @@ const mil::Operation* ChainLut(const mil::Operation& op, const FunctionOps& f, i
       in->second.arguments(0).binding_case() != mil::Argument::Binding::kName)
     return nullptr;
   auto p = f.producers.find(in->second.arguments(0).name());
-  return p != f.producers.end() && IsDecompressible(*p->second) ? ChainLut(*p->second, f, depth + 1) : nullptr;
+  return p != f.producers.end() && IsDecompressible(*p->second) ? ChainLut(*p->second, f, depth + 1)
+                                                                : nullptr;
 }
 
 // log2 of the table length of constexpr_lut_to_dense `lut`; 0 when that is not a power of two.
 int LutNbits(const mil::Operation& lut, const FunctionOps& f) {
   const mil::ValueType* type = nullptr;
   if (auto a = lut.attributes().find("lut"); a != lut.attributes().end()) type = &a->second.type();
-  if (auto in = lut.inputs().find("lut"); type == nullptr && in != lut.inputs().end() && in->second.arguments_size() == 1) {
+  if (auto in = lut.inputs().find("lut");
+      type == nullptr && in != lut.inputs().end() && in->second.arguments_size() == 1) {
     const auto& b = in->second.arguments(0);
     if (b.binding_case() == mil::Argument::Binding::kValue) {
       type = &b.value().type();
-    } else if (auto p = f.producers.find(b.name()); p != f.producers.end() && p->second->outputs_size() == 1) {
+    } else if (auto p = f.producers.find(b.name());
+               p != f.producers.end() && p->second->outputs_size() == 1) {
       type = &p->second->outputs(0).type();
     }
   }
@@ -88,8 +93,8 @@ int LutNbits(const mil::Operation& lut, const FunctionOps& f) {
   if (type == nullptr || !ParseTensorType(*type, &shape).ok()) return 0;
   // iOS16: a flat table (with a `shape` attribute); iOS18: [groups.., 2^nbits, cluster_dim].
   const uint64_t k = lut.attributes().count("shape") ? shape.elements
-                     : shape.dims.size() >= 2       ? shape.dims[shape.dims.size() - 2]
-                                                    : 0;
+                     : shape.dims.size() >= 2        ? shape.dims[shape.dims.size() - 2]
+                                                     : 0;
   int nbits = 0;
   while (nbits < 63 && (uint64_t(1) << nbits) < k) ++nbits;
   return (uint64_t(1) << nbits) == k ? nbits : 0;
@@ -222,7 +227,8 @@ const char* WeightStateName(WeightState state) {
   return "?";
 }
 
-static Status CompareUnguarded(const std::string& original, const std::string& compressed, CompareReport* report) {
+static Status CompareUnguarded(const std::string& original, const std::string& compressed,
+                               CompareReport* report) {
   Package a, b;
   PALETTIZE_RETURN_IF_ERROR(a.Load(original));
   PALETTIZE_RETURN_IF_ERROR(b.Load(compressed));
@@ -277,7 +283,8 @@ Status CheckComparable(const CompareReport& report) {
   if (bad == 0) return Status::OK();
   for (const WeightComparison& c : report.weights) {
     if (c.state != WeightState::kMissing && c.state != WeightState::kMismatch) continue;
-    std::string msg = report.compressed + ": weight " + WeightPath(c) + ": " + WeightStateName(c.state) + ": " + c.problem;
+    std::string msg =
+        report.compressed + ": weight " + WeightPath(c) + ": " + WeightStateName(c.state) + ": " + c.problem;
     if (bad > 1) msg += " (and " + std::to_string(bad - 1) + " more missing or mismatched)";
     return Status::InvalidInput(msg);
   }

@@ -40,18 +40,19 @@ bool Compared(const WeightComparison& c) {
 std::string CompareToJson(const CompareReport& r) {
   json weights = json::array();
   for (const WeightComparison& c : r.weights) {
-    weights.push_back({{"program", c.program},
-                       {"function", c.function},
-                       {"name", c.name},
-                       {"dtype", c.dtype},
-                       {"shape", c.shape},
-                       {"state", WeightStateName(c.state)},
-                       {"nbits", c.state == WeightState::kPalettized && c.nbits > 0 ? json(c.nbits) : json(nullptr)},
-                       {"problem", c.problem},
-                       {"signal", c.signal},
-                       {"sse", c.sse},
-                       {"max_abs_error", c.max_abs_error},
-                       {"snr_db", Compared(c) ? Snr(c.snr_db) : json(nullptr)}});
+    weights.push_back(
+        {{"program", c.program},
+         {"function", c.function},
+         {"name", c.name},
+         {"dtype", c.dtype},
+         {"shape", c.shape},
+         {"state", WeightStateName(c.state)},
+         {"nbits", c.state == WeightState::kPalettized && c.nbits > 0 ? json(c.nbits) : json(nullptr)},
+         {"problem", c.problem},
+         {"signal", c.signal},
+         {"sse", c.sse},
+         {"max_abs_error", c.max_abs_error},
+         {"snr_db", Compared(c) ? Snr(c.snr_db) : json(nullptr)}});
   }
   json totals = {{"weights", r.weights.size()},
                  {"palettized", r.palettized},
@@ -64,14 +65,16 @@ std::string CompareToJson(const CompareReport& r) {
                  {"max_abs_error", r.max_abs_error},
                  {"snr_db", Snr(r.snr_db)},
                  {"min_snr_db", Snr(r.min_snr_db)}};
-  json doc = {{"original", r.original}, {"compressed", r.compressed}, {"weights", weights}, {"totals", totals}};
+  json doc = {
+      {"original", r.original}, {"compressed", r.compressed}, {"weights", weights}, {"totals", totals}};
   return JsonText(doc);
 }
 
 std::string CompareToTable(const CompareReport& r) {
   std::set<std::pair<std::string, std::string>> functions;
   for (const WeightComparison& c : r.weights) functions.insert({c.program, c.function});
-  std::vector<std::vector<std::string>> rows = {{"weight", "dtype", "shape", "snr_db", "max_abs_error", "state"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"weight", "dtype", "shape", "snr_db", "max_abs_error", "state"}};
   for (const WeightComparison& c : r.weights) {
     std::string name = c.program.empty() ? "" : c.program + "/";
     if (functions.size() > 1) name += c.function + "/";
@@ -89,8 +92,8 @@ std::string CompareToTable(const CompareReport& r) {
   if (r.constexpr_other) out += ", " + std::to_string(r.constexpr_other) + " other constexpr";
   if (r.missing) out += ", " + std::to_string(r.missing) + " missing";
   if (r.mismatched) out += ", " + std::to_string(r.mismatched) + " mismatched";
-  out += "; SNR " + SnrText(r.snr_db) + " dB overall, " + SnrText(r.min_snr_db) + " dB worst; max abs error " +
-         ErrorText(r.max_abs_error) + "\n";
+  out += "; SNR " + SnrText(r.snr_db) + " dB overall, " + SnrText(r.min_snr_db) +
+         " dB worst; max abs error " + ErrorText(r.max_abs_error) + "\n";
   return out;
 }
 

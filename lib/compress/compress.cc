@@ -7,7 +7,6 @@
 #include <memory>
 #include <set>
 
-#include "palettize/option_names.h"
 #include "encode/lut_ops.h"
 #include "mil/compressed_weights.h"
 #include "mil/dtype.h"
@@ -16,6 +15,7 @@
 #include "mil/weights.h"
 #include "package/package.h"
 #include "package/tensor_reader.h"
+#include "palettize/option_names.h"
 #include "palettizer/weight_palettizer.h"
 #include "plan/plan.h"
 #include "sensitivity/sensitivity.h"
@@ -79,8 +79,8 @@ void CollectNames(const mil::Block& b, std::set<std::string>* names) {
 
 // Finds the sensitivity of weight `w` (to be palettized) and notes it in its report. A name match
 // of the wrong shape is an error.
-Status MatchSensitivity(SensitivitySet& set, const ConstWeight& w, const WeightPlan& plan, const TensorData& data,
-                        SensitivityMatch* match, WeightReport* r) {
+Status MatchSensitivity(SensitivitySet& set, const ConstWeight& w, const WeightPlan& plan,
+                        const TensorData& data, SensitivityMatch* match, WeightReport* r) {
   PALETTIZE_RETURN_IF_ERROR(set.Match(w, data.data, match));
   r->sensitivity_checked = true;
   if (match->key.empty()) {
@@ -90,7 +90,8 @@ Status MatchSensitivity(SensitivitySet& set, const ConstWeight& w, const WeightP
   r->sensitivity = match->tensor;
   r->sensitivity_match = match->match;
   if (plan.config.mode != PalettizeMode::kKMeans) {
-    r->sensitivity_note = std::string("not used: ") + ModeName(plan.config.mode) + " tables do not depend on it";
+    r->sensitivity_note =
+        std::string("not used: ") + ModeName(plan.config.mode) + " tables do not depend on it";
     *match = SensitivityMatch();
   }
   return Status::OK();
@@ -107,12 +108,13 @@ struct ProgramTarget {
 
 }  // namespace
 
-static Status CompressUnguarded(const std::string& input, const std::string& output, const CompressOptions& options,
-                CompressReport* report) {
+static Status CompressUnguarded(const std::string& input, const std::string& output,
+                                const CompressOptions& options, CompressReport* report) {
   const auto start = Clock::now();
   PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(CompressRunPaths(input, {output, OutputKind::kPackage}, options)));
   const OptimizationConfig& cfg = options.config;
-  if (cfg.global_config) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*cfg.global_config, "global_config"));
+  if (cfg.global_config)
+    PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*cfg.global_config, "global_config"));
   for (const auto& [k, v] : cfg.op_type_configs)
     if (v) PALETTIZE_RETURN_IF_ERROR(ValidatePalettizeConfig(*v, "op_type_configs." + k));
   for (const auto& [k, v] : cfg.op_name_configs)
@@ -151,8 +153,8 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
   for (auto& [path, t] : targets) {
     const std::string where = path.empty() ? "" : "program " + path + ": ";
     if (forced != 0 && t.current > forced)
-      return Status::InvalidArgument(where + "the input targets iOS" + std::to_string(t.current) +
-                                     "; " + GetOptionNames().min_target + " iOS" + std::to_string(forced) +
+      return Status::InvalidArgument(where + "the input targets iOS" + std::to_string(t.current) + "; " +
+                                     GetOptionNames().min_target + " iOS" + std::to_string(forced) +
                                      " cannot lower it");
     if (forced != 0 && forced < 18 && !t.needs_ios18.empty())
       return Status::InvalidArgument(t.needs_ios18 + ", but " + GetOptionNames().min_target + " is iOS" +
@@ -167,8 +169,8 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
             return Status::InvalidArgument(
                 where + (t.needs_ios18.empty() ? "the output targets iOS18" : t.needs_ios18) +
                 ", but the input already holds " + op + " in its iOS" + std::to_string(t.current) +
-                " form, which iOS18 does not accept; use a config that fits iOS" +
-                std::to_string(t.current) + " or decompress the model first");
+                " form, which iOS18 does not accept; use a config that fits iOS" + std::to_string(t.current) +
+                " or decompress the model first");
         }
     }
   }
@@ -224,11 +226,9 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
       const auto& b = w.value->blobfilevalue();
       std::string file;  // two spellings of one file are one blob
       PALETTIZE_RETURN_IF_ERROR(package.NormalizeBlobFileName(b.filename(), &file));
-      std::string key = w.program + "\n" + file + "\n" + std::to_string(b.offset()) +
-                              "\n" + DescribeConfig(plans[i].config) + "\n" +
-                              std::to_string(plans[i].channel_axis) + "\n" +
-                              std::to_string(plans[i].group_size) + "\n" +
-                              std::to_string(w.shape.mil_type);
+      std::string key = w.program + "\n" + file + "\n" + std::to_string(b.offset()) + "\n" +
+                        DescribeConfig(plans[i].config) + "\n" + std::to_string(plans[i].channel_axis) +
+                        "\n" + std::to_string(plans[i].group_size) + "\n" + std::to_string(w.shape.mil_type);
       for (uint64_t d : w.shape.dims) key += "x" + std::to_string(d);
       const auto [it, inserted] = first_of_blob.emplace(key, i);
       if (!inserted) {
@@ -252,8 +252,9 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
   if (sensitivities) {
     rep.sensitivity_file = options.sensitivity_file;
     rep.sensitivity_normalize = options.sensitivity_normalize;
-    for (size_t i : jobs) PALETTIZE_RETURN_IF_ERROR(MatchSensitivity(*sensitivities, weights[i], plans[i], data[i],
-                                                                     &matches[i], &rep.weights[i]));
+    for (size_t i : jobs)
+      PALETTIZE_RETURN_IF_ERROR(
+          MatchSensitivity(*sensitivities, weights[i], plans[i], data[i], &matches[i], &rep.weights[i]));
     for (size_t c : copies) {
       const WeightReport& first = rep.weights[primary[c]];
       WeightReport& r = rep.weights[c];
@@ -310,10 +311,11 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
     const auto t0 = Clock::now();
     const ConstWeight& w = weights[i];
     const int out_ios = targets.at(w.program).out;
-    const std::vector<int> allowed = out_ios >= 18 ? std::vector<int>{1, 2, 3, 4, 6, 8}
-                                                   : std::vector<int>{1, 2, 4, 6, 8};
+    const std::vector<int> allowed =
+        out_ios >= 18 ? std::vector<int>{1, 2, 3, 4, 6, 8} : std::vector<int>{1, 2, 4, 6, 8};
     const ElementWeights* sens = matches[i].key.empty() ? nullptr : &matches[i].weights;
-    work->ok = PalettizeWeightRaw(data[i].data, w.shape, plans[i], allowed, false, &work->result, &work->failure, sens);
+    work->ok = PalettizeWeightRaw(data[i].data, w.shape, plans[i], allowed, false, &work->result,
+                                  &work->failure, sens);
     if (sens) sens->Release(0, sens->tensor->elements);
     // Done with this weight's input pages (read again only if Finish copies it unchanged).
     if (w.value->has_blobfilevalue()) ReleaseMappedPages(data[i].data, data[i].size);
@@ -344,11 +346,12 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
       return;
     }
     std::set<std::string>* used_names = names_of(w, t);
-    std::string weight_file = w.value->has_blobfilevalue() ? w.value->blobfilevalue().filename()
-                                                           : "@model_path/weights/weight.bin";
+    std::string weight_file =
+        w.value->has_blobfilevalue() ? w.value->blobfilevalue().filename() : "@model_path/weights/weight.bin";
     const auto found = shared.find(i);
     if (found == shared.end()) {
-      status = RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, used_names, sink, &r.bytes_after);
+      status =
+          RewriteAsLut(w, p, plans[i].config.lut_dtype, form, weight_file, used_names, sink, &r.bytes_after);
     } else {
       auto& blobs = found->second.blobs;
       const BlobSink recording = [&](PendingBlob&& b, uint64_t* handle) {

@@ -66,9 +66,9 @@ std::string Parser::Join(const std::string& path, const std::string& key) {
 
 Status Parser::CheckConfigType(const Node& key, const Node& value, const std::string& path) const {
   if (value.IsScalar() && value.Scalar() == kConfigType) return Status::OK();
-  return Error(ValueLine(key, value), path,
-               Show(value) + " is not supported (only " + kConfigType +
-                   "; palettize does not quantize or prune)");
+  return Error(
+      ValueLine(key, value), path,
+      Show(value) + " is not supported (only " + kConfigType + "; palettize does not quantize or prune)");
 }
 
 Status Parser::ParseTable(const Node& key, const Node& value, const std::string& path,
@@ -117,7 +117,8 @@ Status Parser::ParseConfig(const Node& map, int owner_line, const std::string& p
     int64_t i = 0;
     if (name == "mode") {
       if (!v.IsScalar() || !ParseMode(v.Scalar(), &c->mode).ok()) {
-        if (lower == "custom") return Error(line, at, "custom mode needs a Python lut_function and is not supported");
+        if (lower == "custom")
+          return Error(line, at, "custom mode needs a Python lut_function and is not supported");
         return Error(line, at, Show(v) + " is not one of kmeans, uniform, unique");
       }
     } else if (name == "nbits") {
@@ -134,8 +135,9 @@ Status Parser::ParseConfig(const Node& map, int owner_line, const std::string& p
     } else if (name == "granularity") {
       if (!v.IsScalar() || !ParseGranularity(v.Scalar(), &c->granularity).ok()) {
         if (lower == "per_channel" || lower == "per_block")
-          return Error(line, at,
-                       Show(v) + " is not supported for palettization (only per_tensor, per_grouped_channel)");
+          return Error(
+              line, at,
+              Show(v) + " is not supported for palettization (only per_tensor, per_grouped_channel)");
         return Error(line, at, Show(v) + " is not one of per_tensor, per_grouped_channel");
       }
     } else if (name == "group_size" || name == "cluster_dim" || name == "num_kmeans_workers" ||
@@ -149,7 +151,9 @@ Status Parser::ParseConfig(const Node& map, int owner_line, const std::string& p
       if (!AsInt(v, &i)) {
         std::string problem = NotIntAtLeast(Show(v), min);
         if (name == "weight_threshold" && v.IsNull())
-          problem += " (coremltools accepts null here, then refuses to compress: \"weight_threshold cannot be None\")";
+          problem +=
+              " (coremltools accepts null here, then refuses to compress: \"weight_threshold cannot be "
+              "None\")";
         return Error(line, at, problem);
       }
       int64_t* field = name == "group_size"           ? &c->group_size
@@ -176,7 +180,8 @@ Status Parser::ParseConfig(const Node& map, int owner_line, const std::string& p
         return Error(line, at, Show(v) + " is not one of int8, uint8, null (null: the weight's own dtype)");
       }
     } else if (name == "lut_function") {
-      return Error(LineOf(key), at, "not supported (it is a Python function; use mode kmeans, uniform or unique)");
+      return Error(LineOf(key), at,
+                   "not supported (it is a Python function; use mode kmeans, uniform or unique)");
     } else if (name == "config_type") {
       // coremltools lets each entry name its own config class; only ours makes sense here.
       PALETTIZE_RETURN_IF_ERROR(CheckConfigType(key, v, at));
@@ -199,7 +204,8 @@ Status Parser::ParseConfig(const Node& map, int owner_line, const std::string& p
   return Status::OK();
 }
 
-Status ParseWithSchema(const std::string& text, const std::string& file, bool torch, OptimizationConfig* out) {
+Status ParseWithSchema(const std::string& text, const std::string& file, bool torch,
+                       OptimizationConfig* out) {
   *out = OptimizationConfig();
   YamlTree doc;
   bool found = false;

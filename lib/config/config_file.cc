@@ -10,7 +10,8 @@ Status ReadConfigFile(const std::string& path, bool torch_schema, OptimizationCo
   // Too large is a bad config (exit 1), as its other faults; unreadable stays an IOError.
   if (st.code() == Status::Code::kInvalidInput) return Status::InvalidArgument(st.message());
   PALETTIZE_RETURN_IF_ERROR(st);
-  return torch_schema ? ParseTorchPalettizerConfig(text, path, out) : ParseOptimizationConfig(text, path, out);
+  return torch_schema ? ParseTorchPalettizerConfig(text, path, out)
+                      : ParseOptimizationConfig(text, path, out);
 }
 
 }  // namespace palettize

@@ -37,8 +37,9 @@ std::optional<Violation> FindViolation(const PalettizeConfig& c) {
     return Violation{"", std::string("nbits is required for ") + ModeName(c.mode) + " mode (one of " +
                              kNbitsAllowed + ")"};
   if (!needs_nbits && c.nbits != 0)
-    return Violation{"nbits", "must not be set for unique mode (it uses the fewest bits that hold "
-                              "the weight's distinct values)"};
+    return Violation{"nbits",
+                     "must not be set for unique mode (it uses the fewest bits that hold "
+                     "the weight's distinct values)"};
   if (c.nbits != 0 && !ValidNbits(c.nbits)) return Violation{"nbits", NotNbits(std::to_string(c.nbits))};
   if (c.group_size < 1) return Violation{"group_size", NotIntAtLeast(std::to_string(c.group_size), 1)};
   if (c.cluster_dim < 1) return Violation{"cluster_dim", NotIntAtLeast(std::to_string(c.cluster_dim), 1)};

@@ -19,7 +19,8 @@ Status ParseName(const std::string& text, Names<T> names, T* out) {
     const std::string n = name;
     bool same = n.size() == text.size();
     for (size_t i = 0; same && i < n.size(); ++i)
-      same = std::tolower(static_cast<unsigned char>(text[i])) == std::tolower(static_cast<unsigned char>(n[i]));
+      same =
+          std::tolower(static_cast<unsigned char>(text[i])) == std::tolower(static_cast<unsigned char>(n[i]));
     if (same) {
       *out = value;
       return Status::OK();
@@ -79,15 +80,18 @@ Status ResolveConfig(const std::string& config_file, bool torch_schema, const Co
 }
 
 Status ParseMode(const std::string& text, PalettizeMode* out) {
-  return ParseName<PalettizeMode>(
-      text,
-      {{"kmeans", PalettizeMode::kKMeans}, {"uniform", PalettizeMode::kUniform}, {"unique", PalettizeMode::kUnique}},
-      out);
+  return ParseName<PalettizeMode>(text,
+                                  {{"kmeans", PalettizeMode::kKMeans},
+                                   {"uniform", PalettizeMode::kUniform},
+                                   {"unique", PalettizeMode::kUnique}},
+                                  out);
 }
 
 Status ParseGranularity(const std::string& text, Granularity* out) {
   return ParseName<Granularity>(
-      text, {{"per_tensor", Granularity::kPerTensor}, {"per_grouped_channel", Granularity::kPerGroupedChannel}}, out);
+      text,
+      {{"per_tensor", Granularity::kPerTensor}, {"per_grouped_channel", Granularity::kPerGroupedChannel}},
+      out);
 }
 
 Status ParseLutDType(const std::string& text, LutDType* out) {
@@ -95,10 +99,11 @@ Status ParseLutDType(const std::string& text, LutDType* out) {
 }
 
 Status ParseDeploymentTarget(const std::string& text, DeploymentTarget* out) {
-  return ParseName<DeploymentTarget>(
-      text,
-      {{"iOS16", DeploymentTarget::kIOS16}, {"iOS17", DeploymentTarget::kIOS17}, {"iOS18", DeploymentTarget::kIOS18}},
-      out);
+  return ParseName<DeploymentTarget>(text,
+                                     {{"iOS16", DeploymentTarget::kIOS16},
+                                      {"iOS17", DeploymentTarget::kIOS17},
+                                      {"iOS18", DeploymentTarget::kIOS18}},
+                                     out);
 }
 
 }  // namespace palettize

@@ -38,12 +38,14 @@ Status Parser::ParseTorchTop(const Node& key, const Node& value, OptimizationCon
   if (name == "calibration_nsamples")
     return Error(LineOf(key), name,
                  "not supported (palettize does not run the model; pass sensitivities computed beforehand "
-                 "with " + GetOptionNames().sensitivity + ")");
+                 "with " +
+                     GetOptionNames().sensitivity + ")");
   return Error(LineOf(key), name, std::string("unknown key (allowed: ") + kTorchTopKeys + ")");
 }
 
 Status Parser::CheckTorchConfig(const std::vector<std::pair<Node, Node>>& pairs, int owner_line,
-                                const std::string& path, bool has_group_size, const PalettizeConfig& c) const {
+                                const std::string& path, bool has_group_size,
+                                const PalettizeConfig& c) const {
   auto at = [&](const std::string& field) {
     for (const auto& [key, value] : pairs)
       if (key.Scalar() == field) return ValueLine(key, value);

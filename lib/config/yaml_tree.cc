@@ -129,7 +129,8 @@ Status YamlTree::Load(const std::string& text, const std::string& file, bool* fo
     const std::string line = std::to_string(second.root.line >= 0 ? second.root.line + 1 : 1);
     if (builder.docs().size() == 2 && second.start.pos == builder.docs()[0].start.pos)
       return Status::InvalidArgument(file + ":" + line + ": invalid YAML: a token that starts no node");
-    return Status::InvalidArgument(file + ":" + line + ": invalid YAML: expected a single document, found a second one");
+    return Status::InvalidArgument(file + ":" + line +
+                                   ": invalid YAML: expected a single document, found a second one");
   }
   *found = documents == 1 && !nodes_.empty();
   return Status::OK();

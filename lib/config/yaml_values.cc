@@ -32,9 +32,7 @@ std::string OneLine(const std::string& s) {
 
 int LineOf(const Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 1; }
 
-int ValueLine(const Node& key, const Node& value) {
-  return value.IsScalar() ? LineOf(value) : LineOf(key);
-}
+int ValueLine(const Node& key, const Node& value) { return value.IsScalar() ? LineOf(value) : LineOf(key); }
 
 bool IsPlain(const Node& n, const char* explicit_tag) {
   return n.IsScalar() && (n.Tag() == "?" || n.Tag() == explicit_tag);

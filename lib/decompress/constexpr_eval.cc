@@ -56,8 +56,10 @@ Status ConstexprEvaluator::EvalOp(const mil::Operation& op, DenseTensor* out) {
   const std::string where = op.type() + " '" + OpName(op) + "'";
   if (!IsDecompressible(op)) return Fail(where, "cannot be decompressed");
   if (depth_ >= kMaxChainOps)
-    return Fail(where, "chain of more than " + std::to_string(kMaxChainOps) + " constexpr ops (or one that feeds itself)");
-  if (op.outputs_size() != 1) return Fail(where, "expected 1 output, found " + std::to_string(op.outputs_size()));
+    return Fail(where, "chain of more than " + std::to_string(kMaxChainOps) +
+                           " constexpr ops (or one that feeds itself)");
+  if (op.outputs_size() != 1)
+    return Fail(where, "expected 1 output, found " + std::to_string(op.outputs_size()));
   TensorShape declared;
   Status st = ParseTensorType(op.outputs(0).type(), &declared);
   if (!st.ok()) return Fail(where, "output " + st.message());
@@ -72,7 +74,8 @@ Status ConstexprEvaluator::EvalOp(const mil::Operation& op, DenseTensor* out) {
   return st;
 }
 
-Status ConstexprEvaluator::CheckDefinedBefore(const mil::Operation& op, const std::set<std::string>& defined) {
+Status ConstexprEvaluator::CheckDefinedBefore(const mil::Operation& op,
+                                              const std::set<std::string>& defined) {
   for (const std::string& input : SortedKeys(op.inputs()))
     for (const auto& b : op.inputs().at(input).arguments())
       if (b.binding_case() == mil::Argument::Binding::kName && !defined.count(b.name()))
@@ -112,13 +115,17 @@ Status ConstexprEvaluator::Param(const mil::Operation& op, const std::string& na
   return Read(*value, value->type(), where + ": " + name, out);
 }
 
-Status ConstexprEvaluator::Read(const mil::Value& v, const mil::ValueType& type, const std::string& what, DenseTensor* out) {
-  PALETTIZE_RETURN_IF_ERROR(ParseTensorType(type, &out->shape).WithContext(package_.model_path() + ": " + what));
+Status ConstexprEvaluator::Read(const mil::Value& v, const mil::ValueType& type, const std::string& what,
+                                DenseTensor* out) {
+  PALETTIZE_RETURN_IF_ERROR(
+      ParseTensorType(type, &out->shape).WithContext(package_.model_path() + ": " + what));
   TensorData data;
   PALETTIZE_RETURN_IF_ERROR(ReadValueData(package_, v, out->shape, what, &data));
-  if (out->shape.bits == 0) return Status::InvalidInput(package_.model_path() + ": " + what + ": not a numeric tensor");
+  if (out->shape.bits == 0)
+    return Status::InvalidInput(package_.model_path() + ": " + what + ": not a numeric tensor");
   out->v.resize(out->shape.elements);
-  for (uint64_t i = 0; i < out->shape.elements; ++i) out->v[i] = ElementAsDouble(data.data, out->shape.mil_type, i);
+  for (uint64_t i = 0; i < out->shape.elements; ++i)
+    out->v[i] = ElementAsDouble(data.data, out->shape.mil_type, i);
   return Status::OK();
 }
 
@@ -143,7 +150,8 @@ Status ConstexprEvaluator::Expect(const DenseTensor& t, const std::string& where
 Status ConstexprEvaluator::CheckDeclared(const std::string& where, const TensorShape& computed,
                                          const TensorShape& declared) {
   if (computed.mil_type == declared.mil_type && computed.dims == declared.dims) return Status::OK();
-  return Fail(where, "output declared " + DescribeShape(declared) + ", but its inputs make " + DescribeShape(computed));
+  return Fail(where, "output declared " + DescribeShape(declared) + ", but its inputs make " +
+                         DescribeShape(computed));
 }
 
 Status ConstexprEvaluator::LutToDenseIOS16(const mil::Operation& op, const std::string& where,
@@ -159,23 +167,27 @@ Status ConstexprEvaluator::LutToDenseIOS16(const mil::Operation& op, const std::
   const uint64_t K = lut.shape.elements;
   int nbits = 0;
   while (nbits < 8 && (uint64_t(1) << nbits) < K) ++nbits;
-  if (K < 2 || (uint64_t(1) << nbits) != K) return Fail(where, "lut size " + std::to_string(K) + " is not 2^nbits (nbits 1-8)");
+  if (K < 2 || (uint64_t(1) << nbits) != K)
+    return Fail(where, "lut size " + std::to_string(K) + " is not 2^nbits (nbits 1-8)");
   TensorShape result;
   result.mil_type = lut.shape.mil_type;
   result.bits = lut.shape.bits;
   result.elements = 1;
   for (double d : shape.v) {
     // Below 2^53 so that the double holds it exactly; a product past 64 bits is refused below.
-    if (!(d >= 0 && d < 9007199254740992.0)) return Fail(where, "shape: dimension " + ShortDouble(d) + " is not a size");
+    if (!(d >= 0 && d < 9007199254740992.0))
+      return Fail(where, "shape: dimension " + ShortDouble(d) + " is not a size");
     result.dims.push_back(uint64_t(d));
     if (__builtin_mul_overflow(result.elements, uint64_t(d), &result.elements))
       return Fail(where, "shape: the product of " + DescribeShape(result) + " does not fit in 64 bits");
   }
   uint64_t bits;
-  if (__builtin_mul_overflow(result.elements, uint64_t(nbits), &bits) || (bits + 7) / 8 != indices.shape.elements)
-    return Fail(where, "indices: " + std::to_string(indices.shape.elements) + " bytes, but " +
-                           std::to_string(result.elements) + " elements of " + std::to_string(nbits) + " bits need " +
-                           (bits / uint64_t(nbits) == result.elements ? std::to_string((bits + 7) / 8) : "more"));
+  if (__builtin_mul_overflow(result.elements, uint64_t(nbits), &bits) ||
+      (bits + 7) / 8 != indices.shape.elements)
+    return Fail(
+        where, "indices: " + std::to_string(indices.shape.elements) + " bytes, but " +
+                   std::to_string(result.elements) + " elements of " + std::to_string(nbits) + " bits need " +
+                   (bits / uint64_t(nbits) == result.elements ? std::to_string((bits + 7) / 8) : "more"));
   PALETTIZE_RETURN_IF_ERROR(CheckDeclared(where, result, declared));
   std::vector<uint8_t> bytes(indices.v.begin(), indices.v.end());
   out->shape = std::move(result);
@@ -184,32 +196,36 @@ Status ConstexprEvaluator::LutToDenseIOS16(const mil::Operation& op, const std::
   return Status::OK();
 }
 
-Status ConstexprEvaluator::LutToDense(const mil::Operation& op, const std::string& where, const TensorShape& declared,
-                                      DenseTensor* out) {
+Status ConstexprEvaluator::LutToDense(const mil::Operation& op, const std::string& where,
+                                      const TensorShape& declared, DenseTensor* out) {
   // iOS18 inputs: indices uint1..uint8 [d_0..d_{K-1}], lut [g_0..g_{K-1}, 2^nbits, D] (g_k divides
   // d_k), vector_axis int scalar when D > 1; the output is indices' shape with the vector axis
   // times D.
   DenseTensor indices, lut;
   PALETTIZE_RETURN_IF_ERROR(Param(op, "indices", where, &indices));
   PALETTIZE_RETURN_IF_ERROR(Param(op, "lut", where, &lut));
-  PALETTIZE_RETURN_IF_ERROR(
-      Expect(indices, where, "indices", {MT::UINT1, MT::UINT2, MT::UINT3, MT::UINT4, MT::UINT6, MT::UINT8}, -1));
+  PALETTIZE_RETURN_IF_ERROR(Expect(indices, where, "indices",
+                                   {MT::UINT1, MT::UINT2, MT::UINT3, MT::UINT4, MT::UINT6, MT::UINT8}, -1));
   const size_t rank = indices.shape.dims.size();
-  PALETTIZE_RETURN_IF_ERROR(Expect(lut, where, "lut", {MT::FLOAT16, MT::FLOAT32, MT::INT8, MT::UINT8}, int(rank + 2)));
+  PALETTIZE_RETURN_IF_ERROR(
+      Expect(lut, where, "lut", {MT::FLOAT16, MT::FLOAT32, MT::INT8, MT::UINT8}, int(rank + 2)));
   const uint64_t K = lut.shape.dims[rank], D = lut.shape.dims[rank + 1];
   if (K != uint64_t(1) << indices.shape.bits)
-    return Fail(where, "lut: " + std::to_string(K) + " entries per table, but " + DTypeName(indices.shape.mil_type) +
-                           " indices need " + std::to_string(uint64_t(1) << indices.shape.bits));
+    return Fail(where, "lut: " + std::to_string(K) + " entries per table, but " +
+                           DTypeName(indices.shape.mil_type) + " indices need " +
+                           std::to_string(uint64_t(1) << indices.shape.bits));
   if (D == 0) return Fail(where, "lut: vector length 0");
   int64_t axis = 0;
   if (D > 1) {
     DenseTensor va;
     PALETTIZE_RETURN_IF_ERROR(Param(op, "vector_axis", where, &va));
-    PALETTIZE_RETURN_IF_ERROR(Expect(va, where, "vector_axis", {MT::INT32, MT::INT64, MT::INT16, MT::INT8}, 0));
+    PALETTIZE_RETURN_IF_ERROR(
+        Expect(va, where, "vector_axis", {MT::INT32, MT::INT64, MT::INT16, MT::INT8}, 0));
     axis = int64_t(va.v[0]);
     if (axis < 0) axis += int64_t(rank);
     if (axis < 0 || axis >= int64_t(rank))
-      return Fail(where, "vector_axis " + ShortDouble(va.v[0]) + " is not an axis of rank " + std::to_string(rank));
+      return Fail(where,
+                  "vector_axis " + ShortDouble(va.v[0]) + " is not an axis of rank " + std::to_string(rank));
   }
   std::vector<uint64_t> block(rank);
   for (size_t k = 0; k < rank; ++k) {
@@ -227,7 +243,8 @@ Status ConstexprEvaluator::LutToDense(const mil::Operation& op, const std::strin
   PALETTIZE_RETURN_IF_ERROR(CheckDeclared(where, result, declared));
   out->shape = std::move(result);
   out->v.resize(out->shape.elements);
-  const auto istr = Strides(indices.shape.dims), lstr = Strides(lut.shape.dims), ostr = Strides(out->shape.dims);
+  const auto istr = Strides(indices.shape.dims), lstr = Strides(lut.shape.dims),
+             ostr = Strides(out->shape.dims);
   std::vector<uint64_t> pos(rank, 0);
   for (uint64_t i = 0; i < indices.shape.elements; ++i) {
     uint64_t rem = i, table = 0;
@@ -246,8 +263,8 @@ Status ConstexprEvaluator::LutToDense(const mil::Operation& op, const std::strin
   return Status::OK();
 }
 
-Status ConstexprEvaluator::ShiftScale(const mil::Operation& op, const std::string& where, const TensorShape& declared,
-                                      DenseTensor* out) {
+Status ConstexprEvaluator::ShiftScale(const mil::Operation& op, const std::string& where,
+                                      const TensorShape& declared, DenseTensor* out) {
   // iOS18 inputs: data [d_0..d_{K-1}], scale [s_0..s_{K-1}] (s_k divides d_k), offset of scale's
   // shape (optional); the output has data's shape and scale's dtype.
   DenseTensor data, scale, offset;
@@ -255,7 +272,8 @@ Status ConstexprEvaluator::ShiftScale(const mil::Operation& op, const std::strin
   PALETTIZE_RETURN_IF_ERROR(Param(op, "data", where, &data));
   PALETTIZE_RETURN_IF_ERROR(Param(op, "scale", where, &scale));
   PALETTIZE_RETURN_IF_ERROR(Param(op, "offset", where, &offset, &has_offset));
-  const std::initializer_list<int> kSource = {MT::INT4, MT::UINT4, MT::INT8, MT::UINT8, MT::FLOAT16, MT::FLOAT32};
+  const std::initializer_list<int> kSource = {MT::INT4,  MT::UINT4,   MT::INT8,
+                                              MT::UINT8, MT::FLOAT16, MT::FLOAT32};
   PALETTIZE_RETURN_IF_ERROR(Expect(data, where, "data", kSource, -1));
   const size_t rank = data.shape.dims.size();
   PALETTIZE_RETURN_IF_ERROR(Expect(scale, where, "scale", {MT::FLOAT16, MT::FLOAT32}, int(rank)));

@@ -51,8 +51,8 @@ class ConstexprEvaluator {
  private:
   // A parameter of `op`: an attribute (iOS16) or an input bound to a value or to another op.
   // With `present`, a missing parameter is not an error: *present says whether it was found.
-  Status Param(const mil::Operation& op, const std::string& name, const std::string& where,
-               DenseTensor* out, bool* present = nullptr);
+  Status Param(const mil::Operation& op, const std::string& name, const std::string& where, DenseTensor* out,
+               bool* present = nullptr);
   Status Read(const mil::Value& v, const mil::ValueType& type, const std::string& what, DenseTensor* out);
   Status Fail(const std::string& where, const std::string& msg);
   // Checks parameter `name` of `where`: its dtype is one of `dtypes` and its rank is `rank`

@@ -31,7 +31,8 @@ void CountUses(const mil::Block& b, std::map<std::string, int>* uses) {
 // Ops that only fed a folded chain (its inner ops, and consts bound to its inputs) are removed
 // once nothing uses them.
 // Returns the number of ops removed.
-size_t RemoveUnused(mil::Block& b, const std::map<std::string, int>& uses, const std::set<std::string>& chain_inputs) {
+size_t RemoveUnused(mil::Block& b, const std::map<std::string, int>& uses,
+                    const std::set<std::string>& chain_inputs) {
   size_t removed = 0;
   auto* ops = b.mutable_operations();
   for (int i = ops->size(); i-- > 0;) {
@@ -88,8 +89,8 @@ Status FoldBlock(mil::Block& b, ConstexprEvaluator& eval, const std::set<std::st
 
 }  // namespace
 
-static Status DecompressUnguarded(const std::string& input, const std::string& output, const DecompressOptions& options,
-                  DecompressReport* report) {
+static Status DecompressUnguarded(const std::string& input, const std::string& output,
+                                  const DecompressOptions& options, DecompressReport* report) {
   RunPaths paths;
   paths.inputs = {{"the input", input}};
   paths.outputs = {{output, OutputKind::kPackage}};

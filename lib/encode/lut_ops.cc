@@ -129,9 +129,9 @@ uint64_t LutEncodedBytes(const PalettizedWeight& p, int mil_type, LutDType lut_d
   return bytes + p.channel_scale.size() * elem;
 }
 
-Status RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype,
-                      LutForm form, const std::string& weight_file, std::set<std::string>* used_names,
-                      const BlobSink& sink, uint64_t* bytes) {
+Status RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype, LutForm form,
+                    const std::string& weight_file, std::set<std::string>* used_names, const BlobSink& sink,
+                    uint64_t* bytes) {
   const int dtype = w.shape.mil_type;
   const uint64_t K = uint64_t(1) << p.nbits;
   const uint64_t D = uint64_t(p.cluster_dim);
@@ -181,13 +181,19 @@ Status RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lu
     before.push_back(std::move(q));
   }
 
-  const int index_type = p.nbits == 1 ? MT::UINT1 : p.nbits == 2 ? MT::UINT2 : p.nbits == 3 ? MT::UINT3
-                       : p.nbits == 4 ? MT::UINT4 : p.nbits == 6 ? MT::UINT6 : MT::UINT8;
+  const int index_type = p.nbits == 1   ? MT::UINT1
+                         : p.nbits == 2 ? MT::UINT2
+                         : p.nbits == 3 ? MT::UINT3
+                         : p.nbits == 4 ? MT::UINT4
+                         : p.nbits == 6 ? MT::UINT6
+                                        : MT::UINT8;
   auto make_lut_op = [&](const std::string& op_name, const std::string& out_name) {
     mil::Operation op = NewOp("constexpr_lut_to_dense", op_name, out_name, out_type);
     BindValue(&op, "indices", values.Make(index_type, p.indices_shape, packed, p.indices.size()));
-    if (lut_name.empty()) BindValue(&op, "lut", std::move(lut_value));
-    else BindName(&op, "lut", lut_name);
+    if (lut_name.empty())
+      BindValue(&op, "lut", std::move(lut_value));
+    else
+      BindName(&op, "lut", lut_name);
     if (D > 1) BindValue(&op, "vector_axis", Int32Scalar(p.channel_axis));
     return op;
   };

@@ -59,7 +59,11 @@ void PackTensor(const std::string& name, SafeDType dtype, const TensorShape& sha
   const LutDType lut = plan.config.lut_dtype;
   const std::vector<uint64_t> g = TableDims(shape, p);
   StoredTensor t;
-  t.spec = {name + ".lut", lut == LutDType::kInt8 ? SafeDType::kI8 : lut == LutDType::kUInt8 ? SafeDType::kU8 : dtype, g};
+  t.spec = {name + ".lut",
+            lut == LutDType::kInt8    ? SafeDType::kI8
+            : lut == LutDType::kUInt8 ? SafeDType::kU8
+                                      : dtype,
+            g};
   t.spec.shape.push_back(uint64_t(1) << p.nbits);
   t.spec.shape.push_back(uint64_t(p.cluster_dim));
   if (lut == LutDType::kFloat) {

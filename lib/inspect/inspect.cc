@@ -78,7 +78,8 @@ static Status InspectUnguarded(const std::string& path, const InspectOptions& op
       for (const std::string& s : data.strings) wi.bytes += s.size();
     }
     std::string file;  // two spellings of one file are one blob
-    if (wi.in_blob) PALETTIZE_RETURN_IF_ERROR(package.NormalizeBlobFileName(w.value->blobfilevalue().filename(), &file));
+    if (wi.in_blob)
+      PALETTIZE_RETURN_IF_ERROR(package.NormalizeBlobFileName(w.value->blobfilevalue().filename(), &file));
     if (!wi.in_blob || counted_blobs.insert({file, w.value->blobfilevalue().offset()}).second)
       info.total_weight_bytes += wi.bytes;
     wi.unique_values = stats.unique_values;

@@ -16,9 +16,8 @@ std::string InspectToJson(const ModelInfo& info) {
   for (const ProgramInfo& p : info.programs) {
     json functions = json::array();
     for (const FunctionInfo& f : p.functions) functions.push_back({{"name", f.name}, {"opset", f.opset}});
-    programs.push_back({{"path", p.path},
-                        {"specification_version", p.specification_version},
-                        {"functions", functions}});
+    programs.push_back(
+        {{"path", p.path}, {"specification_version", p.specification_version}, {"functions", functions}});
   }
   json weights = json::array();
   for (const WeightInfo& w : info.weights) {
@@ -77,8 +76,8 @@ std::string InspectToTable(const ModelInfo& info) {
     candidates += w.candidate;
   }
   out += FormatTable(rows, "  ");
-  out += std::to_string(info.weights.size()) + " weights, " + std::to_string(candidates) +
-         " to palettize, " + std::to_string(info.total_weight_bytes) + " bytes of stored values\n";
+  out += std::to_string(info.weights.size()) + " weights, " + std::to_string(candidates) + " to palettize, " +
+         std::to_string(info.total_weight_bytes) + " bytes of stored values\n";
   return out;
 }
 

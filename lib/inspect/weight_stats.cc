@@ -51,8 +51,7 @@ WeightStats ComputeWeightStats(const TensorData& data, const TensorShape& shape)
     }
   } else {
     distinct.reserve(shape.elements);
-    for (uint64_t i = 0; i < shape.elements; ++i)
-      account(ElementAsDouble(data.data, shape.mil_type, i), 1);
+    for (uint64_t i = 0; i < shape.elements; ++i) account(ElementAsDouble(data.data, shape.mil_type, i), 1);
   }
   s.unique_values = CountDistinct(distinct) + (any_nan ? 1 : 0);
   s.sparsity = double(near_zero) / double(shape.elements);

@@ -34,8 +34,10 @@ void ScanFunction(const std::string& program, const std::string& function, const
     for (const std::string& input : SortedKeys(op->inputs())) {
       for (const auto& arg : op->inputs().at(input).arguments()) {
         if (arg.name().empty() || !producer.count(arg.name())) continue;
-        if (IsConstexpr(*op)) inside.insert(arg.name());
-        else readers[arg.name()].push_back({op->type(), OpName(*op), input, {}});
+        if (IsConstexpr(*op))
+          inside.insert(arg.name());
+        else
+          readers[arg.name()].push_back({op->type(), OpName(*op), input, {}});
       }
     }
   }

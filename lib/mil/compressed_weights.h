@@ -13,10 +13,10 @@ namespace palettize {
 struct CompressedWeight {
   std::string program;  // as ConstWeight::program
   std::string function;
-  std::string name;     // the chain's output, the name consumers bind to
-  std::string chain;    // op types from first to last, "constexpr_lut_to_dense" or
-                        // "constexpr_lut_to_dense -> constexpr_blockwise_shift_scale"
-  TensorShape shape;    // dims empty if the output type is not a plain tensor type
+  std::string name;                 // the chain's output, the name consumers bind to
+  std::string chain;                // op types from first to last, "constexpr_lut_to_dense" or
+                                    // "constexpr_lut_to_dense -> constexpr_blockwise_shift_scale"
+  TensorShape shape;                // dims empty if the output type is not a plain tensor type
   std::vector<Consumer> consumers;  // ops outside the chain that read the output
 };
 

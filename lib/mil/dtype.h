@@ -8,10 +8,10 @@ namespace palettize {
 
 // A MIL DataType enum value (proto/MIL.proto); kept as int so callers need not include the proto.
 struct DTypeInfo {
-  int mil_type;          // MILSpec::DataType
-  const char* name;      // numpy-style name shown to users: "float16", "uint4", ...
-  int bits;              // bits per element; 0 for types of no fixed width (string)
-  uint32_t blob_dtype;   // weight.bin dtype code, 0 when the type cannot live in a blob
+  int mil_type;         // MILSpec::DataType
+  const char* name;     // numpy-style name shown to users: "float16", "uint4", ...
+  int bits;             // bits per element; 0 for types of no fixed width (string)
+  uint32_t blob_dtype;  // weight.bin dtype code, 0 when the type cannot live in a blob
 };
 
 // Returns nullptr for an unknown MIL type.

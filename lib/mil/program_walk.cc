@@ -14,12 +14,8 @@ void WalkModel(const std::string& path, spec::Model& model,
   };
   auto join = [&](const char* field) { return path.empty() ? std::string(field) : path + "." + field; };
   switch (model.Type_case()) {
-    case spec::Model::kMlProgram:
-      fn(path, model, *model.mutable_mlprogram());
-      break;
-    case spec::Model::kPipeline:
-      walk_pipeline(join("pipeline"), model.mutable_pipeline());
-      break;
+    case spec::Model::kMlProgram: fn(path, model, *model.mutable_mlprogram()); break;
+    case spec::Model::kPipeline: walk_pipeline(join("pipeline"), model.mutable_pipeline()); break;
     case spec::Model::kPipelineClassifier:
       walk_pipeline(join("pipelineClassifier.pipeline"),
                     model.mutable_pipelineclassifier()->mutable_pipeline());
@@ -28,8 +24,7 @@ void WalkModel(const std::string& path, spec::Model& model,
       walk_pipeline(join("pipelineRegressor.pipeline"),
                     model.mutable_pipelineregressor()->mutable_pipeline());
       break;
-    default:
-      break;
+    default: break;
   }
 }
 

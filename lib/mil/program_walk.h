@@ -17,9 +17,9 @@ namespace mil = CoreML::Specification::MILSpec;
 
 // Calls fn(path, model, program) for each ML Program: path is "" for the root model and e.g.
 // "pipeline.models[1]" or "pipelineClassifier.pipeline.models[0]" for nested ones.
-void ForEachProgram(spec::Model& model,
-                    const std::function<void(const std::string& path, spec::Model& owner,
-                                             mil::Program& program)>& fn);
+void ForEachProgram(
+    spec::Model& model,
+    const std::function<void(const std::string& path, spec::Model& owner, mil::Program& program)>& fn);
 
 // Calls fn on each Value, anywhere in the program, whose storage is a blob file.
 void ForEachBlobValue(mil::Program& program, const std::function<void(mil::Value& value)>& fn);

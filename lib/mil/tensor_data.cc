@@ -22,7 +22,8 @@ void StoreElement(std::string& buf, int mil_type, int bits, uint64_t i, double v
     case MT::FLOAT32: put(float(v)); return;
     case MT::FLOAT64: put(v); return;
     case MT::INT8: put(int8_t(v)); return;
-    case MT::UINT8: case MT::BOOL: put(uint8_t(v)); return;
+    case MT::UINT8:
+    case MT::BOOL: put(uint8_t(v)); return;
     case MT::INT16: put(int16_t(v)); return;
     case MT::UINT16: put(uint16_t(v)); return;
     case MT::INT32: put(int32_t(v)); return;
@@ -70,8 +71,8 @@ Status FromImmediate(const mil::Value& value, const TensorShape& shape, TensorDa
       if (shape.mil_type != MT::STRING)
         return Status::InvalidInput("val: strings given for " + DescribeShape(shape));
       if (uint64_t(t.strings().values_size()) != shape.elements)
-        return Status::InvalidInput("val: " + std::to_string(t.strings().values_size()) +
-                                    " values for " + DescribeShape(shape));
+        return Status::InvalidInput("val: " + std::to_string(t.strings().values_size()) + " values for " +
+                                    DescribeShape(shape));
       out->strings.assign(t.strings().values().begin(), t.strings().values().end());
       return Status::OK();
     case mil::TensorValue::kBytes: {
@@ -85,8 +86,7 @@ Status FromImmediate(const mil::Value& value, const TensorShape& shape, TensorDa
       out->size = b.size();
       return Status::OK();
     }
-    default:
-      return Status::InvalidInput("val: empty tensor value");
+    default: return Status::InvalidInput("val: empty tensor value");
   }
 }
 
@@ -97,14 +97,13 @@ Status CheckBlobMatches(const BlobView& blob, const TensorShape& shape, const st
   const DTypeInfo* info = FindDType(shape.mil_type);
   if (info == nullptr || info->blob_dtype != blob.blob_dtype) {
     const DTypeInfo* stored = FindDTypeByBlobCode(blob.blob_dtype);
-    return Status::InvalidInput(where + ": dtype " + (stored ? stored->name : "?") +
-                                " does not match " + what + " (" + DescribeShape(shape) + ")");
+    return Status::InvalidInput(where + ": dtype " + (stored ? stored->name : "?") + " does not match " +
+                                what + " (" + DescribeShape(shape) + ")");
   }
   uint64_t expected;
   if (!BlobDataSize(shape.elements, shape.bits, &expected) || expected != blob.size)
-    return Status::InvalidInput(where + ": size " + std::to_string(blob.size) + " bytes, but " +
-                                what + " (" + DescribeShape(shape) + ") needs " +
-                                std::to_string(expected));
+    return Status::InvalidInput(where + ": size " + std::to_string(blob.size) + " bytes, but " + what + " (" +
+                                DescribeShape(shape) + ") needs " + std::to_string(expected));
   return Status::OK();
 }
 
@@ -150,8 +149,8 @@ double ElementAsDouble(const uint8_t* data, int mil_type, uint64_t i) {
       uint8_t b = data[i];
       int exp = (b >> 3) & 0xF, mant = b & 7;
       double v = (exp == 0xF && mant == 7) ? NAN
-                 : exp == 0               ? std::ldexp(mant / 8.0, -6)
-                                          : std::ldexp(1 + mant / 8.0, exp - 7);
+                 : exp == 0                ? std::ldexp(mant / 8.0, -6)
+                                           : std::ldexp(1 + mant / 8.0, exp - 7);
       return (b & 0x80) ? -v : v;
     }
     case MT::FLOAT8E5M2: return HalfToFloat(uint16_t(data[i]) << 8);

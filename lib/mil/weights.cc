@@ -11,8 +11,7 @@ Status ParseTensorType(const mil::ValueType& type, TensorShape* out) {
   if (!type.has_tensortype()) return Status::InvalidInput("type: not a tensor");
   const mil::TensorType& t = type.tensortype();
   const DTypeInfo* info = FindDType(t.datatype());
-  if (info == nullptr)
-    return Status::InvalidInput("type: unknown dataType " + std::to_string(t.datatype()));
+  if (info == nullptr) return Status::InvalidInput("type: unknown dataType " + std::to_string(t.datatype()));
   if (t.rank() != t.dimensions_size())
     return Status::InvalidInput("type: rank " + std::to_string(t.rank()) + " but " +
                                 std::to_string(t.dimensions_size()) + " dimensions");
@@ -75,8 +74,7 @@ bool ScalarOf(const mil::Value& v, double* out) {
       if (t.floats().values_size() != 1) return false;
       *out = t.floats().values(0);
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -104,8 +102,7 @@ Status ScanBlock(mil::Block& block, FunctionScan& scan) {
         if (binding.binding_case() != mil::Argument::Binding::kName) continue;
         auto it = scan.by_output.find(binding.name());
         if (it == scan.by_output.end()) continue;
-        (*scan.out)[it->second].consumers.push_back(
-            {op.type(), OpName(op), input, ScalarInputs(op, scan)});
+        (*scan.out)[it->second].consumers.push_back({op.type(), OpName(op), input, ScalarInputs(op, scan)});
       }
     }
     for (mil::Block& nested : *op.mutable_blocks()) PALETTIZE_RETURN_IF_ERROR(ScanBlock(nested, scan));
@@ -114,8 +111,7 @@ Status ScanBlock(mil::Block& block, FunctionScan& scan) {
     const std::string name = OpName(op);
     auto fail = [&](const std::string& msg) {
       std::string where = scan.program.empty() ? "" : "program " + scan.program + ": ";
-      return Status::InvalidInput(where + "function '" + scan.function + "': const '" + name +
-                                  "': " + msg);
+      return Status::InvalidInput(where + "function '" + scan.function + "': const '" + name + "': " + msg);
     };
     if (op.outputs_size() != 1) return fail("expected 1 output, found " + std::to_string(op.outputs_size()));
     auto val = op.mutable_attributes()->find("val");
@@ -127,8 +123,7 @@ Status ScanBlock(mil::Block& block, FunctionScan& scan) {
     Status st = ParseTensorType(type, &shape);
     if (!st.ok()) return fail("output " + st.message());
     if (shape.dims.empty()) continue;  // scalars are not weights
-    if (!val->second.has_blobfilevalue() && !val->second.has_immediatevalue())
-      return fail("val: no value");
+    if (!val->second.has_blobfilevalue() && !val->second.has_immediatevalue()) return fail("val: no value");
     if (val->second.has_type() && val->second.type().has_tensortype()) {
       TensorShape val_shape;
       st = ParseTensorType(val->second.type(), &val_shape);

@@ -39,11 +39,11 @@ struct Consumer {
 };
 
 struct ConstWeight {
-  std::string program;     // "" for the root model, "pipeline.models[1]" for nested ones
+  std::string program;  // "" for the root model, "pipeline.models[1]" for nested ones
   spec::Model* owner = nullptr;
   std::string function;
-  std::string name;        // the const op's name
-  std::string output;      // the name consumers bind to
+  std::string name;             // the const op's name
+  std::string output;           // the name consumers bind to
   mil::Block* block = nullptr;  // the block holding `op`
   mil::Operation* op = nullptr;
   mil::Value* value = nullptr;  // attributes["val"]

@@ -70,8 +70,7 @@ Status Manifest::Parse(const std::string& text, const std::string& file) {
                             {"path", &item.path}}) {
       auto v = it.value().find(key);
       if (v == it.value().end()) continue;
-      if (!v->is_string())
-        return Status::InvalidInput(file + ": " + field + "." + key + ": not a string");
+      if (!v->is_string()) return Status::InvalidInput(file + ": " + field + "." + key + ": not a string");
       *dst = v->get<std::string>();
     }
     if (!SafeRelativePath(item.path))
@@ -84,8 +83,7 @@ Status Manifest::Parse(const std::string& text, const std::string& file) {
     items_.push_back(std::move(item));
   }
   if (!found_root)
-    return Status::InvalidInput(file + ": rootModelIdentifier: '" + root_id +
-                                "' is not in itemInfoEntries");
+    return Status::InvalidInput(file + ": rootModelIdentifier: '" + root_id + "' is not in itemInfoEntries");
   return Status::OK();
 }
 

@@ -58,13 +58,14 @@ Status Package::Load(const std::string& path) {
   const std::string data = JoinPath(path_, "Data");
   for (const ManifestItem& item : manifest_.items()) {
     if (!PathExists(JoinPath(data, item.path)))
-      return Status::InvalidInput(manifest_path + ": itemInfoEntries." + item.id + ".path: '" +
-                                  item.path + "' does not exist in the package");
+      return Status::InvalidInput(manifest_path + ": itemInfoEntries." + item.id + ".path: '" + item.path +
+                                  "' does not exist in the package");
   }
   model_rel_ = manifest_.root().path;
   model_path_ = JoinPath(data, model_rel_);
   std::string bytes;
-  PALETTIZE_RETURN_IF_ERROR(ReadUnder(JoinPath("Data", model_rel_), kMaxModelBytes, "a model.mlmodel", &bytes));
+  PALETTIZE_RETURN_IF_ERROR(
+      ReadUnder(JoinPath("Data", model_rel_), kMaxModelBytes, "a model.mlmodel", &bytes));
   // The library prints nothing: protobuf's own log line (invalid UTF-8 in a string field) would
   // come before our one-line error.
   google::protobuf::LogSilencer quiet;
@@ -125,9 +126,10 @@ Status Package::OpenWeightFile(const std::string& mil_file_name, const BlobReade
     const std::string path = JoinPath(path_, rel);
     auto wf = std::make_unique<WeightFile>();
     Status st = wf->file.OpenUnder(path_, rel);
-    if (!st.ok()) return st.code() == Status::Code::kIOError && !PathExists(path)
-                             ? Status::InvalidInput(path + ": missing (named by " + model_path_ + ")")
-                             : st;
+    if (!st.ok())
+      return st.code() == Status::Code::kIOError && !PathExists(path)
+                 ? Status::InvalidInput(path + ": missing (named by " + model_path_ + ")")
+                 : st;
     PALETTIZE_RETURN_IF_ERROR(wf->reader.Open(wf->file.data(), wf->file.size(), path));
     it = weight_files_.emplace(name, std::move(wf)).first;
   }
@@ -171,7 +173,8 @@ Status PackageWriter::WriterFor(const std::string& mil_file_name, BlobWriter** o
   if (!w) {
     std::string path;
     PALETTIZE_RETURN_IF_ERROR(package_->ResolveBlobPath(name, tmp_, &path));
-    PALETTIZE_RETURN_IF_ERROR(MakeFolders(tmp_, fs::path(path.substr(tmp_.size() + 1)).parent_path().string()));
+    PALETTIZE_RETURN_IF_ERROR(
+        MakeFolders(tmp_, fs::path(path.substr(tmp_.size() + 1)).parent_path().string()));
     w = std::make_unique<BlobWriter>();
     PALETTIZE_RETURN_IF_ERROR(w->Open(path));
   }
@@ -213,7 +216,8 @@ Status PackageWriter::Finish(const spec::Model& model_in) {
       auto* ref = v.mutable_blobfilevalue();
       if (ref->filename() == kPendingBlobFile) {
         if (ref->offset() >= placed_.size()) {
-          status = Status::InvalidArgument("internal: new blob " + std::to_string(ref->offset()) + " does not exist");
+          status = Status::InvalidArgument("internal: new blob " + std::to_string(ref->offset()) +
+                                           " does not exist");
           return;
         }
         ref->set_filename(placed_[ref->offset()].first);

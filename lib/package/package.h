@@ -66,8 +66,8 @@ class Package {
   // the values are re-pointed; every other manifest item is copied through. The package is
   // assembled beside `out_path` and renamed into place, so no half-written package is ever
   // visible there. An existing `out_path` is an error unless `overwrite`.
-  Status Save(const CoreML::Specification::Model& model, const std::string& out_path,
-              bool overwrite, const std::vector<PendingBlob>& pending = {});
+  Status Save(const CoreML::Specification::Model& model, const std::string& out_path, bool overwrite,
+              const std::vector<PendingBlob>& pending = {});
 
   // The on-disk path of a MIL blob file name, under `package_root`'s Data/.
   Status ResolveBlobPath(const std::string& mil_file_name, const std::string& package_root,
@@ -83,7 +83,8 @@ class Package {
   friend class PackageWriter;
 
   // Reads `rel` below the package (no link followed), refusing more than `max_bytes`.
-  Status ReadUnder(const std::string& rel, uint64_t max_bytes, const std::string& what, std::string* out) const;
+  Status ReadUnder(const std::string& rel, uint64_t max_bytes, const std::string& what,
+                   std::string* out) const;
   // The package-relative path ("Data/com.apple.CoreML/weights/weight.bin") of a normalised name.
   std::string BlobRelPath(const std::string& normalized) const;
 

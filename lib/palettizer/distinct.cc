@@ -21,9 +21,8 @@ void MergePoints(std::vector<Point>& pts, bool weighted, Distinct* d) {
 }
 
 bool DistinctHalf(const Float16Format& format, const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1,
-                  std::vector<uint32_t>& hist,
-                  std::vector<uint64_t>& seen, const ElementWeights* sens, std::vector<double>& whist,
-                  std::vector<double>& sbuf, Distinct* d) {
+                  std::vector<uint32_t>& hist, std::vector<uint64_t>& seen, const ElementWeights* sens,
+                  std::vector<double>& whist, std::vector<double>& sbuf, Distinct* d) {
   // `hist` (a count per bit pattern) and `seen` (a bit per pattern present) arrive all zero and
   // are left all zero: each is cleared as it is read. `seen` lets the patterns present be listed
   // in value order without reading all 65,536 counts.
@@ -71,7 +70,8 @@ bool DistinctHalf(const Float16Format& format, const uint16_t* w, const Layout& 
   // Inf and NaN: exponent all ones, e.g. for float16 patterns 0x7C00-0x7FFF and 0xFC00-0xFFFF
   // (words 0x1F0-0x1FF and 0x3F0-0x3FF).
   bool finite = true;
-  for (uint32_t word = format.inf_word; word < 0x400; word = word == 0x1FF ? 0x200 + format.inf_word : word + 1) {
+  for (uint32_t word = format.inf_word; word < 0x400;
+       word = word == 0x1FF ? 0x200 + format.inf_word : word + 1) {
     if (seen[word]) finite = false;
     each(word, false, [&](uint32_t b) {
       hist[b] = 0;
@@ -127,15 +127,17 @@ bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, st
   std::sort(buf.begin(), buf.end());
   d->Clear();
   for (float x : buf) {
-    if (!d->values.empty() && d->values.back() == double(x)) d->counts.back() += 1;  // -0 == +0 merge
-    else d->values.push_back(x), d->counts.push_back(1);
+    if (!d->values.empty() && d->values.back() == double(x))
+      d->counts.back() += 1;  // -0 == +0 merge
+    else
+      d->values.push_back(x), d->counts.push_back(1);
   }
   return true;
 }
 
-bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1, const ElementWeights& sens,
-                           std::vector<float>& buf, std::vector<double>& sbuf, std::vector<Repeat>& repeats,
-                           Distinct* d) {
+bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1,
+                           const ElementWeights& sens, std::vector<float>& buf, std::vector<double>& sbuf,
+                           std::vector<Repeat>& repeats, Distinct* d) {
   if (!DistinctFloat(w, L, c0, c1, buf, d)) return false;
   d->weights.assign(d->values.size(), 0.0);
   repeats.clear();
@@ -151,8 +153,10 @@ bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_
       for (uint64_t e = 0; e < n; ++e) {
         const double x = w[base + b + e];  // -0 finds the merged 0
         const size_t v = size_t(std::lower_bound(d->values.begin(), d->values.end(), x) - d->values.begin());
-        if (d->counts[v] == 1) d->weights[v] = sbuf[e];
-        else repeats.push_back({uint64_t(v), sbuf[e]});
+        if (d->counts[v] == 1)
+          d->weights[v] = sbuf[e];
+        else
+          repeats.push_back({uint64_t(v), sbuf[e]});
       }
     }
   }

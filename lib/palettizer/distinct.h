@@ -15,9 +15,12 @@ struct Layout {
   uint64_t outer = 1, channels = 1, inner = 1;
   Layout(const TensorShape& shape, int axis) {
     for (int d = 0; d < int(shape.dims.size()); ++d) {
-      if (d < axis) outer *= shape.dims[size_t(d)];
-      else if (d == axis) channels = shape.dims[size_t(d)];
-      else inner *= shape.dims[size_t(d)];
+      if (d < axis)
+        outer *= shape.dims[size_t(d)];
+      else if (d == axis)
+        channels = shape.dims[size_t(d)];
+      else
+        inner *= shape.dims[size_t(d)];
     }
   }
   uint64_t Offset(uint64_t o, uint64_t c, uint64_t i) const { return (o * channels + c) * inner + i; }
@@ -61,9 +64,8 @@ constexpr Float16Format kBFloat16Format{0x7F80 / 64, BFloat16ToFloat};
 // pattern's sensitivities, read a chunk at a time into `sbuf` and released from memory as read, so
 // a large group costs no more memory than a small one.
 bool DistinctHalf(const Float16Format& format, const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1,
-                  std::vector<uint32_t>& hist,
-                  std::vector<uint64_t>& seen, const ElementWeights* sens, std::vector<double>& whist,
-                  std::vector<double>& sbuf, Distinct* d);
+                  std::vector<uint32_t>& hist, std::vector<uint64_t>& seen, const ElementWeights* sens,
+                  std::vector<double>& whist, std::vector<double>& sbuf, Distinct* d);
 
 bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
                    Distinct* d);
@@ -81,8 +83,8 @@ struct Repeat {
   bool operator<(const Repeat& o) const { return v != o.v ? v < o.v : s < o.s; }
 };
 
-bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1, const ElementWeights& sens,
-                           std::vector<float>& buf, std::vector<double>& sbuf, std::vector<Repeat>& repeats,
-                           Distinct* d);
+bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1,
+                           const ElementWeights& sens, std::vector<float>& buf, std::vector<double>& sbuf,
+                           std::vector<Repeat>& repeats, Distinct* d);
 
 }  // namespace palettize

@@ -18,7 +18,8 @@ using MT = mil::DataType;
 
 // For ascending `values`, the index of the nearest of the ascending `entries` (lowest index on
 // ties), by one forward sweep.
-void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K, std::vector<uint8_t>* idx) {
+void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K,
+                   std::vector<uint8_t>* idx) {
   idx->resize(values.size());
   uint64_t j = 0;
   for (size_t v = 0; v < values.size(); ++v) {
@@ -61,10 +62,11 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     if (half && sens) whist.resize(65536, 0.0);
     const uint64_t c0 = t * G, c1 = (t + 1) * G;
     if (half)
-      return DistinctHalf(format, reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, seen, sens, whist, sbuf,
-                          d);
+      return DistinctHalf(format, reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, seen, sens, whist,
+                          sbuf, d);
     if (sens)
-      return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, buf, sbuf, repeats, d);
+      return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, buf, sbuf, repeats,
+                                   d);
     return DistinctFloat(reinterpret_cast<const float*>(data), L, c0, c1, buf, d);
   };
   std::vector<char> finite(tables, 1);

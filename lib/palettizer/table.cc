@@ -24,15 +24,15 @@ double SmallestPositive(int mil_type) {
   }
 }
 
-void QuantizeTable(double* entries, size_t n, LutDType type, int mil_type, double* scale,
-                   double* offset) {
+void QuantizeTable(double* entries, size_t n, LutDType type, int mil_type, double* scale, double* offset) {
   double lo = *std::min_element(entries, entries + n), hi = *std::max_element(entries, entries + n);
   if (type == LutDType::kInt8) {
     double m = std::max(std::fabs(lo), std::fabs(hi));
     *scale = RoundToDType(m > 0 ? m / 127.0 : 1.0, mil_type);
     if (*scale == 0) *scale = SmallestPositive(mil_type);
     *offset = 0;
-    for (size_t j = 0; j < n; ++j) entries[j] = std::clamp(std::nearbyint(entries[j] / *scale), -128.0, 127.0);
+    for (size_t j = 0; j < n; ++j)
+      entries[j] = std::clamp(std::nearbyint(entries[j] / *scale), -128.0, 127.0);
   } else {
     lo = std::min(lo, 0.0);
     hi = std::max(hi, 0.0);
@@ -68,8 +68,10 @@ Clustering1D SafeKMeans1D(const double* xs, const double* ws, size_t n, uint64_t
   for (size_t v = 0; v < n; ++v) {
     const double x = std::ldexp(xs[v], -ex), w = std::ldexp(ws[v], -ew);
     if (!(w > 0)) continue;
-    if (!sx.empty() && sx.back() == x) sw.back() += w;
-    else sx.push_back(x), sw.push_back(w);
+    if (!sx.empty() && sx.back() == x)
+      sw.back() += w;
+    else
+      sx.push_back(x), sw.push_back(w);
   }
   Clustering1D c = OptimalKMeans1D(sx.data(), sw.data(), sx.size(), K);
   for (double& centroid : c.centroids) centroid = std::ldexp(centroid, ex);
@@ -110,7 +112,8 @@ void FinishTable(double* table, size_t used, uint64_t K, uint64_t D, const Palet
   std::copy(table, table + K * D, entries);
   if (cfg.lut_dtype != LutDType::kFloat) {
     QuantizeTable(table, K * D, cfg.lut_dtype, dtype, lut_scale, lut_offset);
-    for (uint64_t e = 0; e < K * D; ++e) entries[e] = RoundToDType(*lut_scale * (table[e] - *lut_offset), dtype);
+    for (uint64_t e = 0; e < K * D; ++e)
+      entries[e] = RoundToDType(*lut_scale * (table[e] - *lut_offset), dtype);
   }
 }
 

@@ -19,8 +19,7 @@ double SmallestPositive(int mil_type);
 // to the weight's dtype first, so the dequantized entries are what Core ML computes. A scale that
 // rounds to 0 (subnormal tables) becomes the dtype's smallest positive value, of which every
 // entry is then an integer multiple.
-void QuantizeTable(double* entries, size_t n, LutDType type, int mil_type, double* scale,
-                   double* offset);
+void QuantizeTable(double* entries, size_t n, LutDType type, int mil_type, double* scale, double* offset);
 
 // The smallest allowed width whose tables hold `most` entries, or 0.
 int UniqueNBits(size_t most, const std::vector<int>& allowed);

@@ -5,8 +5,8 @@
 
 namespace palettize {
 
-bool SetTotals(double sse, double signal, double max_err, double wsse, int e, int sens_exponent, double largest,
-               PalettizedWeight* p, std::string* reason) {
+bool SetTotals(double sse, double signal, double max_err, double wsse, int e, int sens_exponent,
+               double largest, PalettizedWeight* p, std::string* reason) {
   p->sse = std::ldexp(sse, 2 * e);
   p->signal = std::ldexp(signal, 2 * e);
   p->max_abs_error = std::ldexp(max_err, e);
@@ -15,8 +15,8 @@ bool SetTotals(double sse, double signal, double max_err, double wsse, int e, in
   if (std::isfinite(p->sse) && std::isfinite(p->max_abs_error) && std::isfinite(p->weighted_sse)) return true;
   if (!std::isfinite(p->sse) || !std::isfinite(p->max_abs_error)) {
     char buf[120];
-    std::snprintf(buf, sizeof buf, "its errors reach past the largest double (largest |value| %.3g); not palettized",
-                  largest);
+    std::snprintf(buf, sizeof buf,
+                  "its errors reach past the largest double (largest |value| %.3g); not palettized", largest);
     *reason = buf;
   } else {
     *reason = "its sensitivity-weighted squared errors sum past the largest double; not palettized";

@@ -12,7 +12,7 @@ namespace palettize {
 // 2^-sens_exponent (ElementWeights::exponent), back in the weight's own units; the SNR comes from
 // the scaled sums, whose ratio is the true one. False, with `reason`, when sse, max_abs_error or
 // weighted_sse does not fit a double: a report could not state them.
-bool SetTotals(double sse, double signal, double max_err, double wsse, int e, int sens_exponent, double largest,
-               PalettizedWeight* p, std::string* reason);
+bool SetTotals(double sse, double signal, double max_err, double wsse, int e, int sens_exponent,
+               double largest, PalettizedWeight* p, std::string* reason);
 
 }  // namespace palettize

@@ -25,9 +25,9 @@ using MT = mil::DataType;
 
 }  // namespace
 
-bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape,
-                     const WeightPlan& plan, const std::vector<int>& allowed_nbits,
-                     PalettizedWeight* out, std::string* reason, const ElementWeights* sensitivity) {
+bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape, const WeightPlan& plan,
+                     const std::vector<int>& allowed_nbits, PalettizedWeight* out, std::string* reason,
+                     const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
   const int dtype = shape.mil_type;
   const int axis = plan.channel_axis;
@@ -122,8 +122,8 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
         break;
       }
     if (nbits == 0) {
-      *reason = std::to_string(most) + " unique values" + (tables > 1 ? " in a group" : "") +
-                ", more than " + std::to_string(1 << allowed_nbits.back()) + " fit a table";
+      *reason = std::to_string(most) + " unique values" + (tables > 1 ? " in a group" : "") + ", more than " +
+                std::to_string(1 << allowed_nbits.back()) + " fit a table";
       return false;
     }
   }
@@ -178,9 +178,9 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
       const int ev = FarExponent(most);
       if (ev != 0)
         for (double& x : pts) x = std::ldexp(x, -ev);
-      VectorClustering vc = !weighted
-                                ? VectorKMeans(pts.data(), pts.size() / D, D, K, opt)
-                                : WeightedVectorKMeans(pts.data(), vector_weights.data(), pts.size() / D, D, K, opt);
+      VectorClustering vc =
+          !weighted ? VectorKMeans(pts.data(), pts.size() / D, D, K, opt)
+                    : WeightedVectorKMeans(pts.data(), vector_weights.data(), pts.size() / D, D, K, opt);
       for (double& x : vc.centroids) x = std::ldexp(x, ev);
       std::copy(vc.centroids.begin(), vc.centroids.end(), table);
       used = vc.centroids.size() / D;
@@ -201,7 +201,8 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
     // Scalar tables: entries sorted, for a binary search; vector tables: exhaustive.
     std::vector<uint32_t> order(K);
     std::iota(order.begin(), order.end(), 0u);
-    if (D == 1) std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ent[a] < ent[b]; });
+    if (D == 1)
+      std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ent[a] < ent[b]; });
     std::vector<double> sorted(K);
     for (uint64_t j = 0; j < K; ++j) sorted[j] = ent[order[j] * D];
     for (uint64_t o = 0; o < L.outer; ++o)

@@ -41,7 +41,7 @@ struct PalettizedWeight {
   std::vector<double> decoded;  // the weight as it decompresses, row-major, exact in its dtype
   double sse = 0;
   double max_abs_error = 0;
-  double signal = 0;  // sum of squares of the original weight (may overflow: see snr_db)
+  double signal = 0;        // sum of squares of the original weight (may overflow: see snr_db)
   double weighted_sse = 0;  // sum s_i (w_i - decoded_i)^2, with sensitivities s only
   // 10 log10(signal / sse), from sums kept in double's range (float64 weights beyond 2^256 or
   // below 2^-256 are summed scaled by a power of two): finite, or +infinity exactly when every
@@ -53,8 +53,8 @@ struct PalettizedWeight {
 // when the weight cannot be palettized with this config (e.g. more than 256 unique values in
 // unique mode, NaN/Inf values, or float64 values so large that sse or max_abs_error would not fit
 // a double). Float64 weights of any finite magnitude, subnormals included, are clustered and
-// their errors summed scaled by a power of two, which is exact. `allowed_nbits` lists the widths the output form can hold
-// (unique mode picks the smallest that fits).
+// their errors summed scaled by a power of two, which is exact. `allowed_nbits` lists the widths the output
+// form can hold (unique mode picks the smallest that fits).
 //
 // With `sensitivity` (kmeans mode), each scalar table minimises sum_i s_i (w_i - c(w_i))^2 over
 // its group, exactly: equal values merge with their sensitivities summed. Elements of sensitivity
@@ -63,9 +63,9 @@ struct PalettizedWeight {
 // sum_v S_v ||w_v - c(w_v)||^2 over the group's vectors by weighted vector k-means, S_v the sum of
 // vector v's D sensitivities (coremltools' SKM rule; WeightedVectorKMeans); vectors still take the
 // entry nearest to them. `weighted_sse` is the per-element sum in every case.
-bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape,
-                     const WeightPlan& plan, const std::vector<int>& allowed_nbits,
-                     PalettizedWeight* out, std::string* reason, const ElementWeights* sensitivity = nullptr);
+bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape, const WeightPlan& plan,
+                     const std::vector<int>& allowed_nbits, PalettizedWeight* out, std::string* reason,
+                     const ElementWeights* sensitivity = nullptr);
 
 // The same, from the weight's raw little-endian bytes. Scalar tables without a per-channel scale on
 // float16 and float32 weights take a fast path (a histogram of bit patterns for float16, a sort for

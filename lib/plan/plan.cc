@@ -42,9 +42,15 @@ std::pair<int, int> ConsumerAxes(const Consumer& c, int rank) {
       return it != c.scalar_inputs.end() && it->second != 0;
     };
     if (c.input == "y") {
-      if (flag("transpose_y")) out = -2, in = -1; else out = -1, in = -2;
+      if (flag("transpose_y"))
+        out = -2, in = -1;
+      else
+        out = -1, in = -2;
     } else {
-      if (flag("transpose_x")) out = -1, in = -2; else out = -2, in = -1;
+      if (flag("transpose_x"))
+        out = -1, in = -2;
+      else
+        out = -2, in = -1;
     }
   }
   if (out < 0) out += rank;
@@ -56,10 +62,9 @@ std::pair<int, int> ConsumerAxes(const Consumer& c, int rank) {
 
 bool SameConfig(const PalettizeConfig& a, const PalettizeConfig& b) {
   return a.mode == b.mode && a.nbits == b.nbits && a.granularity == b.granularity &&
-         a.group_size == b.group_size && a.channel_axis == b.channel_axis &&
-         a.cluster_dim == b.cluster_dim && a.enable_per_channel_scale == b.enable_per_channel_scale &&
-         a.lut_dtype == b.lut_dtype && a.num_kmeans_workers == b.num_kmeans_workers &&
-         a.weight_threshold == b.weight_threshold;
+         a.group_size == b.group_size && a.channel_axis == b.channel_axis && a.cluster_dim == b.cluster_dim &&
+         a.enable_per_channel_scale == b.enable_per_channel_scale && a.lut_dtype == b.lut_dtype &&
+         a.num_kmeans_workers == b.num_kmeans_workers && a.weight_threshold == b.weight_threshold;
 }
 
 std::string WhyNotPalettizable(const ConstWeight& w) {
@@ -67,8 +72,7 @@ std::string WhyNotPalettizable(const ConstWeight& w) {
   if (t != MT::FLOAT16 && t != MT::FLOAT32 && t != MT::INT8 && t != MT::UINT8)
     return "dtype " + DTypeName(t) + " is not palettized (only float16, float32, int8, uint8)";
   for (const Consumer& c : w.consumers)
-    if (c.op_type.rfind("constexpr_", 0) == 0)
-      return "already feeds " + c.op_type + " '" + c.op_name + "'";
+    if (c.op_type.rfind("constexpr_", 0) == 0) return "already feeds " + c.op_type + " '" + c.op_name + "'";
   if (w.consumers.empty()) return "no op consumes it";
   if (w.shape.dims.size() < 2) return "rank 1: 1-D tensors are left uncompressed";
   if (w.shape.elements < 10) return "fewer than 10 elements";
@@ -130,8 +134,8 @@ Status PlanWeights(const std::vector<ConstWeight>& weights, const OptimizationCo
     if (c.granularity == Granularity::kPerGroupedChannel && c.channel_axis.has_value()) {
       int64_t a = *c.channel_axis;
       if (a < -rank || a >= rank) {
-        plan.reason = "channel_axis " + std::to_string(a) + " is out of range for rank " +
-                      std::to_string(rank);
+        plan.reason =
+            "channel_axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank);
         out->push_back(std::move(plan));
         continue;
       }
@@ -178,8 +182,8 @@ Status PlanWeights(const std::vector<ConstWeight>& weights, const OptimizationCo
     }
     plan.palettize = true;
     plan.needs_ios18 = (c.granularity == Granularity::kPerGroupedChannel && plan.group_size != channels) ||
-                       c.cluster_dim > 1 || c.enable_per_channel_scale ||
-                       c.lut_dtype != LutDType::kFloat || c.nbits == 3;
+                       c.cluster_dim > 1 || c.enable_per_channel_scale || c.lut_dtype != LutDType::kFloat ||
+                       c.nbits == 3;
     out->push_back(std::move(plan));
   }
   return Status::OK();

@@ -15,13 +15,13 @@ namespace palettize {
 
 struct WeightPlan {
   bool palettize = false;
-  std::string reason;        // why not, when !palettize
-  std::string config_source; // "op_name_configs.conv1", "op_type_configs.linear", "global_config"
-  bool has_config = false;   // a non-null config resolved for it (it may still be skipped)
-  PalettizeConfig config;    // the resolved config, when has_config
-  int channel_axis = 0;      // non-negative; groups and vectors run along it
-  uint64_t group_size = 0;   // channels per table along channel_axis (all of them for per_tensor)
-  bool needs_ios18 = false;  // the config cannot be written in the iOS16 op form
+  std::string reason;         // why not, when !palettize
+  std::string config_source;  // "op_name_configs.conv1", "op_type_configs.linear", "global_config"
+  bool has_config = false;    // a non-null config resolved for it (it may still be skipped)
+  PalettizeConfig config;     // the resolved config, when has_config
+  int channel_axis = 0;       // non-negative; groups and vectors run along it
+  uint64_t group_size = 0;    // channels per table along channel_axis (all of them for per_tensor)
+  bool needs_ios18 = false;   // the config cannot be written in the iOS16 op form
 };
 
 // The coremltools candidate rule, minus the threshold: "" when `w` could be palettized, else why

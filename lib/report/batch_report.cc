@@ -70,8 +70,8 @@ std::string BatchProgressLine(const BatchResult& r, size_t done, size_t total) {
 std::string BatchSummary(const BatchReport& r) {
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.2f s", r.wall_seconds);
-  std::string out = "compressed " + std::to_string(r.ok) + " of " + std::to_string(r.models.size()) + " models: " +
-                    FormatBytes(r.bytes_before) + " -> " + FormatBytes(r.bytes_after) + " (" +
+  std::string out = "compressed " + std::to_string(r.ok) + " of " + std::to_string(r.models.size()) +
+                    " models: " + FormatBytes(r.bytes_before) + " -> " + FormatBytes(r.bytes_after) + " (" +
                     Ratio(r.bytes_before, r.bytes_after) + ") in " + secs + "\n";
   if (r.failed == 0) return out;
   out += "failed " + std::to_string(r.failed) + " of " + std::to_string(r.models.size()) + " models:\n";

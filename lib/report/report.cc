@@ -23,8 +23,9 @@ json ConfigJson(const PalettizeConfig& c) {
             {"channel_axis", c.channel_axis ? json(*c.channel_axis) : json(nullptr)},
             {"cluster_dim", c.cluster_dim},
             {"enable_per_channel_scale", c.enable_per_channel_scale},
-            {"lut_dtype", c.lut_dtype == LutDType::kInt8 ? json("int8")
-                          : c.lut_dtype == LutDType::kUInt8 ? json("uint8") : json(nullptr)},
+            {"lut_dtype", c.lut_dtype == LutDType::kInt8    ? json("int8")
+                          : c.lut_dtype == LutDType::kUInt8 ? json("uint8")
+                                                            : json(nullptr)},
             {"weight_threshold", c.weight_threshold}};
   return j;
 }
@@ -45,7 +46,8 @@ std::string Name(const WeightReport& w) {
 }
 
 std::string SensitivityUnusedLine(const CompressReport& r) {
-  std::string out = std::to_string(r.unused_sensitivities.size()) + " sensitivity tensors applied to no weight:";
+  std::string out =
+      std::to_string(r.unused_sensitivities.size()) + " sensitivity tensors applied to no weight:";
   for (size_t i = 0; i < r.unused_sensitivities.size() && i < 5; ++i) out += " " + r.unused_sensitivities[i];
   if (r.unused_sensitivities.size() > 5) out += " ...";
   return out + "\n";
@@ -55,9 +57,12 @@ std::string SensitivityUnusedLine(const CompressReport& r) {
 
 std::string FormatBytes(uint64_t b) {
   char buf[32];
-  if (b >= 1 << 20) std::snprintf(buf, sizeof buf, "%.2f MB", double(b) / (1 << 20));
-  else if (b >= 1 << 10) std::snprintf(buf, sizeof buf, "%.1f KB", double(b) / (1 << 10));
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  if (b >= 1 << 20)
+    std::snprintf(buf, sizeof buf, "%.2f MB", double(b) / (1 << 20));
+  else if (b >= 1 << 10)
+    std::snprintf(buf, sizeof buf, "%.1f KB", double(b) / (1 << 10));
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
 
@@ -92,7 +97,8 @@ json CompressReportJsonValue(const CompressReport& r, bool with_timings) {
     weights.push_back(std::move(j));
   }
   json targets = json::array();
-  for (const auto& [path, ios] : r.targets) targets.push_back({{"program", path}, {"target", "iOS" + std::to_string(ios)}});
+  for (const auto& [path, ios] : r.targets)
+    targets.push_back({{"program", path}, {"target", "iOS" + std::to_string(ios)}});
   json totals = {{"bytes_before", r.bytes_before},
                  {"bytes_after", r.bytes_after},
                  {"ratio", r.bytes_after > 0 ? double(r.bytes_before) / double(r.bytes_after) : 0.0},
@@ -101,9 +107,11 @@ json CompressReportJsonValue(const CompressReport& r, bool with_timings) {
   if (with_timings) totals["wall_seconds"] = r.wall_seconds;
   json sensitivity = nullptr;
   if (!r.sensitivity_file.empty())
-    sensitivity = {{"file", r.sensitivity_file}, {"normalize", r.sensitivity_normalize}, {"unused", r.unused_sensitivities}};
-  return {{"input", r.input}, {"output", r.output}, {"targets", targets}, {"sensitivity", sensitivity},
-          {"weights", weights}, {"totals", totals}};
+    sensitivity = {{"file", r.sensitivity_file},
+                   {"normalize", r.sensitivity_normalize},
+                   {"unused", r.unused_sensitivities}};
+  return {{"input", r.input},           {"output", r.output}, {"targets", targets},
+          {"sensitivity", sensitivity}, {"weights", weights}, {"totals", totals}};
 }
 
 std::string CompressReportToJson(const CompressReport& r, bool with_timings) {
@@ -113,7 +121,8 @@ std::string CompressReportToJson(const CompressReport& r, bool with_timings) {
 std::string CompressSummary(const CompressReport& r) {
   char line[256];
   std::snprintf(line, sizeof line, "palettized %zu weights (%zu skipped): %s -> %s (%.2fx) in %.2f s\n",
-                r.palettized, r.skipped, FormatBytes(r.bytes_before).c_str(), FormatBytes(r.bytes_after).c_str(),
+                r.palettized, r.skipped, FormatBytes(r.bytes_before).c_str(),
+                FormatBytes(r.bytes_after).c_str(),
                 r.bytes_after > 0 ? double(r.bytes_before) / double(r.bytes_after) : 0.0, r.wall_seconds);
   std::string out = line;
   for (const auto& [path, ios] : r.targets)
@@ -126,9 +135,10 @@ std::string CompressSummary(const CompressReport& r) {
   const size_t chained = size_t(std::count_if(r.weights.begin(), r.weights.end(),
                                               [](const WeightReport& w) { return w.already_compressed; }));
   if (chained > 0)
-    out += "  " + std::to_string(chained) + (chained == 1 ? " weight was" : " weights were") +
-           " already compressed in the input (constexpr_* ops) and copied as they are; `palettize decompress` "
-           "first would let them be palettized again\n";
+    out +=
+        "  " + std::to_string(chained) + (chained == 1 ? " weight was" : " weights were") +
+        " already compressed in the input (constexpr_* ops) and copied as they are; `palettize decompress` "
+        "first would let them be palettized again\n";
   if (!r.sensitivity_file.empty()) {
     size_t weighted = 0, plain = 0;
     for (const WeightReport& w : r.weights)
@@ -153,11 +163,13 @@ std::string CompressPlanText(const CompressReport& r, bool with_timings) {
     out += Name(w) + ": ";
     if (w.palettized) {
       out += DescribeConfig(w.config) + " (" + w.config_source + ")";
-      if (!w.sensitivity.empty()) out += ", sensitivity '" + w.sensitivity + "' (" + w.sensitivity_match + " match)";
-      else if (w.sensitivity_checked) out += ", no sensitivity: plain k-means";
+      if (!w.sensitivity.empty())
+        out += ", sensitivity '" + w.sensitivity + "' (" + w.sensitivity_match + " match)";
+      else if (w.sensitivity_checked)
+        out += ", no sensitivity: plain k-means";
       out += TimingText(w, with_timings) + "\n";
-    }
-    else out += "skip: " + w.reason + "\n";
+    } else
+      out += "skip: " + w.reason + "\n";
   }
   if (!r.unused_sensitivities.empty()) out += SensitivityUnusedLine(r);
   for (const auto& [path, ios] : r.targets)

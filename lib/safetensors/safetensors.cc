@@ -29,10 +29,10 @@ struct DTypeEntry {
   size_t size;
 };
 constexpr DTypeEntry kDTypes[] = {
-    {SafeDType::kBool, "BOOL", 1}, {SafeDType::kU8, "U8", 1},     {SafeDType::kI8, "I8", 1},
-    {SafeDType::kU16, "U16", 2},   {SafeDType::kI16, "I16", 2},   {SafeDType::kF16, "F16", 2},
-    {SafeDType::kBF16, "BF16", 2}, {SafeDType::kU32, "U32", 4},   {SafeDType::kI32, "I32", 4},
-    {SafeDType::kF32, "F32", 4},   {SafeDType::kU64, "U64", 8},   {SafeDType::kI64, "I64", 8},
+    {SafeDType::kBool, "BOOL", 1}, {SafeDType::kU8, "U8", 1},   {SafeDType::kI8, "I8", 1},
+    {SafeDType::kU16, "U16", 2},   {SafeDType::kI16, "I16", 2}, {SafeDType::kF16, "F16", 2},
+    {SafeDType::kBF16, "BF16", 2}, {SafeDType::kU32, "U32", 4}, {SafeDType::kI32, "I32", 4},
+    {SafeDType::kF32, "F32", 4},   {SafeDType::kU64, "U64", 8}, {SafeDType::kI64, "I64", 8},
     {SafeDType::kF64, "F64", 8},
 };
 
@@ -70,26 +70,31 @@ Status CheckShape(const std::string& name, const DTypeEntry& dtype, SafeTensor* 
   t->elements = 1;
   bool overflow = false;
   for (const uint64_t n : t->shape) {
-    if (n != 0 && t->elements > UINT64_MAX / n) overflow = true;
-    else t->elements *= n;
+    if (n != 0 && t->elements > UINT64_MAX / n)
+      overflow = true;
+    else
+      t->elements *= n;
   }
   if (overflow || t->elements > UINT64_MAX / dtype.size)
-    return Status::InvalidInput(Quoted(name) + ": shape " + ShapeText(t->shape) + " has more than 2^64 bytes");
+    return Status::InvalidInput(Quoted(name) + ": shape " + ShapeText(t->shape) +
+                                " has more than 2^64 bytes");
   return Status::OK();
 }
 
 // data_offsets [b, e] of a tensor whose shape is checked.
-Status CheckOffsets(const std::string& name, uint64_t b, uint64_t e, uint64_t data_bytes, const DTypeEntry& dtype,
-                    SafeTensor* t, uint64_t* begin) {
+Status CheckOffsets(const std::string& name, uint64_t b, uint64_t e, uint64_t data_bytes,
+                    const DTypeEntry& dtype, SafeTensor* t, uint64_t* begin) {
   auto range = [&] {
     return Quoted(name) + ": data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "]";
   };
   if (b > e) return Status::InvalidInput(range() + " end before they begin");
-  if (e > data_bytes) return Status::InvalidInput(range() + " past end of data (" + std::to_string(data_bytes) + " bytes)");
+  if (e > data_bytes)
+    return Status::InvalidInput(range() + " past end of data (" + std::to_string(data_bytes) + " bytes)");
   t->bytes = e - b;
   if (t->bytes != t->elements * dtype.size)
     return Status::InvalidInput(range() + " hold " + std::to_string(t->bytes) + " bytes, but " +
-                                DescribeSafeTensor(*t) + " needs " + std::to_string(t->elements * dtype.size));
+                                DescribeSafeTensor(*t) + " needs " +
+                                std::to_string(t->elements * dtype.size));
   *begin = b;
   return Status::OK();
 }
@@ -109,7 +114,8 @@ Status ParseEntry(const std::string& name, const json& v, uint64_t data_bytes, S
   const json& shape = v["shape"];
   if (!shape.is_array()) return Status::InvalidInput(what + ": shape is not a list of non-negative integers");
   for (const json& d : shape) {
-    if (!d.is_number_unsigned()) return Status::InvalidInput(what + ": shape is not a list of non-negative integers");
+    if (!d.is_number_unsigned())
+      return Status::InvalidInput(what + ": shape is not a list of non-negative integers");
     t->shape.push_back(d.get<uint64_t>());
   }
   PALETTIZE_RETURN_IF_ERROR(CheckShape(name, *found, t));
@@ -177,16 +183,21 @@ class FastHeaderReader : public HeaderEvents {
   bool binary(binary_t&) override { return Fallback(); }
   bool number_unsigned(number_unsigned_t v) override {
     if (depth_ != 3) return Fallback();
-    if (field_ == kShape) fields_.shape.push_back(v);
-    else if (offsets_ < 2) fields_.offsets[offsets_] = v;
+    if (field_ == kShape)
+      fields_.shape.push_back(v);
+    else if (offsets_ < 2)
+      fields_.offsets[offsets_] = v;
     if (field_ == kOffsets) ++offsets_;
     return true;
   }
   bool string(string_t& v) override {
     if (depth_ != 2) return Fallback();
-    if (field_ == kMetadata) on_metadata_(std::move(metadata_key_), std::move(v));
-    else if (field_ == kDType) fields_.dtype = std::move(v), have_ |= 1;
-    else return Fallback();
+    if (field_ == kMetadata)
+      on_metadata_(std::move(metadata_key_), std::move(v));
+    else if (field_ == kDType)
+      fields_.dtype = std::move(v), have_ |= 1;
+    else
+      return Fallback();
     return true;
   }
   bool key(string_t& k) override {
@@ -220,8 +231,10 @@ class FastHeaderReader : public HeaderEvents {
   bool start_array(std::size_t) override {
     if (depth_ != 2 || (field_ != kShape && field_ != kOffsets)) return Fallback();
     ++depth_;
-    if (field_ == kShape) fields_.shape.clear(), have_ |= 2;
-    else offsets_ = 0, have_ |= 4;
+    if (field_ == kShape)
+      fields_.shape.clear(), have_ |= 2;
+    else
+      offsets_ = 0, have_ |= 4;
     return true;
   }
   bool end_array() override {
@@ -242,7 +255,7 @@ class FastHeaderReader : public HeaderEvents {
   int depth_ = 0;          // 1 in the header, 2 in an entry, 3 in a list
   bool metadata_ = false;  // the entry is __metadata__
   Field field_ = kOther;
-  int have_ = 0;           // fields seen: 1 dtype, 2 shape, 4 data_offsets
+  int have_ = 0;  // fields seen: 1 dtype, 2 shape, 4 data_offsets
   size_t offsets_ = 0;
   EntryFields fields_;
   std::string metadata_key_;
@@ -272,8 +285,10 @@ class HeaderReader : public HeaderEvents {
   bool end_object() override { return Close(); }
   bool end_array() override { return Close(); }
   bool key(string_t& k) override {
-    if (depth_ == 1 && is_object_) AddName(std::move(k));
-    else if (!open_.empty()) open_.back().key = std::move(k);
+    if (depth_ == 1 && is_object_)
+      AddName(std::move(k));
+    else if (!open_.empty())
+      open_.back().key = std::move(k);
     return true;
   }
 
@@ -347,7 +362,9 @@ size_t SafeDTypeSize(SafeDType t) {
   return 1;
 }
 
-std::string DescribeSafeTensor(const SafeTensor& t) { return std::string(SafeDTypeName(t.dtype)) + " " + ShapeText(t.shape); }
+std::string DescribeSafeTensor(const SafeTensor& t) {
+  return std::string(SafeDTypeName(t.dtype)) + " " + ShapeText(t.shape);
+}
 
 double SafeTensor::At(uint64_t i) const {
   const uint8_t* p = data + i * SafeDTypeSize(dtype);
@@ -420,7 +437,8 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
         t.shape = std::move(f.shape);
         uint64_t begin = 0;
         const DTypeEntry* dtype = FindDType(f.dtype);
-        Status st = dtype == nullptr ? BadDType(Quoted(name), json(f.dtype).dump()) : CheckShape(name, *dtype, &t);
+        Status st =
+            dtype == nullptr ? BadDType(Quoted(name), json(f.dtype).dump()) : CheckShape(name, *dtype, &t);
         if (st.ok()) st = CheckOffsets(name, f.offsets[0], f.offsets[1], data_bytes, *dtype, &t, &begin);
         record(name, st.WithContext(file), std::move(t), begin);
       },
@@ -443,16 +461,20 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
       }
       bool strings = v.is_object();
       for (auto it = v.begin(); strings && it != v.end(); ++it) strings = it->is_string();
-      if (!strings) record(name, Status::InvalidInput(file + ": __metadata__ is not an object of strings"), {}, 0);
-      for (auto it = v.begin(); strings && it != v.end(); ++it) (*metadata)[it.key()] = it->get<std::string>();
+      if (!strings)
+        record(name, Status::InvalidInput(file + ": __metadata__ is not an object of strings"), {}, 0);
+      for (auto it = v.begin(); strings && it != v.end(); ++it)
+        (*metadata)[it.key()] = it->get<std::string>();
     });
     parsed = json::sax_parse(data + 8, data + 8 + n, &*general);
     events = &*general;
   }
   if (!parsed)
-    return Status::InvalidInput(file + ": header is not valid JSON (at byte " + std::to_string(8 + events->error_byte()) + ")");
+    return Status::InvalidInput(file + ": header is not valid JSON (at byte " +
+                                std::to_string(8 + events->error_byte()) + ")");
   if (general && !general->is_object()) return Status::InvalidInput(file + ": header is not a JSON object");
-  if (!events->duplicate().empty()) return Status::InvalidInput(file + ": " + Quoted(events->duplicate()) + " is listed twice");
+  if (!events->duplicate().empty())
+    return Status::InvalidInput(file + ": " + Quoted(events->duplicate()) + " is listed twice");
   PALETTIZE_RETURN_IF_ERROR(first_error);
   // Sorted once by position (then size, so an empty tensor sorts before one it sits at the start
   // of; then name, for a fixed order): each must start at or after the end of the one before.
@@ -465,9 +487,10 @@ Status ParseSafeTensors(const uint8_t* data, size_t size, const std::string& fil
     const auto& [pb, prev] = found[i - 1];
     const auto& [cb, cur] = found[i];
     if (cb < pb + prev.bytes)
-      return Status::InvalidInput(file + ": " + Quoted(cur.name) + ": data_offsets [" + std::to_string(cb) + ", " +
-                                  std::to_string(cb + cur.bytes) + "] overlap " + Quoted(prev.name) + " at [" +
-                                  std::to_string(pb) + ", " + std::to_string(pb + prev.bytes) + "]");
+      return Status::InvalidInput(file + ": " + Quoted(cur.name) + ": data_offsets [" + std::to_string(cb) +
+                                  ", " + std::to_string(cb + cur.bytes) + "] overlap " + Quoted(prev.name) +
+                                  " at [" + std::to_string(pb) + ", " + std::to_string(pb + prev.bytes) +
+                                  "]");
   }
   tensors->reserve(found.size());
   for (auto& [b, t] : found) tensors->push_back(std::move(t));

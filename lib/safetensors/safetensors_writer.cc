@@ -28,7 +28,8 @@ std::string SafeTensorsHeader(const std::vector<SafeTensorSpec>& tensors,
     uint64_t elements = 1;
     for (uint64_t d : t.shape) elements *= d;
     const uint64_t bytes = elements * SafeDTypeSize(t.dtype);
-    header[t.name] = {{"dtype", SafeDTypeName(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    header[t.name] = {
+        {"dtype", SafeDTypeName(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offsets->push_back(offset);
     offset += bytes;
   }
@@ -51,7 +52,8 @@ Status SafeTensorsWriter::Begin(const std::string& path, const std::string& inpu
   path_ = path;
   std::error_code ec;
   if (PathExists(path)) {
-    if (fs::equivalent(path, input, ec)) return Status::InvalidArgument(path + ": is the input; write to another path");
+    if (fs::equivalent(path, input, ec))
+      return Status::InvalidArgument(path + ": is the input; write to another path");
     if (IsDirectory(path)) return Status::InvalidArgument(path + ": is a folder; name a .safetensors file");
     if (!overwrite) return AlreadyExists(path);
   }

@@ -45,7 +45,8 @@ std::string ValueText(double v) {
 // `file_offset`) with pread, a piece at a time through a per-thread buffer of at most 32 KiB, so
 // that none of the file's mapped pages is touched (sensitivity.h, ElementWeights). A read that
 // fails or comes up short falls back to the mapping, which holds the same bytes.
-void ReadElements(const SafeTensor& t, int fd, uint64_t file_offset, uint64_t begin, uint64_t n, double* out) {
+void ReadElements(const SafeTensor& t, int fd, uint64_t file_offset, uint64_t begin, uint64_t n,
+                  double* out) {
   if (fd < 0) {
     t.Read(begin, n, out);
     return;
@@ -64,8 +65,10 @@ void ReadElements(const SafeTensor& t, int fd, uint64_t file_offset, uint64_t be
     size_t got = 0;
     while (got < want) {
       const ssize_t r = pread(fd, buf.data() + got, want - got, at + off_t(got));
-      if (r > 0) got += size_t(r);
-      else if (!(r < 0 && errno == EINTR)) break;
+      if (r > 0)
+        got += size_t(r);
+      else if (!(r < 0 && errno == EINTR))
+        break;
     }
     if (got < want) {
       t.Read(begin + b, m, out + b);
@@ -207,13 +210,14 @@ Status SensitivitySet::Match(const ConstWeight& w, const uint8_t* data, Sensitiv
   if (named != keys_.end()) {
     const SafeTensor& t = *named->second.sensitivity;
     if (t.shape != w.shape.dims)
-      return Status::InvalidInput(path() + ": " + Quoted(t.name) + " is " + DescribeSafeTensor(t) + ", but const '" +
-                                  w.name + "' is " + DescribeShape(w.shape));
+      return Status::InvalidInput(path() + ": " + Quoted(t.name) + " is " + DescribeSafeTensor(t) +
+                                  ", but const '" + w.name + "' is " + DescribeShape(w.shape));
     *out = MakeMatch(named->first, named->second, "name");
     return Status::OK();
   }
   const int type = w.shape.mil_type;
-  if (data == nullptr || (type != mil::DataType::FLOAT16 && type != mil::DataType::FLOAT32)) return Status::OK();
+  if (data == nullptr || (type != mil::DataType::FLOAT16 && type != mil::DataType::FLOAT32))
+    return Status::OK();
   // The comparisons touch the const's pages too: when they come from weight.bin's mapping, they are
   // let go again, so that matching every weight first does not keep the whole model resident.
   const bool blob = w.value != nullptr && w.value->has_blobfilevalue();

@@ -58,9 +58,9 @@ struct ElementWeights {
 };
 
 struct SensitivityMatch {
-  std::string key;        // the key that applies; "" when none does
-  std::string tensor;     // the sensitivity tensor's name
-  std::string match;      // "name" or "values"
+  std::string key;     // the key that applies; "" when none does
+  std::string tensor;  // the sensitivity tensor's name
+  std::string match;   // "name" or "values"
   ElementWeights weights;
 };
 

@@ -65,7 +65,8 @@ void ReleaseMappedPages(const void* p, size_t n) {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
-Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes, const std::string& what) {
+Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes,
+                        const std::string& what) {
   UniqueFd fd;
   struct stat st;
   PALETTIZE_RETURN_IF_ERROR(OpenRegularFile(path, &fd, &st));

@@ -2,9 +2,9 @@
 // rounding doubles to them.
 #pragma once
 
-#include <cstdint>
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 namespace palettize {
@@ -41,10 +41,10 @@ inline uint16_t DoubleToHalfBits(double d) {
   if (std::isnan(d)) return sign | 0x7E00;
   if (a >= 65520.0) return sign | 0x7C00;  // halfway above 65504 rounds to even, i.e. to inf
   int e;
-  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
-  const int ulp_exp = std::max(e - 11, -24);  // normal: 11 significant bits; subnormal: 2^-24
+  std::frexp(a, &e);                                         // a = m * 2^e, m in [0.5, 1)
+  const int ulp_exp = std::max(e - 11, -24);                 // normal: 11 significant bits; subnormal: 2^-24
   const double r = std::nearbyint(std::ldexp(a, -ulp_exp));  // ties to even in the default mode
-  const double v = std::ldexp(r, ulp_exp);  // exactly representable now
+  const double v = std::ldexp(r, ulp_exp);                   // exactly representable now
   if (v == 0) return sign;
   if (v < 0x1p-14) return sign | uint16_t(std::ldexp(v, 24));  // subnormal
   std::frexp(v, &e);

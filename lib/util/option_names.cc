@@ -17,7 +17,8 @@ void SetOptionNames(const OptionNames& names) { Installed() = names; }
 const OptionNames& GetOptionNames() { return Installed(); }
 
 Status AlreadyExists(const std::string& path) {
-  return Status::InvalidArgument(path + ": already exists (use " + GetOptionNames().overwrite + " to replace it)");
+  return Status::InvalidArgument(path + ": already exists (use " + GetOptionNames().overwrite +
+                                 " to replace it)");
 }
 
 }  // namespace palettize

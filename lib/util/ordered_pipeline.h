@@ -24,18 +24,17 @@ void RunOrdered(const std::vector<size_t>& jobs, int threads, Work work, Finish 
                                     : tbb::task_arena::automatic);
   size_t next = 0;
   arena.execute([&] {
-    tbb::parallel_pipeline(
-        size_t(2 * arena.max_concurrency()),
-        tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
-                                       [&](tbb::flow_control& fc) -> size_t {
-                                         if (next >= jobs.size()) {
-                                           fc.stop();
-                                           return 0;
-                                         }
-                                         return jobs[next++];
-                                       }) &
-            tbb::make_filter<size_t, Result>(tbb::filter_mode::parallel, work) &
-            tbb::make_filter<Result, void>(tbb::filter_mode::serial_in_order, finish));
+    tbb::parallel_pipeline(size_t(2 * arena.max_concurrency()),
+                           tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
+                                                          [&](tbb::flow_control& fc) -> size_t {
+                                                            if (next >= jobs.size()) {
+                                                              fc.stop();
+                                                              return 0;
+                                                            }
+                                                            return jobs[next++];
+                                                          }) &
+                               tbb::make_filter<size_t, Result>(tbb::filter_mode::parallel, work) &
+                               tbb::make_filter<Result, void>(tbb::filter_mode::serial_in_order, finish));
   });
 }
 

@@ -80,9 +80,10 @@ Status CheckApart(const Named& w, const Index& others, bool holds_matters) {
   it = others.above.find(w.chain[0]);
   if (holds_matters && it != others.above.end()) {
     const Named& o = *it->second;
-    return Status::InvalidArgument(w.kind == OutputKind::kFolder
-                                       ? head + " holds " + o.role + " " + o.given + "; write to another folder"
-                                       : head + " would replace the folder holding " + o.role + " " + o.given);
+    return Status::InvalidArgument(
+        w.kind == OutputKind::kFolder
+            ? head + " holds " + o.role + " " + o.given + "; write to another folder"
+            : head + " would replace the folder holding " + o.role + " " + o.given);
   }
   return Status::OK();
 }
@@ -98,26 +99,25 @@ Status CheckExisting(const Named& out, const RunPaths& paths) {
       return Status::OK();
     case OutputKind::kPackage:
       if (!fs::is_directory(st) || !fs::is_regular_file(fs::path(out.given) / "Manifest.json", ec))
-        return Status::InvalidArgument(out.given +
-                                       ": already exists and is not a package (a folder holding Manifest.json); " +
-                                       GetOptionNames().overwrite + " replaces only a package");
+        return Status::InvalidArgument(
+            out.given + ": already exists and is not a package (a folder holding Manifest.json); " +
+            GetOptionNames().overwrite + " replaces only a package");
       break;
     case OutputKind::kFile:
       if (!fs::is_regular_file(st))
-        return Status::InvalidArgument(out.given +
-                                       ": already exists and is not a regular file; " +
+        return Status::InvalidArgument(out.given + ": already exists and is not a regular file; " +
                                        GetOptionNames().overwrite + " replaces only a file");
       break;
   }
-  if (!paths.overwrite && !paths.dry_run)
-    return AlreadyExists(out.given);
+  if (!paths.overwrite && !paths.dry_run) return AlreadyExists(out.given);
   return Status::OK();
 }
 
 // The report replaces a regular file, or is written into a special file in place; never a folder.
 Status CheckReportTarget(const std::string& report) {
   std::error_code ec;
-  if (fs::is_directory(report, ec)) return Status::InvalidArgument(report + ": the report is a folder; name a file");
+  if (fs::is_directory(report, ec))
+    return Status::InvalidArgument(report + ": the report is a folder; name a file");
   const fs::path folder = fs::path(report).parent_path();
   if (!folder.empty() && !fs::is_directory(folder, ec))
     return Status::IOError(report + ": cannot write report: no folder " + folder.string());
@@ -176,7 +176,8 @@ Status CheckRunPaths(const RunPaths& paths) {
   return CheckReportTarget(paths.report);
 }
 
-RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output, const CompressOptions& options) {
+RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output,
+                          const CompressOptions& options) {
   RunPaths r;
   r.inputs = {{"the input", input},
               {"the " + GetOptionNames().sensitivity + " file", options.sensitivity_file},

@@ -59,6 +59,7 @@ Status CheckRunPaths(const RunPaths& paths);
 // The paths of a compress run (of a package, a checkpoint, or one model of a batch): `input`,
 // options.sensitivity_file and options.config_file are read, `output` and options.report_path
 // written; options.overwrite and options.dry_run as given.
-RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output, const CompressOptions& options);
+RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output,
+                          const CompressOptions& options);
 
 }  // namespace palettize

@@ -76,8 +76,8 @@ Status OpenChecked(int dir_fd, const std::string& name, const struct stat& lst, 
   return Status::OK();
 }
 
-Status Visit(const std::string& root, int dir_fd, const std::string& dir_rel, const std::string& name, int depth,
-             const std::function<Status(const TreeEntry&)>& visit);
+Status Visit(const std::string& root, int dir_fd, const std::string& dir_rel, const std::string& name,
+             int depth, const std::function<Status(const TreeEntry&)>& visit);
 
 // Visits what the open folder `dir` (dir_rel below root) holds, sorted by name.
 Status VisitChildren(const std::string& root, UniqueFd dir, const std::string& dir_rel, int depth,
@@ -89,7 +89,8 @@ Status VisitChildren(const std::string& root, UniqueFd dir, const std::string& d
   std::vector<std::string> names;
   errno = 0;
   while (const dirent* de = ::readdir(d)) {
-    if (std::strcmp(de->d_name, ".") != 0 && std::strcmp(de->d_name, "..") != 0) names.emplace_back(de->d_name);
+    if (std::strcmp(de->d_name, ".") != 0 && std::strcmp(de->d_name, "..") != 0)
+      names.emplace_back(de->d_name);
   }
   Status status = errno != 0 ? ErrnoStatus(shown, "cannot list") : Status::OK();
   std::sort(names.begin(), names.end());
@@ -100,19 +101,21 @@ Status VisitChildren(const std::string& root, UniqueFd dir, const std::string& d
 }
 
 // Visits dir_rel/name (in the open folder dir_fd) and everything below it.
-Status Visit(const std::string& root, int dir_fd, const std::string& dir_rel, const std::string& name, int depth,
-             const std::function<Status(const TreeEntry&)>& visit) {
+Status Visit(const std::string& root, int dir_fd, const std::string& dir_rel, const std::string& name,
+             int depth, const std::function<Status(const TreeEntry&)>& visit) {
   TreeEntry e;
   e.rel = dir_rel.empty() ? name : dir_rel + "/" + name;
   e.shown = JoinPath(root, e.rel);
   e.parent_fd = dir_fd;
   e.name = name;
-  if (::fstatat(dir_fd, name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoStatus(e.shown, "cannot stat");
+  if (::fstatat(dir_fd, name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) != 0)
+    return ErrnoStatus(e.shown, "cannot stat");
   PALETTIZE_RETURN_IF_ERROR(CheckKindUnder(e.st, e.shown));
   PALETTIZE_RETURN_IF_ERROR(visit(e));
   if (!S_ISDIR(e.st.st_mode)) return Status::OK();
   if (depth >= kMaxTreeDepth)
-    return Status::InvalidInput(e.shown + ": folders nested more than " + std::to_string(kMaxTreeDepth) + " deep");
+    return Status::InvalidInput(e.shown + ": folders nested more than " + std::to_string(kMaxTreeDepth) +
+                                " deep");
   UniqueFd sub;
   struct stat st;
   PALETTIZE_RETURN_IF_ERROR(OpenChecked(dir_fd, name, e.st, e.shown, &sub, &st));
@@ -141,7 +144,8 @@ Status OpenRegularFile(const std::string& path, UniqueFd* fd, struct stat* st) {
   struct stat before;
   if (::stat(path.c_str(), &before) != 0) return ErrnoStatus(path, "cannot open");
   if (S_ISDIR(before.st_mode)) return Status::IOError(path + ": is a folder, expected a file");
-  if (!S_ISREG(before.st_mode)) return Status::IOError(path + ": is " + KindName(before.st_mode) + ", not a regular file");
+  if (!S_ISREG(before.st_mode))
+    return Status::IOError(path + ": is " + KindName(before.st_mode) + ", not a regular file");
   UniqueFd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (f.get() < 0) return ErrnoStatus(path, "cannot open");
   if (::fstat(f.get(), st) != 0) return ErrnoStatus(path, "cannot stat");
@@ -160,7 +164,8 @@ Status OpenUnder(const std::string& root, const std::string& rel, UniqueFd* fd, 
   for (size_t i = 0; i < parts.size(); ++i) {
     shown = JoinPath(shown, parts[i]);
     struct stat lst;
-    if (::fstatat(dir.get(), parts[i].c_str(), &lst, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoStatus(shown, "cannot open");
+    if (::fstatat(dir.get(), parts[i].c_str(), &lst, AT_SYMLINK_NOFOLLOW) != 0)
+      return ErrnoStatus(shown, "cannot open");
     PALETTIZE_RETURN_IF_ERROR(CheckKindUnder(lst, shown));
     if (i + 1 < parts.size() && !S_ISDIR(lst.st_mode)) return Status::IOError(shown + ": not a folder");
     UniqueFd next;
@@ -171,12 +176,13 @@ Status OpenUnder(const std::string& root, const std::string& rel, UniqueFd* fd, 
   return Status::OK();
 }
 
-Status ReadAll(int fd, const struct stat& st, const std::string& path, uint64_t max_bytes, const std::string& what,
-               std::string* out) {
+Status ReadAll(int fd, const struct stat& st, const std::string& path, uint64_t max_bytes,
+               const std::string& what, std::string* out) {
   auto too_big = [&](uint64_t n) {
     std::string limit = std::to_string(max_bytes);
     if (max_bytes % (1u << 20) == 0) limit += " (" + std::to_string(max_bytes >> 20) + " MiB)";
-    return Status::InvalidInput(path + ": " + std::to_string(n) + " bytes; " + what + " may have at most " + limit);
+    return Status::InvalidInput(path + ": " + std::to_string(n) + " bytes; " + what + " may have at most " +
+                                limit);
   };
   if (uint64_t(st.st_size) > max_bytes) return too_big(uint64_t(st.st_size));
   out->clear();

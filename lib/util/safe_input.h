@@ -58,9 +58,9 @@ Status ReadAll(int fd, const struct stat& st, const std::string& path, uint64_t 
 
 // One entry met by WalkUnder: a regular file or a folder.
 struct TreeEntry {
-  std::string rel;    // below the walk's root: "Data/com.apple.CoreML/weights/weight.bin"
-  std::string shown;  // root + "/" + rel, for messages
-  int parent_fd = -1; // the open folder holding it: open the entry with openat(parent_fd, name)
+  std::string rel;     // below the walk's root: "Data/com.apple.CoreML/weights/weight.bin"
+  std::string shown;   // root + "/" + rel, for messages
+  int parent_fd = -1;  // the open folder holding it: open the entry with openat(parent_fd, name)
   std::string name;
   struct stat st;
 };

@@ -35,7 +35,8 @@ void* WaitAndRemove(void*) {
   // Holding the lock for good: no commit starts or continues after this point.
   auto lock = LockStaged();
   RemoveAllStagedLocked();
-  const std::string line = std::string("palettize: stopped by SIG") + sigabbrev_np(sig) + "; partial outputs removed\n";
+  const std::string line =
+      std::string("palettize: stopped by SIG") + sigabbrev_np(sig) + "; partial outputs removed\n";
   if (::write(STDERR_FILENO, line.data(), line.size()) < 0) {
   }
   _exit(128 + sig);

@@ -44,7 +44,9 @@ void UnregisterStaged(const std::string& path) {
   Paths().erase(path);
 }
 
-std::unique_lock<std::recursive_mutex> LockStaged() { return std::unique_lock<std::recursive_mutex>(Mutex()); }
+std::unique_lock<std::recursive_mutex> LockStaged() {
+  return std::unique_lock<std::recursive_mutex>(Mutex());
+}
 
 void RemoveAllStagedLocked() {
   for (const std::string& path : Paths()) {

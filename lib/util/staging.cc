@@ -67,7 +67,8 @@ std::string MakeTemporary(const std::string& target, const char* infix, StagedOu
 // (a regular file when stdout is redirected). Beside it is /dev or /proc, not the file.
 bool NamesAnOpenFile(const std::string& path) {
   char link[64] = {};
-  if (::readlink(path.c_str(), link, sizeof link - 1) > 0 && std::strncmp(link, "/proc/", 6) == 0) return true;
+  if (::readlink(path.c_str(), link, sizeof link - 1) > 0 && std::strncmp(link, "/proc/", 6) == 0)
+    return true;
   char* folder = ::realpath(Dirname(path).empty() ? "." : Dirname(path).c_str(), nullptr);
   const bool in_proc = folder != nullptr && std::strncmp(folder, "/proc/", 6) == 0;
   std::free(folder);
@@ -166,8 +167,10 @@ Status StagedOutput::Begin(const std::string& target, Kind kind, bool overwrite,
   old_.clear();
   struct stat st;
   const bool exists = ::stat(target_.c_str(), &st) == 0;
-  if (kind == Kind::kFile && ((exists && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) || NamesAnOpenFile(target_))) {
-    fd_ = ::open(target_.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC | (exists && S_ISREG(st.st_mode) ? O_TRUNC : 0));
+  if (kind == Kind::kFile &&
+      ((exists && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) || NamesAnOpenFile(target_))) {
+    fd_ = ::open(target_.c_str(),
+                 O_WRONLY | O_NOCTTY | O_CLOEXEC | (exists && S_ISREG(st.st_mode) ? O_TRUNC : 0));
     if (fd_ < 0) return Failed("cannot create");
     in_place_ = true;
     path_ = target_;
@@ -265,14 +268,9 @@ Status StagedOutput::PlaceWithoutRenameat2() {
 
 void StagedOutput::Undo() {
   switch (placed_) {
-    case Placed::kNo:
-      return;
-    case Placed::kNew:
-      std::rename(target_.c_str(), path_.c_str());
-      break;
-    case Placed::kExchanged:
-      Renameat2(path_, target_, RENAME_EXCHANGE);
-      break;
+    case Placed::kNo: return;
+    case Placed::kNew: std::rename(target_.c_str(), path_.c_str()); break;
+    case Placed::kExchanged: Renameat2(path_, target_, RENAME_EXCHANGE); break;
     case Placed::kAside:
       std::rename(target_.c_str(), path_.c_str());
       std::rename(old_.c_str(), target_.c_str());

@@ -100,7 +100,8 @@ void AddDefaultManifest(ArchiveFiles* files) {
 
 bool ArchiveUnchanged(const ArchiveFiles& files, const std::string& dir) {
   for (auto it = files.rbegin(); it != files.rend(); ++it) {
-    if (std::any_of(files.rbegin(), it, [&](const auto& later) { return later.first == it->first; })) continue;
+    if (std::any_of(files.rbegin(), it, [&](const auto& later) { return later.first == it->first; }))
+      continue;
     std::string now;
     const std::string path = JoinPath(dir, it->first);
     if (IsDirectory(path) || !ReadFileToString(path, &now).ok()) continue;

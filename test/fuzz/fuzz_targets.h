@@ -23,7 +23,7 @@ struct FuzzTarget {
 
 inline constexpr FuzzTarget kFuzzTargets[] = {
     {"blob_reader", FuzzBlobReader}, {"ml_program", FuzzMlProgram}, {"manifest", FuzzManifest},
-    {"config", FuzzConfig},          {"compress", FuzzCompress},       {"constexpr", FuzzConstexpr},
+    {"config", FuzzConfig},          {"compress", FuzzCompress},    {"constexpr", FuzzConstexpr},
 };
 
 }  // namespace palettize

@@ -41,14 +41,16 @@ int main(int argc, char** argv) {
     constexpr int kInner = 5;
     const auto t0 = std::chrono::steady_clock::now();
     palettize::Clustering1D c;
-    for (int q = 0; q < kInner; ++q) c = palettize::OptimalKMeans1D(values.data(), counts.data(), values.size(), k);
+    for (int q = 0; q < kInner; ++q)
+      c = palettize::OptimalKMeans1D(values.data(), counts.data(), values.size(), k);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / kInner;
     total += s;
     best = std::min(best, s);
     sse += c.sse;
     distinct += values.size();
   }
-  std::printf("elements %zu, k %zu: %zu distinct values on average; %.3f ms per solve (min %.3f); sse sum %.10g\n",
-              elements, k, distinct / size_t(reps), 1e3 * total / reps, 1e3 * best, sse);
+  std::printf(
+      "elements %zu, k %zu: %zu distinct values on average; %.3f ms per solve (min %.3f); sse sum %.10g\n",
+      elements, k, distinct / size_t(reps), 1e3 * total / reps, 1e3 * best, sse);
   return 0;
 }

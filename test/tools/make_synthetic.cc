@@ -37,7 +37,7 @@ namespace fs = std::filesystem;
 namespace spec = CoreML::Specification;
 namespace mil = CoreML::Specification::MILSpec;
 
-constexpr uint32_t kBlobFloat16 = 1;              // blob dtype code (coreml-format.md section 2)
+constexpr uint32_t kBlobFloat16 = 1;                 // blob dtype code (coreml-format.md section 2)
 constexpr int kArrayDataTypeFloat16 = 0x10000 | 16;  // ArrayFeatureType.ArrayDataType.FLOAT16
 constexpr double kScale = 0.02;
 
@@ -111,8 +111,8 @@ void AddConst(mil::Block* block, const std::string& name, const std::vector<int6
   SetName(op, name);
 }
 
-void AddLinear(mil::Block* block, const std::string& name, const std::string& x,
-               const std::string& weight, int64_t out_features) {
+void AddLinear(mil::Block* block, const std::string& name, const std::string& x, const std::string& weight,
+               int64_t out_features) {
   mil::Operation* op = block->add_operations();
   op->set_type("linear");
   (*op->mutable_inputs())["x"].add_arguments()->set_name(x);
@@ -184,10 +184,14 @@ int main(int argc, char** argv) {
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (i + 1 >= argc) return Fail("usage: make_synthetic --layers N --hidden H --ffn F --out PATH [--seed S]");
+    if (i + 1 >= argc)
+      return Fail("usage: make_synthetic --layers N --hidden H --ffn F --out PATH [--seed S]");
     const char* value = argv[++i];
-    int64_t* target = flag == "--layers" ? &layers : flag == "--hidden" ? &hidden
-                      : flag == "--ffn"  ? &ffn    : flag == "--seed"   ? &seed : nullptr;
+    int64_t* target = flag == "--layers"   ? &layers
+                      : flag == "--hidden" ? &hidden
+                      : flag == "--ffn"    ? &ffn
+                      : flag == "--seed"   ? &seed
+                                           : nullptr;
     if (flag == "--out") {
       out_path = value;
     } else if (target == nullptr || !ParseInt(value, target)) {
@@ -219,10 +223,12 @@ int main(int argc, char** argv) {
   main_fn.set_opset("CoreML8");
   mil::Block& block = (*main_fn.mutable_block_specializations())["CoreML8"];
 
-  struct Proj { const char* name; int64_t out, in; };
-  const Proj projs[] = {{"q_proj", hidden, hidden}, {"k_proj", hidden, hidden},
-                        {"v_proj", hidden, hidden}, {"o_proj", hidden, hidden},
-                        {"up_proj", ffn, hidden},   {"down_proj", hidden, ffn}};
+  struct Proj {
+    const char* name;
+    int64_t out, in;
+  };
+  const Proj projs[] = {{"q_proj", hidden, hidden}, {"k_proj", hidden, hidden}, {"v_proj", hidden, hidden},
+                        {"o_proj", hidden, hidden}, {"up_proj", ffn, hidden},   {"down_proj", hidden, ffn}};
   std::vector<uint16_t> buffer(size_t(std::max(hidden, ffn) * hidden));
   std::string x = "x";
   uint64_t weight_index = 0, total_params = 0;
@@ -273,7 +279,6 @@ int main(int argc, char** argv) {
            << "    \"rootModelIdentifier\": \"" << model_id << "\"\n}\n";
   if (!manifest.flush()) return Fail(out_path + "/Manifest.json: cannot write");
   std::printf("%s: %llu weights, %llu parameters\n", out_path.c_str(),
-              static_cast<unsigned long long>(weight_index),
-              static_cast<unsigned long long>(total_params));
+              static_cast<unsigned long long>(weight_index), static_cast<unsigned long long>(total_params));
   return 0;
 }

@@ -30,8 +30,8 @@ struct BatchItem {
 // output (InvalidArgument, naming the paths), or a path rule broken by OUT, any output or
 // options.report_path against every input, options.sensitivity_file and options.config_file
 // (README "Path rules": lib/util/path_rules.h; options.overwrite and options.dry_run apply).
-Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir, const CompressOptions& options,
-                 std::vector<BatchItem>* items);
+Status PlanBatch(const std::vector<std::string>& inputs, const std::string& out_dir,
+                 const CompressOptions& options, std::vector<BatchItem>* items);
 
 struct BatchResult {
   BatchItem item;

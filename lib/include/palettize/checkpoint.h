@@ -51,8 +51,8 @@ bool IsCheckpointPath(const std::string& path);
 // (a module_name_configs key no tensor is under) InvalidArgument, as is, before any work, an
 // output or report that breaks the path rules (README "Path rules"; an existing output must be a
 // regular file).
-Status CompressCheckpoint(const std::string& input, const std::string& output, const CheckpointOptions& options,
-                          CheckpointReport* report);
+Status CompressCheckpoint(const std::string& input, const std::string& output,
+                          const CheckpointOptions& options, CheckpointReport* report);
 
 // The report as JSON (docs/format.md section 9); timings left out when !with_timings.
 std::string CheckpointReportToJson(const CheckpointReport& report, bool with_timings = true);

@@ -25,13 +25,13 @@ enum class WeightState {
 const char* WeightStateName(WeightState state);
 
 struct WeightComparison {
-  std::string program;   // "" for the root model, "pipeline.models[1]" for nested ones
+  std::string program;  // "" for the root model, "pipeline.models[1]" for nested ones
   std::string function;
   std::string name;
-  std::string dtype;     // the original's
+  std::string dtype;  // the original's
   std::vector<uint64_t> shape;
   WeightState state = WeightState::kMissing;
-  int nbits = 0;         // palettized only: log2 of the table length
+  int nbits = 0;  // palettized only: log2 of the table length
   // Missing and mismatch only: "no const or constexpr op of this name", or what differs:
   // "float32 [4, 4], not float16 [4, 4] as in the original".
   std::string problem;
@@ -40,7 +40,7 @@ struct WeightComparison {
   double signal = 0;
   double sse = 0;
   double max_abs_error = 0;
-  double snr_db = 0;     // 10 log10(signal / sse): +infinity when sse == 0, -infinity when only signal == 0
+  double snr_db = 0;  // 10 log10(signal / sse): +infinity when sse == 0, -infinity when only signal == 0
 };
 
 struct CompareReport {

@@ -27,8 +27,8 @@ struct CompressOptions {
   // The --config file `config` was read from ("" = none). Not read here: named so that no output
   // or report of the run lands on it (lib/util/path_rules.h).
   std::string config_file;
-  bool dry_run = false;    // plan only: nothing is clustered or written
-  int threads = 0;         // worker threads; 0 = one per core. The output does not depend on it.
+  bool dry_run = false;  // plan only: nothing is clustered or written
+  int threads = 0;       // worker threads; 0 = one per core. The output does not depend on it.
   // A .safetensors file of per-element sensitivities ("" = none). k-means tables of the weights
   // it has a tensor for then minimise sum_i s_i (w_i - c(w_i))^2 instead of the plain error:
   // elements that matter more to the model are reproduced more closely. Tensors apply to consts by
@@ -50,9 +50,9 @@ struct WeightReport {
   std::string name;
   std::vector<ConsumerInfo> consumers;
   bool palettized = false;
-  std::string reason;         // why skipped
+  std::string reason;               // why skipped
   bool already_compressed = false;  // held by a constexpr_* chain in the input: passed through
-  bool has_config = false;    // a config applied (it may still have been skipped)
+  bool has_config = false;          // a config applied (it may still have been skipped)
   PalettizeConfig config;
   std::string config_source;  // "global_config", "op_type_configs.linear", ...
   std::string shared_with;    // a copy of a const shared across functions: "function/name" of the
@@ -60,12 +60,12 @@ struct WeightReport {
   std::string dtype;
   std::vector<uint64_t> shape;
   int nbits = 0;
-  uint64_t luts = 0;          // number of tables
+  uint64_t luts = 0;  // number of tables
   uint64_t bytes_before = 0;
-  uint64_t bytes_after = 0;   // = bytes_before when skipped
+  uint64_t bytes_after = 0;  // = bytes_before when skipped
   double sse = 0;
   double max_abs_error = 0;
-  double snr_db = 0;          // 10 log10(sum w^2 / sse), finite; infinite only when sse is exactly 0
+  double snr_db = 0;  // 10 log10(sum w^2 / sse), finite; infinite only when sse is exactly 0
   double seconds = 0;
   // With a sensitivity file, for weights it was matched against (those to palettize):
   bool sensitivity_checked = false;
@@ -83,7 +83,7 @@ struct CompressReport {
   uint64_t bytes_before = 0, bytes_after = 0;
   size_t palettized = 0, skipped = 0;
   double wall_seconds = 0;
-  std::string sensitivity_file;                   // "" without one
+  std::string sensitivity_file;  // "" without one
   bool sensitivity_normalize = false;
   std::vector<std::string> unused_sensitivities;  // keys that applied to no weight
 };

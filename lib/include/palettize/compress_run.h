@@ -32,9 +32,9 @@ struct CompressRun {
 struct CompressRunReport {
   enum class Kind { kPackage, kCheckpoint, kBatch };
   Kind kind = Kind::kPackage;
-  CompressReport package;        // kPackage
-  CheckpointReport checkpoint;   // kCheckpoint
-  BatchReport batch;             // kBatch: each model's own Status is in batch.models
+  CompressReport package;       // kPackage
+  CheckpointReport checkpoint;  // kCheckpoint
+  BatchReport batch;            // kBatch: each model's own Status is in batch.models
   // kBatch: writing options.report_path after every model is committed (not on a dry run). A
   // failure leaves the packages: each is complete.
   Status batch_report;

@@ -22,13 +22,13 @@ struct PalettizeConfig {
   PalettizeMode mode = PalettizeMode::kKMeans;
   int nbits = 0;  // 1, 2, 3, 4, 6 or 8; 0 (unset) is required for unique mode
   Granularity granularity = Granularity::kPerTensor;
-  int64_t group_size = 32;                 // channels per group, per_grouped_channel only
-  std::optional<int64_t> channel_axis;     // unset: chosen from the consuming op
-  int64_t cluster_dim = 1;                 // > 1: vector palettization (iOS18)
-  bool enable_per_channel_scale = false;   // iOS18
-  LutDType lut_dtype = LutDType::kFloat;   // int8/uint8 tables are iOS18
-  int64_t num_kmeans_workers = 1;          // accepted for compatibility; palettize uses all cores
-  int64_t weight_threshold = 2048;         // palettize only weights with more elements than this
+  int64_t group_size = 32;                // channels per group, per_grouped_channel only
+  std::optional<int64_t> channel_axis;    // unset: chosen from the consuming op
+  int64_t cluster_dim = 1;                // > 1: vector palettization (iOS18)
+  bool enable_per_channel_scale = false;  // iOS18
+  LutDType lut_dtype = LutDType::kFloat;  // int8/uint8 tables are iOS18
+  int64_t num_kmeans_workers = 1;         // accepted for compatibility; palettize uses all cores
+  int64_t weight_threshold = 2048;        // palettize only weights with more elements than this
 };
 
 // An OptimizationConfig. std::nullopt means "skip" (null in YAML).
@@ -51,8 +51,7 @@ struct OptimizationConfig {
 // keys, num_kmeans_workers < 1) are errors of the form
 // "FILE:LINE: KEY.PATH: problem", e.g. "c.yaml:4: op_type_configs.linear.nbits: 5 is not one of
 // 1, 2, 3, 4, 6, 8".
-Status ParseOptimizationConfig(const std::string& text, const std::string& file,
-                               OptimizationConfig* out);
+Status ParseOptimizationConfig(const std::string& text, const std::string& file, OptimizationConfig* out);
 
 // Parses YAML `text` in coremltools.optimize.torch's schema (PostTrainingPalettizerConfig,
 // SKMPalettizerConfig), for safetensors checkpoints (docs/format.md section 9):
@@ -67,8 +66,7 @@ Status ParseOptimizationConfig(const std::string& text, const std::string& file,
 // calibration_nsamples and unknown keys are errors, worded as ParseOptimizationConfig's. With no
 // global_config (or a null one) and no other entry, global_config is the default config, as in
 // coremltools.
-Status ParseTorchPalettizerConfig(const std::string& text, const std::string& file,
-                                  OptimizationConfig* out);
+Status ParseTorchPalettizerConfig(const std::string& text, const std::string& file, OptimizationConfig* out);
 
 // Validates one config's values (the rules above); the YAML parser applies the same rules with
 // the same wording. The error is "WHERE: FIELD: problem", e.g. "options: group_size: 0 is not an

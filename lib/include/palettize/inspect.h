@@ -23,19 +23,19 @@ struct ConsumerInfo {
 };
 
 struct WeightInfo {
-  std::string program;   // "" for the root model, "pipeline.models[1]" for nested ones
+  std::string program;  // "" for the root model, "pipeline.models[1]" for nested ones
   std::string function;
   std::string name;
-  std::string dtype;     // numpy-style: "float16", "float32", "int8", ...
+  std::string dtype;  // numpy-style: "float16", "float32", "int8", ...
   std::vector<uint64_t> shape;
   uint64_t elements = 0;
   uint64_t bytes = 0;    // size of the stored values
   bool in_blob = false;  // storage: weight.bin blob, else an immediate value in model.mlmodel
   uint64_t unique_values = 0;
-  double sparsity = 0;   // fraction of elements with |x| <= 1e-12
+  double sparsity = 0;  // fraction of elements with |x| <= 1e-12
   std::vector<ConsumerInfo> consumers;
   bool candidate = false;
-  std::string reason;    // why not a candidate; empty for candidates
+  std::string reason;  // why not a candidate; empty for candidates
 };
 
 struct FunctionInfo {

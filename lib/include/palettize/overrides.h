@@ -46,9 +46,9 @@ Status ResolveConfig(const std::string& config_file, bool torch_schema, const Co
 
 // Names as the YAML schema spells them, in any case. An unknown name is InvalidArgument naming it
 // and the choices: "'median' is not one of kmeans, uniform, unique".
-Status ParseMode(const std::string& text, PalettizeMode* out);                  // kmeans, uniform, unique
-Status ParseGranularity(const std::string& text, Granularity* out);             // per_tensor, per_grouped_channel
-Status ParseLutDType(const std::string& text, LutDType* out);                   // int8, uint8
-Status ParseDeploymentTarget(const std::string& text, DeploymentTarget* out);   // iOS16, iOS17, iOS18
+Status ParseMode(const std::string& text, PalettizeMode* out);       // kmeans, uniform, unique
+Status ParseGranularity(const std::string& text, Granularity* out);  // per_tensor, per_grouped_channel
+Status ParseLutDType(const std::string& text, LutDType* out);        // int8, uint8
+Status ParseDeploymentTarget(const std::string& text, DeploymentTarget* out);  // iOS16, iOS17, iOS18
 
 }  // namespace palettize

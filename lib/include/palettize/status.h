@@ -43,8 +43,8 @@ class Status {
 }  // namespace palettize
 
 // Returns early from the enclosing function when expr yields a non-OK Status.
-#define PALETTIZE_RETURN_IF_ERROR(expr)      \
-  do {                                       \
-    ::palettize::Status _st = (expr);        \
-    if (!_st.ok()) return _st;               \
+#define PALETTIZE_RETURN_IF_ERROR(expr) \
+  do {                                  \
+    ::palettize::Status _st = (expr);   \
+    if (!_st.ok()) return _st;          \
   } while (0)
