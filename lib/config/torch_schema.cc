@@ -9,7 +9,7 @@
 namespace palettize {
 
 Status Parser::ParseTorchTop(const Node& key, const Node& value, OptimizationConfig* out) {
-  const std::string name = key.Scalar();
+  const std::string& name = key.Scalar();
   if (name == "global_config") return ParseOptional(key, value, name, &out->global_config);
   if (name == "module_name_configs") {
     PALETTIZE_RETURN_IF_ERROR(ParseTable(key, value, name, &out->op_name_configs));

@@ -93,8 +93,12 @@ bool SameValues(const SafeTensor& t, int fd, uint64_t file_offset, const uint8_t
         std::memcpy(&h, data + 2 * (b + i), 2);
         if (DoubleToHalfBits(buf[i]) != h) return false;
       } else {
+        // Bit patterns, not values: -0 and 0 differ, and a NaN equals itself.
         const float f = float(buf[i]);
-        if (std::memcmp(&f, data + 4 * (b + i), 4) != 0) return false;
+        uint32_t want, got;
+        std::memcpy(&want, &f, 4);
+        std::memcpy(&got, data + 4 * (b + i), 4);
+        if (want != got) return false;
       }
     }
   }

@@ -24,7 +24,7 @@ void RunOrdered(const std::vector<size_t>& jobs, int threads, Work work, Finish 
                                     : tbb::task_arena::automatic);
   size_t next = 0;
   arena.execute([&] {
-    tbb::parallel_pipeline(size_t(2 * arena.max_concurrency()),
+    tbb::parallel_pipeline(2 * size_t(arena.max_concurrency()),
                            tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
                                                           [&](tbb::flow_control& fc) -> size_t {
                                                             if (next >= jobs.size()) {
