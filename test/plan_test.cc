@@ -1,22 +1,20 @@
 // Config resolution and skip rules of the planner, on hand-made weights.
 #include <catch2/catch.hpp>
 
-#include "MIL.pb.h"
 #include "plan/plan.h"
 
 using namespace palettize;
 
 namespace {
 
-ConstWeight Weight(const std::string& name, std::vector<uint64_t> dims, std::vector<Consumer> consumers,
-                   int dtype = CoreML::Specification::MILSpec::FLOAT16) {
-  ConstWeight w;
+PlanInput Weight(const std::string& name, std::vector<uint64_t> dims, std::vector<PlanConsumer> consumers,
+                 const std::string& dtype = "float16") {
+  PlanInput w;
   w.name = name;
-  w.shape.mil_type = dtype;
-  w.shape.bits = 16;
-  w.shape.dims = dims;
-  w.shape.elements = 1;
-  for (uint64_t d : dims) w.shape.elements *= d;
+  w.dtype = dtype;
+  w.dims = dims;
+  w.elements = 1;
+  for (uint64_t d : dims) w.elements *= d;
   w.consumers = std::move(consumers);
   return w;
 }
@@ -35,7 +33,7 @@ TEST_CASE("config resolution: const name, consumer name, consumer type, global",
   cfg.op_type_configs["linear"] = Bits(8);
   cfg.op_name_configs["conv1"] = std::nullopt;
   cfg.op_name_configs["w_special"] = Bits(2);
-  std::vector<ConstWeight> ws = {
+  std::vector<PlanInput> ws = {
       Weight("w_linear", {64, 64}, {{"linear", "lin", "weight", {}}}),
       Weight("w_conv1", {64, 64}, {{"conv", "conv1", "weight", {}}}),
       Weight("w_conv2", {64, 64}, {{"conv", "conv2", "weight", {}}}),
@@ -58,7 +56,7 @@ TEST_CASE("consumers that resolve to different configs are an error", "[plan]") 
   OptimizationConfig cfg;
   cfg.global_config = Bits(6);
   cfg.op_type_configs["matmul"] = Bits(4);
-  std::vector<ConstWeight> ws = {
+  std::vector<PlanInput> ws = {
       Weight("shared", {64, 64}, {{"linear", "l1", "weight", {}}, {"matmul", "m1", "y", {}}})};
   std::vector<WeightPlan> plans;
   Status st = PlanWeights(ws, cfg, &plans);
@@ -76,10 +74,10 @@ TEST_CASE("skips: threshold, rank, dtype, constexpr consumers, axes, groups", "[
   cfg.global_config = Bits(4);
   cfg.global_config->granularity = Granularity::kPerGroupedChannel;
   cfg.global_config->group_size = 16;
-  std::vector<ConstWeight> ws = {
+  std::vector<PlanInput> ws = {
       Weight("small", {32, 64}, {{"linear", "a", "weight", {}}}),
       Weight("vec", {4096}, {{"add", "b", "y", {}}}),
-      Weight("ints", {64, 64}, {{"linear", "c", "weight", {}}}, CoreML::Specification::MILSpec::INT32),
+      Weight("ints", {64, 64}, {{"linear", "c", "weight", {}}}, "int32"),
       Weight("fed", {64, 64}, {{"constexpr_blockwise_shift_scale", "d", "data", {}}}),
       Weight("shared", {64, 64}, {{"linear", "e", "weight", {}}, {"matmul", "f", "y", {}}}),
       Weight("odd", {40, 64}, {{"linear", "g", "weight", {}}}),
@@ -108,10 +106,9 @@ TEST_CASE("has_config tells a null config from one that applied but could not", 
   OptimizationConfig cfg;
   cfg.global_config = Bits(6);
   cfg.op_name_configs["skip_me"] = std::nullopt;
-  std::vector<ConstWeight> ws = {
-      Weight("skip_me", {64, 64}, {{"linear", "a", "weight", {}}}),
-      Weight("tiny", {8, 8}, {{"linear", "b", "weight", {}}}),
-      Weight("ints", {64, 64}, {{"linear", "c", "weight", {}}}, CoreML::Specification::MILSpec::INT32)};
+  std::vector<PlanInput> ws = {Weight("skip_me", {64, 64}, {{"linear", "a", "weight", {}}}),
+                               Weight("tiny", {8, 8}, {{"linear", "b", "weight", {}}}),
+                               Weight("ints", {64, 64}, {{"linear", "c", "weight", {}}}, "int32")};
   std::vector<WeightPlan> p;
   REQUIRE(PlanWeights(ws, cfg, &p).ok());
   CHECK_FALSE(p[0].has_config);  // null: skipped by the config itself

@@ -79,6 +79,17 @@ const std::pair<const std::string, std::optional<PalettizeConfig>>* LongestKey(
 
 }  // namespace
 
+PlanInput CheckpointPlanInput(const SafeTensor& t, const std::string& module,
+                              const std::string& module_type) {
+  PlanInput in;
+  in.name = t.name;
+  in.dtype = "float32";
+  in.dims = t.shape;
+  in.elements = t.elements;
+  in.consumers.push_back({module_type, module, "weight", {}});
+  return in;
+}
+
 Status PlanCheckpoint(const std::vector<SafeTensor>& tensors, const OptimizationConfig& config,
                       const std::string& file, std::vector<TensorPlan>* out) {
   out->clear();
@@ -127,18 +138,11 @@ Status PlanCheckpoint(const std::vector<SafeTensor>& tensors, const Optimization
       out->push_back(std::move(p));
       continue;
     }
-    // The shared planner checks the threshold, channel axis and group divisibility. It sees the
-    // tensor as a const read by one op of the module's type, whose output channels are on axis 0,
-    // and as float32 (its dtype rule is the package's; ours was applied above).
-    ConstWeight w;
-    w.name = t.name;
-    w.shape = p.shape;
-    w.shape.mil_type = MT::FLOAT32;
-    w.consumers.push_back({p.module_type, p.module, "weight", {}});
+    // The shared planner checks the threshold, channel axis and group divisibility.
     OptimizationConfig one;
     one.global_config = *resolved;
     std::vector<WeightPlan> plans;
-    PALETTIZE_RETURN_IF_ERROR(PlanWeights({w}, one, &plans));
+    PALETTIZE_RETURN_IF_ERROR(PlanWeights({CheckpointPlanInput(t, p.module, p.module_type)}, one, &plans));
     p.plan = std::move(plans[0]);
     p.plan.config_source = source;
     out->push_back(std::move(p));

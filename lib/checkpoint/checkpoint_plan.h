@@ -34,6 +34,11 @@ struct TensorPlan {
   WeightPlan plan;          // config_source reads "module_name_configs.M", "module_type_configs.T"
 };
 
+// Module weight `t` of `module` as the planner (plan/plan.h) sees it: read by one op named
+// `module` of type `module_type`, whose output channels are on axis 0, and as float32 (the
+// planner's dtype rule is the package's; the module rule above has already chosen the dtypes).
+PlanInput CheckpointPlanInput(const SafeTensor& t, const std::string& module, const std::string& module_type);
+
 // One plan per tensor, in the file's order. `config` is in the Torch schema as
 // ParseTorchPalettizerConfig returns it. A module_name_configs key that no tensor of the file is
 // under is an error (a typo, or a regular expression: keys are literal names), named with `file`.

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "blob/blob_reader.h"
+#include "compress/mil_plan.h"
 #include "inspect/weight_stats.h"
 #include "mil/dtype.h"
 #include "mil/program_walk.h"
@@ -11,7 +12,6 @@
 #include "mil/weights.h"
 #include "package/package.h"
 #include "package/tensor_reader.h"
-#include "plan/plan.h"
 #include "util/guard.h"
 
 namespace palettize {
@@ -20,7 +20,7 @@ namespace {
 
 // The rule of coremltools' palettize_weights (../shared/coreml-format.md section 6).
 std::string WhyNotCandidate(const ConstWeight& w, uint64_t weight_threshold) {
-  std::string why = WhyNotPalettizable(w);
+  std::string why = WhyNotPalettizable(MilPlanInput(w));
   if (!why.empty()) return why;
   if (w.shape.elements <= weight_threshold)
     return std::to_string(w.shape.elements) + " elements <= weight_threshold " +

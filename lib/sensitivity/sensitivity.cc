@@ -209,27 +209,31 @@ SensitivityMatch SensitivitySet::MakeMatch(const std::string& key, Key& k, const
 }
 
 Status SensitivitySet::Match(const ConstWeight& w, const uint8_t* data, SensitivityMatch* out) {
+  return Match(w.name, w.shape, data, w.value != nullptr && w.value->has_blobfilevalue(), out);
+}
+
+Status SensitivitySet::Match(const std::string& name, const TensorShape& shape, const uint8_t* data,
+                             bool mapped, SensitivityMatch* out) {
   *out = SensitivityMatch();
-  const auto named = keys_.find(w.name);
+  const auto named = keys_.find(name);
   if (named != keys_.end()) {
     const SafeTensor& t = *named->second.sensitivity;
-    if (t.shape != w.shape.dims)
+    if (t.shape != shape.dims)
       return Status::InvalidInput(path() + ": " + Quoted(t.name) + " is " + DescribeSafeTensor(t) +
-                                  ", but const '" + w.name + "' is " + DescribeShape(w.shape));
+                                  ", but const '" + name + "' is " + DescribeShape(shape));
     *out = MakeMatch(named->first, named->second, "name");
     return Status::OK();
   }
-  const int type = w.shape.mil_type;
+  const int type = shape.mil_type;
   if (data == nullptr || (type != mil::DataType::FLOAT16 && type != mil::DataType::FLOAT32))
     return Status::OK();
   // The comparisons touch the const's pages too: when they come from weight.bin's mapping, they are
   // let go again, so that matching every weight first does not keep the whole model resident.
-  const bool blob = w.value != nullptr && w.value->has_blobfilevalue();
-  const uint64_t bytes = w.shape.elements * (type == mil::DataType::FLOAT16 ? 2 : 4);
+  const uint64_t bytes = shape.elements * (type == mil::DataType::FLOAT16 ? 2 : 4);
   for (auto& [key, k] : keys_) {
-    if (k.values == nullptr || k.values->shape != w.shape.dims) continue;
+    if (k.values == nullptr || k.values->shape != shape.dims) continue;
     const bool same = SameValues(*k.values, fd_, OffsetOf(*k.values), data, type);
-    if (blob) ReleaseMappedPages(data, bytes);
+    if (mapped) ReleaseMappedPages(data, bytes);
     if (!same) continue;
     *out = MakeMatch(key, k, "values");
     return Status::OK();

@@ -77,8 +77,12 @@ class SensitivitySet {
 
   const std::string& path() const { return file_.path(); }
 
-  // The sensitivity of const `w` whose raw values are `data` (nullptr: no value match), or an
-  // empty key. A name match of the wrong shape is an InvalidInput error.
+  // The sensitivity of weight `name` of `shape` whose raw values are `data` (nullptr: no value
+  // match), or an empty key. A name match of the wrong shape is an InvalidInput error. `mapped`:
+  // `data` lies in a file mapping, whose pages the comparisons let go again.
+  Status Match(const std::string& name, const TensorShape& shape, const uint8_t* data, bool mapped,
+               SensitivityMatch* out);
+  // The same for const `w` (mapped when its value is in a blob).
   Status Match(const ConstWeight& w, const uint8_t* data, SensitivityMatch* out);
 
   // Keys no call to Match has used, in name order.

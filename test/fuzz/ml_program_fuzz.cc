@@ -4,12 +4,12 @@
 // package is written to a scratch folder and inspected as `palettize inspect` would.
 
 #include "Model.pb.h"
+#include "compress/mil_plan.h"
 #include "fuzz_package.h"
 #include "fuzz_targets.h"
 #include "mil/weights.h"
 #include "package/package.h"
 #include "palettize/inspect.h"
-#include "plan/plan.h"
 #include "util/file.h"
 
 namespace palettize {
@@ -23,12 +23,12 @@ void WalkInMemory(const std::string& bytes) {
   if (!model.ParseFromString(bytes)) return;
   std::vector<ConstWeight> weights;
   if (!FindWeights(model, &weights).ok()) return;
-  for (const ConstWeight& w : weights) (void)WhyNotPalettizable(w);
+  for (const ConstWeight& w : weights) (void)WhyNotPalettizable(MilPlanInput(w));
   OptimizationConfig config;
   config.global_config = PalettizeConfig();
   config.global_config->nbits = 6;
   std::vector<WeightPlan> plans;
-  if (PlanWeights(weights, config, &plans).ok() && plans.size() != weights.size()) __builtin_trap();
+  if (PlanMilWeights(weights, config, &plans).ok() && plans.size() != weights.size()) __builtin_trap();
 }
 
 }  // namespace

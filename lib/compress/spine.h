@@ -1,0 +1,97 @@
+// The compress spine, shared by packages (compress.cc) and checkpoints (checkpoint/): config
+// checks, then for the weights a plan selected: largest first, read, match sensitivities,
+// palettize in parallel, write in that fixed order, fill the report, totals, stage the report and
+// commit it with the output. What is specific to an input kind (MIL rewriting and targets; dense or
+// packed safetensors) lies behind SpineIO.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mil/weights.h"
+#include "palettize/compress.h"
+#include "palettize/config.h"
+#include "palettize/status.h"
+#include "palettizer/weight_palettizer.h"
+#include "plan/plan.h"
+#include "sensitivity/sensitivity.h"
+#include "util/staging.h"
+
+namespace palettize {
+
+// Validates every non-null config of `c`; errors name it as "global_config",
+// "<type_key>.<key>" or "<name_key>.<key>" (the schema's own section names).
+Status ValidateConfigs(const OptimizationConfig& c, const std::string& type_key, const std::string& name_key);
+
+// A weight's planned entry: palettized (as planned), reason, config, and its size before (and
+// after, until it is palettized).
+void ReportPlan(const WeightPlan& plan, uint64_t bytes, WeightReport* r);
+
+// A palettized weight's results: nbits, tables, errors.
+void ReportResult(const PalettizedWeight& p, WeightReport* r);
+
+// One weight to palettize.
+struct SpineJob {
+  size_t index = 0;  // its entry in CompressReport::weights
+  const TensorShape* shape = nullptr;
+  const WeightPlan* plan = nullptr;
+  const std::vector<int>* allowed_nbits = nullptr;  // the widths its output form can hold
+  // Its raw little-endian elements, set by SpineIO::Read and valid until the run ends. `mapped`:
+  // they lie in a file mapping, whose pages are let go once the weight is palettized.
+  const uint8_t* data = nullptr;
+  uint64_t bytes = 0;
+  bool mapped = false;
+  SensitivityMatch sensitivity;  // set by the spine
+};
+
+// What an input kind does at each step of RunSpine. Calls come from one thread at a time.
+class SpineIO {
+ public:
+  virtual ~SpineIO() = default;
+  // Sets job->data, bytes and mapped; jobs are read one at a time, largest first, before any
+  // sensitivity is matched.
+  virtual Status Read(SpineJob* job) = 0;
+  // After the sensitivities are matched, before a dry run stops.
+  virtual void Matched(CompressReport* /*report*/) {}
+  // Opens the output (not in a dry run).
+  virtual Status Begin() = 0;
+  // The bytes `p` takes as the output stores it; the weight is kept as it is unless fewer than
+  // before.
+  virtual uint64_t EncodedBytes(const SpineJob& job, const PalettizedWeight& p) = 0;
+  // Stores job's weight palettized as `p` (`encoded` bytes); sets r->bytes_after. Jobs come in
+  // RunSpine's fixed order, whatever the thread count.
+  virtual Status Write(const SpineJob& job, PalettizedWeight&& p, uint64_t encoded, WeightReport* r) = 0;
+  // After every job: the rest of the output. Nothing is visible at the output path yet.
+  virtual Status Finish(CompressReport* report) = 0;
+  // Commits the output and `staged_report` together.
+  virtual Status Commit(StagedOutput* staged_report) = 0;
+};
+
+struct SpineSettings {
+  std::chrono::steady_clock::time_point start;  // for wall_seconds
+  int threads = 0;
+  decltype(CompressOptions::progress) progress;
+  bool keep_decoded = false;  // PalettizedWeight::decoded is filled (a dense output writes it)
+  bool dry_run = false;
+  bool dry_run_bytes = false;  // a dry run's totals include the bytes (checkpoints' do)
+  // With a sensitivity file: matched by name, and by value when `match_by_value` (a package's
+  // consts are named by the converter; a checkpoint's tensors by the training code, like the
+  // file's).
+  SensitivitySet* sensitivities = nullptr;
+  bool match_by_value = false;
+  std::string report_path;                   // "" = none
+  std::function<std::string()> report_json;  // the report as --report writes it
+};
+
+// Runs `jobs` (any order; the spine sorts them largest first, ties in the order given) through
+// `io`, filling `report`, whose weights hold every weight already planned (ReportPlan).
+Status RunSpine(std::vector<SpineJob> jobs, const SpineSettings& settings, SpineIO& io,
+                CompressReport* report);
+
+// Counts palettized and skipped weights, and with `bytes` sums bytes before and after.
+void Totals(CompressReport* report, bool bytes);
+
+}  // namespace palettize
