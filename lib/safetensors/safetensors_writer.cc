@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/already_exists.h"
+#include "util/env.h"
 #include "util/file.h"
 
 namespace fs = std::filesystem;
@@ -64,8 +65,9 @@ Status SafeTensorsWriter::Append(const void* data, uint64_t n) { return WriteAt(
 
 Status SafeTensorsWriter::WriteAt(uint64_t offset, const void* data, uint64_t n) {
   const char* p = static_cast<const char*>(data);
+  Env* env = Env::Current();
   while (n > 0) {
-    const ssize_t w = ::pwrite(staged_.fd(), p, size_t(std::min<uint64_t>(n, 1 << 30)), off_t(offset));
+    const ssize_t w = env->WriteAt(staged_.fd(), p, size_t(std::min<uint64_t>(n, 1 << 30)), off_t(offset));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       if (w == 0) errno = ENOSPC;
