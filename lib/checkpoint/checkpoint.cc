@@ -167,7 +167,7 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
   }
 
   SafeTensorsWriter writer;
-  PALETTIZE_RETURN_IF_ERROR(writer.Begin(output, input, o.overwrite));
+  PALETTIZE_RETURN_IF_ERROR(writer.Begin(output, o.overwrite));
   const MappedFile& map = file.mapped();
   // Dense: the input's header (metadata and offsets) is kept byte for byte, and each palettized
   // tensor's new bytes go where its old ones were; `written` records those ranges.

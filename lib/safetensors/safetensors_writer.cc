@@ -6,15 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
-#include "util/already_exists.h"
 #include "util/env.h"
-#include "util/file.h"
-
-namespace fs = std::filesystem;
 
 namespace palettize {
 
@@ -49,15 +44,8 @@ Status SafeTensorsWriter::Failed(const char* what) {
   return Status::IOError(path_ + ": " + what + ": " + std::strerror(errno));
 }
 
-Status SafeTensorsWriter::Begin(const std::string& path, const std::string& input, bool overwrite) {
+Status SafeTensorsWriter::Begin(const std::string& path, bool overwrite) {
   path_ = path;
-  std::error_code ec;
-  if (PathExists(path)) {
-    if (fs::equivalent(path, input, ec))
-      return Status::InvalidArgument(path + ": is the input; write to another path");
-    if (IsDirectory(path)) return Status::InvalidArgument(path + ": is a folder; name a .safetensors file");
-    if (!overwrite) return AlreadyExists(path);
-  }
   return staged_.Begin(path, StagedOutput::Kind::kFile, overwrite);
 }
 
