@@ -18,7 +18,7 @@ namespace palettize {
 // descriptors written to: a failed close of a file only read, or of an empty placeholder about to
 // be renamed over (the portable commit's OUT.old-XXXXXX), loses nothing and is no error.
 enum class FaultOp { kCreate, kWrite, kSync, kClose, kRename, kMkdir, kChmod, kNone };
-inline constexpr FaultOp kFaultOps[] = {FaultOp::kCreate, FaultOp::kWrite,  FaultOp::kSync, FaultOp::kClose,
+inline constexpr FaultOp kFaultOps[] = {FaultOp::kCreate, FaultOp::kWrite, FaultOp::kSync, FaultOp::kClose,
                                         FaultOp::kRename, FaultOp::kMkdir, FaultOp::kChmod};
 
 inline const char* FaultOpName(FaultOp op) {
@@ -38,7 +38,8 @@ inline const char* FaultOpName(FaultOp op) {
 class FaultEnv final : public Env {
  public:
   // Fails the `nth` call (from 1) of `op` with `err`; FaultOp::kNone only counts.
-  explicit FaultEnv(FaultOp op = FaultOp::kNone, int nth = 0, int err = EIO) : op_(op), nth_(nth), err_(err) {}
+  explicit FaultEnv(FaultOp op = FaultOp::kNone, int nth = 0, int err = EIO)
+      : op_(op), nth_(nth), err_(err) {}
 
   int calls(FaultOp op) const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -50,12 +51,18 @@ class FaultEnv final : public Env {
   }
 
   int Open(const std::string& path, int flags) override { return base_->Open(path, flags); }
-  int OpenAt(int dir_fd, const std::string& name, int flags) override { return base_->OpenAt(dir_fd, name, flags); }
+  int OpenAt(int dir_fd, const std::string& name, int flags) override {
+    return base_->OpenAt(dir_fd, name, flags);
+  }
   ssize_t Read(int fd, void* buf, size_t n) override { return base_->Read(fd, buf, n); }
-  ssize_t ReadAt(int fd, void* buf, size_t n, off_t offset) override { return base_->ReadAt(fd, buf, n, offset); }
+  ssize_t ReadAt(int fd, void* buf, size_t n, off_t offset) override {
+    return base_->ReadAt(fd, buf, n, offset);
+  }
   void* Map(int fd, size_t size) override { return base_->Map(fd, size); }
   void Unmap(void* p, size_t size) override { base_->Unmap(p, size); }
-  int ListFolder(int dir_fd, std::vector<std::string>* names) override { return base_->ListFolder(dir_fd, names); }
+  int ListFolder(int dir_fd, std::vector<std::string>* names) override {
+    return base_->ListFolder(dir_fd, names);
+  }
   int ListFolder(const std::string& path, std::vector<std::string>* names) override {
     return base_->ListFolder(path, names);
   }
@@ -80,7 +87,9 @@ class FaultEnv final : public Env {
   int MakeTempFile(std::string* name) override {
     return Hit(FaultOp::kCreate) ? -1 : base_->MakeTempFile(name);
   }
-  bool MakeTempFolder(std::string* name) override { return !Hit(FaultOp::kCreate) && base_->MakeTempFolder(name); }
+  bool MakeTempFolder(std::string* name) override {
+    return !Hit(FaultOp::kCreate) && base_->MakeTempFolder(name);
+  }
   int MakeFolder(const std::string& path, mode_t mode) override {
     return Hit(FaultOp::kMkdir) ? -1 : base_->MakeFolder(path, mode);
   }

@@ -105,8 +105,8 @@ Case PackageCase(bool force) {
           [force](const std::string& dir, std::vector<std::string>* targets) {
             *targets = {dir + "/out.mlpackage", dir + "/r.json"};
             CompressRunReport report;
-            return RunCompress(SmallRun(dir + "/in.mlpackage", dir + "/out.mlpackage", dir + "/r.json", force),
-                               &report);
+            return RunCompress(
+                SmallRun(dir + "/in.mlpackage", dir + "/out.mlpackage", dir + "/r.json", force), &report);
           }};
 }
 
@@ -120,7 +120,8 @@ Case CheckpointCase(bool packed, bool force) {
           },
           [packed, force](const std::string& dir, std::vector<std::string>* targets) {
             *targets = {dir + "/out.safetensors", dir + "/r.json"};
-            CompressRun run = SmallRun(dir + "/m.safetensors", dir + "/out.safetensors", dir + "/r.json", force);
+            CompressRun run =
+                SmallRun(dir + "/m.safetensors", dir + "/out.safetensors", dir + "/r.json", force);
             run.packed = packed;
             CompressRunReport report;
             return RunCompress(run, &report);
@@ -128,18 +129,20 @@ Case CheckpointCase(bool packed, bool force) {
 }
 
 Case DecompressCase() {
-  return {[](const std::string& dir) {
-            CopyModel("activity_fp16", dir + "/src.mlpackage");
-            CompressRunReport report;
-            REQUIRE(RunCompress(SmallRun(dir + "/src.mlpackage", dir + "/in.mlpackage", "", false), &report).ok());
-            REQUIRE(report.package.palettized == 2);
-            fs::remove_all(dir + "/src.mlpackage");
-          },
-          [](const std::string& dir, std::vector<std::string>* targets) {
-            *targets = {dir + "/out.mlpackage"};
-            DecompressReport report;
-            return Decompress(dir + "/in.mlpackage", dir + "/out.mlpackage", DecompressOptions(), &report);
-          }};
+  return {
+      [](const std::string& dir) {
+        CopyModel("activity_fp16", dir + "/src.mlpackage");
+        CompressRunReport report;
+        REQUIRE(
+            RunCompress(SmallRun(dir + "/src.mlpackage", dir + "/in.mlpackage", "", false), &report).ok());
+        REQUIRE(report.package.palettized == 2);
+        fs::remove_all(dir + "/src.mlpackage");
+      },
+      [](const std::string& dir, std::vector<std::string>* targets) {
+        *targets = {dir + "/out.mlpackage"};
+        DecompressReport report;
+        return Decompress(dir + "/in.mlpackage", dir + "/out.mlpackage", DecompressOptions(), &report);
+      }};
 }
 
 // Runs `c` once cleanly, counting each kind of call, then once per call with that call failing.

@@ -57,7 +57,8 @@ bool SearchFolder(const fs::path& dir, const fs::path& rel, const std::string& o
     if (env->Lstat(path.string(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
     if (HasPackageName(path))
       found->push_back(rel / name);
-    else if (ResolvePath(path.string()) != out_identity && !SearchFolder(path, rel / name, out_identity, found))
+    else if (ResolvePath(path.string()) != out_identity &&
+             !SearchFolder(path, rel / name, out_identity, found))
       return false;
   }
   return true;

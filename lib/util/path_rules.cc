@@ -22,7 +22,8 @@ namespace {
 // (nothing that exists can be it, so the path alone identifies it).
 std::string Key(const std::string& resolved) {
   struct stat st;
-  if (Env::Current()->Stat(resolved, &st) == 0) return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  if (Env::Current()->Stat(resolved, &st) == 0)
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
   return resolved;
 }
 
@@ -101,7 +102,8 @@ Status CheckExisting(const Named& out, const RunPaths& paths) {
       if (!S_ISDIR(st.st_mode)) return Status::IOError(out.given + ": not a folder");
       return Status::OK();
     case OutputKind::kPackage:
-      if (!S_ISDIR(st.st_mode) || env->Stat((fs::path(out.given) / "Manifest.json").string(), &manifest) != 0 ||
+      if (!S_ISDIR(st.st_mode) ||
+          env->Stat((fs::path(out.given) / "Manifest.json").string(), &manifest) != 0 ||
           !S_ISREG(manifest.st_mode))
         return Status::InvalidArgument(
             out.given + ": already exists and is not a package (a folder holding Manifest.json); " +

@@ -94,6 +94,7 @@ Status WriteAll(int fd, const std::string& data, const std::string& path, const 
 
 unsigned ProcessUmask() {
   static const unsigned mask = [] {
+    // Not through the Env: the process's own state, read once, not a file of the run.
     std::ifstream status("/proc/self/status");
     std::string line;
     while (std::getline(status, line))
