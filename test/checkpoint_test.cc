@@ -15,6 +15,7 @@
 #include "test_util.h"
 #include "util/file.h"
 #include "util/half.h"
+#include "util/path_rules.h"
 
 using namespace palettize;
 
@@ -243,13 +244,16 @@ TEST_CASE("SafeTensorsWriter: what it writes reads back, and nothing is left on 
 
   {
     SafeTensorsWriter w;
-    REQUIRE(w.Begin(dir.path() + "/out.safetensors", path, false).ok());
+    REQUIRE(w.Begin(dir.path() + "/out.safetensors", false).ok());
     REQUIRE(w.Append("x", 1).ok());
   }  // destroyed before Finish
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
     CHECK(e.path().filename() == "w.safetensors");
-  SafeTensorsWriter w;
-  CHECK(w.Begin(path, path, true).message() == path + ": is the input; write to another path");
+  // The output being the input is refused by the run's path rules, before any writer exists.
+  CheckpointOptions o;
+  o.compress.overwrite = true;
+  CHECK(CheckRunPaths(CompressRunPaths(path, {path, OutputKind::kFile}, o.compress)).message() ==
+        path + ": the output is the input; write to another path");
 }
 
 TEST_CASE(

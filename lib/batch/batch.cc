@@ -2,9 +2,13 @@
 // one Compress per package on `jobs` threads (CompressBatch).
 #include "palettize/batch.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -12,6 +16,8 @@
 #include <set>
 #include <thread>
 
+#include "util/env.h"
+#include "util/file.h"
 #include "util/guard.h"
 #include "util/path_rules.h"
 #include "util/staged_registry.h"
@@ -37,24 +43,34 @@ fs::path Clean(const std::string& arg) {
   return p;
 }
 
+// The folders below `dir` (`rel` below the search's root) that hold packages: see FindPackages.
+// false, with errno, when a folder cannot be listed.
+bool SearchFolder(const fs::path& dir, const fs::path& rel, const std::string& out_identity,
+                  std::vector<fs::path>* found) {
+  Env* env = Env::Current();
+  std::vector<std::string> names;
+  if (env->ListFolder(dir.string(), &names) != 0) return false;
+  for (const std::string& name : names) {
+    const fs::path path = dir / name;
+    struct stat st;
+    // lstat: a link (or an entry that vanished) is passed over, never followed.
+    if (env->Lstat(path.string(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (HasPackageName(path))
+      found->push_back(rel / name);
+    else if (ResolvePath(path.string()) != out_identity &&
+             !SearchFolder(path, rel / name, out_identity, found))
+      return false;
+  }
+  return true;
+}
+
 // The packages under `root`, as paths relative to it, sorted. Packages are not searched inside,
 // nor is the output folder (a second run must not take the first run's outputs as inputs). A
 // symbolic link is not followed out of the searched folders: a link to a package or to a folder is
 // passed over (README; a linked package named on the command line is compressed).
 Status FindPackages(const fs::path& root, const std::string& out_identity, std::vector<fs::path>* found) {
-  std::error_code ec;
-  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
-  for (; !ec && it != end; it.increment(ec)) {
-    std::error_code type_ec;
-    if (it->is_symlink(type_ec) || !it->is_directory(type_ec)) continue;
-    if (HasPackageName(it->path())) {
-      found->push_back(it->path().lexically_relative(root));
-      it.disable_recursion_pending();
-    } else if (ResolvePath(it->path().string()) == out_identity) {
-      it.disable_recursion_pending();
-    }
-  }
-  if (ec) return Status::IOError(root.string() + ": cannot search folder: " + ec.message());
+  if (!SearchFolder(root, fs::path(), out_identity, found))
+    return Status::IOError(root.string() + ": cannot search folder: " + std::strerror(errno));
   std::sort(found->begin(), found->end());
   return Status::OK();
 }
@@ -64,8 +80,7 @@ Status MakeFolders(const fs::path& dir, std::vector<fs::path>* created) {
   fs::path p;
   for (const fs::path& part : dir) {
     p /= part;
-    std::error_code ec;
-    if (fs::is_directory(p, ec)) continue;
+    if (IsDirectory(p.string())) continue;
     PALETTIZE_RETURN_IF_ERROR(MakeFolder(p.string()));  // 0755 less the umask
     created->push_back(p);
     RegisterCreatedFolder(p.string());  // a signal removes it if it is still empty
@@ -97,16 +112,16 @@ static Status PlanBatchUnguarded(const std::vector<std::string>& inputs, const s
     paths.outputs.push_back({output.string(), OutputKind::kPackage});
     return Status::OK();
   };
-  std::error_code ec;
+  Env* env = Env::Current();
   for (const std::string& arg : inputs) {
     const fs::path p = Clean(arg);
-    const fs::file_status st = fs::status(p, ec);
-    if (!fs::exists(st)) return Status::IOError(arg + ": no such package or folder");
-    if (HasPackageName(p) || fs::exists(p / "Manifest.json", ec)) {
+    struct stat st, manifest;
+    if (env->Stat(p.string(), &st) != 0) return Status::IOError(arg + ": no such package or folder");
+    if (HasPackageName(p) || env->Stat((p / "Manifest.json").string(), &manifest) == 0) {
       PALETTIZE_RETURN_IF_ERROR(add(p, p.filename()));
       continue;
     }
-    if (!fs::is_directory(st)) return Status::InvalidArgument(arg + ": not an .mlpackage or a folder");
+    if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(arg + ": not an .mlpackage or a folder");
     std::vector<fs::path> found;
     PALETTIZE_RETURN_IF_ERROR(FindPackages(p, out_identity, &found));
     if (found.empty()) return Status::InvalidArgument(arg + ": no .mlpackage in this folder");
@@ -162,9 +177,10 @@ void CompressBatch(const std::vector<BatchItem>& items, const BatchOptions& opti
   }
   // Folders made for models that failed are left empty: remove them, deepest first (a folder is
   // always created before the folders inside it).
+  Env* env = Env::Current();
   for (auto it = created.rbegin(); it != created.rend(); ++it) {
-    std::error_code ec;
-    if (fs::is_empty(*it, ec) && !ec) fs::remove(*it, ec);
+    std::vector<std::string> names;
+    if (env->ListFolder(it->string(), &names) == 0 && names.empty()) env->RemoveFolder(it->string());
   }
   for (const BatchResult& r : rep.models) {
     if (!r.status.ok()) {

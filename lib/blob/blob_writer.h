@@ -3,8 +3,8 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "palettize/status.h"
 
@@ -31,9 +31,13 @@ class BlobWriter {
 
  private:
   Status Write(const void* data, size_t size);
+  Status WriteOut(const uint8_t* p, size_t n);  // to the file, now
 
   std::string path_;
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
+  // Small records (metadata, padding) are gathered here and written with the data after them, so
+  // that a weight.bin is written in few large calls; the bytes on disk are the same either way.
+  std::vector<uint8_t> buffer_;
   uint64_t position_ = 0;
   uint32_t count_ = 0;
 };

@@ -71,11 +71,10 @@ void FillReport(const SafeTensorsFile& file, const std::vector<TensorPlan>& plan
 // copied. Packed: a new header, and each palettized tensor replaced by its packed tensors.
 class CheckpointIO : public SpineIO {
  public:
-  CheckpointIO(const SafeTensorsFile& file, const std::vector<TensorPlan>& plans, const std::string& input,
-               const std::string& output, bool overwrite, bool packed)
+  CheckpointIO(const SafeTensorsFile& file, const std::vector<TensorPlan>& plans, const std::string& output,
+               bool overwrite, bool packed)
       : file_(file),
         plans_(plans),
-        input_(input),
         output_(output),
         overwrite_(overwrite),
         packed_(packed),
@@ -90,7 +89,7 @@ class CheckpointIO : public SpineIO {
     return Status::OK();
   }
   Status Begin() override {
-    PALETTIZE_RETURN_IF_ERROR(writer_.Begin(output_, input_, overwrite_));
+    PALETTIZE_RETURN_IF_ERROR(writer_.Begin(output_, overwrite_));
     if (!packed_) PALETTIZE_RETURN_IF_ERROR(writer_.Append(file_.mapped().data(), file_.header_end()));
     return Status::OK();
   }
@@ -159,7 +158,6 @@ class CheckpointIO : public SpineIO {
 
   const SafeTensorsFile& file_;
   const std::vector<TensorPlan>& plans_;
-  const std::string& input_;
   const std::string& output_;
   const bool overwrite_, packed_;
   SafeTensorsWriter writer_;
@@ -221,7 +219,7 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
   settings.sensitivities = sensitivities.get();  // by name only: the file holds the weights
   settings.report_path = o.report_path;
   settings.report_json = [&rep] { return CheckpointReportToJson(rep); };
-  CheckpointIO io(file, plans, input, output, o.overwrite, options.packed);
+  CheckpointIO io(file, plans, output, o.overwrite, options.packed);
   PALETTIZE_RETURN_IF_ERROR(RunSpine(std::move(jobs), settings, io, &rep.report));
   *report = std::move(rep);
   return Status::OK();

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <set>
-#include <system_error>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -155,12 +154,9 @@ Status PackageWriter::Begin(Package* package, const std::string& out_path, bool 
   package_ = package;
   out_ = out_path;
   while (out_.size() > 1 && out_.back() == '/') out_.pop_back();
-  std::error_code ec;
-  if (PathExists(out_)) {
-    if (fs::equivalent(out_, package->path_, ec))
-      return Status::InvalidArgument(out_ + ": is the input package; write to another path");
-    if (!overwrite) return Status::InvalidArgument(out_ + ": already exists");
-  }
+  // Which paths may be written (not the input, not inside it, an existing one only of its kind
+  // and with overwrite) is the caller's check, once for the whole run: util/path_rules.h
+  // CheckRunPaths. Without overwrite the commit still never replaces an existing output.
   PALETTIZE_RETURN_IF_ERROR(staged_.Begin(out_, StagedOutput::Kind::kFolder, overwrite));
   tmp_ = staged_.path();
   return MakeFolders(tmp_, "Data");

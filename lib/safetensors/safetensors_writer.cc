@@ -6,14 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
-#include "util/already_exists.h"
-#include "util/file.h"
-
-namespace fs = std::filesystem;
+#include "util/env.h"
 
 namespace palettize {
 
@@ -48,15 +44,8 @@ Status SafeTensorsWriter::Failed(const char* what) {
   return Status::IOError(path_ + ": " + what + ": " + std::strerror(errno));
 }
 
-Status SafeTensorsWriter::Begin(const std::string& path, const std::string& input, bool overwrite) {
+Status SafeTensorsWriter::Begin(const std::string& path, bool overwrite) {
   path_ = path;
-  std::error_code ec;
-  if (PathExists(path)) {
-    if (fs::equivalent(path, input, ec))
-      return Status::InvalidArgument(path + ": is the input; write to another path");
-    if (IsDirectory(path)) return Status::InvalidArgument(path + ": is a folder; name a .safetensors file");
-    if (!overwrite) return AlreadyExists(path);
-  }
   return staged_.Begin(path, StagedOutput::Kind::kFile, overwrite);
 }
 
@@ -64,8 +53,9 @@ Status SafeTensorsWriter::Append(const void* data, uint64_t n) { return WriteAt(
 
 Status SafeTensorsWriter::WriteAt(uint64_t offset, const void* data, uint64_t n) {
   const char* p = static_cast<const char*>(data);
+  Env* env = Env::Current();
   while (n > 0) {
-    const ssize_t w = ::pwrite(staged_.fd(), p, size_t(std::min<uint64_t>(n, 1 << 30)), off_t(offset));
+    const ssize_t w = env->WriteAt(staged_.fd(), p, size_t(std::min<uint64_t>(n, 1 << 30)), off_t(offset));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       if (w == 0) errno = ENOSPC;

@@ -37,9 +37,10 @@ class SafeTensorsWriter {
   SafeTensorsWriter(const SafeTensorsWriter&) = delete;
   SafeTensorsWriter& operator=(const SafeTensorsWriter&) = delete;
 
-  // Creates OUTPUT.partial-XXXXXX. An existing `path` is an error unless `overwrite`; `path` being
-  // `input` (the same file on disk) always is.
-  Status Begin(const std::string& path, const std::string& input, bool overwrite);
+  // Creates OUTPUT.partial-XXXXXX. Without `overwrite` the commit never replaces an existing
+  // `path`. Which paths may be written at all (not the input) is the caller's check, made once
+  // for the run: util/path_rules.h CheckRunPaths.
+  Status Begin(const std::string& path, bool overwrite);
   // Appends at the end of what is written so far.
   Status Append(const void* data, uint64_t n);
   // Writes at file position `offset` (the file grows as needed).

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "MIL.pb.h"
+#include "util/env.h"
 #include "util/file.h"
 #include "util/half.h"
 #include "util/pow2.h"
@@ -64,7 +65,7 @@ void ReadElements(const SafeTensor& t, int fd, uint64_t file_offset, uint64_t be
     const off_t at = off_t(file_offset + (begin + b) * size);
     size_t got = 0;
     while (got < want) {
-      const ssize_t r = pread(fd, buf.data() + got, want - got, at + off_t(got));
+      const ssize_t r = Env::Current()->ReadAt(fd, buf.data() + got, want - got, at + off_t(got));
       if (r > 0)
         got += size_t(r);
       else if (!(r < 0 && errno == EINTR))
@@ -129,7 +130,7 @@ void ElementWeights::Release(uint64_t begin, uint64_t n) const {
 }
 
 SensitivitySet::~SensitivitySet() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) Env::Current()->Close(fd_);
 }
 
 Status SensitivitySet::Open(const std::string& path, bool normalize) {
@@ -137,7 +138,8 @@ Status SensitivitySet::Open(const std::string& path, bool normalize) {
   PALETTIZE_RETURN_IF_ERROR(file_.Open(path));
   // A descriptor for the reads (ElementWeights), kept only when it is the file mapped: same size
   // and same leading bytes (the header). Otherwise the reads use the mapping, which is correct too.
-  if (fd_ >= 0) ::close(fd_);
+  Env* env = Env::Current();
+  if (fd_ >= 0) env->Close(fd_);
   fd_ = -1;
   UniqueFd fd;
   struct stat st;
@@ -146,9 +148,9 @@ Status SensitivitySet::Open(const std::string& path, bool normalize) {
     const MappedFile& map = file_.mapped();
     std::vector<uint8_t> head(std::min<size_t>(map.size(), 1 << 16));
     if (uint64_t(st.st_size) != map.size() ||
-        ::pread(fd_, head.data(), head.size(), 0) != ssize_t(head.size()) ||
+        env->ReadAt(fd_, head.data(), head.size(), 0) != ssize_t(head.size()) ||
         std::memcmp(head.data(), map.data(), head.size()) != 0) {
-      ::close(fd_);
+      env->Close(fd_);
       fd_ = -1;
     }
   }

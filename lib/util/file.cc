@@ -7,13 +7,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <system_error>
 
+#include "util/env.h"
 #include "util/safe_input.h"
-
-namespace fs = std::filesystem;
 
 namespace palettize {
 
@@ -24,7 +20,7 @@ Status ErrnoStatus(const std::string& path, const char* what) {
 }  // namespace
 
 MappedFile::~MappedFile() {
-  if (data_ != nullptr && size_ > 0) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ != nullptr && size_ > 0) Env::Current()->Unmap(const_cast<uint8_t*>(data_), size_);
 }
 
 Status MappedFile::Open(const std::string& path) {
@@ -48,8 +44,8 @@ Status MappedFile::Map(int fd, uint64_t size) {
   if (size > SIZE_MAX) return Status::IOError(path_ + ": too large to map");
   size_ = size_t(size);
   if (size_ > 0) {
-    void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
+    void* p = Env::Current()->Map(fd, size_);
+    if (p == nullptr) {
       size_ = 0;
       return ErrnoStatus(path_, "cannot map");
     }
@@ -74,28 +70,35 @@ Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_
 }
 
 Status WriteStringToFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return ErrnoStatus(path, "cannot create");
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  out.flush();
-  if (!out) return ErrnoStatus(path, "cannot write");
+  Env* env = Env::Current();
+  const int fd = env->CreateOrTruncate(path, 0666);
+  if (fd < 0) return ErrnoStatus(path, "cannot create");
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t w = env->Write(fd, data.data() + done, data.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = ENOSPC;
+      const Status st = ErrnoStatus(path, "cannot write");
+      env->Close(fd);
+      return st;
+    }
+    done += size_t(w);
+  }
+  if (env->Close(fd) != 0) return ErrnoStatus(path, "cannot write");
   return Status::OK();
 }
 
 bool PathExists(const std::string& path) {
-  std::error_code ec;
-  return fs::exists(fs::symlink_status(path, ec));
+  struct stat st;
+  return Env::Current()->Lstat(path, &st) == 0;
 }
 
 bool IsDirectory(const std::string& path) {
-  std::error_code ec;
-  return fs::is_directory(path, ec);
+  struct stat st;
+  return Env::Current()->Stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-void RemoveTree(const std::string& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-}
+void RemoveTree(const std::string& path) { Env::Current()->RemoveTree(path); }
 
 std::string Dirname(const std::string& path) {
   size_t slash = path.find_last_of('/');

@@ -43,6 +43,7 @@ void ReleaseMappedPages(const void* p, size_t n);
 // size, before it is read: "PATH: N bytes; WHAT may have at most MAX".
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes = UINT64_MAX,
                         const std::string& what = "the file");
+// Creates or replaces `path` (never through a link) with `data` (tests write their fixtures with it).
 Status WriteStringToFile(const std::string& path, const std::string& data);
 
 bool PathExists(const std::string& path);

@@ -9,6 +9,8 @@
 
 #include "palettize/option_names.h"
 #include "util/already_exists.h"
+#include "util/env.h"
+#include "util/file.h"
 
 namespace fs = std::filesystem;
 
@@ -20,7 +22,8 @@ namespace {
 // (nothing that exists can be it, so the path alone identifies it).
 std::string Key(const std::string& resolved) {
   struct stat st;
-  if (::stat(resolved.c_str(), &st) == 0) return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  if (Env::Current()->Stat(resolved, &st) == 0)
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
   return resolved;
 }
 
@@ -90,21 +93,24 @@ Status CheckApart(const Named& w, const Index& others, bool holds_matters) {
 
 // An existing output: only one of its own kind is replaced, and only with --force.
 Status CheckExisting(const Named& out, const RunPaths& paths) {
-  std::error_code ec;
-  if (!fs::exists(fs::symlink_status(out.given, ec))) return Status::OK();
-  const fs::file_status st = fs::status(out.given, ec);  // a dangling link is of no kind
+  Env* env = Env::Current();
+  struct stat st, manifest;
+  if (env->Lstat(out.given, &st) != 0) return Status::OK();
+  if (env->Stat(out.given, &st) != 0) st.st_mode = 0;  // a dangling link is of no kind
   switch (out.kind) {
     case OutputKind::kFolder:
-      if (!fs::is_directory(st)) return Status::IOError(out.given + ": not a folder");
+      if (!S_ISDIR(st.st_mode)) return Status::IOError(out.given + ": not a folder");
       return Status::OK();
     case OutputKind::kPackage:
-      if (!fs::is_directory(st) || !fs::is_regular_file(fs::path(out.given) / "Manifest.json", ec))
+      if (!S_ISDIR(st.st_mode) ||
+          env->Stat((fs::path(out.given) / "Manifest.json").string(), &manifest) != 0 ||
+          !S_ISREG(manifest.st_mode))
         return Status::InvalidArgument(
             out.given + ": already exists and is not a package (a folder holding Manifest.json); " +
             GetOptionNames().overwrite + " replaces only a package");
       break;
     case OutputKind::kFile:
-      if (!fs::is_regular_file(st))
+      if (!S_ISREG(st.st_mode))
         return Status::InvalidArgument(out.given + ": already exists and is not a regular file; " +
                                        GetOptionNames().overwrite + " replaces only a file");
       break;
@@ -115,11 +121,9 @@ Status CheckExisting(const Named& out, const RunPaths& paths) {
 
 // The report replaces a regular file, or is written into a special file in place; never a folder.
 Status CheckReportTarget(const std::string& report) {
-  std::error_code ec;
-  if (fs::is_directory(report, ec))
-    return Status::InvalidArgument(report + ": the report is a folder; name a file");
+  if (IsDirectory(report)) return Status::InvalidArgument(report + ": the report is a folder; name a file");
   const fs::path folder = fs::path(report).parent_path();
-  if (!folder.empty() && !fs::is_directory(folder, ec))
+  if (!folder.empty() && !IsDirectory(folder.string()))
     return Status::IOError(report + ": cannot write report: no folder " + folder.string());
   return Status::OK();
 }
@@ -134,8 +138,8 @@ std::string ResolvePath(const std::string& path) {
   for (const fs::path& part : abs.relative_path()) {
     if (part.empty()) continue;  // a trailing slash
     if (existing) {
-      fs::path next = fs::canonical(done / part, ec);
-      if (!ec) {
+      std::string next;
+      if (Env::Current()->RealPath((done / part).string(), &next)) {
         done = std::move(next);
         continue;
       }

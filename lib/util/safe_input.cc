@@ -1,16 +1,14 @@
 #include "util/safe_input.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <system_error>
 #include <vector>
 
+#include "util/env.h"
 #include "util/file.h"
 
 namespace palettize {
@@ -65,12 +63,13 @@ Status SplitRelative(const std::string& root, const std::string& rel, std::vecto
 Status OpenChecked(int dir_fd, const std::string& name, const struct stat& lst, const std::string& shown,
                    UniqueFd* fd, struct stat* st) {
   const int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (S_ISDIR(lst.st_mode) ? O_DIRECTORY : 0);
-  UniqueFd f(::openat(dir_fd, name.c_str(), flags));
+  Env* env = Env::Current();
+  UniqueFd f(env->OpenAt(dir_fd, name, flags));
   if (f.get() < 0) {
     if (errno == ELOOP) return LinkRefused(shown);
     return ErrnoStatus(shown, "cannot open");
   }
-  if (::fstat(f.get(), st) != 0) return ErrnoStatus(shown, "cannot stat");
+  if (env->Fstat(f.get(), st) != 0) return ErrnoStatus(shown, "cannot stat");
   if (!SameFile(lst, *st)) return Status::IOError(shown + ": changed while being opened");
   *fd = std::move(f);
   return Status::OK();
@@ -83,21 +82,12 @@ Status Visit(const std::string& root, int dir_fd, const std::string& dir_rel, co
 Status VisitChildren(const std::string& root, UniqueFd dir, const std::string& dir_rel, int depth,
                      const std::function<Status(const TreeEntry&)>& visit) {
   const std::string shown = JoinPath(root, dir_rel);
-  DIR* d = ::fdopendir(dir.get());
-  if (d == nullptr) return ErrnoStatus(shown, "cannot list");
-  dir.release();  // closedir closes it
   std::vector<std::string> names;
-  errno = 0;
-  while (const dirent* de = ::readdir(d)) {
-    if (std::strcmp(de->d_name, ".") != 0 && std::strcmp(de->d_name, "..") != 0)
-      names.emplace_back(de->d_name);
-  }
-  Status status = errno != 0 ? ErrnoStatus(shown, "cannot list") : Status::OK();
+  if (Env::Current()->ListFolder(dir.get(), &names) != 0) return ErrnoStatus(shown, "cannot list");
   std::sort(names.begin(), names.end());
-  for (size_t i = 0; status.ok() && i < names.size(); ++i)
-    status = Visit(root, ::dirfd(d), dir_rel, names[i], depth, visit);
-  ::closedir(d);
-  return status;
+  for (const std::string& name : names)
+    PALETTIZE_RETURN_IF_ERROR(Visit(root, dir.get(), dir_rel, name, depth, visit));
+  return Status::OK();
 }
 
 // Visits dir_rel/name (in the open folder dir_fd) and everything below it.
@@ -108,7 +98,7 @@ Status Visit(const std::string& root, int dir_fd, const std::string& dir_rel, co
   e.shown = JoinPath(root, e.rel);
   e.parent_fd = dir_fd;
   e.name = name;
-  if (::fstatat(dir_fd, name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) != 0)
+  if (Env::Current()->StatAt(dir_fd, name, &e.st, AT_SYMLINK_NOFOLLOW) != 0)
     return ErrnoStatus(e.shown, "cannot stat");
   PALETTIZE_RETURN_IF_ERROR(CheckKindUnder(e.st, e.shown));
   PALETTIZE_RETURN_IF_ERROR(visit(e));
@@ -136,19 +126,20 @@ int UniqueFd::release() {
 }
 
 void UniqueFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) Env::Current()->Close(fd_);
   fd_ = fd;
 }
 
 Status OpenRegularFile(const std::string& path, UniqueFd* fd, struct stat* st) {
+  Env* env = Env::Current();
   struct stat before;
-  if (::stat(path.c_str(), &before) != 0) return ErrnoStatus(path, "cannot open");
+  if (env->Stat(path, &before) != 0) return ErrnoStatus(path, "cannot open");
   if (S_ISDIR(before.st_mode)) return Status::IOError(path + ": is a folder, expected a file");
   if (!S_ISREG(before.st_mode))
     return Status::IOError(path + ": is " + KindName(before.st_mode) + ", not a regular file");
-  UniqueFd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  UniqueFd f(env->Open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (f.get() < 0) return ErrnoStatus(path, "cannot open");
-  if (::fstat(f.get(), st) != 0) return ErrnoStatus(path, "cannot stat");
+  if (env->Fstat(f.get(), st) != 0) return ErrnoStatus(path, "cannot stat");
   if (!SameFile(before, *st)) return Status::IOError(path + ": changed while being opened");
   *fd = std::move(f);
   return Status::OK();
@@ -157,14 +148,15 @@ Status OpenRegularFile(const std::string& path, UniqueFd* fd, struct stat* st) {
 Status OpenUnder(const std::string& root, const std::string& rel, UniqueFd* fd, struct stat* st) {
   std::vector<std::string> parts;
   PALETTIZE_RETURN_IF_ERROR(SplitRelative(root, rel, &parts));
-  UniqueFd dir(::open(root.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_NONBLOCK));
+  Env* env = Env::Current();
+  UniqueFd dir(env->Open(root, O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_NONBLOCK));
   if (dir.get() < 0) return ErrnoStatus(root, "cannot open folder");
-  if (::fstat(dir.get(), st) != 0) return ErrnoStatus(root, "cannot stat");
+  if (env->Fstat(dir.get(), st) != 0) return ErrnoStatus(root, "cannot stat");
   std::string shown = root;
   for (size_t i = 0; i < parts.size(); ++i) {
     shown = JoinPath(shown, parts[i]);
     struct stat lst;
-    if (::fstatat(dir.get(), parts[i].c_str(), &lst, AT_SYMLINK_NOFOLLOW) != 0)
+    if (env->StatAt(dir.get(), parts[i], &lst, AT_SYMLINK_NOFOLLOW) != 0)
       return ErrnoStatus(shown, "cannot open");
     PALETTIZE_RETURN_IF_ERROR(CheckKindUnder(lst, shown));
     if (i + 1 < parts.size() && !S_ISDIR(lst.st_mode)) return Status::IOError(shown + ": not a folder");
@@ -192,7 +184,7 @@ Status ReadAll(int fd, const struct stat& st, const std::string& path, uint64_t 
     // One byte past the limit tells a file that grew while read from one that ends at it.
     const size_t want = max_bytes - got < kChunk ? size_t(max_bytes - got) + 1 : kChunk;
     out->resize(got + want);
-    ssize_t n = ::read(fd, &(*out)[got], want);
+    ssize_t n = Env::Current()->Read(fd, &(*out)[got], want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoStatus(path, "cannot read");
     if (n == 0) break;
@@ -226,13 +218,14 @@ Status CopyUnder(const std::string& root, const std::string& rel, const std::str
   // The parent is not created here: a staged folder removed under the copy (a signal's cleanup)
   // must make the copy fail, not come back.
   std::vector<char> buf;
+  Env* env = Env::Current();
   return WalkUnder(root, base, [&](const TreeEntry& e) -> Status {
     if (skip(e.shown)) return Status::OK();
     const std::string dst = e.rel.size() == base.size() ? to : JoinPath(to, e.rel.substr(base.size() + 1));
     if (S_ISDIR(e.st.st_mode)) {
       struct stat existing;
-      if (::mkdir(dst.c_str(), 0777) != 0 &&
-          !(errno == EEXIST && ::lstat(dst.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)))
+      if (env->MakeFolder(dst, 0777) != 0 &&
+          !(errno == EEXIST && env->Lstat(dst, &existing) == 0 && S_ISDIR(existing.st_mode)))
         return ErrnoStatus(dst, "cannot create folder");
       return Status::OK();
     }
@@ -240,22 +233,22 @@ Status CopyUnder(const std::string& root, const std::string& rel, const std::str
     struct stat st;
     PALETTIZE_RETURN_IF_ERROR(OpenChecked(e.parent_fd, e.name, e.st, e.shown, &in, &st));
     // Overlapping manifest items reach a file twice: the second copy replaces the first.
-    UniqueFd out(::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666));
+    UniqueFd out(env->CreateOrTruncate(dst, 0666));
     if (out.get() < 0) return ErrnoStatus(dst, "cannot create");
     buf.resize(1 << 20);
     for (;;) {
-      ssize_t n = ::read(in.get(), buf.data(), buf.size());
+      ssize_t n = env->Read(in.get(), buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoStatus(e.shown, "cannot read");
       if (n == 0) break;
       for (ssize_t done = 0; done < n;) {
-        ssize_t w = ::write(out.get(), buf.data() + done, size_t(n - done));
+        ssize_t w = env->Write(out.get(), buf.data() + done, size_t(n - done));
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) return ErrnoStatus(dst, "cannot write");
         done += w;
       }
     }
-    if (::close(out.release()) != 0) return ErrnoStatus(dst, "cannot write");
+    if (env->Close(out.release()) != 0) return ErrnoStatus(dst, "cannot write");
     return Status::OK();
   });
 }

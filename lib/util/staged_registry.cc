@@ -2,10 +2,10 @@
 
 #include <unistd.h>
 
-#include <cstdio>
 #include <set>
 #include <vector>
 
+#include "util/env.h"
 #include "util/file.h"
 
 namespace palettize {
@@ -49,6 +49,7 @@ std::unique_lock<std::recursive_mutex> LockStaged() {
 }
 
 void RemoveAllStagedLocked() {
+  Env* env = Env::Current();
   for (const std::string& path : Paths()) {
     // Renamed first: a writer still creating files by path now fails instead of adding to the
     // tree while it is being removed. The suffix cannot clash: the staged name is random. A
@@ -56,7 +57,7 @@ void RemoveAllStagedLocked() {
     // removal listed its folder, so the removal is repeated until nothing is left (a few
     // milliseconds at most: no new create can reach the renamed tree).
     const std::string aside = path + "-removing";
-    const bool renamed = std::rename(path.c_str(), aside.c_str()) == 0;
+    const bool renamed = env->Rename(path, aside) == 0;
     for (int attempt = 0; attempt < 100; ++attempt) {
       if (renamed) RemoveTree(aside);
       RemoveTree(path);
@@ -65,7 +66,7 @@ void RemoveAllStagedLocked() {
     }
   }
   Paths().clear();
-  for (auto it = Folders().rbegin(); it != Folders().rend(); ++it) ::rmdir(it->c_str());
+  for (auto it = Folders().rbegin(); it != Folders().rend(); ++it) env->RemoveFolder(*it);
 }
 
 }  // namespace palettize

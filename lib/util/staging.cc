@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "util/already_exists.h"
+#include "util/env.h"
 #include "util/file.h"
 #include "util/staged_registry.h"
 
@@ -31,31 +32,32 @@ bool Renameat2(const std::string& from, const std::string& to, unsigned flags) {
     errno = ENOSYS;
     return false;
   }
-  return ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags) == 0;
+  return Env::Current()->Rename2(from, to, flags) == 0;
 }
 
 bool Unsupported(int err) { return err == EINVAL || err == ENOSYS || err == ENOTSUP; }
 
 // A placeholder name beside `target`, created exclusively, of the given kind; "" on failure.
 std::string MakeTemporary(const std::string& target, const char* infix, StagedOutput::Kind kind, int* fd) {
+  Env* env = Env::Current();
   std::string name = target + infix + "XXXXXX";
   *fd = -1;
   if (kind == StagedOutput::Kind::kFolder) {
-    if (::mkdtemp(name.data()) == nullptr) return "";
-    if (::chmod(name.c_str(), kFolderMode & ~mode_t(ProcessUmask())) != 0) {
+    if (!env->MakeTempFolder(&name)) return "";
+    if (env->Chmod(name, kFolderMode & ~mode_t(ProcessUmask())) != 0) {
       const int err = errno;
-      ::rmdir(name.c_str());
+      env->RemoveFolder(name);
       errno = err;
       return "";
     }
     return name;
   }
-  *fd = ::mkostemp(name.data(), O_CLOEXEC);
+  *fd = env->MakeTempFile(&name);
   if (*fd < 0) return "";
-  if (::fchmod(*fd, kFileMode & ~mode_t(ProcessUmask())) != 0) {
+  if (env->Fchmod(*fd, kFileMode & ~mode_t(ProcessUmask())) != 0) {
     const int err = errno;
-    ::close(*fd);
-    ::unlink(name.c_str());
+    env->Close(*fd);
+    env->Unlink(name);
     errno = err;
     *fd = -1;
     return "";
@@ -66,20 +68,18 @@ std::string MakeTemporary(const std::string& target, const char* infix, StagedOu
 // /dev/stdout, /dev/fd/1, /proc/self/fd/1: a descriptor of this process, whatever it is open on
 // (a regular file when stdout is redirected). Beside it is /dev or /proc, not the file.
 bool NamesAnOpenFile(const std::string& path) {
-  char link[64] = {};
-  if (::readlink(path.c_str(), link, sizeof link - 1) > 0 && std::strncmp(link, "/proc/", 6) == 0)
-    return true;
-  char* folder = ::realpath(Dirname(path).empty() ? "." : Dirname(path).c_str(), nullptr);
-  const bool in_proc = folder != nullptr && std::strncmp(folder, "/proc/", 6) == 0;
-  std::free(folder);
-  return in_proc;
+  Env* env = Env::Current();
+  std::string link, folder;
+  if (env->ReadLink(path, &link) > 0 && link.compare(0, 6, "/proc/") == 0) return true;
+  return env->RealPath(Dirname(path).empty() ? "." : Dirname(path), &folder) &&
+         folder.compare(0, 6, "/proc/") == 0;
 }
 
 Status WriteAll(int fd, const std::string& data, const std::string& path, const char* what) {
   const char* p = data.data();
   size_t n = data.size();
   while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
+    const ssize_t w = Env::Current()->Write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       if (w == 0) errno = ENOSPC;
@@ -94,6 +94,7 @@ Status WriteAll(int fd, const std::string& data, const std::string& path, const 
 
 unsigned ProcessUmask() {
   static const unsigned mask = [] {
+    // Not through the Env: the process's own state, read once, not a file of the run.
     std::ifstream status("/proc/self/status");
     std::string line;
     while (std::getline(status, line))
@@ -107,27 +108,27 @@ unsigned ProcessUmask() {
 
 void DisableRenameat2ForTesting(bool disable) { no_renameat2 = disable; }
 
-int CreateNewFile(const std::string& path) {
-  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, kFileMode);
-}
+int CreateNewFile(const std::string& path) { return Env::Current()->CreateNew(path, kFileMode); }
 
 Status WriteNewFile(const std::string& path, const std::string& data) {
   const int fd = CreateNewFile(path);
   if (fd < 0) return Status::IOError(path + ": cannot create: " + std::strerror(errno));
   Status st = WriteAll(fd, data, path, "cannot write");
-  if (::close(fd) != 0 && st.ok()) st = Status::IOError(path + ": cannot write: " + std::strerror(errno));
+  if (Env::Current()->Close(fd) != 0 && st.ok())
+    st = Status::IOError(path + ": cannot write: " + std::strerror(errno));
   return st;
 }
 
 Status MakeFolder(const std::string& path) {
-  if (::mkdir(path.c_str(), kFolderMode) == 0) {
+  Env* env = Env::Current();
+  if (env->MakeFolder(path, kFolderMode) == 0) {
     // Explicit: mkdir keeps the setgid bit of a setgid parent.
-    if (::chmod(path.c_str(), kFolderMode & ~mode_t(ProcessUmask())) != 0)
+    if (env->Chmod(path, kFolderMode & ~mode_t(ProcessUmask())) != 0)
       return Status::IOError(path + ": cannot create folder: " + std::strerror(errno));
     return Status::OK();
   }
   struct stat st;
-  if (errno != EEXIST || ::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (errno != EEXIST || env->Lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
     if (errno == EEXIST) errno = ENOTDIR;
     return Status::IOError(path + ": cannot create folder: " + std::strerror(errno));
   }
@@ -165,12 +166,12 @@ Status StagedOutput::Begin(const std::string& target, Kind kind, bool overwrite,
   what_ = what;
   placed_ = Placed::kNo;
   old_.clear();
+  Env* env = Env::Current();
   struct stat st;
-  const bool exists = ::stat(target_.c_str(), &st) == 0;
+  const bool exists = env->Stat(target_, &st) == 0;
   if (kind == Kind::kFile &&
       ((exists && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) || NamesAnOpenFile(target_))) {
-    fd_ = ::open(target_.c_str(),
-                 O_WRONLY | O_NOCTTY | O_CLOEXEC | (exists && S_ISREG(st.st_mode) ? O_TRUNC : 0));
+    fd_ = env->OpenForWriting(target_, O_NOCTTY | O_CLOEXEC | (exists && S_ISREG(st.st_mode) ? O_TRUNC : 0));
     if (fd_ < 0) return Failed("cannot create");
     in_place_ = true;
     path_ = target_;
@@ -187,15 +188,16 @@ Status StagedOutput::Begin(const std::string& target, Kind kind, bool overwrite,
 
 Status StagedOutput::Close() {
   if (fd_ < 0) return Status::OK();
+  Env* env = Env::Current();
   const int fd = fd_;
   fd_ = -1;
   // Special files (a pipe, a terminal) cannot be synced; that is no failure.
-  if (::fsync(fd) != 0 && !(in_place_ && (errno == EINVAL || errno == EROFS))) {
+  if (env->Sync(fd) != 0 && !(in_place_ && (errno == EINVAL || errno == EROFS))) {
     const Status st = Failed("cannot write");
-    ::close(fd);
+    env->Close(fd);
     return st;
   }
-  if (::close(fd) != 0) return Failed("cannot write");
+  if (env->Close(fd) != 0) return Failed("cannot write");
   return Status::OK();
 }
 
@@ -209,7 +211,7 @@ Status StagedOutput::Place() {
     if (errno != EEXIST) return Failed("cannot rename into place");
     if (!overwrite_) return AlreadyExists(target_);
     struct stat st;
-    if (::lstat(target_.c_str(), &st) != 0) {
+    if (Env::Current()->Lstat(target_, &st) != 0) {
       if (errno == ENOENT) continue;  // removed meanwhile: place ours as new
       return Failed("cannot replace");
     }
@@ -231,10 +233,11 @@ Status StagedOutput::Place() {
 }
 
 Status StagedOutput::PlaceWithoutRenameat2() {
+  Env* env = Env::Current();
   struct stat st;
-  if (::lstat(target_.c_str(), &st) != 0) {
+  if (env->Lstat(target_, &st) != 0) {
     if (errno != ENOENT) return Failed("cannot replace");
-    if (std::rename(path_.c_str(), target_.c_str()) != 0) return Failed("cannot rename into place");
+    if (env->Rename(path_, target_) != 0) return Failed("cannot rename into place");
     placed_ = Placed::kNew;
     return Status::OK();
   }
@@ -247,17 +250,17 @@ Status StagedOutput::PlaceWithoutRenameat2() {
   int fd;
   const std::string aside = MakeTemporary(target_, ".old-", kind_, &fd);
   if (aside.empty()) return Failed("cannot replace");
-  if (fd >= 0) ::close(fd);
+  if (fd >= 0) env->Close(fd);
   RegisterStaged(aside);
-  if (std::rename(target_.c_str(), aside.c_str()) != 0) {
+  if (env->Rename(target_, aside) != 0) {
     const Status failed = Failed("cannot replace");
     RemoveTree(aside);
     UnregisterStaged(aside);
     return failed;
   }
-  if (std::rename(path_.c_str(), target_.c_str()) != 0) {
+  if (env->Rename(path_, target_) != 0) {
     const Status failed = Failed("cannot rename into place");
-    std::rename(aside.c_str(), target_.c_str());
+    env->Rename(aside, target_);
     UnregisterStaged(aside);
     return failed;
   }
@@ -267,13 +270,14 @@ Status StagedOutput::PlaceWithoutRenameat2() {
 }
 
 void StagedOutput::Undo() {
+  Env* env = Env::Current();
   switch (placed_) {
     case Placed::kNo: return;
-    case Placed::kNew: std::rename(target_.c_str(), path_.c_str()); break;
+    case Placed::kNew: env->Rename(target_, path_); break;
     case Placed::kExchanged: Renameat2(path_, target_, RENAME_EXCHANGE); break;
     case Placed::kAside:
-      std::rename(target_.c_str(), path_.c_str());
-      std::rename(old_.c_str(), target_.c_str());
+      env->Rename(target_, path_);
+      env->Rename(old_, target_);
       UnregisterStaged(old_);
       break;
   }
@@ -282,7 +286,7 @@ void StagedOutput::Undo() {
 }
 
 void StagedOutput::Discard() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) Env::Current()->Close(fd_);
   fd_ = -1;
   if (path_.empty() || in_place_ || placed_ != Placed::kNo) return;
   RemoveTree(path_);

@@ -187,9 +187,9 @@ def test_input_unchanged_and_output_refused_when_present(palettize_bin, resave_b
     out = tmp_path / "out.mlpackage"
     assert run(resave_bin, mnist, out).returncode == 0
     r = run(resave_bin, mnist, out)
-    assert r.returncode == 2 and r.stderr == f"resave: {out}: already exists\n"
+    assert r.returncode == 2 and r.stderr == f"resave: {out}: already exists (use overwrite to replace it)\n"
     r = run(resave_bin, mnist, mnist)
-    assert r.returncode == 2 and r.stderr == f"resave: {mnist}: is the input package; write to another path\n"
+    assert r.returncode == 2 and r.stderr == f"resave: {mnist}: the output is the input; write to another path\n"
     after = {p: p.read_bytes() for p in mnist.rglob("*") if p.is_file()}
     assert before == after
 
