@@ -78,7 +78,7 @@ TEST_CASE("emit-config: emitted YAML plans every allocated weight at its chosen 
   base.op_name_configs["tiny"]->weight_threshold = 0;
   const std::vector<ConstWeight> weights = {
       Weight("w_lin", {64, 64}, {{"linear", "lin", "weight", {}}}),
-      Weight("w_conv", {64, 64}, {{"conv", "conv1", "weight", {}}}),   // null by type: not allocated
+      Weight("w_conv", {64, 64}, {{"conv", "conv1", "weight", {}}}),  // null by type: not allocated
       Weight("w_mm", {64, 64}, {{"matmul", "mm_op", "y", {}}}),
       Weight("w_small", {8, 8}, {{"linear", "lin2", "weight", {}}}),  // under the threshold
       Weight("w_glob", {64, 128}, {{"add", "add1", "y", {}}}),
@@ -165,36 +165,55 @@ TEST_CASE("emit-config: the exact text of a small allocation", "[allocation]") {
   base.global_config = Bits(6);
   std::string yaml;
   REQUIRE(AllocationConfigYaml(a, base, ConfigSchema::kCoreml, &yaml).ok());
-  CHECK(yaml ==
-        "# palettize bit allocation, --target-bpw 4: 2 weights, 600 bytes, 4.0000 bits per weight, total cost "
-        "0.5, gap 0\n"
-        "config_type: OpPalettizerConfig\n"
-        "global_config:\n"
-        "  mode: kmeans\n  nbits: 6\n  granularity: per_tensor\n  group_size: 32\n  channel_axis: null\n"
-        "  cluster_dim: 1\n  enable_per_channel_scale: false\n  num_kmeans_workers: 1\n"
-        "  weight_threshold: 2048\n"
-        "op_type_configs: {}\n"
-        "op_name_configs:\n"
-        "  \"v\": null\n"
-        "  \"w\":\n"
-        "    mode: kmeans\n    nbits: 4\n    granularity: per_tensor\n    group_size: 32\n"
-        "    channel_axis: null\n    cluster_dim: 1\n    enable_per_channel_scale: false\n"
-        "    num_kmeans_workers: 1\n    weight_threshold: 2048\n");
+  CHECK(
+      yaml ==
+      "# palettize bit allocation, --target-bpw 4: 2 weights, 600 bytes, 4.0000 bits per weight, total cost "
+      "0.5, gap 0\n"
+      "config_type: OpPalettizerConfig\n"
+      "global_config:\n"
+      "  mode: kmeans\n  nbits: 6\n  granularity: per_tensor\n  group_size: 32\n  channel_axis: null\n"
+      "  cluster_dim: 1\n  enable_per_channel_scale: false\n  num_kmeans_workers: 1\n"
+      "  weight_threshold: 2048\n"
+      "op_type_configs: {}\n"
+      "op_name_configs:\n"
+      "  \"v\": null\n"
+      "  \"w\":\n"
+      "    mode: kmeans\n    nbits: 4\n    granularity: per_tensor\n    group_size: 32\n"
+      "    channel_axis: null\n    cluster_dim: 1\n    enable_per_channel_scale: false\n"
+      "    num_kmeans_workers: 1\n    weight_threshold: 2048\n");
   REQUIRE(AllocationConfigYaml(a, base, ConfigSchema::kTorch, &yaml).ok());
-  CHECK(yaml ==
-        "# palettize bit allocation, --target-bpw 4: 2 weights, 600 bytes, 4.0000 bits per weight, total cost "
-        "0.5, gap 0\n"
-        "global_config:\n  n_bits: 6\n  granularity: per_tensor\n"
-        "module_type_configs: {}\n"
-        "module_name_configs:\n"
-        "  \"v\": null\n"
-        "  \"w\":\n    n_bits: 4\n    granularity: per_tensor\n");
+  CHECK(
+      yaml ==
+      "# palettize bit allocation, --target-bpw 4: 2 weights, 600 bytes, 4.0000 bits per weight, total cost "
+      "0.5, gap 0\n"
+      "global_config:\n  n_bits: 6\n  granularity: per_tensor\n"
+      "module_type_configs: {}\n"
+      "module_name_configs:\n"
+      "  \"v\": null\n"
+      "  \"w\":\n    n_bits: 4\n    granularity: per_tensor\n");
 }
 
 TEST_CASE("emit-config: names YAML would misread are quoted and read back as written", "[allocation]") {
   const std::vector<std::string> names = {
-      "null", "true", "~", "123", "a: b", "#c", "quote\"back\\slash", "tab\there", "new\nline", "über",
-      "line\xE2\x80\xA8sep", "nel\xC2\x85", "- dash", "[x]", "{y}", "&anchor", "*alias", "!tag", "",
+      "null",
+      "true",
+      "~",
+      "123",
+      "a: b",
+      "#c",
+      "quote\"back\\slash",
+      "tab\there",
+      "new\nline",
+      "über",
+      "line\xE2\x80\xA8sep",
+      "nel\xC2\x85",
+      "- dash",
+      "[x]",
+      "{y}",
+      "&anchor",
+      "*alias",
+      "!tag",
+      "",
   };
   OptimizationConfig config;
   for (const std::string& n : names) config.op_name_configs[n] = Bits(4);
@@ -309,7 +328,8 @@ TEST_CASE("emit-config: checkpoint allocations read back through the module rule
   CHECK(after[0].plan.config.nbits == 4);
   CHECK(after[0].plan.config_source == "module_name_configs.encoder.layer.0.attention.query");
   CHECK_FALSE(after[1].plan.palettize);
-  CHECK(after[1].plan.reason == "skipped by config (module_name_configs.encoder.layer.0.attention.key is null)");
+  CHECK(after[1].plan.reason ==
+        "skipped by config (module_name_configs.encoder.layer.0.attention.key is null)");
   PalettizeConfig dense = *base.op_name_configs["encoder.layer.1"];
   dense.nbits = 2;
   CHECK(SameConfig(after[2].plan.config, dense));
@@ -348,9 +368,10 @@ TEST_CASE("emit-config: what a config cannot say is an error", "[allocation]") {
         "op_name_configs: name 'w\xff' is not valid UTF-8 and cannot be written in YAML");
   a.weights[1].config_key = "v";
   a.weights[1].config.mode = PalettizeMode::kUnique;
-  CHECK(AllocationConfig(a, {}, &out).message() ==
-        "allocation: weight 'f2/w': nbits: must not be set for unique mode (it uses the fewest bits that hold "
-        "the weight's distinct values)");
+  CHECK(
+      AllocationConfig(a, {}, &out).message() ==
+      "allocation: weight 'f2/w': nbits: must not be set for unique mode (it uses the fewest bits that hold "
+      "the weight's distinct values)");
 
   OptimizationConfig torch;
   torch.global_config = Bits(4);

@@ -39,7 +39,8 @@ std::string Comment(const Allocation& a) {
 
 }  // namespace
 
-Status AllocationConfig(const Allocation& allocation, const OptimizationConfig& base, OptimizationConfig* out) {
+Status AllocationConfig(const Allocation& allocation, const OptimizationConfig& base,
+                        OptimizationConfig* out) {
   OptimizationConfig config = base;
   std::map<std::string, const WeightAllocation*> first;  // config_key -> the weight that set it
   for (const WeightAllocation& w : allocation.weights) {
@@ -58,8 +59,8 @@ Status AllocationConfig(const Allocation& allocation, const OptimizationConfig& 
     if (!added && !SameOptional(config.op_name_configs[w.config_key], chosen))
       return Status::InvalidArgument(where + " and weight '" + it->second->name + "' share the config key '" +
                                      w.config_key + "' but were given different configs (" +
-                                     Describe(chosen) + "; " + Describe(config.op_name_configs[w.config_key]) +
-                                     ")");
+                                     Describe(chosen) + "; " +
+                                     Describe(config.op_name_configs[w.config_key]) + ")");
     config.op_name_configs[w.config_key] = chosen;
   }
   *out = std::move(config);

@@ -19,7 +19,8 @@ namespace palettize {
 // `base` is the config the run planned with (flags applied). Fails (InvalidArgument) on a
 // weight without a config_key or a valid chosen index, and on two weights with one key (a const
 // that several functions share) but different chosen configs: a config cannot tell them apart.
-Status AllocationConfig(const Allocation& allocation, const OptimizationConfig& base, OptimizationConfig* out);
+Status AllocationConfig(const Allocation& allocation, const OptimizationConfig& base,
+                        OptimizationConfig* out);
 
 // AllocationConfig as YAML (ConfigYaml), after a comment line naming the objective and what the
 // allocation achieved.

@@ -39,8 +39,8 @@ size_t DecodeUtf8(const std::string& s, size_t i, uint32_t* cp) {
 // backslash, control characters, and what PyYAML refuses as non-printable (C1 controls, U+FFFE,
 // U+FFFF) or reads as a line break (NEL, U+2028, U+2029), plus the byte order mark.
 bool NeedsEscape(uint32_t cp) {
-  return cp < 0x20 || cp == '"' || cp == '\\' || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 ||
-         cp == 0x2029 || cp == 0xFEFF || cp == 0xFFFE || cp == 0xFFFF;
+  return cp < 0x20 || cp == '"' || cp == '\\' || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0xFEFF || cp == 0xFFFE || cp == 0xFFFF;
 }
 
 // `name` as a double-quoted YAML scalar: both yaml-cpp and PyYAML read back the same bytes.
@@ -69,7 +69,9 @@ Status Quoted(const std::string& name, const std::string& where, std::string* ou
   return Status::OK();
 }
 
-const char* LutName(LutDType t) { return t == LutDType::kInt8 ? "int8" : t == LutDType::kUInt8 ? "uint8" : ""; }
+const char* LutName(LutDType t) {
+  return t == LutDType::kInt8 ? "int8" : t == LutDType::kUInt8 ? "uint8" : "";
+}
 
 const char* GranularityName(Granularity g) {
   return g == Granularity::kPerTensor ? "per_tensor" : "per_grouped_channel";
@@ -92,9 +94,7 @@ Status ConfigBody(const std::optional<PalettizeConfig>& config, ConfigSchema sch
     return Status::InvalidArgument(where + ": cluster_dim: " + std::to_string(c.cluster_dim) +
                                    " is not allowed with enable_per_channel_scale (Torch schema)");
   *out += "\n";
-  auto field = [&](const char* key, const std::string& value) {
-    *out += indent + key + ": " + value + "\n";
-  };
+  auto field = [&](const char* key, const std::string& value) { *out += indent + key + ": " + value + "\n"; };
   auto bool_text = [](bool b) { return std::string(b ? "true" : "false"); };
   const std::string axis = c.channel_axis ? std::to_string(*c.channel_axis) : "null";
   if (!torch) {
