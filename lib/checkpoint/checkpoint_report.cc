@@ -35,10 +35,11 @@ std::string CheckpointReportToJson(const CheckpointReport& r, bool with_timings)
     }
     weights.push_back(std::move(w));
   }
-  const nlohmann::ordered_json out = {
+  nlohmann::ordered_json out = {
       {"input", base["input"]},  {"output", base["output"]},           {"format", "safetensors"},
       {"packed", r.packed},      {"sensitivity", base["sensitivity"]}, {"weights", weights},
       {"totals", base["totals"]}};
+  if (base.contains("allocation")) out["allocation"] = base["allocation"];
   return JsonText(out);
 }
 

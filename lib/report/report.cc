@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "palettize/compress.h"
+#include "report/allocation_json.h"
 #include "report/json_text.h"
 #include "report/report_parts.h"
 
@@ -14,21 +15,6 @@ namespace palettize {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-json ConfigJson(const PalettizeConfig& c) {
-  json j = {{"mode", ModeName(c.mode)},
-            {"nbits", c.nbits == 0 ? json(nullptr) : json(c.nbits)},
-            {"granularity", c.granularity == Granularity::kPerTensor ? "per_tensor" : "per_grouped_channel"},
-            {"group_size", c.group_size},
-            {"channel_axis", c.channel_axis ? json(*c.channel_axis) : json(nullptr)},
-            {"cluster_dim", c.cluster_dim},
-            {"enable_per_channel_scale", c.enable_per_channel_scale},
-            {"lut_dtype", c.lut_dtype == LutDType::kInt8    ? json("int8")
-                          : c.lut_dtype == LutDType::kUInt8 ? json("uint8")
-                                                            : json(nullptr)},
-            {"weight_threshold", c.weight_threshold}};
-  return j;
-}
 
 // null unless a sensitivity file was matched against this weight.
 json SensitivityJson(const WeightReport& w) {
@@ -54,6 +40,21 @@ std::string SensitivityUnusedLine(const CompressReport& r) {
 }
 
 }  // namespace
+
+nlohmann::ordered_json ConfigJson(const PalettizeConfig& c) {
+  json j = {{"mode", ModeName(c.mode)},
+            {"nbits", c.nbits == 0 ? json(nullptr) : json(c.nbits)},
+            {"granularity", c.granularity == Granularity::kPerTensor ? "per_tensor" : "per_grouped_channel"},
+            {"group_size", c.group_size},
+            {"channel_axis", c.channel_axis ? json(*c.channel_axis) : json(nullptr)},
+            {"cluster_dim", c.cluster_dim},
+            {"enable_per_channel_scale", c.enable_per_channel_scale},
+            {"lut_dtype", c.lut_dtype == LutDType::kInt8    ? json("int8")
+                          : c.lut_dtype == LutDType::kUInt8 ? json("uint8")
+                                                            : json(nullptr)},
+            {"weight_threshold", c.weight_threshold}};
+  return j;
+}
 
 std::string FormatBytes(uint64_t b) {
   char buf[32];
@@ -110,8 +111,11 @@ json CompressReportJsonValue(const CompressReport& r, bool with_timings) {
     sensitivity = {{"file", r.sensitivity_file},
                    {"normalize", r.sensitivity_normalize},
                    {"unused", r.unused_sensitivities}};
-  return {{"input", r.input},           {"output", r.output}, {"targets", targets},
-          {"sensitivity", sensitivity}, {"weights", weights}, {"totals", totals}};
+  json out = {{"input", r.input},           {"output", r.output}, {"targets", targets},
+              {"sensitivity", sensitivity}, {"weights", weights}, {"totals", totals}};
+  // Only runs with an allocation objective have the section, so other reports are unchanged.
+  if (r.allocation) out["allocation"] = AllocationJsonValue(*r.allocation);
+  return out;
 }
 
 std::string CompressReportToJson(const CompressReport& r, bool with_timings) {

@@ -1,4 +1,5 @@
-// Pieces of the compress report that the batch report (batch_report.cc) reuses.
+// Pieces of the compress report that the batch report (batch_report.cc), the checkpoint report
+// and the allocation section reuse.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,10 @@ namespace palettize {
 
 // The compress report as a JSON value (docs/format.md section 6), as CompressReportToJson writes it.
 nlohmann::ordered_json CompressReportJsonValue(const CompressReport& report, bool with_timings);
+
+// A weight's config as the report writes it: {mode, nbits, granularity, group_size, channel_axis,
+// cluster_dim, enable_per_channel_scale, lut_dtype, weight_threshold}.
+nlohmann::ordered_json ConfigJson(const PalettizeConfig& config);
 
 // "1.27 MB", "718.0 KB", "672 B".
 std::string FormatBytes(uint64_t bytes);

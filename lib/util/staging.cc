@@ -321,14 +321,13 @@ Status CommitStaged(const std::vector<StagedOutput*>& outputs) {
   return Status::OK();
 }
 
-Status StageText(const std::string& target, const std::string& text, StagedOutput* out) {
-  static constexpr char kWhat[] = "cannot write report";
+Status StageText(const std::string& target, const std::string& text, StagedOutput* out, const char* what) {
   if (IsDirectory(target)) {
     errno = EISDIR;
-    return Status::IOError(target + ": " + kWhat + ": " + std::strerror(EISDIR));
+    return Status::IOError(target + ": " + what + ": " + std::strerror(EISDIR));
   }
-  PALETTIZE_RETURN_IF_ERROR(out->Begin(target, StagedOutput::Kind::kFile, /*overwrite=*/true, kWhat));
-  PALETTIZE_RETURN_IF_ERROR(WriteAll(out->fd(), text, target, kWhat));
+  PALETTIZE_RETURN_IF_ERROR(out->Begin(target, StagedOutput::Kind::kFile, /*overwrite=*/true, what));
+  PALETTIZE_RETURN_IF_ERROR(WriteAll(out->fd(), text, target, what));
   return out->Close();
 }
 

@@ -75,9 +75,11 @@ class StagedOutput {
 // renameat2, the previous target is first moved aside (OUT.old-XXXXXX).
 Status CommitStaged(const std::vector<StagedOutput*>& outputs);
 
-// Stages `text` as the new contents of `target` (a report), written and closed; in place for a
-// special file. Errors: "REPORT: cannot write report: <reason>".
-Status StageText(const std::string& target, const std::string& text, StagedOutput* out);
+// Stages `text` as the new contents of `target` (a report, an emitted config, a plot), written
+// and closed; in place for a special file. Errors: "REPORT: cannot write report: <reason>", with
+// `what` in place of "cannot write report".
+Status StageText(const std::string& target, const std::string& text, StagedOutput* out,
+                 const char* what = "cannot write report");
 
 // Creates folder `path` (its parent must exist), 0755 less the umask; one that exists (not a
 // link) is no error. Errors: "PATH: cannot create folder: <reason>".

@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "palettize/allocation.h"
 #include "palettize/config.h"
 #include "palettize/inspect.h"
 #include "palettize/status.h"
@@ -86,6 +88,9 @@ struct CompressReport {
   std::string sensitivity_file;  // "" without one
   bool sensitivity_normalize = false;
   std::vector<std::string> unused_sensitivities;  // keys that applied to no weight
+  // Set by runs with an allocation objective (--target-bpw, --target-size, --min-snr): the
+  // report's `allocation` section (docs/format.md section 6). Unset: no such section.
+  std::optional<Allocation> allocation;
 };
 
 // Before any work, refuses (InvalidArgument) an output or report that breaks the path rules

@@ -1,0 +1,58 @@
+// Bit allocation (issue 14): which nbits each palettized weight gets so that the model is the best
+// for a size (--target-bpw, --target-size) or the smallest for a quality (--min-snr). Every weight
+// the config would palettize has a curve of candidates (one per nbits the output can hold, plus
+// kept uncompressed); the solver picks one candidate per weight. docs/format.md describes the
+// report's `allocation` section built from these types.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "palettize/config.h"
+
+namespace palettize {
+
+enum class AllocationObjective {
+  kTargetBpw,   // budget: bits per weight, 8 * bytes / elements of the allocated weights
+  kTargetSize,  // budget: bytes of the allocated weights
+  kMinSnr,      // budget: dB; each weight takes its smallest candidate with snr_db >= budget
+};
+
+// What the solver minimises, summed over weights.
+enum class AllocationCost {
+  kSse,          // the weight's SSE after rounding to its dtype, as the report gives it
+  kSensitivity,  // sum s_i (w_i - decoded_i)^2 with --sensitivity (the SKM objective)
+};
+
+// One way to store one weight.
+struct AllocationCandidate {
+  int nbits = 0;       // 1, 2, 3, 4, 6, 8; 0 = kept uncompressed
+  uint64_t bytes = 0;  // exact stored bytes as written: packed indices + tables + scales (or dense)
+  double sse = 0;      // 0 when uncompressed
+  double cost = 0;     // per AllocationCost; 0 when uncompressed
+  double snr_db = 0;   // 10 log10(sum w^2 / sse); infinite when sse == 0
+};
+
+struct WeightAllocation {
+  std::string name;         // the const (package) or tensor (checkpoint) name, as in the report
+  std::string config_key;   // the op_name_configs / module_name_configs key that selects this weight
+  PalettizeConfig config;   // the config planning resolved for it; the allocation changes only nbits
+  uint64_t elements = 0;
+  std::vector<AllocationCandidate> candidates;  // ascending bytes; the last is kept uncompressed
+  int chosen = -1;                              // index into candidates
+};
+
+struct Allocation {
+  AllocationObjective objective = AllocationObjective::kTargetBpw;
+  AllocationCost cost = AllocationCost::kSse;
+  double budget = 0;        // bpw, bytes or dB, per objective
+  uint64_t bytes = 0;       // achieved: sum of the chosen candidates' bytes
+  uint64_t elements = 0;    // sum of the allocated weights' elements
+  double bpw = 0;           // 8 * bytes / elements
+  double total_cost = 0;    // sum of the chosen candidates' cost
+  double gap = 0;           // proven upper bound on total_cost - optimum; 0 when proven optimal
+  std::vector<WeightAllocation> weights;  // in model order
+};
+
+}  // namespace palettize
