@@ -124,7 +124,8 @@ TEST_CASE("SolveKnapsack: 3,000 weights of 6 candidates, the optimum proven", "[
     const uint64_t n = 4096ull << (shape(rng) % 8);
     const double s = (i % 3 == 0) ? 1.0 : scale(rng);
     std::vector<KnapsackOption> c;
-    for (int b : {1, 2, 4, 6, 8}) c.push_back({n * b / 8 + 2 * (1ull << b), s * double(n) * std::ldexp(1.0, -2 * b)});
+    for (int b : {1, 2, 4, 6, 8})
+      c.push_back({n * b / 8 + 2 * (1ull << b), s * double(n) * std::ldexp(1.0, -2 * b)});
     c.push_back({2 * n, 0});
     curves.push_back(c);
     elements += n;
@@ -191,8 +192,9 @@ TEST_CASE("SolveAllocation: budgets, min-snr and impossible budgets", "[alloc]")
   CHECK(st.code() == Status::Code::kInvalidArgument);
   CHECK(st.message() == "target_bpw 1.5: below the smallest reachable 1.60 bpw (largest 16.00)");
   st = SolveAllocation(AllocationObjective::kTargetSize, 59.9, &a);
-  CHECK(st.message() ==
-        "target_size 59 bytes: below the smallest reachable 60 bytes, 1.60 bpw (largest 600 bytes, 16.00 bpw)");
+  CHECK(
+      st.message() ==
+      "target_size 59 bytes: below the smallest reachable 60 bytes, 1.60 bpw (largest 600 bytes, 16.00 bpw)");
   st = SolveAllocation(AllocationObjective::kTargetBpw, NAN, &a);
   CHECK(st.code() == Status::Code::kInvalidArgument);
   CHECK(SolveAllocation(AllocationObjective::kTargetBpw, 1.6, &a).ok());

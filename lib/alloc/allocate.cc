@@ -20,7 +20,9 @@ std::string OptionName(AllocationObjective objective) {
   }
 }
 
-double Bpw(uint64_t bytes, uint64_t elements) { return elements ? 8.0 * double(bytes) / double(elements) : 0; }
+double Bpw(uint64_t bytes, uint64_t elements) {
+  return elements ? 8.0 * double(bytes) / double(elements) : 0;
+}
 
 void Totals(Allocation* a) {
   a->bytes = 0;
@@ -66,7 +68,8 @@ Status SolveAllocation(AllocationObjective objective, double budget, Allocation*
         const AllocationCandidate& c = w.candidates[j];
         if (!(c.nbits == 0 || c.snr_db >= budget)) continue;
         const AllocationCandidate* best = w.chosen < 0 ? nullptr : &w.candidates[size_t(w.chosen)];
-        if (!best || c.bytes < best->bytes || (c.bytes == best->bytes && c.cost < best->cost)) w.chosen = int(j);
+        if (!best || c.bytes < best->bytes || (c.bytes == best->bytes && c.cost < best->cost))
+          w.chosen = int(j);
       }
       if (w.chosen < 0)
         return Status::InvalidArgument("weight '" + w.name + "': no uncompressed candidate to fall back on");
@@ -90,8 +93,8 @@ Status SolveAllocation(AllocationObjective objective, double budget, Allocation*
       std::snprintf(text, sizeof text,
                     "%s %.0f bytes: below the smallest reachable %llu bytes, %.2f bpw (largest %llu bytes, "
                     "%.2f bpw)",
-                    option.c_str(), std::floor(budget), (unsigned long long)smallest, Bpw(smallest, a.elements),
-                    (unsigned long long)largest, Bpw(largest, a.elements));
+                    option.c_str(), std::floor(budget), (unsigned long long)smallest,
+                    Bpw(smallest, a.elements), (unsigned long long)largest, Bpw(largest, a.elements));
     return Status::InvalidArgument(text);
   }
   KnapsackSolution s;

@@ -91,8 +91,8 @@ struct State {
 // into the unused budget, or the best pair of moves (one curve to fewer bytes, another to more)
 // that fits, until neither lowers the cost. A better incumbent shrinks both the reduction and
 // the dynamic program.
-void Improve(const std::vector<std::vector<KnapsackOption>>& curves, const std::vector<std::vector<int>>& front,
-             uint64_t budget, std::vector<size_t>* at) {
+void Improve(const std::vector<std::vector<KnapsackOption>>& curves,
+             const std::vector<std::vector<int>>& front, uint64_t budget, std::vector<size_t>* at) {
   const size_t n = curves.size();
   auto opt = [&](size_t i, size_t k) -> const KnapsackOption& { return curves[i][size_t(front[i][k])]; };
   struct Move {
@@ -140,7 +140,10 @@ void Improve(const std::vector<std::vector<KnapsackOption>>& curves, const std::
       size_t lo = 0, hi = down.size();
       while (lo < hi) {
         const size_t mid = (lo + hi) / 2;
-        if (down[mid].bytes >= need) lo = mid + 1; else hi = mid;
+        if (down[mid].bytes >= need)
+          lo = mid + 1;
+        else
+          hi = mid;
       }
       if (lo == 0) continue;
       auto [a, b] = best2[lo - 1];
@@ -209,7 +212,8 @@ bool SolveKnapsack(const std::vector<std::vector<KnapsackOption>>& curves, uint6
   }
   std::stable_sort(segments.begin(), segments.end(), [](const Segment& a, const Segment& b) {
     return a.efficiency != b.efficiency ? a.efficiency > b.efficiency
-                                        : a.curve != b.curve ? a.curve < b.curve : a.step < b.step;
+           : a.curve != b.curve         ? a.curve < b.curve
+                                        : a.step < b.step;
   });
   std::vector<size_t> at(n, 0);  // hull vertex each curve has reached
   std::vector<char> blocked(n, 0);
@@ -306,9 +310,10 @@ bool SolveKnapsack(const std::vector<std::vector<KnapsackOption>>& curves, uint6
       }
     }
     std::sort(next.begin(), next.end(), [](const State& a, const State& b) {
-      return a.bytes != b.bytes ? a.bytes < b.bytes : a.cost != b.cost ? a.cost < b.cost
-                                                    : a.parent != b.parent ? a.parent < b.parent
-                                                                           : a.option < b.option;
+      return a.bytes != b.bytes     ? a.bytes < b.bytes
+             : a.cost != b.cost     ? a.cost < b.cost
+             : a.parent != b.parent ? a.parent < b.parent
+                                    : a.option < b.option;
     });
     std::vector<State>& kept = layers[d + 1];
     for (const State& st : next)

@@ -49,7 +49,8 @@ bool GroupDistinct(const uint8_t* data, int dtype, const Layout& L, uint64_t G, 
     return DistinctHalf(dtype == MT::FLOAT16 ? kHalfFormat : kBFloat16Format,
                         reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, seen, sens, whist, sbuf, d);
   if (sens)
-    return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, buf, sbuf, repeats, d);
+    return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, buf, sbuf, repeats,
+                                 d);
   return DistinctFloat(reinterpret_cast<const float*>(data), L, c0, c1, buf, d);
 }
 
@@ -81,7 +82,8 @@ void GroupIndices(const uint8_t* data, int dtype, const Layout& L, uint64_t G, u
 }
 
 GroupTotals GroupTable(const Distinct& d, const PalettizeConfig& cfg, int dtype, uint64_t K, double* lut,
-                       double* entries, double* lut_scale, double* lut_offset, std::vector<uint8_t>* nearest) {
+                       double* entries, double* lut_scale, double* lut_offset,
+                       std::vector<uint8_t>* nearest) {
   const size_t used = ScalarTable(d, cfg, K, lut);
   FinishTable(lut, used, K, 1, cfg, dtype, entries, lut_scale, lut_offset);
   // Error totals from the distinct values and their counts: no second pass over the elements.
@@ -154,9 +156,9 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     finite[t] = distinct(t, &d);
     if (!finite[t]) return;
     const bool quantized = cfg.lut_dtype != LutDType::kFloat;
-    const GroupTotals g = GroupTable(d, cfg, dtype, K, &p.lut[t * K], &entries[t * K],
-                                     quantized ? &p.lut_scale[t] : nullptr, quantized ? &p.lut_offset[t] : nullptr,
-                                     &nearest);
+    const GroupTotals g =
+        GroupTable(d, cfg, dtype, K, &p.lut[t * K], &entries[t * K], quantized ? &p.lut_scale[t] : nullptr,
+                   quantized ? &p.lut_offset[t] : nullptr, &nearest);
     sse[t] = g.sse, max_err[t] = g.max_err, signal[t] = g.signal, wsse[t] = g.wsse;
     const double* ent = &entries[t * K];
     GroupIndices(data, dtype, L, G, t, d, nearest, p.indices.data());

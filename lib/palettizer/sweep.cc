@@ -32,8 +32,9 @@ WeightPlan WithNBits(const WeightPlan& plan, int nbits) {
 }
 
 bool PalettizeWeightSweep(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
-                          const std::vector<int>& widths, bool keep_indices, std::vector<PalettizedWeight>* out,
-                          std::string* reason, const ElementWeights* sensitivity) {
+                          const std::vector<int>& widths, bool keep_indices,
+                          std::vector<PalettizedWeight>* out, std::string* reason,
+                          const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
   out->clear();
   if (cfg.mode == PalettizeMode::kUnique) {
@@ -48,7 +49,8 @@ bool PalettizeWeightSweep(const uint8_t* data, const TensorShape& shape, const W
     out->resize(widths.size());
     for (size_t w = 0; w < widths.size(); ++w) {
       PalettizedWeight& p = (*out)[w];
-      if (!PalettizeWeight(values, shape, WithNBits(plan, widths[w]), widths, &p, reason, sensitivity)) return false;
+      if (!PalettizeWeight(values, shape, WithNBits(plan, widths[w]), widths, &p, reason, sensitivity))
+        return false;
       std::vector<double>().swap(p.decoded);
       if (!keep_indices) std::vector<uint8_t>().swap(p.indices);
     }
@@ -89,8 +91,8 @@ bool PalettizeWeightSweep(const uint8_t* data, const TensorShape& shape, const W
       PalettizedWeight& p = ps[w];
       const uint64_t K = uint64_t(1) << p.nbits;
       totals[w * tables + t] =
-          GroupTable(d, cfg, dtype, K, &p.lut[t * K], &entries[w][t * K], quantized ? &p.lut_scale[t] : nullptr,
-                     quantized ? &p.lut_offset[t] : nullptr, &nearest);
+          GroupTable(d, cfg, dtype, K, &p.lut[t * K], &entries[w][t * K],
+                     quantized ? &p.lut_scale[t] : nullptr, quantized ? &p.lut_offset[t] : nullptr, &nearest);
       if (keep_indices) GroupIndices(data, dtype, L, G, t, d, nearest, p.indices.data());
     }
   });
@@ -106,7 +108,8 @@ bool PalettizeWeightSweep(const uint8_t* data, const TensorShape& shape, const W
       sum.sse += g.sse, sum.signal += g.signal, sum.wsse += g.wsse;
       sum.max_err = std::max(sum.max_err, g.max_err);
     }
-    if (!SetTotals(sum.sse, sum.signal, sum.max_err, sum.wsse, 0, sens ? sens->exponent : 0, 0, &ps[w], reason))
+    if (!SetTotals(sum.sse, sum.signal, sum.max_err, sum.wsse, 0, sens ? sens->exponent : 0, 0, &ps[w],
+                   reason))
       return false;
   }
   *out = std::move(ps);
@@ -144,7 +147,8 @@ bool FillIndices(const uint8_t* data, const TensorShape& shape, const WeightPlan
     if (keep_decoded)
       for (uint64_t o = 0; o < L.outer; ++o) {
         const uint64_t base = L.Offset(o, t * G, 0);
-        for (uint64_t e = 0; e < G * L.inner; ++e) p->decoded[base + e] = entries[t * K + p->indices[base + e]];
+        for (uint64_t e = 0; e < G * L.inner; ++e)
+          p->decoded[base + e] = entries[t * K + p->indices[base + e]];
       }
   });
   return true;

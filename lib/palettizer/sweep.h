@@ -21,8 +21,9 @@ WeightPlan WithNBits(const WeightPlan& plan, int nbits);
 // float32 weights read each group's distinct values (and sensitivities) once for every width; the
 // rest converts the weight to doubles once and palettizes it per width.
 bool PalettizeWeightSweep(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
-                          const std::vector<int>& widths, bool keep_indices, std::vector<PalettizedWeight>* out,
-                          std::string* reason, const ElementWeights* sensitivity = nullptr);
+                          const std::vector<int>& widths, bool keep_indices,
+                          std::vector<PalettizedWeight>* out, std::string* reason,
+                          const ElementWeights* sensitivity = nullptr);
 
 // Completes `p`, a sweep result at plan.config.nbits = p->nbits whose indices were not kept: its
 // indices (and decoded values when asked), from the tables it holds, without clustering again when
