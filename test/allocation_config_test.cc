@@ -8,6 +8,7 @@
 
 #include "MIL.pb.h"
 #include "checkpoint/checkpoint_plan.h"
+#include "compress/mil_plan.h"
 #include "config/allocation_config.h"
 #include "config/config_writer.h"
 #include "plan/plan.h"
@@ -85,7 +86,7 @@ TEST_CASE("emit-config: emitted YAML plans every allocated weight at its chosen 
       Weight("tiny", {4, 8}, {{"add", "add2", "x", {}}}),
   };
   std::vector<WeightPlan> before;
-  REQUIRE(PlanWeights(weights, base, &before).ok());
+  REQUIRE(PlanMilWeights(weights, base, &before).ok());
   REQUIRE(before[0].palettize);
   REQUIRE(before[2].palettize);
   REQUIRE(before[4].palettize);
@@ -102,7 +103,7 @@ TEST_CASE("emit-config: emitted YAML plans every allocated weight at its chosen 
   INFO(yaml);
   REQUIRE(parsed.ok());
   std::vector<WeightPlan> after;
-  REQUIRE(PlanWeights(weights, read, &after).ok());
+  REQUIRE(PlanMilWeights(weights, read, &after).ok());
 
   size_t k = 0;
   for (size_t i = 0; i < weights.size(); ++i) {

@@ -77,8 +77,9 @@ TEST_CASE("allocation JSON: the report has the section only when an allocation i
   CHECK(w["chosen"] == 0);
   CHECK(w["config"]["nbits"] == 6);
   REQUIRE(w["candidates"].size() == 3);
-  CHECK(w["candidates"][0] == json({{"nbits", 2}, {"bytes", 600}, {"sse", 4.0}, {"cost", 2.0}, {"snr_db", 12.5}}));
-  CHECK(w["candidates"][2]["nbits"].is_null());  // kept uncompressed
+  CHECK(w["candidates"][0] ==
+        json({{"nbits", 2}, {"bytes", 600}, {"sse", 4.0}, {"cost", 2.0}, {"snr_db", 12.5}}));
+  CHECK(w["candidates"][2]["nbits"].is_null());   // kept uncompressed
   CHECK(w["candidates"][2]["snr_db"].is_null());  // infinite: lossless
   CHECK(a["weights"][1]["candidates"][1]["snr_db"].is_null());
   // Everything before the section is the report without it.
@@ -110,7 +111,8 @@ TEST_CASE("allocation points: chosen and uniform points from the curves", "[allo
   CHECK(LagrangianFrontier(Allocation()).empty());
 }
 
-TEST_CASE("allocation points: every frontier point is optimal for its bytes (exhaustive search)", "[allocation]") {
+TEST_CASE("allocation points: every frontier point is optimal for its bytes (exhaustive search)",
+          "[allocation]") {
   std::mt19937 rng(14);
   for (int trial = 0; trial < 200; ++trial) {
     Allocation a;
@@ -165,7 +167,8 @@ TEST_CASE("allocation plot: one bar per weight, the marks, nothing external", "[
   Allocation a = Small();
   a.weights[1].chosen = 2;
   const std::string svg = AllocationPlotSvg(a);
-  CHECK(svg.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+  CHECK(svg.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"",
+                  0) == 0);
   CHECK(Count(svg, "class=\"bar\"") == 2);
   CHECK(Count(svg, "class=\"bar\" data-nbits=\"0\"") == 1);
   CHECK(Count(svg, "class=\"chosen\"") == 1);

@@ -118,7 +118,10 @@ void InsertBefore(mil::Block* block, const mil::Operation* anchor, std::vector<m
 
 uint64_t LutEncodedBytes(const PalettizedWeight& p, int mil_type, LutDType lut_dtype, LutForm form) {
   const uint64_t elem = uint64_t(FindDType(mil_type)->bits / 8);
-  uint64_t bytes = PackedSize(p.indices.size(), p.nbits);
+  // The index count from its shape: a sweep's results carry no indices until written.
+  uint64_t indices = 1;
+  for (uint64_t d : p.indices_shape) indices *= d;
+  uint64_t bytes = PackedSize(indices, p.nbits);
   const uint64_t entries = p.tables * (uint64_t(1) << p.nbits) * uint64_t(p.cluster_dim);
   if (lut_dtype == LutDType::kFloat) {
     bytes += entries * elem;

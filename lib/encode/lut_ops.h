@@ -24,7 +24,8 @@ namespace palettize {
 
 enum class LutForm { kIOS16, kIOS18 };
 
-// The bytes RewriteAsLut will store for `p`: packed indices, tables, and scales.
+// The bytes RewriteAsLut will store for `p`: packed indices, tables, and scales. Needs only p's
+// shapes, widths and tables, not its indices.
 uint64_t LutEncodedBytes(const PalettizedWeight& p, int mil_type, LutDType lut_dtype, LutForm form);
 
 // Receives a new blob (destined for blob.file_name) and returns the handle values refer to it by

@@ -16,8 +16,8 @@ namespace {
 
 using MT = mil::DataType;
 
-// For ascending `values`, the index of the nearest of the ascending `entries` (lowest index on
-// ties), by one forward sweep.
+}  // namespace
+
 void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K,
                    std::vector<uint8_t>* idx) {
   idx->resize(values.size());
@@ -34,16 +34,76 @@ void NearestSorted(const std::vector<double>& values, const double* entries, uin
   }
 }
 
-}  // namespace
+bool GroupDistinct(const uint8_t* data, int dtype, const Layout& L, uint64_t G, uint64_t t,
+                   const ElementWeights* sens, Distinct* d) {
+  thread_local std::vector<uint32_t> hist;
+  thread_local std::vector<uint64_t> seen;
+  thread_local std::vector<double> whist, sbuf;
+  thread_local std::vector<float> buf;
+  thread_local std::vector<Repeat> repeats;
+  const bool half = dtype == MT::FLOAT16 || dtype == MT::BFLOAT16;
+  if (half) hist.resize(65536, 0u), seen.resize(1024, 0u);
+  if (half && sens) whist.resize(65536, 0.0);
+  const uint64_t c0 = t * G, c1 = (t + 1) * G;
+  if (half)
+    return DistinctHalf(dtype == MT::FLOAT16 ? kHalfFormat : kBFloat16Format,
+                        reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, seen, sens, whist, sbuf, d);
+  if (sens)
+    return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, buf, sbuf, repeats,
+                                 d);
+  return DistinctFloat(reinterpret_cast<const float*>(data), L, c0, c1, buf, d);
+}
+
+void GroupIndices(const uint8_t* data, int dtype, const Layout& L, uint64_t G, uint64_t t, const Distinct& d,
+                  const std::vector<uint8_t>& nearest, uint8_t* indices) {
+  thread_local std::vector<uint8_t> map16;
+  const uint64_t run = G * L.inner;
+  if (dtype == MT::FLOAT16 || dtype == MT::BFLOAT16) {
+    // Map every bit pattern present to its index, then one pass over the elements.
+    map16.resize(65536);
+    for (size_t v = 0; v < d.bits.size(); ++v) map16[d.bits[v]] = nearest[v];
+    map16[0x8000] = map16[0];
+    const uint16_t* w = reinterpret_cast<const uint16_t*>(data);
+    for (uint64_t o = 0; o < L.outer; ++o) {
+      const uint64_t base = L.Offset(o, t * G, 0);
+      for (uint64_t e = 0; e < run; ++e) indices[base + e] = map16[w[base + e]];
+    }
+    return;
+  }
+  const float* w = reinterpret_cast<const float*>(data);
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    const uint64_t base = L.Offset(o, t * G, 0);
+    for (uint64_t e = 0; e < run; ++e) {
+      const double x = w[base + e];
+      size_t pos = size_t(std::lower_bound(d.values.begin(), d.values.end(), x) - d.values.begin());
+      indices[base + e] = nearest[pos];
+    }
+  }
+}
+
+GroupTotals GroupTable(const Distinct& d, const PalettizeConfig& cfg, int dtype, uint64_t K, double* lut,
+                       double* entries, double* lut_scale, double* lut_offset,
+                       std::vector<uint8_t>* nearest) {
+  const size_t used = ScalarTable(d, cfg, K, lut);
+  FinishTable(lut, used, K, 1, cfg, dtype, entries, lut_scale, lut_offset);
+  // Error totals from the distinct values and their counts: no second pass over the elements.
+  NearestSorted(d.values, entries, K, nearest);
+  GroupTotals g;
+  for (size_t v = 0; v < d.values.size(); ++v) {
+    const double diff = d.values[v] - entries[(*nearest)[v]];
+    g.sse += d.counts[v] * diff * diff;
+    g.max_err = std::max(g.max_err, std::fabs(diff));
+    g.signal += d.counts[v] * d.values[v] * d.values[v];
+    if (!d.weights.empty()) g.wsse += d.weights[v] * diff * diff;
+  }
+  return g;
+}
 
 bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
                 const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
                 std::string* reason, const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
   const int dtype = shape.mil_type;
-  // 16-bit floats go through a histogram of their bit patterns.
-  const bool half = dtype == MT::FLOAT16 || dtype == MT::BFLOAT16;
-  const Float16Format& format = dtype == MT::FLOAT16 ? kHalfFormat : kBFloat16Format;
   const Layout L(shape, plan.channel_axis);
   const uint64_t G = plan.group_size;
   const uint64_t tables = L.channels / G;
@@ -52,23 +112,7 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   // group's distinct values live only while it is worked on (per thread), never all at once.
   // Sensitivities matter to k-means tables only.
   const ElementWeights* sens = cfg.mode == PalettizeMode::kKMeans ? sensitivity : nullptr;
-  auto distinct = [&](uint64_t t, Distinct* d) {
-    thread_local std::vector<uint32_t> hist;
-    thread_local std::vector<uint64_t> seen;
-    thread_local std::vector<double> whist, sbuf;
-    thread_local std::vector<float> buf;
-    thread_local std::vector<Repeat> repeats;
-    if (half) hist.resize(65536, 0u), seen.resize(1024, 0u);
-    if (half && sens) whist.resize(65536, 0.0);
-    const uint64_t c0 = t * G, c1 = (t + 1) * G;
-    if (half)
-      return DistinctHalf(format, reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, seen, sens, whist,
-                          sbuf, d);
-    if (sens)
-      return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, buf, sbuf, repeats,
-                                   d);
-    return DistinctFloat(reinterpret_cast<const float*>(data), L, c0, c1, buf, d);
-  };
+  auto distinct = [&](uint64_t t, Distinct* d) { return GroupDistinct(data, dtype, L, G, t, sens, d); };
   std::vector<char> finite(tables, 1);
   int nbits = cfg.nbits;
   if (cfg.mode == PalettizeMode::kUnique) {
@@ -107,49 +151,18 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   }
   std::vector<double> sse(tables, 0.0), max_err(tables, 0.0), signal(tables, 0.0), wsse(tables, 0.0);
   tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
-    thread_local std::vector<uint8_t> map16;
     thread_local std::vector<uint8_t> nearest;
     thread_local Distinct d;
-    if (half) map16.resize(65536);
     finite[t] = distinct(t, &d);
     if (!finite[t]) return;
     const bool quantized = cfg.lut_dtype != LutDType::kFloat;
-    const size_t used = ScalarTable(d, cfg, K, &p.lut[t * K]);
-    FinishTable(&p.lut[t * K], used, K, 1, cfg, dtype, &entries[t * K], quantized ? &p.lut_scale[t] : nullptr,
-                quantized ? &p.lut_offset[t] : nullptr);
+    const GroupTotals g =
+        GroupTable(d, cfg, dtype, K, &p.lut[t * K], &entries[t * K], quantized ? &p.lut_scale[t] : nullptr,
+                   quantized ? &p.lut_offset[t] : nullptr, &nearest);
+    sse[t] = g.sse, max_err[t] = g.max_err, signal[t] = g.signal, wsse[t] = g.wsse;
     const double* ent = &entries[t * K];
-    // Error totals from the distinct values and their counts: no second pass over the elements.
-    NearestSorted(d.values, ent, K, &nearest);
-    double group_sse = 0, group_max = 0, group_signal = 0, group_wsse = 0;
-    for (size_t v = 0; v < d.values.size(); ++v) {
-      const double diff = d.values[v] - ent[nearest[v]];
-      group_sse += d.counts[v] * diff * diff;
-      group_max = std::max(group_max, std::fabs(diff));
-      group_signal += d.counts[v] * d.values[v] * d.values[v];
-      if (!d.weights.empty()) group_wsse += d.weights[v] * diff * diff;
-    }
-    sse[t] = group_sse, max_err[t] = group_max, signal[t] = group_signal, wsse[t] = group_wsse;
+    GroupIndices(data, dtype, L, G, t, d, nearest, p.indices.data());
     const uint64_t run = G * L.inner;
-    if (half) {
-      // Map every bit pattern present to its index, then one pass over the elements.
-      for (size_t v = 0; v < d.bits.size(); ++v) map16[d.bits[v]] = nearest[v];
-      map16[0x8000] = map16[0];
-      const uint16_t* w = reinterpret_cast<const uint16_t*>(data);
-      for (uint64_t o = 0; o < L.outer; ++o) {
-        const uint64_t base = L.Offset(o, t * G, 0);
-        for (uint64_t e = 0; e < run; ++e) p.indices[base + e] = map16[w[base + e]];
-      }
-    } else {
-      const float* w = reinterpret_cast<const float*>(data);
-      for (uint64_t o = 0; o < L.outer; ++o) {
-        const uint64_t base = L.Offset(o, t * G, 0);
-        for (uint64_t e = 0; e < run; ++e) {
-          const double x = w[base + e];
-          size_t pos = size_t(std::lower_bound(d.values.begin(), d.values.end(), x) - d.values.begin());
-          p.indices[base + e] = nearest[pos];
-        }
-      }
-    }
     if (keep_decoded)
       for (uint64_t o = 0; o < L.outer; ++o) {
         const uint64_t base = L.Offset(o, t * G, 0);

@@ -98,8 +98,8 @@ class Svg {
   }
 
   void Line(double x1, double y1, double x2, double y2, const std::string& attrs) {
-    Add("<line x1=\"" + Num(x1) + "\" y1=\"" + Num(y1) + "\" x2=\"" + Num(x2) + "\" y2=\"" + Num(y2) +
-        "\" " + attrs + "/>");
+    Add("<line x1=\"" + Num(x1) + "\" y1=\"" + Num(y1) + "\" x2=\"" + Num(x2) + "\" y2=\"" + Num(y2) + "\" " +
+        attrs + "/>");
   }
 
   std::string Finish() const {
@@ -115,15 +115,16 @@ class Svg {
 };
 
 void Frame(Svg& svg, double top, double bottom, const char* id) {
-  svg.Add("<rect class=\"plot-area\" id=\"" + std::string(id) + "\" x=\"" + Num(kLeft) + "\" y=\"" + Num(top) +
-          "\" width=\"" + Num(kRight - kLeft) + "\" height=\"" + Num(bottom - top) +
+  svg.Add("<rect class=\"plot-area\" id=\"" + std::string(id) + "\" x=\"" + Num(kLeft) + "\" y=\"" +
+          Num(top) + "\" width=\"" + Num(kRight - kLeft) + "\" height=\"" + Num(bottom - top) +
           "\" fill=\"#fbfbfb\" stroke=\"#333333\"/>");
 }
 
 // The x (bits per weight) of the budget line, when the objective is a size.
 std::optional<double> BudgetBpw(const Allocation& a, uint64_t elements) {
   if (a.objective == AllocationObjective::kTargetBpw) return a.budget;
-  if (a.objective == AllocationObjective::kTargetSize && elements > 0) return 8.0 * a.budget / double(elements);
+  if (a.objective == AllocationObjective::kTargetSize && elements > 0)
+    return 8.0 * a.budget / double(elements);
   return std::nullopt;
 }
 
@@ -136,8 +137,8 @@ std::string Title(const Allocation& a, const CurvePoint& chosen) {
 }
 
 struct Scale {
-  double x0, x1;    // bits per weight at the panel's left and right edges
-  double lo, hi;    // log10 of the cost at the bottom and top edges
+  double x0, x1;  // bits per weight at the panel's left and right edges
+  double lo, hi;  // log10 of the cost at the bottom and top edges
   double X(double bpw) const { return kLeft + (bpw - x0) / (x1 - x0) * (kRight - kLeft); }
   double Y(double cost) const {
     const double l = cost > 0 ? std::max(lo, std::log10(cost)) : lo;
@@ -197,7 +198,8 @@ void CurvePanel(Svg& svg, const Allocation& a, const CurvePoint& chosen) {
     svg.Line(kLeft, y, kRight, y, "class=\"grid\" stroke=\"#e4e4e4\"");
     svg.Text(kLeft - 8, y + 4, "1e" + std::to_string(d), "class=\"tick-label\" text-anchor=\"end\"");
   }
-  svg.Text((kLeft + kRight) / 2, kCurveBottom + 38, "bits per weight (allocated weights, tables and scales included)",
+  svg.Text((kLeft + kRight) / 2, kCurveBottom + 38,
+           "bits per weight (allocated weights, tables and scales included)",
            "class=\"axis-label\" text-anchor=\"middle\"");
   const std::string cost_name = a.cost == AllocationCost::kSse ? "SSE" : "sensitivity-weighted SSE";
   svg.Text(24, (kCurveTop + kCurveBottom) / 2, "total cost: " + cost_name + " (log scale)",
@@ -208,10 +210,11 @@ void CurvePanel(Svg& svg, const Allocation& a, const CurvePoint& chosen) {
     svg.Line(s.X(*budget), kCurveTop, s.X(*budget), kCurveBottom,
              "class=\"budget\" stroke=\"" + std::string(kBudgetColour) + "\" stroke-dasharray=\"6 4\"");
   std::string points;
-  for (const CurvePoint& p : shown) points += (points.empty() ? "" : " ") + Num(s.X(p.bpw)) + "," + Num(s.Y(p.cost));
+  for (const CurvePoint& p : shown)
+    points += (points.empty() ? "" : " ") + Num(s.X(p.bpw)) + "," + Num(s.Y(p.cost));
   if (!shown.empty())
-    svg.Add("<polyline class=\"frontier\" points=\"" + points + "\" fill=\"none\" stroke=\"" + kFrontierColour +
-            "\" stroke-width=\"2\"/>");
+    svg.Add("<polyline class=\"frontier\" points=\"" + points + "\" fill=\"none\" stroke=\"" +
+            kFrontierColour + "\" stroke-width=\"2\"/>");
   for (const auto& [nbits, p] : uniform) {
     svg.Add("<circle class=\"uniform\" data-nbits=\"" + std::to_string(nbits) + "\" cx=\"" + Num(s.X(p.bpw)) +
             "\" cy=\"" + Num(s.Y(p.cost)) + "\" r=\"6\" fill=\"" + kUniformColour + "\"/>");
@@ -230,7 +233,8 @@ void CurvePanel(Svg& svg, const Allocation& a, const CurvePoint& chosen) {
   entry("<line x1=\"" + Num(kLegendX) + "\" y1=\"" + Num(y) + "\" x2=\"" + Num(kLegendX + 18) + "\" y2=\"" +
             Num(y) + "\" stroke=\"" + kFrontierColour + "\" stroke-width=\"2\"/>",
         "Lagrangian frontier");
-  entry("<circle cx=\"" + Num(kLegendX + 9) + "\" cy=\"" + Num(y) + "\" r=\"6\" fill=\"" + kUniformColour + "\"/>",
+  entry("<circle cx=\"" + Num(kLegendX + 9) + "\" cy=\"" + Num(y) + "\" r=\"6\" fill=\"" + kUniformColour +
+            "\"/>",
         "uniform nbits");
   entry("<circle cx=\"" + Num(kLegendX + 9) + "\" cy=\"" + Num(y) + "\" r=\"7\" fill=\"" + kChosenColour +
             "\" stroke=\"#000000\"/>",
@@ -264,7 +268,9 @@ void BarsPanel(Svg& svg, const Allocation& a) {
     const int nbits = valid ? w.candidates[size_t(w.chosen)].nbits : 0;
     if (valid) used[nbits >= 0 && nbits <= 8 ? nbits : 0] = true;
     const double height = (valid ? (nbits == 0 ? 8 : nbits) : 0) / 8.0 * (kBarsBottom - kBarsTop);
-    const std::string what = !valid ? "no candidate chosen" : nbits == 0 ? "kept uncompressed" : std::to_string(nbits) + "-bit";
+    const std::string what = !valid       ? "no candidate chosen"
+                             : nbits == 0 ? "kept uncompressed"
+                                          : std::to_string(nbits) + "-bit";
     svg.Add("<rect class=\"bar\" data-nbits=\"" + std::to_string(nbits) + "\" x=\"" +
             Num(kLeft + double(i) * slot + gap / 2) + "\" y=\"" + Num(kBarsBottom - height) + "\" width=\"" +
             Num(slot - gap) + "\" height=\"" + Num(height) + "\" fill=\"" + BarColour(nbits) + "\"><title>" +
@@ -286,8 +292,8 @@ void BarsPanel(Svg& svg, const Allocation& a) {
 std::string AllocationPlotSvg(const Allocation& a) {
   const CurvePoint chosen = ChosenPoint(a);
   Svg svg;
-  svg.Add("<rect x=\"0\" y=\"0\" width=\"" + std::to_string(kWidth) + "\" height=\"" + std::to_string(kHeight) +
-          "\" fill=\"#ffffff\"/>");
+  svg.Add("<rect x=\"0\" y=\"0\" width=\"" + std::to_string(kWidth) + "\" height=\"" +
+          std::to_string(kHeight) + "\" fill=\"#ffffff\"/>");
   svg.Text(kWidth / 2.0, 30, Title(a, chosen), "class=\"title\" text-anchor=\"middle\" font-size=\"18\"");
   svg.Text(kWidth / 2.0, 52,
            "size against quality of the allocated weights (lower is better); below, the bits each weight got",

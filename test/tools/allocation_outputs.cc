@@ -26,9 +26,12 @@ namespace {
 PalettizeConfig ConfigFrom(const json& j) {
   PalettizeConfig c;
   const std::string mode = j.at("mode");
-  c.mode = mode == "kmeans" ? PalettizeMode::kKMeans : mode == "uniform" ? PalettizeMode::kUniform : PalettizeMode::kUnique;
+  c.mode = mode == "kmeans"    ? PalettizeMode::kKMeans
+           : mode == "uniform" ? PalettizeMode::kUniform
+                               : PalettizeMode::kUnique;
   c.nbits = j.at("nbits").is_null() ? 0 : j.at("nbits").get<int>();
-  c.granularity = j.at("granularity") == "per_tensor" ? Granularity::kPerTensor : Granularity::kPerGroupedChannel;
+  c.granularity =
+      j.at("granularity") == "per_tensor" ? Granularity::kPerTensor : Granularity::kPerGroupedChannel;
   c.group_size = j.at("group_size");
   if (!j.at("channel_axis").is_null()) c.channel_axis = j.at("channel_axis").get<int64_t>();
   c.cluster_dim = j.at("cluster_dim");
@@ -82,8 +85,9 @@ int Fail(const Status& st) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: allocation_outputs ALLOCATION.json [--config BASE.yaml] [--torch] "
-                         "[--yaml OUT] [--svg OUT] [--report OUT]\n");
+    std::fprintf(stderr,
+                 "usage: allocation_outputs ALLOCATION.json [--config BASE.yaml] [--torch] "
+                 "[--yaml OUT] [--svg OUT] [--report OUT]\n");
     return 2;
   }
   std::string config_path, yaml_path, svg_path, report_path;
@@ -92,9 +96,12 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--torch") {
       torch = true;
-    } else if (i + 1 < argc && (arg == "--config" || arg == "--yaml" || arg == "--svg" || arg == "--report")) {
-      (arg == "--config" ? config_path : arg == "--yaml" ? yaml_path : arg == "--svg" ? svg_path : report_path) =
-          argv[++i];
+    } else if (i + 1 < argc &&
+               (arg == "--config" || arg == "--yaml" || arg == "--svg" || arg == "--report")) {
+      (arg == "--config" ? config_path
+       : arg == "--yaml" ? yaml_path
+       : arg == "--svg"  ? svg_path
+                         : report_path) = argv[++i];
     } else {
       std::fprintf(stderr, "allocation_outputs: unknown argument %s\n", arg.c_str());
       return 2;
@@ -114,7 +121,8 @@ int main(int argc, char** argv) {
   if (!config_path.empty())
     if (Status st = ReadConfigFile(config_path, torch, &base); !st.ok()) return Fail(st);
   if (!yaml_path.empty())
-    if (Status st = WriteAllocationConfig(yaml_path, allocation, base, torch ? ConfigSchema::kTorch : ConfigSchema::kCoreml);
+    if (Status st = WriteAllocationConfig(yaml_path, allocation, base,
+                                          torch ? ConfigSchema::kTorch : ConfigSchema::kCoreml);
         !st.ok())
       return Fail(st);
   if (!svg_path.empty())

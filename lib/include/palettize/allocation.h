@@ -35,9 +35,9 @@ struct AllocationCandidate {
 };
 
 struct WeightAllocation {
-  std::string name;         // the const (package) or tensor (checkpoint) name, as in the report
-  std::string config_key;   // the op_name_configs / module_name_configs key that selects this weight
-  PalettizeConfig config;   // the config planning resolved for it; the allocation changes only nbits
+  std::string name;        // the const (package) or tensor (checkpoint) name, as in the report
+  std::string config_key;  // the op_name_configs / module_name_configs key that selects this weight
+  PalettizeConfig config;  // the config planning resolved for it; the allocation changes only nbits
   uint64_t elements = 0;
   std::vector<AllocationCandidate> candidates;  // ascending bytes; the last is kept uncompressed
   int chosen = -1;                              // index into candidates
@@ -46,12 +46,12 @@ struct WeightAllocation {
 struct Allocation {
   AllocationObjective objective = AllocationObjective::kTargetBpw;
   AllocationCost cost = AllocationCost::kSse;
-  double budget = 0;        // bpw, bytes or dB, per objective
-  uint64_t bytes = 0;       // achieved: sum of the chosen candidates' bytes
-  uint64_t elements = 0;    // sum of the allocated weights' elements
-  double bpw = 0;           // 8 * bytes / elements
-  double total_cost = 0;    // sum of the chosen candidates' cost
-  double gap = 0;           // proven upper bound on total_cost - optimum; 0 when proven optimal
+  double budget = 0;                      // bpw, bytes or dB, per objective
+  uint64_t bytes = 0;                     // achieved: sum of the chosen candidates' bytes
+  uint64_t elements = 0;                  // sum of the allocated weights' elements
+  double bpw = 0;                         // 8 * bytes / elements
+  double total_cost = 0;                  // sum of the chosen candidates' cost
+  double gap = 0;                         // proven upper bound on total_cost - optimum; 0 when proven optimal
   std::vector<WeightAllocation> weights;  // in model order
 };
 

@@ -15,6 +15,10 @@ struct OptionNames {
   std::string sensitivity = "sensitivity";  // CompressOptions::sensitivity_file: "the sensitivity file"
   std::string config = "config";            // CompressOptions::config_file: "the config file"
   std::string output_dir = "out_dir";       // PlanBatch's out_dir
+  // Bit allocation's objectives (palettize/allocation.h: AllocationObjective).
+  std::string target_bpw = "target_bpw";
+  std::string target_size = "target_size";
+  std::string min_snr = "min_snr";
 };
 
 // Replaces the names messages use. Not synchronised: call it before any other library call (or
