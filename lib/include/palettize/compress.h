@@ -44,6 +44,15 @@ struct CompressOptions {
   bool sensitivity_normalize = false;
   // Called after each weight is done (from one thread at a time), for progress displays.
   std::function<void(size_t done, size_t total, uint64_t bytes_done, uint64_t bytes_total)> progress;
+  // Bit allocation (palettize/allocation.h; docs/format.md section 6). Unset: every weight gets
+  // its config's nbits. Set: each weight the config palettizes gets the nbits (of those its output
+  // can hold, or none: kept uncompressed) that the objective chooses, at its config's
+  // granularity and other settings; the config's nbits are ignored. Costs one palettization per
+  // width per weight (sharing each group's distinct values), then an exact solve.
+  std::optional<AllocationObjective> objective;
+  double budget = 0;             // bits per weight, bytes, or dB, per `objective`
+  std::string emit_config_path;  // "" = none: the allocation as a config (--config reproduces it)
+  std::string plot_path;         // "" = none: the size-quality curve as an SVG
 };
 
 struct WeightReport {

@@ -19,6 +19,9 @@ struct OptionNames {
   std::string target_bpw = "target_bpw";
   std::string target_size = "target_size";
   std::string min_snr = "min_snr";
+  std::string emit_config = "emit_config_path";  // CompressOptions::emit_config_path
+  std::string plot = "plot_path";                // CompressOptions::plot_path
+  std::string nbits = "nbits";                   // ConfigOverrides::nbits
 };
 
 // Replaces the names messages use. Not synchronised: call it before any other library call (or
