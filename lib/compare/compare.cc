@@ -129,11 +129,7 @@ class Comparer {
     index_ = IndexFunctions(compressed_.model());
     for (const ConstWeight& w : weights) {
       WeightComparison c;
-      c.program = w.program;
-      c.function = w.function;
-      c.name = w.name;
-      c.dtype = DTypeName(w.shape.mil_type);
-      c.shape = w.shape.dims;
+      SetWeightIdentity(w, &c);
       PALETTIZE_RETURN_IF_ERROR(CompareWeight(w, &c));
       report->weights.push_back(std::move(c));
     }

@@ -91,11 +91,7 @@ Status FoldBlock(mil::Block& b, ConstexprEvaluator& eval, const std::set<std::st
 
 static Status DecompressUnguarded(const std::string& input, const std::string& output,
                                   const DecompressOptions& options, DecompressReport* report) {
-  RunPaths paths;
-  paths.inputs = {{"the input", input}};
-  paths.outputs = {{output, OutputKind::kPackage}};
-  paths.overwrite = options.overwrite;
-  PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(paths));
+  PALETTIZE_RETURN_IF_ERROR(CheckPackageToPackage(input, output, options.overwrite));
   Package package;
   PALETTIZE_RETURN_IF_ERROR(package.Load(input));
   std::vector<PendingBlob> pending;

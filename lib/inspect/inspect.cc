@@ -65,11 +65,7 @@ static Status InspectUnguarded(const std::string& path, const InspectOptions& op
     PALETTIZE_RETURN_IF_ERROR(ReadTensorData(package, w, &data));
     WeightStats stats = ComputeWeightStats(data, w.shape);
     WeightInfo wi;
-    wi.program = w.program;
-    wi.function = w.function;
-    wi.name = w.name;
-    wi.dtype = DTypeName(w.shape.mil_type);
-    wi.shape = w.shape.dims;
+    SetWeightIdentity(w, &wi);
     wi.elements = w.shape.elements;
     wi.in_blob = w.value->has_blobfilevalue();
     if (w.shape.bits > 0) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "Model.pb.h"
+#include "mil/dtype.h"
 #include "palettize/status.h"
 
 namespace palettize {
@@ -55,5 +56,16 @@ struct ConstWeight {
 // block, op). Fails on a const whose type or value is malformed; the error names the program,
 // function and const.
 Status FindWeights(spec::Model& model, std::vector<ConstWeight>* out);
+
+// Fills what every per-weight result (inspect's WeightInfo, compare's WeightComparison) starts
+// with: where the const is, its name, dtype and shape.
+template <typename Result>
+void SetWeightIdentity(const ConstWeight& w, Result* r) {
+  r->program = w.program;
+  r->function = w.function;
+  r->name = w.name;
+  r->dtype = DTypeName(w.shape.mil_type);
+  r->shape = w.shape.dims;
+}
 
 }  // namespace palettize

@@ -193,4 +193,12 @@ RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output,
   return r;
 }
 
+Status CheckPackageToPackage(const std::string& input, const std::string& output, bool overwrite) {
+  RunPaths paths;
+  paths.inputs = {{"the input", input}};
+  paths.outputs = {{output, OutputKind::kPackage}};
+  paths.overwrite = overwrite;
+  return CheckRunPaths(paths);
+}
+
 }  // namespace palettize

@@ -56,6 +56,9 @@ struct RunPaths {
 // a report whose folder does not exist, or an --output-dir that is a file); OK when none.
 Status CheckRunPaths(const RunPaths& paths);
 
+// CheckRunPaths for a run that reads one package and writes one (decompress, RewritePackage).
+Status CheckPackageToPackage(const std::string& input, const std::string& output, bool overwrite);
+
 // The paths of a compress run (of a package, a checkpoint, or one model of a batch): `input`,
 // options.sensitivity_file and options.config_file are read, `output` and options.report_path
 // written; options.overwrite and options.dry_run as given.
