@@ -110,12 +110,14 @@ Status ParseDeploymentTarget(const std::string& text, DeploymentTarget* out) {
 }
 
 Status ParseByteSize(const std::string& text, double* out) {
-  const Status bad = Status::InvalidArgument(
-      "'" + text + "' is not a size in bytes (a number with an optional K, M, G or T)");
+  auto bad = [&] {
+    return Status::InvalidArgument("'" + text +
+                                   "' is not a size in bytes (a number with an optional K, M, G or T)");
+  };
   size_t end = 0;
   while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
     ++end;
-  if (end == 0 || std::count(text.begin(), text.begin() + long(end), '.') > 1 || text[0] == '.') return bad;
+  if (end == 0 || std::count(text.begin(), text.begin() + long(end), '.') > 1 || text[0] == '.') return bad();
   std::string unit = text.substr(end);
   for (char& c : unit) c = char(std::toupper(static_cast<unsigned char>(c)));
   if ((unit.size() == 3 && unit.compare(1, 2, "IB") == 0) || (unit.size() == 2 && unit[1] == 'B'))
@@ -127,10 +129,10 @@ Status ParseByteSize(const std::string& text, double* out) {
   } else if (unit.size() == 1 && kUnits.find(unit[0]) != std::string::npos) {
     for (size_t i = 0; i <= kUnits.find(unit[0]); ++i) scale *= 1024;
   } else {
-    return bad;
+    return bad();
   }
   const double value = std::strtod(text.substr(0, end).c_str(), nullptr) * scale;
-  if (!std::isfinite(value) || value < 1 || value != std::floor(value)) return bad;
+  if (!std::isfinite(value) || value < 1 || value != std::floor(value)) return bad();
   *out = value;
   return Status::OK();
 }
