@@ -12,6 +12,7 @@
 #include "palettize/compress.h"
 #include "report/allocation_plot.h"
 #include "report/allocation_points.h"
+#include "report/report_parts.h"
 
 using namespace palettize;
 using json = nlohmann::json;
@@ -184,4 +185,35 @@ TEST_CASE("allocation plot: one bar per weight, the marks, nothing external", "[
   CHECK(Count(AllocationPlotSvg(a), "class=\"budget\"") == 0);
   // No weights at all still draws the frame.
   CHECK(Count(AllocationPlotSvg(Allocation()), "class=\"plot-area\"") == 2);
+}
+
+TEST_CASE("allocation summary: the objective, the result and the widths, in the run's summary and plan",
+          "[allocation]") {
+  Allocation a = Small();
+  CHECK(AllocationSummary(a) ==
+        "allocation for 1500 bytes (sensitivity cost): 2 weights at 2.7344 bpw, 1.4 KB; total cost 2.25, "
+        "within "
+        "0.125 of the optimum\n  widths: 2-bit x1, 4-bit x1\n");
+  a.objective = AllocationObjective::kTargetBpw;
+  a.budget = 3;
+  a.cost = AllocationCost::kSse;
+  a.gap = 0;
+  a.weights[1].chosen = 2;
+  CHECK(AllocationSummary(a) ==
+        "allocation for 3 bpw (SSE cost): 2 weights at 2.7344 bpw, 1.4 KB; total cost 2.25, optimal\n"
+        "  widths: uncompressed x1, 2-bit x1\n");
+  a.objective = AllocationObjective::kMinSnr;
+  a.budget = 30.5;
+  CHECK(AllocationSummary(a).rfind("allocation for SNR >= 30.5 dB (SSE cost)", 0) == 0);
+
+  CompressReport r;
+  CHECK(CompressSummary(r).find("allocation") == std::string::npos);
+  CHECK(CompressPlanText(r).find("allocation") == std::string::npos);
+  r.allocation = a;
+  CHECK(CompressSummary(r).find("  allocation for SNR >= 30.5 dB") != std::string::npos);
+  CHECK(CompressPlanText(r).find("\nallocation for SNR >= 30.5 dB") != std::string::npos);
+  CheckpointReport c;
+  c.report.allocation = a;
+  CHECK(CheckpointSummary(c).find("  allocation for SNR >= 30.5 dB") != std::string::npos);
+  CHECK(CheckpointPlanText(c).find("\nallocation for SNR >= 30.5 dB") != std::string::npos);
 }

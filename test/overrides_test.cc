@@ -183,3 +183,29 @@ TEST_CASE("option names parse in any case; a bad one is named with the choices",
   DeploymentTarget t = DeploymentTarget::kAuto;
   CHECK(!ParseDeploymentTarget("iOS180", &t).ok());
 }
+
+TEST_CASE("sizes in bytes take binary units with or without B or iB, in any case", "[overrides]") {
+  const std::vector<std::pair<std::string, double>> good = {{"1500000", 1500000},
+                                                            {"512K", 512 * 1024.0},
+                                                            {"1.5M", 1.5 * 1048576},
+                                                            {"2GiB", 2 * 1073741824.0},
+                                                            {"3kb", 3 * 1024.0},
+                                                            {"1t", 1099511627776.0},
+                                                            {"7B", 7},
+                                                            {"0.5K", 512}};
+  for (const auto& [text, want] : good) {
+    INFO(text);
+    double got = 0;
+    REQUIRE(ParseByteSize(text, &got).ok());
+    CHECK(got == want);
+  }
+  for (const std::string text :
+       {"", "K", "1.5", "0", "-1M", "1.2.3M", ".5M", "1X", "1MM", "1 M", "1e9", "inf"}) {
+    INFO(text);
+    double got = -1;
+    const Status st = ParseByteSize(text, &got);
+    CHECK(!st.ok());
+    CHECK(st.message() == "'" + text + "' is not a size in bytes (a number with an optional K, M, G or T)");
+    CHECK(got == -1);
+  }
+}

@@ -218,6 +218,12 @@ void InstallFlagNames() {
   names.sensitivity = "--sensitivity";
   names.config = "--config";
   names.output_dir = "--output-dir";
+  names.target_bpw = "--target-bpw";
+  names.target_size = "--target-size";
+  names.min_snr = "--min-snr";
+  names.emit_config = "--emit-config";
+  names.plot = "--plot";
+  names.nbits = "--nbits";
   palettize::SetOptionNames(names);
 }
 
@@ -369,6 +375,32 @@ static int Run(int argc, char** argv) {
           "Default: off, values used as given")
       ->needs(o_sens);
 
+  // Bit allocation: one objective at most (CLI11 refuses two); the library refuses the rest.
+  double target_bpw = 0, target_min_snr = 0;
+  std::string target_size, emit_config, plot;
+  auto* o_bpw = compress->add_option(
+      "--target-bpw", target_bpw,
+      "Bit allocation: give each weight the config palettizes the nbits (1, 2, 4, 6, 8; 3 when the output is "
+      "iOS18; or none) that minimise the total error (with --sensitivity, the sensitivity-weighted error) "
+      "while the weights average at most this many bits per element, tables and scales included. Solved "
+      "exactly; the report's allocation section has every weight's curve. Not with --nbits");
+  auto* o_size = compress->add_option("--target-size", target_size,
+                                      "Bit allocation as --target-bpw, to a budget in bytes of those weights "
+                                      "(K, M, G suffixes, 1024-based: 120M)");
+  auto* o_snr = compress->add_option("--min-snr", target_min_snr,
+                                     "Bit allocation: each weight the config palettizes takes its smallest "
+                                     "candidate whose SNR is at least this many dB (or stays uncompressed)");
+  o_bpw->excludes(o_size)->excludes(o_snr);
+  o_size->excludes(o_snr);
+  compress->add_option(
+      "--emit-config", emit_config,
+      "Bit allocation: write it as a config (coremltools' schema; for a checkpoint, the Torch "
+      "schema) that --config reproduces byte for byte");
+  compress->add_option(
+      "--plot", plot,
+      "Bit allocation: write an SVG of the size-quality curve, the uniform widths, the chosen "
+      "point and each weight's bits");
+
   std::string dec_input, dec_output;
   bool dec_force = false;
   CLI::App* decompress =
@@ -465,6 +497,19 @@ static int Run(int argc, char** argv) {
     options.threads = threads;
     options.sensitivity_file = sensitivity_file;
     options.sensitivity_normalize = sensitivity_normalize;
+    if (o_bpw->count()) {
+      options.objective = palettize::AllocationObjective::kTargetBpw;
+      options.budget = target_bpw;
+    } else if (o_size->count()) {
+      options.objective = palettize::AllocationObjective::kTargetSize;
+      st = ParseFlag(o_size, target_size, palettize::ParseByteSize, &options.budget);
+      if (!st.ok()) return Fail(st);
+    } else if (o_snr->count()) {
+      options.objective = palettize::AllocationObjective::kMinSnr;
+      options.budget = target_min_snr;
+    }
+    options.emit_config_path = emit_config;
+    options.plot_path = plot;
     if (!output_dir.empty()) return RunBatch(std::move(run));
     // A progress bar only for people: on a terminal, never in logs or pipes.
     const bool bar = !quiet && isatty(STDERR_FILENO);

@@ -4,6 +4,51 @@
 #include "palettize/option_names.h"
 
 namespace palettize {
+namespace {
+
+const std::string& ObjectiveName(AllocationObjective objective) {
+  const OptionNames& names = GetOptionNames();
+  switch (objective) {
+    case AllocationObjective::kTargetBpw: return names.target_bpw;
+    case AllocationObjective::kTargetSize: return names.target_size;
+    case AllocationObjective::kMinSnr: return names.min_snr;
+  }
+  return names.target_bpw;
+}
+
+// What a run with an allocation objective may not also ask for. The budget's own checks (finite,
+// reachable) are the spine's, which knows the model.
+Status CheckAllocationRun(const CompressRun& run) {
+  const CompressOptions& o = run.options;
+  const OptionNames& names = GetOptionNames();
+  if (!o.objective) {
+    if (!o.emit_config_path.empty())
+      return Status::InvalidArgument(names.emit_config + ": needs an allocation objective (" +
+                                     names.target_bpw + ", " + names.target_size + " or " + names.min_snr +
+                                     ")");
+    if (!o.plot_path.empty())
+      return Status::InvalidArgument(names.plot + ": needs an allocation objective (" + names.target_bpw +
+                                     ", " + names.target_size + " or " + names.min_snr + ")");
+    return Status::OK();
+  }
+  const std::string& objective = ObjectiveName(*o.objective);
+  if (run.overrides.nbits)
+    return Status::InvalidArgument(objective + ": conflicts with " + names.nbits +
+                                   " (the allocation chooses each weight's nbits)");
+  if (!run.output_dir.empty()) {
+    // Each model of a batch gets its own allocation; one size or one emitted file for all of
+    // them would not mean anything.
+    if (*o.objective == AllocationObjective::kTargetSize)
+      return Status::InvalidArgument(objective + ": one size for every model of " + names.output_dir +
+                                     " is not supported; use " + names.target_bpw);
+    if (!o.emit_config_path.empty())
+      return Status::InvalidArgument(names.emit_config + ": not with " + names.output_dir);
+    if (!o.plot_path.empty()) return Status::InvalidArgument(names.plot + ": not with " + names.output_dir);
+  }
+  return Status::OK();
+}
+
+}  // namespace
 
 Status RunCompress(const CompressRun& run, CompressRunReport* report) {
   if (run.inputs.empty()) return Status::InvalidArgument("compress: no input");
@@ -14,6 +59,7 @@ Status RunCompress(const CompressRun& run, CompressRunReport* report) {
   if (run.packed && !IsCheckpointPath(run.inputs[0]))
     return Status::InvalidArgument(names.packed + ": only for .safetensors checkpoints (" + run.inputs[0] +
                                    " is not one)");
+  PALETTIZE_RETURN_IF_ERROR(CheckAllocationRun(run));
   const bool checkpoint = run.output_dir.empty() && IsCheckpointPath(run.inputs[0]);
   CompressOptions options = run.options;
   PALETTIZE_RETURN_IF_ERROR(ResolveConfig(options.config_file, checkpoint, run.overrides, &options.config));

@@ -54,6 +54,7 @@ std::string CheckpointSummary(const CheckpointReport& rep) {
   for (const WeightReport& w : r.weights)
     if (!w.palettized && w.has_config && w.reason.find("weight_threshold") == std::string::npos)
       out += "  skipped " + w.name + ": " + w.reason + "\n";
+  if (r.allocation) out += "  " + AllocationSummary(*r.allocation);
   if (!r.sensitivity_file.empty()) {
     size_t weighted = 0, plain = 0;
     for (const WeightReport& w : r.weights)
@@ -86,6 +87,7 @@ std::string CheckpointPlanText(const CheckpointReport& rep, bool with_timings) {
   }
   for (const std::string& u : r.unused_sensitivities) out += "sensitivity '" + u + "' applies to no tensor\n";
   out += std::to_string(r.palettized) + " tensors to palettize, " + std::to_string(r.skipped) + " kept\n";
+  if (r.allocation) out += AllocationSummary(*r.allocation);
   return out;
 }
 

@@ -124,7 +124,7 @@ class PackageIO : public SpineIO {
     const BlobSink append = [this](PendingBlob&& b, uint64_t* handle) {
       return writer_.AppendNew(b, handle);
     };
-    const Status status = Rewrite(job.index, p, shared_.SinkFor(job.index, append), &r->bytes_after);
+    Status status = Rewrite(job.index, p, shared_.SinkFor(job.index, append), &r->bytes_after);
     shared_.Keep(job.index, std::move(p));
     return status;
   }

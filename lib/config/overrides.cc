@@ -1,7 +1,10 @@
 // Config overrides and the parsing of option names (palettize/overrides.h).
 #include "palettize/overrides.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <initializer_list>
 #include <utility>
 
@@ -104,6 +107,32 @@ Status ParseDeploymentTarget(const std::string& text, DeploymentTarget* out) {
                                       {"iOS17", DeploymentTarget::kIOS17},
                                       {"iOS18", DeploymentTarget::kIOS18}},
                                      out);
+}
+
+Status ParseByteSize(const std::string& text, double* out) {
+  const Status bad = Status::InvalidArgument(
+      "'" + text + "' is not a size in bytes (a number with an optional K, M, G or T)");
+  size_t end = 0;
+  while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
+    ++end;
+  if (end == 0 || std::count(text.begin(), text.begin() + long(end), '.') > 1 || text[0] == '.') return bad;
+  std::string unit = text.substr(end);
+  for (char& c : unit) c = char(std::toupper(static_cast<unsigned char>(c)));
+  if ((unit.size() == 3 && unit.compare(1, 2, "IB") == 0) || (unit.size() == 2 && unit[1] == 'B'))
+    unit.resize(1);  // "KiB", "KB" -> "K"
+  static const std::string kUnits = "KMGT";
+  double scale = 1;
+  if (unit == "B" || unit.empty()) {
+    scale = 1;
+  } else if (unit.size() == 1 && kUnits.find(unit[0]) != std::string::npos) {
+    for (size_t i = 0; i <= kUnits.find(unit[0]); ++i) scale *= 1024;
+  } else {
+    return bad;
+  }
+  const double value = std::strtod(text.substr(0, end).c_str(), nullptr) * scale;
+  if (!std::isfinite(value) || value < 1 || value != std::floor(value)) return bad;
+  *out = value;
+  return Status::OK();
 }
 
 }  // namespace palettize

@@ -143,6 +143,7 @@ std::string CompressSummary(const CompressReport& r) {
         "  " + std::to_string(chained) + (chained == 1 ? " weight was" : " weights were") +
         " already compressed in the input (constexpr_* ops) and copied as they are; `palettize decompress` "
         "first would let them be palettized again\n";
+  if (r.allocation) out += "  " + AllocationSummary(*r.allocation);
   if (!r.sensitivity_file.empty()) {
     size_t weighted = 0, plain = 0;
     for (const WeightReport& w : r.weights)
@@ -179,6 +180,7 @@ std::string CompressPlanText(const CompressReport& r, bool with_timings) {
   for (const auto& [path, ios] : r.targets)
     out += "target " + (path.empty() ? std::string("(root)") : path) + ": iOS" + std::to_string(ios) + "\n";
   out += std::to_string(r.palettized) + " weights to palettize, " + std::to_string(r.skipped) + " skipped\n";
+  if (r.allocation) out += AllocationSummary(*r.allocation);
   return out;
 }
 

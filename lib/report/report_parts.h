@@ -21,6 +21,10 @@ nlohmann::ordered_json ConfigJson(const PalettizeConfig& config);
 // "1.27 MB", "718.0 KB", "672 B".
 std::string FormatBytes(uint64_t bytes);
 
+// Two lines for a run's summary: "allocation for 4 bpw (SSE cost): 12 weights at 3.9987 bpw,
+// 1.27 MB; total cost 0.0123, optimal" and "  widths: 2-bit x3, 4-bit x8, uncompressed x1".
+std::string AllocationSummary(const Allocation& allocation);
+
 // A plan line's timing, ", 0.125 s"; "" unless with_timings.
 std::string TimingText(const WeightReport& w, bool with_timings);
 

@@ -56,9 +56,12 @@ Status MappedFile::Map(int fd, uint64_t size) {
 
 void ReleaseMappedPages(const void* p, size_t n) {
   static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-  uintptr_t begin = (uintptr_t(p) + page - 1) / page * page;
-  uintptr_t end = (uintptr_t(p) + n) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  // Whole pages only: the first and last may hold bytes of a neighbour still in use.
+  const uintptr_t at = uintptr_t(p);
+  const uintptr_t begin = (at + page - 1) / page * page;
+  const uintptr_t end = (at + n) / page * page;
+  if (end > begin)
+    madvise(const_cast<char*>(static_cast<const char*>(p)) + (begin - at), end - begin, MADV_DONTNEED);
 }
 
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes,
@@ -78,7 +81,7 @@ Status WriteStringToFile(const std::string& path, const std::string& data) {
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       if (w == 0) errno = ENOSPC;
-      const Status st = ErrnoStatus(path, "cannot write");
+      Status st = ErrnoStatus(path, "cannot write");
       env->Close(fd);
       return st;
     }

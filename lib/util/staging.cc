@@ -193,7 +193,7 @@ Status StagedOutput::Close() {
   fd_ = -1;
   // Special files (a pipe, a terminal) cannot be synced; that is no failure.
   if (env->Sync(fd) != 0 && !(in_place_ && (errno == EINVAL || errno == EROFS))) {
-    const Status st = Failed("cannot write");
+    Status st = Failed("cannot write");
     env->Close(fd);
     return st;
   }
@@ -253,13 +253,13 @@ Status StagedOutput::PlaceWithoutRenameat2() {
   if (fd >= 0) env->Close(fd);
   RegisterStaged(aside);
   if (env->Rename(target_, aside) != 0) {
-    const Status failed = Failed("cannot replace");
+    Status failed = Failed("cannot replace");
     RemoveTree(aside);
     UnregisterStaged(aside);
     return failed;
   }
   if (env->Rename(path_, target_) != 0) {
-    const Status failed = Failed("cannot rename into place");
+    Status failed = Failed("cannot rename into place");
     env->Rename(aside, target_);
     UnregisterStaged(aside);
     return failed;
@@ -302,7 +302,7 @@ Status CommitStaged(const std::vector<StagedOutput*>& outputs) {
     auto lock = LockStaged();
     for (StagedOutput* o : outputs) {
       if (!o->active() || o->in_place_) continue;
-      const Status st = o->Place();
+      Status st = o->Place();
       if (!st.ok()) {
         for (auto it = placed.rbegin(); it != placed.rend(); ++it) (*it)->Undo();
         return st;

@@ -43,7 +43,9 @@ struct CompressRunReport {
 // The Status of reading the config, or of the one Compress or CompressCheckpoint, or of planning
 // the batch (then no model was started). A batch that ran returns OK whatever its models did.
 // Refused before any of those (InvalidArgument, named as palettize/option_names.h says): no input,
-// several inputs without output_dir, packed with an input that is not a checkpoint.
+// several inputs without output_dir, packed with an input that is not a checkpoint; an
+// emit_config_path or plot_path without an objective; an objective with an nbits override; with
+// output_dir, a target_size objective, an emit_config_path or a plot_path.
 Status RunCompress(const CompressRun& run, CompressRunReport* report);
 
 }  // namespace palettize

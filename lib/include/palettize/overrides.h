@@ -51,4 +51,11 @@ Status ParseGranularity(const std::string& text, Granularity* out);  // per_tens
 Status ParseLutDType(const std::string& text, LutDType* out);        // int8, uint8
 Status ParseDeploymentTarget(const std::string& text, DeploymentTarget* out);  // iOS16, iOS17, iOS18
 
+// A size in bytes: a number (decimals allowed) and an optional binary unit, K, M, G or T
+// (1024-based, as FormatBytes prints them), with or without a trailing "B" or "iB", in any case:
+// "1500000", "512K", "1.5M", "2GiB". Not finite, not above zero or not a whole number of bytes
+// once scaled is InvalidArgument: "'1.5' is not a size in bytes (a number with an optional K, M,
+// G or T)".
+Status ParseByteSize(const std::string& text, double* out);
+
 }  // namespace palettize

@@ -1,0 +1,65 @@
+"""Bit allocation's flags (issue 14): the combinations refused before any work, each with one line,
+exit 1, nothing written and the input unchanged."""
+import hashlib
+import subprocess
+
+import pytest
+
+
+def run(bin_, *args):
+    return subprocess.run([bin_, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def tree_hash(root):
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--target-bpw", "4", "--nbits", "4"],
+     "--target-bpw: conflicts with --nbits (the allocation chooses each weight's nbits)"),
+    (["--min-snr", "30", "--nbits", "2"],
+     "--min-snr: conflicts with --nbits (the allocation chooses each weight's nbits)"),
+    (["--target-bpw", "4", "--target-size", "1M"], "--target-bpw excludes --target-size"),
+    (["--target-size", "1M", "--min-snr", "20"], "--target-size excludes --min-snr"),
+    (["--emit-config", "OUT/alloc.yaml"],
+     "--emit-config: needs an allocation objective (--target-bpw, --target-size or --min-snr)"),
+    (["--plot", "OUT/alloc.svg"],
+     "--plot: needs an allocation objective (--target-bpw, --target-size or --min-snr)"),
+    (["--target-size", "1.5X"],
+     "--target-size: '1.5X' is not a size in bytes (a number with an optional K, M, G or T)"),
+    (["--target-size", "0.5"],
+     "--target-size: '0.5' is not a size in bytes (a number with an optional K, M, G or T)"),
+])
+def test_refused_before_any_work(palettize_bin, mnist, tmp_path, flags, message):
+    out = tmp_path / "out"
+    out.mkdir()
+    flags = [f.replace("OUT", str(out)) for f in flags]
+    before = tree_hash(mnist)
+    r = run(palettize_bin, "compress", mnist, "-o", out / "m.mlpackage", *flags)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert message in lines[0]
+    assert list(out.iterdir()) == []
+    assert tree_hash(mnist) == before
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--target-size", "1M"], "--target-size: one size for every model of --output-dir is not supported; "
+                              "use --target-bpw"),
+    (["--target-bpw", "4", "--emit-config", "X.yaml"], "--emit-config: not with --output-dir"),
+    (["--target-bpw", "4", "--plot", "X.svg"], "--plot: not with --output-dir"),
+])
+def test_batch_refusals(palettize_bin, mnist, tmp_path, flags, message):
+    out = tmp_path / "zoo"
+    flags = [str(tmp_path / f) if f.endswith((".yaml", ".svg")) else f for f in flags]
+    r = run(palettize_bin, "compress", mnist, "--output-dir", out, *flags)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert not out.exists()
