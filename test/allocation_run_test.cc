@@ -183,7 +183,8 @@ TEST_CASE("Allocation: target_bpw keeps the budget, writes what it reports, and 
       INFO("bpw " << bpw);
       const std::string out = tmp.path() + "/" + name + "-" + std::to_string(bpw) + ".mlpackage";
       CompressReport r;
-      REQUIRE(Compress(model, out, AllocOptions(AllocationObjective::kTargetBpw, bpw, DeploymentTarget::kAuto), &r)
+      REQUIRE(Compress(model, out,
+                       AllocOptions(AllocationObjective::kTargetBpw, bpw, DeploymentTarget::kAuto), &r)
                   .ok());
       REQUIRE(r.allocation);
       const Allocation& a = *r.allocation;
@@ -206,7 +207,8 @@ TEST_CASE("Allocation: target_bpw keeps the budget, writes what it reports, and 
     const double sse4 = SseSum(curves, 4, &bytes4);
     CompressReport r;
     REQUIRE(Compress(model, tmp.path() + "/" + name + "-size4.mlpackage",
-                     AllocOptions(AllocationObjective::kTargetSize, double(bytes4), DeploymentTarget::kAuto), &r)
+                     AllocOptions(AllocationObjective::kTargetSize, double(bytes4), DeploymentTarget::kAuto),
+                     &r)
                 .ok());
     CHECK(r.allocation->bytes <= bytes4);
     CHECK(r.allocation->total_cost <= sse4 * (1 + 1e-12));
@@ -247,7 +249,8 @@ TEST_CASE("Allocation: an exhaustive search over uniform runs' candidates finds 
     INFO("budget " << budget);
     CompressReport r;
     REQUIRE(Compress(model, tmp.path() + "/a" + std::to_string(n++) + ".mlpackage",
-                     AllocOptions(AllocationObjective::kTargetSize, double(budget), DeploymentTarget::kIOS18), &r)
+                     AllocOptions(AllocationObjective::kTargetSize, double(budget), DeploymentTarget::kIOS18),
+                     &r)
                 .ok());
     CHECK(r.allocation->bytes <= budget);
     CHECK(r.allocation->gap == 0);
@@ -262,7 +265,8 @@ TEST_CASE("Allocation: min_snr gives every weight the SNR with its fewest bytes"
     INFO("dB " << db);
     const std::string out = tmp.path() + "/s" + std::to_string(int(db)) + ".mlpackage";
     CompressReport r;
-    REQUIRE(Compress(model, out, AllocOptions(AllocationObjective::kMinSnr, db, DeploymentTarget::kAuto), &r).ok());
+    REQUIRE(Compress(model, out, AllocOptions(AllocationObjective::kMinSnr, db, DeploymentTarget::kAuto), &r)
+                .ok());
     CheckWrittenAsReported(model, out, r);
     const Curves curves = UniformCurves(model, AllocatedNames(r), {1, 2, 4, 6, 8}, DeploymentTarget::kAuto);
     for (const WeightAllocation& w : r.allocation->weights) {
@@ -291,7 +295,8 @@ TEST_CASE("Allocation: the emitted config reproduces the package byte for byte; 
     REQUIRE(Compress(model, out, o, &r).ok());
     CheckWrittenAsReported(model, out, r);
     std::set<int> chosen;
-    for (const WeightAllocation& w : r.allocation->weights) chosen.insert(w.candidates[size_t(w.chosen)].nbits);
+    for (const WeightAllocation& w : r.allocation->weights)
+      chosen.insert(w.candidates[size_t(w.chosen)].nbits);
     CHECK(chosen.size() > 1);  // a mixed allocation, not a uniform one in disguise
     std::string svg, json;
     REQUIRE(ReadFileToString(o.plot_path, &svg).ok());
@@ -364,10 +369,9 @@ TEST_CASE("Allocation: bad budgets and options are one-line errors, and nothing 
   o.budget = INFINITY;
   CHECK(error(o) == "min_snr: inf is not a finite number");
   o.objective.reset();
-  CHECK(error(o) ==
-        "emit_config_path: needs a bit allocation objective (target_bpw, target_size or min_snr)");
+  CHECK(error(o) == "emit_config_path: needs an allocation objective (target_bpw, target_size or min_snr)");
   o.emit_config_path.clear();
-  CHECK(error(o) == "plot_path: needs a bit allocation objective (target_bpw, target_size or min_snr)");
+  CHECK(error(o) == "plot_path: needs an allocation objective (target_bpw, target_size or min_snr)");
 
   // The emitted config and the plot obey the path rules: not an input, an output, or each other.
   o = AllocOptions(AllocationObjective::kTargetBpw, 4, DeploymentTarget::kAuto);
@@ -376,7 +380,8 @@ TEST_CASE("Allocation: bad budgets and options are one-line errors, and nothing 
                         "; write outside it");
   o.emit_config_path = tmp.path() + "/same";
   o.plot_path = tmp.path() + "/same";
-  CHECK(error(o) == tmp.path() + "/same: the plot_path file is the emit_config_path file; write to another path");
+  CHECK(error(o) ==
+        tmp.path() + "/same: the plot_path file is the emit_config_path file; write to another path");
   o.plot_path = out + "/p.svg";
   CHECK(error(o).find("lies inside the output") != std::string::npos);
 }
@@ -502,4 +507,58 @@ TEST_CASE("Allocation on checkpoints: dense and packed write what the report say
     REQUIRE(ReadFileToString(tmp.path() + "/" + tag + "-again.safetensors", &a2).ok());
     CHECK(a1 == a2);
   }
+}
+
+TEST_CASE("Allocation with a sensitivity file minimises the sensitivity-weighted error", "[alloc]") {
+  TempDir tmp;
+  const std::string in = WriteSmallCheckpoint(tmp.path() + "/m.safetensors");
+  SafeTensorsFile orig;
+  REQUIRE(orig.Open(in).ok());
+  // Per-element sensitivities for two of the three weights, of very different scales.
+  std::vector<SafeTensorSpec> specs;
+  std::string data;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (const auto& [name, scale] : {std::pair{"enc.fc1.weight", 1e-3f}, std::pair{"head.weight", 1e3f}}) {
+    const SafeTensor& t = *orig.Find(name);
+    specs.push_back({name, SafeDType::kF32, t.shape});
+    for (uint64_t i = 0; i < t.elements; ++i) {
+      const float s = scale * u(rng);
+      data.append(reinterpret_cast<const char*>(&s), 4);
+    }
+  }
+  std::vector<uint64_t> offsets;
+  const std::string sens = tmp.path() + "/s.safetensors";
+  REQUIRE(WriteStringToFile(sens, SafeTensorsHeader(specs, {}, &offsets) + data).ok());
+
+  CheckpointOptions o;
+  o.compress = AllocOptions(AllocationObjective::kTargetBpw, 3, DeploymentTarget::kAuto);
+  o.compress.sensitivity_file = sens;
+  CheckpointReport r;
+  REQUIRE(CompressCheckpoint(in, tmp.path() + "/o.safetensors", o, &r).ok());
+  const Allocation& a = *r.report.allocation;
+  CHECK(a.cost == AllocationCost::kSensitivity);
+  for (const WeightAllocation& w : a.weights) {
+    INFO(w.name);
+    const AllocationCandidate& c = w.candidates[size_t(w.chosen)];
+    const WeightReport* wr = nullptr;
+    for (const WeightReport& x : r.report.weights)
+      if (x.name == w.name) wr = &x;
+    REQUIRE(wr);
+    if (w.name == "enc.fc2.weight") {  // no sensitivity: its plain error
+      CHECK(wr->sensitivity.empty());
+      CHECK(c.cost == c.sse);
+    } else {
+      CHECK(wr->sensitivity == w.name);
+      CHECK(c.cost == wr->weighted_sse);
+      CHECK(c.cost != c.sse);
+    }
+  }
+  // The weight whose errors weigh a million times more gets at least the other's width.
+  int fc1 = 0, head = 0;
+  for (const WeightAllocation& w : a.weights) {
+    if (w.name == "enc.fc1.weight") fc1 = w.candidates[size_t(w.chosen)].nbits;
+    if (w.name == "head.weight") head = w.candidates[size_t(w.chosen)].nbits;
+  }
+  CHECK((head == 0 || head > fc1));
 }

@@ -11,6 +11,7 @@
 
 #include "checkpoint/checkpoint_plan.h"
 #include "compress/spine.h"
+#include "compress/spine_alloc.h"
 #include "encode/packed_tensor.h"
 #include "palettize/option_names.h"
 #include "safetensors/safetensors.h"

@@ -12,6 +12,7 @@
 #include "compress/mil_plan.h"
 #include "compress/shared_consts.h"
 #include "compress/spine.h"
+#include "compress/spine_alloc.h"
 #include "compress/target_rules.h"
 #include "encode/lut_ops.h"
 #include "mil/compressed_weights.h"

@@ -112,11 +112,6 @@ struct SpineSettings {
   ConfigSchema schema = ConfigSchema::kCoreml;
 };
 
-// Checks the allocation options of `o` before any work: a finite positive budget (min_snr: any
-// finite dB), and emit_config_path and plot_path only with an objective. One-line
-// InvalidArgument naming the options (GetOptionNames()).
-Status ValidateAllocationOptions(const CompressOptions& o);
-
 // Runs `jobs` (any order; the spine sorts them largest first, ties in the order given) through
 // `io`, filling `report`, whose weights hold every weight already planned (ReportPlan).
 Status RunSpine(std::vector<SpineJob> jobs, const SpineSettings& settings, SpineIO& io,

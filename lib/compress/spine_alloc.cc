@@ -50,11 +50,11 @@ void SweepJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, std::
 Status ValidateAllocationOptions(const CompressOptions& o) {
   const OptionNames& names = GetOptionNames();
   if (!o.objective) {
-    for (const auto& [path, name] : {std::pair{&o.emit_config_path, &names.emit_config},
-                                     std::pair{&o.plot_path, &names.plot}})
+    for (const auto& [path, name] :
+         {std::pair{&o.emit_config_path, &names.emit_config}, std::pair{&o.plot_path, &names.plot}})
       if (!path->empty())
-        return Status::InvalidArgument(*name + ": needs a bit allocation objective (" + names.target_bpw +
-                                       ", " + names.target_size + " or " + names.min_snr + ")");
+        return Status::InvalidArgument(*name + ": needs an allocation objective (" + names.target_bpw + ", " +
+                                       names.target_size + " or " + names.min_snr + ")");
     return Status::OK();
   }
   const std::string& name = *o.objective == AllocationObjective::kTargetBpw    ? names.target_bpw
@@ -122,7 +122,8 @@ Status AllocateJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, 
   }
   io.Allocated(palettized);
   if (!settings.emit_config_path.empty())
-    PALETTIZE_RETURN_IF_ERROR(AllocationConfigYaml(a, *settings.config, settings.schema, &texts->config_yaml));
+    PALETTIZE_RETURN_IF_ERROR(
+        AllocationConfigYaml(a, *settings.config, settings.schema, &texts->config_yaml));
   if (!settings.plot_path.empty()) texts->plot_svg = AllocationPlotSvg(a);
   report->allocation = std::move(a);
   return Status::OK();

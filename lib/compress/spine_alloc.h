@@ -18,6 +18,11 @@
 
 namespace palettize {
 
+// Checks the allocation options of `o` before any work: a finite positive budget (min_snr: any
+// finite dB), and emit_config_path and plot_path only with an objective. One-line
+// InvalidArgument naming the options (GetOptionNames()).
+Status ValidateAllocationOptions(const CompressOptions& o);
+
 // What the allocation leaves for the outputs: the emitted config and the plot, as text, made
 // before anything is written so that a config that cannot be emitted fails the run first.
 struct AllocationTexts {
