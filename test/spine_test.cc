@@ -125,7 +125,13 @@ class MemoryIO : public SpineIO {
     ++finished;
     return Status::OK();
   }
-  Status Commit(StagedOutput*) override {
+  void AllocationFacts(const SpineJob& job, SweepOptions* sweep, std::string* config_key) override {
+    sweep->widths = *job.allowed_nbits;
+    sweep->form = StoredForm::kPacked;
+    sweep->packed_dtype = SafeDType::kF32;
+    *config_key = "w" + std::to_string(job.index);
+  }
+  Status Commit(const std::vector<StagedOutput*>&) override {
     ++committed;
     return Status::OK();
   }

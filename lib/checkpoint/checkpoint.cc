@@ -11,6 +11,7 @@
 
 #include "checkpoint/checkpoint_plan.h"
 #include "compress/spine.h"
+#include "compress/spine_alloc.h"
 #include "encode/packed_tensor.h"
 #include "palettize/option_names.h"
 #include "safetensors/safetensors.h"
@@ -71,10 +72,11 @@ void FillReport(const SafeTensorsFile& file, const std::vector<TensorPlan>& plan
 // copied. Packed: a new header, and each palettized tensor replaced by its packed tensors.
 class CheckpointIO : public SpineIO {
  public:
-  CheckpointIO(const SafeTensorsFile& file, const std::vector<TensorPlan>& plans, const std::string& output,
-               bool overwrite, bool packed)
+  CheckpointIO(const SafeTensorsFile& file, const std::vector<TensorPlan>& plans,
+               const OptimizationConfig& config, const std::string& output, bool overwrite, bool packed)
       : file_(file),
         plans_(plans),
+        config_(config),
         output_(output),
         overwrite_(overwrite),
         packed_(packed),
@@ -87,6 +89,16 @@ class CheckpointIO : public SpineIO {
     job->bytes = t.bytes;
     job->mapped = true;
     return Status::OK();
+  }
+  // Stored as packed tensors (a dense output reports those bytes too). Keyed by the module, as
+  // coremltools.optimize.torch names modules, unless the config already has a key for the tensor's
+  // own name, which would win over the module's (checkpoint_plan.h: the longest key).
+  void AllocationFacts(const SpineJob& job, SweepOptions* sweep, std::string* config_key) override {
+    const TensorPlan& plan = plans_[job.index];
+    sweep->widths = *job.allowed_nbits;
+    sweep->form = StoredForm::kPacked;
+    sweep->packed_dtype = plan.tensor->dtype;
+    *config_key = config_.op_name_configs.count(plan.tensor->name) ? plan.tensor->name : plan.module;
   }
   Status Begin() override {
     PALETTIZE_RETURN_IF_ERROR(writer_.Begin(output_, overwrite_));
@@ -112,7 +124,7 @@ class CheckpointIO : public SpineIO {
     return writer_.WriteAt(offset, bytes.data(), bytes.size());
   }
   Status Finish(CompressReport* report) override { return packed_ ? WritePacked(*report) : CopyUnwritten(); }
-  Status Commit(StagedOutput* staged_report) override { return writer_.Finish(staged_report); }
+  Status Commit(const std::vector<StagedOutput*>& staged) override { return writer_.Finish(staged); }
 
  private:
   // Every tensor in the file's order; a palettized one is replaced by its packed tensors.
@@ -158,6 +170,7 @@ class CheckpointIO : public SpineIO {
 
   const SafeTensorsFile& file_;
   const std::vector<TensorPlan>& plans_;
+  const OptimizationConfig& config_;
   const std::string& output_;
   const bool overwrite_, packed_;
   SafeTensorsWriter writer_;
@@ -178,6 +191,7 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
   const OptimizationConfig& cfg = o.config;
   if (o.min_target != DeploymentTarget::kAuto)
     return Status::InvalidArgument(GetOptionNames().min_target + ": a checkpoint has no deployment target");
+  PALETTIZE_RETURN_IF_ERROR(ValidateAllocationOptions(o));
   PALETTIZE_RETURN_IF_ERROR(ValidateConfigs(cfg, "module_type_configs", "module_name_configs"));
   if (!o.dry_run && !IsCheckpointPath(output))
     return Status::InvalidArgument(output + ": a checkpoint's output must be a .safetensors file");
@@ -219,7 +233,13 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
   settings.sensitivities = sensitivities.get();  // by name only: the file holds the weights
   settings.report_path = o.report_path;
   settings.report_json = [&rep] { return CheckpointReportToJson(rep); };
-  CheckpointIO io(file, plans, output, o.overwrite, options.packed);
+  settings.objective = o.objective;
+  settings.budget = o.budget;
+  settings.emit_config_path = o.emit_config_path;
+  settings.plot_path = o.plot_path;
+  settings.config = &cfg;
+  settings.schema = ConfigSchema::kTorch;
+  CheckpointIO io(file, plans, cfg, output, o.overwrite, options.packed);
   PALETTIZE_RETURN_IF_ERROR(RunSpine(std::move(jobs), settings, io, &rep.report));
   *report = std::move(rep);
   return Status::OK();

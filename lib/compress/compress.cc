@@ -12,6 +12,7 @@
 #include "compress/mil_plan.h"
 #include "compress/shared_consts.h"
 #include "compress/spine.h"
+#include "compress/spine_alloc.h"
 #include "compress/target_rules.h"
 #include "encode/lut_ops.h"
 #include "mil/compressed_weights.h"
@@ -103,6 +104,17 @@ class PackageIO : public SpineIO {
   void Matched(CompressReport* report) override {
     if (!options_.sensitivity_file.empty()) shared_.CopySensitivity(&report->weights);
   }
+  // A const is keyed by its name, which coremltools' op_name_configs looks up first.
+  void AllocationFacts(const SpineJob& job, SweepOptions* sweep, std::string* config_key) override {
+    const ConstWeight& w = weights_[job.index];
+    sweep->widths = *job.allowed_nbits;
+    sweep->form =
+        FormFor(targets_.at(w.program)) == LutForm::kIOS18 ? StoredForm::kLutIOS18 : StoredForm::kLutIOS16;
+    *config_key = w.name;
+  }
+  void Allocated(const std::vector<bool>& palettized) override {
+    DropUnusedTargets(weights_, palettized, &targets_);
+  }
   Status Begin() override { return writer_.Begin(&package_, output_, options_.overwrite); }
   uint64_t EncodedBytes(const SpineJob& job, const PalettizedWeight& p) override {
     const ConstWeight& w = weights_[job.index];
@@ -124,7 +136,7 @@ class PackageIO : public SpineIO {
     RaiseTargets(package_.model(), targets_);
     return writer_.Finish(package_.model());
   }
-  Status Commit(StagedOutput* staged_report) override { return writer_.Commit(staged_report); }
+  Status Commit(const std::vector<StagedOutput*>& staged) override { return writer_.Commit(staged); }
 
  private:
   // Replaces const `i` by the LUT ops of `p`, whose new blobs go to `sink`.
@@ -165,6 +177,7 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
                                 const CompressOptions& options, CompressReport* report) {
   const auto start = std::chrono::steady_clock::now();
   PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(CompressRunPaths(input, {output, OutputKind::kPackage}, options)));
+  PALETTIZE_RETURN_IF_ERROR(ValidateAllocationOptions(options));
   const OptimizationConfig& cfg = options.config;
   PALETTIZE_RETURN_IF_ERROR(ValidateConfigs(cfg, "op_type_configs", "op_name_configs"));
 
@@ -181,7 +194,8 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
     PALETTIZE_RETURN_IF_ERROR(sensitivities->Open(options.sensitivity_file, options.sensitivity_normalize));
   }
   ProgramTargets targets;
-  PALETTIZE_RETURN_IF_ERROR(PlanTargets(model, weights, plans, options.min_target, &targets));
+  PALETTIZE_RETURN_IF_ERROR(
+      PlanTargets(model, weights, plans, options.min_target, &targets, options.objective.has_value()));
 
   CompressReport rep;
   rep.input = package.path();
@@ -214,6 +228,12 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
   settings.match_by_value = true;
   settings.report_path = options.report_path;
   settings.report_json = [&rep] { return CompressReportToJson(rep); };
+  settings.objective = options.objective;
+  settings.budget = options.budget;
+  settings.emit_config_path = options.emit_config_path;
+  settings.plot_path = options.plot_path;
+  settings.config = &cfg;
+  settings.schema = ConfigSchema::kCoreml;
   PackageIO io(package, output, options, weights, plans, targets, shared);
   PALETTIZE_RETURN_IF_ERROR(RunSpine(std::move(jobs), settings, io, &rep));
   *report = std::move(rep);

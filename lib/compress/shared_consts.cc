@@ -95,6 +95,7 @@ Status SharedConsts::RewriteCopies(const std::vector<ConstWeight>& weights, cons
       return Status::OK();
     };
     PALETTIZE_RETURN_IF_ERROR(rewrite(c, s.result, replay, &r.bytes_after));
+    r.config = first.config;  // the same but for a bit allocation's nbits
     ReportResult(s.result, &r);
   }
   return Status::OK();

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <memory>
 
+#include "compress/spine_alloc.h"
+#include "palettizer/sweep.h"
 #include "util/file.h"
 #include "util/ordered_pipeline.h"
 
@@ -74,22 +76,26 @@ Status Palettize(std::vector<SpineJob>& jobs, const SpineSettings& settings, Spi
     work->job = k;
     if (failed) return work;
     const auto t0 = Clock::now();
-    const SpineJob& job = jobs[k];
-    // The fast paths read elements in place as uint16_t or float: values the input does not
-    // align to their element size are read from an aligned copy.
-    std::vector<uint8_t> aligned;
-    const uint8_t* data = job.data;
-    if (reinterpret_cast<uintptr_t>(data) % uintptr_t(std::max(job.shape->bits / 8, 1)) != 0) {
-      aligned.assign(job.data, job.data + job.bytes);
-      data = aligned.data();
+    SpineJob& job = jobs[k];
+    if (job.allocated_nbits == 0) {  // the allocation keeps it as it is
+      work->failure = job.allocation_note;
+      return work;
     }
+    std::vector<uint8_t> aligned;
+    const uint8_t* data = AlignedElements(job, &aligned);
     const ElementWeights* sens = job.sensitivity.key.empty() ? nullptr : &job.sensitivity.weights;
-    work->ok = PalettizeWeightRaw(data, *job.shape, *job.plan, *job.allowed_nbits, settings.keep_decoded,
-                                  &work->result, &work->failure, sens);
+    if (job.allocated_nbits > 0) {
+      work->result = std::move(job.allocated);
+      work->ok = FillIndices(data, *job.shape, WithNBits(*job.plan, job.allocated_nbits),
+                             settings.keep_decoded, &work->result, &work->failure, sens);
+    } else {
+      work->ok = PalettizeWeightRaw(data, *job.shape, *job.plan, *job.allowed_nbits, settings.keep_decoded,
+                                    &work->result, &work->failure, sens);
+    }
     if (sens) sens->Release(0, sens->tensor->elements);
     // Done with this weight's input pages (read again only if the output copies it unchanged).
     if (job.mapped) ReleaseMappedPages(job.data, job.bytes);
-    report->weights[job.index].seconds = Seconds(t0);
+    report->weights[job.index].seconds += Seconds(t0);
     return work;
   };
   auto store = [&](const std::shared_ptr<Work>& work) {
@@ -121,7 +127,31 @@ Status Palettize(std::vector<SpineJob>& jobs, const SpineSettings& settings, Spi
   return status;
 }
 
+// Commits the output with the staged texts of the run: the report, the emitted config, the plot.
+Status StageAndCommit(const SpineSettings& settings, const AllocationTexts& texts, SpineIO* io,
+                      std::vector<std::unique_ptr<StagedOutput>>* staged) {
+  std::vector<StagedOutput*> all;
+  auto stage = [&](const std::string& path, const std::string& text, const char* what) {
+    if (path.empty()) return Status::OK();
+    all.push_back(staged->emplace_back(std::make_unique<StagedOutput>()).get());
+    return StageText(path, text, all.back(), what);
+  };
+  PALETTIZE_RETURN_IF_ERROR(stage(settings.report_path,
+                                  settings.report_path.empty() ? "" : settings.report_json(),
+                                  "cannot write report"));
+  PALETTIZE_RETURN_IF_ERROR(stage(settings.emit_config_path, texts.config_yaml, "cannot write config"));
+  PALETTIZE_RETURN_IF_ERROR(stage(settings.plot_path, texts.plot_svg, "cannot write plot"));
+  return io ? io->Commit(all) : CommitStaged(all);
+}
+
 }  // namespace
+
+const uint8_t* AlignedElements(const SpineJob& job, std::vector<uint8_t>* copy) {
+  if (reinterpret_cast<uintptr_t>(job.data) % uintptr_t(std::max(job.shape->bits / 8, 1)) == 0)
+    return job.data;
+  copy->assign(job.data, job.data + job.bytes);
+  return copy->data();
+}
 
 Status ValidateConfigs(const OptimizationConfig& c, const std::string& type_key,
                        const std::string& name_key) {
@@ -168,22 +198,27 @@ Status RunSpine(std::vector<SpineJob> jobs, const SpineSettings& settings, Spine
     PALETTIZE_RETURN_IF_ERROR(
         MatchSensitivities(*settings.sensitivities, settings.match_by_value, &jobs, report));
   io.Matched(report);
+  AllocationTexts texts;
+  if (settings.objective) PALETTIZE_RETURN_IF_ERROR(AllocateJobs(jobs, settings, io, report, &texts));
+  std::vector<std::unique_ptr<StagedOutput>> staged;
   if (settings.dry_run) {
     Totals(report, settings.dry_run_bytes);
     report->wall_seconds = Seconds(settings.start);
-    return Status::OK();
+    // A dry run writes no model and no report, but the allocation's config and plot, which are
+    // what a dry run with them asks for.
+    SpineSettings texts_only;
+    texts_only.emit_config_path = settings.emit_config_path;
+    texts_only.plot_path = settings.plot_path;
+    return StageAndCommit(texts_only, texts, nullptr, &staged);
   }
   PALETTIZE_RETURN_IF_ERROR(io.Begin());
   PALETTIZE_RETURN_IF_ERROR(Palettize(jobs, settings, io, report));
   PALETTIZE_RETURN_IF_ERROR(io.Finish(report));
   Totals(report, true);
   report->wall_seconds = Seconds(settings.start);
-  // The report is complete before the output is committed, and both are committed together: a
-  // report that cannot be written leaves every previous file as it was.
-  StagedOutput staged_report;
-  if (!settings.report_path.empty())
-    PALETTIZE_RETURN_IF_ERROR(StageText(settings.report_path, settings.report_json(), &staged_report));
-  return io.Commit(&staged_report);
+  // The report is complete before the output is committed, and all are committed together: a
+  // report (or config, or plot) that cannot be written leaves every previous file as it was.
+  return StageAndCommit(settings, texts, &io, &staged);
 }
 
 }  // namespace palettize

@@ -8,9 +8,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "alloc/candidates.h"
+#include "config/config_writer.h"
 #include "mil/weights.h"
 #include "palettize/compress.h"
 #include "palettize/config.h"
@@ -45,7 +48,17 @@ struct SpineJob {
   uint64_t bytes = 0;
   bool mapped = false;
   SensitivityMatch sensitivity;  // set by the spine
+  // Set by a bit allocation (spine_alloc.h): the nbits chosen (0: kept uncompressed, for
+  // `allocation_note`), and that width's sweep result, whose indices FillIndices completes.
+  // -1: no allocation, the plan's nbits.
+  int allocated_nbits = -1;
+  PalettizedWeight allocated;
+  std::string allocation_note;
 };
+
+// job's elements, or a copy of them aligned to their element size (the fast paths read them in
+// place as uint16_t or float) in `copy`.
+const uint8_t* AlignedElements(const SpineJob& job, std::vector<uint8_t>* copy);
 
 // What an input kind does at each step of RunSpine. Calls come from one thread at a time.
 class SpineIO {
@@ -56,6 +69,11 @@ class SpineIO {
   virtual Status Read(SpineJob* job) = 0;
   // After the sensitivities are matched, before a dry run stops.
   virtual void Matched(CompressReport* /*report*/) {}
+  // Bit allocation: how job's weight would be stored at each width it can take (sets widths, form
+  // and packed_dtype of `sweep`), and the config key that selects it alone (WeightAllocation).
+  virtual void AllocationFacts(const SpineJob& job, SweepOptions* sweep, std::string* config_key) = 0;
+  // Bit allocation, once solved (before Begin, and in a dry run): `palettized` per report weight.
+  virtual void Allocated(const std::vector<bool>& /*palettized*/) {}
   // Opens the output (not in a dry run).
   virtual Status Begin() = 0;
   // The bytes `p` takes as the output stores it; the weight is kept as it is unless fewer than
@@ -66,8 +84,8 @@ class SpineIO {
   virtual Status Write(const SpineJob& job, PalettizedWeight&& p, uint64_t encoded, WeightReport* r) = 0;
   // After every job: the rest of the output. Nothing is visible at the output path yet.
   virtual Status Finish(CompressReport* report) = 0;
-  // Commits the output and `staged_report` together.
-  virtual Status Commit(StagedOutput* staged_report) = 0;
+  // Commits the output and `staged` (the report, the emitted config, the plot) together.
+  virtual Status Commit(const std::vector<StagedOutput*>& staged) = 0;
 };
 
 struct SpineSettings {
@@ -84,6 +102,14 @@ struct SpineSettings {
   bool match_by_value = false;
   std::string report_path;                   // "" = none
   std::function<std::string()> report_json;  // the report as --report writes it
+  // Bit allocation (CompressOptions::objective, budget, emit_config_path, plot_path): every job
+  // swept, the allocation solved, each job written at its chosen width (spine_alloc.h). `config`
+  // is the run's config, which the emitted one (in `schema`) extends.
+  std::optional<AllocationObjective> objective;
+  double budget = 0;
+  std::string emit_config_path, plot_path;  // "" = none
+  const OptimizationConfig* config = nullptr;
+  ConfigSchema schema = ConfigSchema::kCoreml;
 };
 
 // Runs `jobs` (any order; the spine sorts them largest first, ties in the order given) through

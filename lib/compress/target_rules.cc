@@ -21,13 +21,18 @@ int OpsetToIOS(const std::string& opset) {
 
 int SpecVersionFor(int ios) { return ios - 9; }  // iOS16 -> 7, iOS17 -> 8, iOS18 -> 9
 
-std::string WhyIOS18(const WeightPlan& p) {
+// Why `p` (of a weight of `dims`, needs_ios18) needs iOS18; "" when only for its nbits 3 and
+// !count_nbits.
+std::string WhyIOS18(const WeightPlan& p, const std::vector<uint64_t>& dims, bool count_nbits) {
   const PalettizeConfig& c = p.config;
-  if (c.nbits == 3) return "nbits 3";
+  if (c.nbits == 3 && count_nbits) return "nbits 3";
   if (c.cluster_dim > 1) return "cluster_dim " + std::to_string(c.cluster_dim);
   if (c.enable_per_channel_scale) return "enable_per_channel_scale";
   if (c.lut_dtype != LutDType::kFloat) return "an 8-bit integer LUT";
-  return "per_grouped_channel with more than one group";
+  const size_t axis = size_t(p.channel_axis);
+  if (c.granularity == Granularity::kPerGroupedChannel && axis < dims.size() && p.group_size != dims[axis])
+    return "per_grouped_channel with more than one group";
+  return "";
 }
 
 // The first op whose iOS16 form iOS18 redefined (constexpr_lut_to_dense, constexpr_sparse_to_dense
@@ -54,7 +59,7 @@ Status SetTarget(const std::string& path, int forced, ProgramTarget& t) {
   if (forced != 0 && forced < 18 && !t.needs_ios18.empty())
     return Status::InvalidArgument(t.needs_ios18 + ", but " + GetOptionNames().min_target + " is iOS" +
                                    std::to_string(forced));
-  t.out = std::max(t.current, forced);
+  t.out = t.unraised = std::max(t.current, forced);
   if (t.any_palettized) t.out = std::max(t.out, t.needs_ios18.empty() ? 16 : 18);
   if (t.current >= 18 || t.out < 18) return Status::OK();
   for (const auto& [fname, f] : t.program->functions())
@@ -73,7 +78,8 @@ Status SetTarget(const std::string& path, int forced, ProgramTarget& t) {
 }  // namespace
 
 Status PlanTargets(spec::Model& model, const std::vector<ConstWeight>& weights,
-                   const std::vector<WeightPlan>& plans, DeploymentTarget forced, ProgramTargets* out) {
+                   const std::vector<WeightPlan>& plans, DeploymentTarget forced, ProgramTargets* out,
+                   bool allocation) {
   ProgramTargets& targets = *out;
   ForEachProgram(model, [&](const std::string& path, spec::Model& owner, mil::Program& program) {
     ProgramTarget t;
@@ -86,11 +92,23 @@ Status PlanTargets(spec::Model& model, const std::vector<ConstWeight>& weights,
     if (!plans[i].palettize) continue;
     ProgramTarget& t = targets[weights[i].program];
     t.any_palettized = true;
-    if (plans[i].needs_ios18 && t.needs_ios18.empty())
-      t.needs_ios18 = "weight '" + weights[i].name + "' needs iOS18 (" + WhyIOS18(plans[i]) + ")";
+    if (!plans[i].needs_ios18 || !t.needs_ios18.empty()) continue;
+    const std::string why = WhyIOS18(plans[i], weights[i].shape.dims, !allocation);
+    if (!why.empty()) t.needs_ios18 = "weight '" + weights[i].name + "' needs iOS18 (" + why + ")";
   }
   for (auto& [path, t] : targets) PALETTIZE_RETURN_IF_ERROR(SetTarget(path, int(forced), t));
   return Status::OK();
+}
+
+void DropUnusedTargets(const std::vector<ConstWeight>& weights, const std::vector<bool>& palettized,
+                       ProgramTargets* targets) {
+  std::map<std::string, bool> used;
+  for (size_t i = 0; i < weights.size(); ++i) used[weights[i].program] |= palettized[i];
+  for (auto& [path, t] : *targets) {
+    if (!t.any_palettized || used[path]) continue;
+    t.any_palettized = false;
+    t.out = t.unraised;
+  }
 }
 
 LutForm FormFor(const ProgramTarget& t) { return t.out >= 18 ? LutForm::kIOS18 : LutForm::kIOS16; }

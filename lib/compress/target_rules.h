@@ -22,6 +22,7 @@ struct ProgramTarget {
   mil::Program* program = nullptr;
   int current = 15;  // iOS version of its opset
   int out = 15;
+  int unraised = 15;  // out were no weight of it palettized: the input's, or the forced target
   bool any_palettized = false;
   std::string needs_ios18;  // the first weight that needs iOS18, and why
 };
@@ -31,9 +32,18 @@ using ProgramTargets = std::map<std::string, ProgramTarget>;
 
 // The output target of every ML Program of `model`, from its weights' plans and `forced`
 // (kAuto: none). Fails when a plan needs more than `forced`, `forced` would lower the input's
-// target, or the raised target cannot hold an op of the input.
+// target, or the raised target cannot hold an op of the input. With `allocation` (a bit
+// allocation chooses every nbits, and 3 only where the output is iOS18 anyway) a config's nbits
+// 3 does not raise a target.
 Status PlanTargets(spec::Model& model, const std::vector<ConstWeight>& weights,
-                   const std::vector<WeightPlan>& plans, DeploymentTarget forced, ProgramTargets* out);
+                   const std::vector<WeightPlan>& plans, DeploymentTarget forced, ProgramTargets* out,
+                   bool allocation = false);
+
+// With a bit allocation, after it is solved: a program none of whose weights the allocation
+// palettizes (`palettized[i]` per weight) is not raised for them, as a config holding null for
+// those weights would not raise it.
+void DropUnusedTargets(const std::vector<ConstWeight>& weights, const std::vector<bool>& palettized,
+                       ProgramTargets* targets);
 
 // The LUT op form a program of target `t` is written in, and the index widths it can hold.
 LutForm FormFor(const ProgramTarget& t);

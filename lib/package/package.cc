@@ -286,9 +286,10 @@ Status PackageWriter::Finish(const spec::Model& model_in) {
   return WriteNewFile(JoinPath(tmp_, "Manifest.json"), package_->manifest_.Serialize());
 }
 
-Status PackageWriter::Commit(StagedOutput* also) {
+Status PackageWriter::Commit(const std::vector<StagedOutput*>& also) {
   std::vector<StagedOutput*> outputs = {&staged_};
-  if (also != nullptr) outputs.push_back(also);
+  for (StagedOutput* o : also)
+    if (o != nullptr) outputs.push_back(o);
   return CommitStaged(outputs);
 }
 

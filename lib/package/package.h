@@ -121,9 +121,10 @@ class PackageWriter {
   // `model` is the package's model as it should be written (values may refer to new blobs).
   Status Finish(const CoreML::Specification::Model& model);
 
-  // Renames the package into place together with `also` (a staged report; may be null or
-  // inactive): all of them or, on failure, none, every previous file left as it was.
-  Status Commit(StagedOutput* also = nullptr);
+  // Renames the package into place together with `also` (the staged report, emitted config, plot;
+  // each may be null or inactive): all of them or, on failure, none, every previous file left as
+  // it was.
+  Status Commit(const std::vector<StagedOutput*>& also = {});
 
  private:
   Status WriterFor(const std::string& mil_file_name, BlobWriter** out);

@@ -67,9 +67,10 @@ Status SafeTensorsWriter::WriteAt(uint64_t offset, const void* data, uint64_t n)
   return Status::OK();
 }
 
-Status SafeTensorsWriter::Finish(StagedOutput* also) {
+Status SafeTensorsWriter::Finish(const std::vector<StagedOutput*>& also) {
   std::vector<StagedOutput*> outputs = {&staged_};
-  if (also != nullptr) outputs.push_back(also);
+  for (StagedOutput* o : also)
+    if (o != nullptr) outputs.push_back(o);
   return CommitStaged(outputs);
 }
 

@@ -45,9 +45,9 @@ class SafeTensorsWriter {
   Status Append(const void* data, uint64_t n);
   // Writes at file position `offset` (the file grows as needed).
   Status WriteAt(uint64_t offset, const void* data, uint64_t n);
-  // Closes the file and renames it to the output path, together with `also` (a staged report;
-  // may be null or inactive): both or neither.
-  Status Finish(StagedOutput* also = nullptr);
+  // Closes the file and renames it to the output path, together with `also` (the staged report,
+  // emitted config, plot; each may be null or inactive): all or none.
+  Status Finish(const std::vector<StagedOutput*>& also = {});
 
   const std::string& path() const { return path_; }
 

@@ -119,12 +119,14 @@ Status CheckExisting(const Named& out, const RunPaths& paths) {
   return Status::OK();
 }
 
-// The report replaces a regular file, or is written into a special file in place; never a folder.
-Status CheckReportTarget(const std::string& report) {
-  if (IsDirectory(report)) return Status::InvalidArgument(report + ": the report is a folder; name a file");
+// The report (or another text) replaces a regular file, or is written into a special file in
+// place; never a folder.
+Status CheckReportTarget(const std::string& report, const std::string& role = "the report",
+                         const std::string& what = "cannot write report") {
+  if (IsDirectory(report)) return Status::InvalidArgument(report + ": " + role + " is a folder; name a file");
   const fs::path folder = fs::path(report).parent_path();
   if (!folder.empty() && !IsDirectory(folder.string()))
-    return Status::IOError(report + ": cannot write report: no folder " + folder.string());
+    return Status::IOError(report + ": " + what + ": no folder " + folder.string());
   return Status::OK();
 }
 
@@ -173,11 +175,23 @@ Status CheckRunPaths(const RunPaths& paths) {
     PALETTIZE_RETURN_IF_ERROR(CheckApart(out, input_index, true));
     PALETTIZE_RETURN_IF_ERROR(CheckExisting(out, paths));
   }
-  if (paths.report.empty()) return Status::OK();
-  const Named report = Name(paths.report, "the report");
-  PALETTIZE_RETURN_IF_ERROR(CheckApart(report, input_index, false));
-  PALETTIZE_RETURN_IF_ERROR(CheckApart(report, Index(outputs), false));
-  return CheckReportTarget(paths.report);
+  // The report, then the other texts: each apart from the inputs, the outputs and the texts
+  // before it.
+  std::vector<Named> texts;
+  if (!paths.report.empty()) texts.push_back(Name(paths.report, "the report"));
+  for (const auto& [role, path] : paths.texts)
+    if (!path.empty()) texts.push_back(Name(path, role));
+  const Index output_index(outputs);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    PALETTIZE_RETURN_IF_ERROR(CheckApart(texts[i], input_index, false));
+    PALETTIZE_RETURN_IF_ERROR(CheckApart(texts[i], output_index, false));
+    const std::vector<Named> before(texts.begin(), texts.begin() + std::ptrdiff_t(i));
+    PALETTIZE_RETURN_IF_ERROR(CheckApart(texts[i], Index(before), false));
+    PALETTIZE_RETURN_IF_ERROR(
+        CheckReportTarget(texts[i].given, texts[i].role,
+                          i == 0 && !paths.report.empty() ? "cannot write report" : "cannot write"));
+  }
+  return Status::OK();
 }
 
 RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output,
@@ -188,6 +202,8 @@ RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output,
               {"the " + GetOptionNames().config + " file", options.config_file}};
   r.outputs = {output};
   r.report = options.report_path;
+  r.texts = {{"the " + GetOptionNames().emit_config + " file", options.emit_config_path},
+             {"the " + GetOptionNames().plot + " file", options.plot_path}};
   r.overwrite = options.overwrite;
   r.dry_run = options.dry_run;
   return r;

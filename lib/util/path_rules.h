@@ -2,7 +2,8 @@
 // nothing and writes nothing (README "Path rules"):
 //   - an output (a package, a checkpoint file, --output-dir) is not, does not hold, and does not
 //     lie inside any input (the model, the --sensitivity file, the --config file);
-//   - the report is not, and does not lie inside, any input or output;
+//   - the report, and each other text the run writes (--emit-config, --plot), is not, and does not
+//     lie inside, any input or output, nor is it another of them;
 //   - an existing output is replaced only with --force, and only by one of its own kind: a
 //     package replaces a package (a folder holding Manifest.json), a file a regular file; the
 //     report replaces a regular file or is written into a special file (/dev/stdout, a pipe).
@@ -48,8 +49,11 @@ struct RunPaths {
   std::vector<std::pair<std::string, std::string>> inputs;
   std::vector<WriteTarget> outputs;  // empty paths (a dry run without -o) are left out
   std::string report;                // "" = none
-  bool overwrite = false;            // --force
-  bool dry_run = false;              // an existing output is then not refused for lacking --force
+  // Files written like the report (replaced whole, or into a special file): a role ("the
+  // emit_config_path file") and a path; empty paths are left out.
+  std::vector<std::pair<std::string, std::string>> texts;
+  bool overwrite = false;  // --force
+  bool dry_run = false;    // an existing output is then not refused for lacking --force
 };
 
 // The first rule `paths` breaks, as InvalidArgument naming the paths as given (an IOError for
@@ -61,7 +65,8 @@ Status CheckPackageToPackage(const std::string& input, const std::string& output
 
 // The paths of a compress run (of a package, a checkpoint, or one model of a batch): `input`,
 // options.sensitivity_file and options.config_file are read, `output` and options.report_path
-// written; options.overwrite and options.dry_run as given.
+// written, and (texts) options.emit_config_path and options.plot_path; options.overwrite and
+// options.dry_run as given.
 RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output,
                           const CompressOptions& options);
 

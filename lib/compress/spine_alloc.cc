@@ -1,0 +1,132 @@
+#include "compress/spine_alloc.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "alloc/allocate.h"
+#include "config/allocation_config.h"
+#include "palettize/option_names.h"
+#include "report/allocation_plot.h"
+#include "util/file.h"
+#include "util/ordered_pipeline.h"
+
+namespace palettize {
+
+namespace {
+
+struct Swept {
+  SweepOptions options;
+  std::string config_key;
+  WeightSweep sweep;
+  Status status;
+};
+
+// Sweeps every job in parallel, largest first (the jobs' order); each result stays in `swept`.
+void SweepJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, std::vector<Swept>* swept,
+               CompressReport* report) {
+  std::vector<size_t> order(jobs.size());
+  for (size_t k = 0; k < jobs.size(); ++k) order[k] = k;
+  auto sweep = [&](size_t k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const SpineJob& job = jobs[k];
+    Swept& s = (*swept)[k];
+    std::vector<uint8_t> copy;
+    const uint8_t* data = AlignedElements(job, &copy);
+    const ElementWeights* sens = job.sensitivity.key.empty() ? nullptr : &job.sensitivity.weights;
+    s.status = SweepWeight(data, *job.shape, *job.plan, sens, s.options, &s.sweep);
+    // Read again, for the chosen width only, when the weight is written.
+    if (sens) sens->Release(0, sens->tensor->elements);
+    if (job.mapped) ReleaseMappedPages(job.data, job.bytes);
+    report->weights[job.index].seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return k;
+  };
+  RunOrdered(order, settings.threads, sweep, [](size_t) {});
+}
+
+}  // namespace
+
+Status ValidateAllocationOptions(const CompressOptions& o) {
+  const OptionNames& names = GetOptionNames();
+  if (!o.objective) {
+    for (const auto& [path, name] :
+         {std::pair{&o.emit_config_path, &names.emit_config}, std::pair{&o.plot_path, &names.plot}})
+      if (!path->empty())
+        return Status::InvalidArgument(*name + ": needs an allocation objective (" + names.target_bpw + ", " +
+                                       names.target_size + " or " + names.min_snr + ")");
+    return Status::OK();
+  }
+  const std::string& name = *o.objective == AllocationObjective::kTargetBpw    ? names.target_bpw
+                            : *o.objective == AllocationObjective::kTargetSize ? names.target_size
+                                                                               : names.min_snr;
+  if (!std::isfinite(o.budget))
+    return Status::InvalidArgument(name + ": " + std::to_string(o.budget) + " is not a finite number");
+  if (*o.objective != AllocationObjective::kMinSnr && !(o.budget > 0))
+    return Status::InvalidArgument(name + ": " + std::to_string(o.budget) + " is not greater than 0");
+  return Status::OK();
+}
+
+Status AllocateJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, SpineIO& io,
+                    CompressReport* report, AllocationTexts* texts) {
+  const AllocationCost cost = settings.sensitivities ? AllocationCost::kSensitivity : AllocationCost::kSse;
+  std::vector<Swept> swept(jobs.size());
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    Swept& s = swept[k];
+    io.AllocationFacts(jobs[k], &s.options, &s.config_key);
+    s.options.dense_bytes = report->weights[jobs[k].index].bytes_before;
+    s.options.cost = cost;
+  }
+  SweepJobs(jobs, settings, &swept, report);
+  for (const Swept& s : swept) PALETTIZE_RETURN_IF_ERROR(s.status);
+
+  // The weights in model order (the report's), as the allocation lists them.
+  std::vector<size_t> by_index(jobs.size());
+  for (size_t k = 0; k < jobs.size(); ++k) by_index[k] = k;
+  std::sort(by_index.begin(), by_index.end(),
+            [&](size_t a, size_t b) { return jobs[a].index < jobs[b].index; });
+  Allocation a;
+  a.cost = cost;
+  for (size_t k : by_index) {
+    const SpineJob& job = jobs[k];
+    WeightAllocation w;
+    w.name = report->weights[job.index].name;
+    w.config_key = swept[k].config_key;
+    w.config = job.plan->config;
+    w.elements = job.shape->elements;
+    w.candidates = swept[k].sweep.candidates;
+    a.weights.push_back(std::move(w));
+  }
+  PALETTIZE_RETURN_IF_ERROR(SolveAllocation(*settings.objective, settings.budget, &a));
+
+  std::vector<bool> palettized(report->weights.size(), false);
+  for (size_t n = 0; n < by_index.size(); ++n) {
+    SpineJob& job = jobs[by_index[n]];
+    WeightSweep& sweep = swept[by_index[n]].sweep;
+    const size_t chosen = size_t(a.weights[n].chosen);
+    const AllocationCandidate& c = sweep.candidates[chosen];
+    WeightReport& r = report->weights[job.index];
+    job.allocated_nbits = c.nbits;
+    if (c.nbits == 0) {
+      job.allocation_note = sweep.note.empty() ? "allocation: kept uncompressed" : sweep.note;
+      r.palettized = false;
+      r.reason = job.allocation_note;
+    } else {
+      job.allocated = std::move(sweep.results[chosen]);
+      palettized[job.index] = true;
+      r.config.nbits = c.nbits;
+      ReportResult(job.allocated, &r);
+      r.bytes_after = c.bytes;
+    }
+    sweep = WeightSweep();  // the other widths' tables are done with
+  }
+  io.Allocated(palettized);
+  if (!settings.emit_config_path.empty())
+    PALETTIZE_RETURN_IF_ERROR(
+        AllocationConfigYaml(a, *settings.config, settings.schema, &texts->config_yaml));
+  if (!settings.plot_path.empty()) texts->plot_svg = AllocationPlotSvg(a);
+  report->allocation = std::move(a);
+  return Status::OK();
+}
+
+}  // namespace palettize
