@@ -63,3 +63,30 @@ def test_batch_refusals(palettize_bin, mnist, tmp_path, flags, message):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
     assert not out.exists()
+
+
+def test_impossible_budget_names_the_reachable_range(palettize_bin, mnist, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    before = tree_hash(mnist)
+    r = run(palettize_bin, "compress", mnist, "-o", out / "m.mlpackage", "--target-bpw", "0.5",
+            "--report", out / "r.json", "--emit-config", out / "c.yaml", "--plot", out / "p.svg")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() == ("palettize: --target-bpw 0.5: below the smallest reachable 1.00 bpw "
+                                "(largest 16.00)")
+    assert list(out.iterdir()) == []
+    assert tree_hash(mnist) == before
+
+
+def test_each_model_of_a_batch_gets_its_own_allocation(palettize_bin, mnist, tmp_path):
+    import json
+    out = tmp_path / "zoo"
+    r = run(palettize_bin, "compress", mnist, "--output-dir", out, "--target-bpw", "3",
+            "--report", tmp_path / "batch.json", "-q")
+    assert r.returncode == 0, r.stderr
+    (model,) = json.loads((tmp_path / "batch.json").read_text())["models"]
+    alloc = model["report"]["allocation"]
+    assert alloc["objective"] == "target_bpw" and alloc["budget"] == 3
+    assert alloc["bpw"] <= 3 and alloc["gap"] == 0
+    assert 8 * alloc["bytes"] <= 3 * alloc["elements"]
+    assert (out / "mnist.mlpackage" / "Manifest.json").is_file()
