@@ -223,20 +223,11 @@ static Status CompressCheckpointUnguarded(const std::string& input, const std::s
     rep.report.sensitivity_file = o.sensitivity_file;
     rep.report.sensitivity_normalize = o.sensitivity_normalize;
   }
-  SpineSettings settings;
-  settings.start = start;
-  settings.threads = o.threads;
-  settings.progress = o.progress;
+  SpineSettings settings = SpineSettingsFrom(o, start);
   settings.keep_decoded = !options.packed;
-  settings.dry_run = o.dry_run;
   settings.dry_run_bytes = true;
   settings.sensitivities = sensitivities.get();  // by name only: the file holds the weights
-  settings.report_path = o.report_path;
   settings.report_json = [&rep] { return CheckpointReportToJson(rep); };
-  settings.objective = o.objective;
-  settings.budget = o.budget;
-  settings.emit_config_path = o.emit_config_path;
-  settings.plot_path = o.plot_path;
   settings.config = &cfg;
   settings.schema = ConfigSchema::kTorch;
   CheckpointIO io(file, plans, cfg, output, o.overwrite, options.packed);

@@ -219,19 +219,10 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
     jobs[k].plan = &plans[i];
     jobs[k].allowed_nbits = &AllowedNbits(targets.at(weights[i].program));
   }
-  SpineSettings settings;
-  settings.start = start;
-  settings.threads = options.threads;
-  settings.progress = options.progress;
-  settings.dry_run = options.dry_run;
+  SpineSettings settings = SpineSettingsFrom(options, start);
   settings.sensitivities = sensitivities.get();
   settings.match_by_value = true;
-  settings.report_path = options.report_path;
   settings.report_json = [&rep] { return CompressReportToJson(rep); };
-  settings.objective = options.objective;
-  settings.budget = options.budget;
-  settings.emit_config_path = options.emit_config_path;
-  settings.plot_path = options.plot_path;
   settings.config = &cfg;
   settings.schema = ConfigSchema::kCoreml;
   PackageIO io(package, output, options, weights, plans, targets, shared);

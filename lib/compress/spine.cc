@@ -190,6 +190,20 @@ void Totals(CompressReport* report, bool bytes) {
   }
 }
 
+SpineSettings SpineSettingsFrom(const CompressOptions& options, std::chrono::steady_clock::time_point start) {
+  SpineSettings s;
+  s.start = start;
+  s.threads = options.threads;
+  s.progress = options.progress;
+  s.dry_run = options.dry_run;
+  s.report_path = options.report_path;
+  s.objective = options.objective;
+  s.budget = options.budget;
+  s.emit_config_path = options.emit_config_path;
+  s.plot_path = options.plot_path;
+  return s;
+}
+
 Status RunSpine(std::vector<SpineJob> jobs, const SpineSettings& settings, SpineIO& io,
                 CompressReport* report) {
   LargestFirst(*report, &jobs);

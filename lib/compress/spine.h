@@ -112,6 +112,10 @@ struct SpineSettings {
   ConfigSchema schema = ConfigSchema::kCoreml;
 };
 
+// The settings a run's options give (threads, progress, dry run, report path, the allocation's
+// objective, budget and paths); the caller sets the rest, which depend on the input kind.
+SpineSettings SpineSettingsFrom(const CompressOptions& options, std::chrono::steady_clock::time_point start);
+
 // Runs `jobs` (any order; the spine sorts them largest first, ties in the order given) through
 // `io`, filling `report`, whose weights hold every weight already planned (ReportPlan).
 Status RunSpine(std::vector<SpineJob> jobs, const SpineSettings& settings, SpineIO& io,
