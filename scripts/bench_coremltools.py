@@ -27,6 +27,11 @@ CONFIGS = {  # the same configs scripts/bench gives palettize
     "a": dict(mode="kmeans", nbits=6, granularity="per_tensor"),
     "b": dict(mode="kmeans", nbits=4, granularity="per_grouped_channel", group_size=16),
     "c": dict(mode="kmeans", nbits=8, granularity="per_tensor"),
+    "v4": dict(mode="kmeans", nbits=4, granularity="per_tensor", cluster_dim=2),
+    "v8": dict(mode="kmeans", nbits=8, granularity="per_grouped_channel", group_size=32, cluster_dim=2),
+    "v4d4": dict(mode="kmeans", nbits=4, granularity="per_tensor", cluster_dim=4),
+    "v8d4": dict(mode="kmeans", nbits=8, granularity="per_grouped_channel", group_size=32, cluster_dim=4),
+    "v4d8": dict(mode="kmeans", nbits=4, granularity="per_tensor", cluster_dim=8),
 }
 
 

@@ -10,6 +10,8 @@
 #include <set>
 #include <vector>
 
+#include <tbb/global_control.h>
+
 #include "cluster/kmeans_vector.h"
 
 using namespace palettize;
@@ -336,4 +338,42 @@ TEST_CASE("weighted vector k-means: a local optimum, the brute-force one on most
   }
   CHECK(cases == 150);
   CHECK(optimal >= 135);
+}
+
+TEST_CASE("vector k-means: same result for any thread count, sampled and not", "[kmeans_vector]") {
+  std::mt19937_64 rng(31);
+  std::student_t_distribution<double> student(4);
+  // 80000 points: more than twice the sample, so the restarts run on a sample and the best is
+  // refined on every point; 5000: the restarts run on every point.
+  for (size_t n : {80000, 5000}) {
+    for (size_t dim : {2, 4, 8}) {
+      std::vector<double> pts(n * dim);
+      for (auto& v : pts) v = double(float(student(rng) * 0.02));
+      VectorKMeansOptions opt;
+      opt.seed = 9;
+      const size_t k = dim == 2 ? 16 : 32;
+      VectorClustering one, many;
+      {
+        tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 1);
+        one = VectorKMeans(pts.data(), n, dim, k, opt);
+      }
+      {
+        tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 4);
+        many = VectorKMeans(pts.data(), n, dim, k, opt);
+      }
+      INFO("n=" << n << " dim=" << dim);
+      REQUIRE(one.centroids.size() == k * dim);
+      CHECK(std::memcmp(one.centroids.data(), many.centroids.data(), one.centroids.size() * 8) == 0);
+      CHECK(one.labels == many.labels);
+      CheckContract(pts, n, dim, one);
+      CHECK(std::set<uint32_t>(one.labels.begin(), one.labels.end()).size() == k);
+      if (n < 65536) {
+        // Unsampled, more restarts never give a worse error: the best of a superset of the
+        // same seeded runs. (Sampled, the best on the sample need not refine best.)
+        VectorKMeansOptions more = opt;
+        more.restarts = 8;
+        CHECK(VectorKMeans(pts.data(), n, dim, k, more).sse <= one.sse * (1 + 1e-12));
+      }
+    }
+  }
 }

@@ -1,5 +1,6 @@
-// k-means for vectors (vector palettization, cluster_dim > 1): k-means++ seeding, several
-// restarts, Lloyd iterations to convergence, the best restart kept. Deterministic for a seed.
+// k-means for vectors (vector palettization, cluster_dim > 1): greedy k-means++ seeding, several
+// restarts (on a sample when the points are many), bounded Lloyd iterations until the error stops
+// improving, the best restart kept. Deterministic for a seed, for any thread count.
 //
 // Weighted (sensitivity-weighted k-means, SKM): each point i has a weight s_i >= 0 and the
 // objective is sum_i s_i ||p_i - c(p_i)||^2. For vector palettization s_i is the sum of the
@@ -23,8 +24,14 @@ struct VectorClustering {
 
 struct VectorKMeansOptions {
   uint64_t seed = 0;
-  int restarts = 4;
+  int restarts = 4;  // seeded runs, in parallel; the best (then the lowest index) is kept
   int max_iterations = 300;
+  // Lloyd stops once an iteration lowers the error by at most tol x the error (or no label
+  // changes). 0: run to a fixed point (or max_iterations).
+  double tol = 1e-4;
+  // Whether to fill labels and sse (an exact nearest-centroid pass over every point); the
+  // palettizer assigns final table entries itself and skips it.
+  bool labels = true;
 };
 
 // `points` is n x dim row-major. n >= 1, dim >= 1, k >= 1.

@@ -1,0 +1,30 @@
+// The exact nearest entry of a vector table, without trying every entry.
+//
+// Entries are sorted by their first coordinate; a query walks outwards from its own first
+// coordinate and stops in each direction once (e_0 - x_0)^2 alone exceeds the best error found.
+// The error is sum_t (x_t - e_t)^2 in double, summed in t order, and ties go to the lowest entry
+// index: exactly what trying every entry in index order gives (the skipped entries' errors are
+// strictly larger, as adding non-negative terms never lowers a rounded sum).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace palettize {
+
+class NearestVector {
+ public:
+  // entries: k x dim, row-major; k >= 1.
+  NearestVector(const double* entries, size_t k, size_t dim);
+
+  // The index of the entry nearest to x (dim values); *error (if given) its squared distance.
+  uint32_t operator()(const double* x, double* error = nullptr) const;
+
+ private:
+  size_t k_, dim_;
+  std::vector<double> rows_;      // entries in sorted order
+  std::vector<uint32_t> index_;   // their original indices
+};
+
+}  // namespace palettize

@@ -1,0 +1,371 @@
+// Greedy k-means++ and Hamerly-bounded Lloyd (vector_lloyd.h).
+//
+// Hamerly's bounds, per point i with label a_i: u_i >= d(p_i, c_{a_i}) and l_i <= the distance to
+// every other centroid. When centroids move by drift_c, u_i grows by drift_{a_i} and l_i shrinks
+// by the largest drift of the others; a point whose u_i <= max(l_i, s_{a_i}) (s_c: half the
+// distance from c to its nearest other centroid) keeps its label without computing a distance.
+// After the first iterations nearly every point is skipped, so an iteration costs about one pass
+// over the labels. Cluster sums are kept up to date as labels change, so the means cost O(k).
+// With float16 inputs and unit weights those sums are exact (every addend is a multiple of 2^-24
+// below 2^16); otherwise they drift by rounding, and the final centroids are recomputed from the
+// labels.
+#include "cluster/vector_lloyd.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace palettize {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Full scans run four centroids at a time, one lane each, from centroids transposed and padded
+// to a multiple of four (ct[t * kp + c]; padding at FLT_MAX, whose squared distance is +inf and
+// never wins). Each lane keeps its nearest (earliest on ties) and second nearest; the lanes are
+// merged at the end. GCC/Clang vector types: per lane the same IEEE operations as scalar code,
+// whatever the target's vector width.
+constexpr size_t kLanes = 4;
+typedef float F4 __attribute__((vector_size(16)));
+typedef int32_t I4 __attribute__((vector_size(16)));
+
+#define PALETTIZE_INLINE inline __attribute__((always_inline))
+PALETTIZE_INLINE F4 Select(I4 mask, F4 a, F4 b) { return F4((I4(a) & mask) | (I4(b) & ~mask)); }
+PALETTIZE_INLINE I4 Select(I4 mask, I4 a, I4 b) { return (a & mask) | (b & ~mask); }
+PALETTIZE_INLINE F4 Load4(const float* p) {
+  F4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+PALETTIZE_INLINE F4 Splat(float x) { return F4{x, x, x, x}; }
+
+template <size_t D>
+void NearestTwoT(const float* x, const float* ct, size_t kp, size_t dim, uint32_t* best, float* best_d2,
+                 float* second_d2) {
+  const size_t nd = D ? D : dim;
+  F4 m1 = Splat(kInf), m2 = Splat(kInf);
+  I4 id = {0, 0, 0, 0}, index = {0, 1, 2, 3};
+  for (size_t c = 0; c < kp; c += kLanes, index += int32_t(kLanes)) {
+    F4 d = Splat(0);
+    for (size_t t = 0; t < nd; ++t) {
+      const F4 diff = Splat(x[t]) - Load4(ct + t * kp + c);
+      d += diff * diff;
+    }
+    const I4 lt = d < m1;
+    m2 = Select(lt, m1, Select(d < m2, d, m2));
+    id = Select(lt, index, id);
+    m1 = Select(lt, d, m1);
+  }
+  size_t b = 0;
+  for (size_t j = 1; j < kLanes; ++j)
+    if (m1[j] < m1[b] || (m1[j] == m1[b] && id[j] < id[b])) b = j;
+  float second = m2[b];
+  for (size_t j = 0; j < kLanes; ++j)
+    if (j != b) second = std::min(second, float(m1[j]));
+  *best = uint32_t(id[b]);
+  *best_d2 = m1[b];
+  *second_d2 = second;
+}
+
+template <size_t D>
+float Distance2T(const float* a, const float* b, size_t dim) {
+  const size_t nd = D ? D : dim;
+  float s = 0;
+  for (size_t t = 0; t < nd; ++t) {
+    const float d = a[t] - b[t];
+    s += d * d;
+  }
+  return s;
+}
+
+// One greedy k-means++ trial: trial[i] = min(closest[i], |p_i - y|^2) and sum_i w_i trial[i],
+// summed in four float lanes in a fixed order. pts is transposed: pts[t * n4 + i], n4 = n
+// rounded up to 4, the padding at FLT_MAX with weight 0.
+template <size_t D>
+double TrialT(const float* pts, size_t n4, size_t dim, const float* y, const float* closest, const float* w,
+              float* trial) {
+  const size_t nd = D ? D : dim;
+  F4 acc = Splat(0);
+  for (size_t i = 0; i < n4; i += kLanes) {
+    F4 d = Splat(0);
+    for (size_t t = 0; t < nd; ++t) {
+      const F4 diff = Load4(pts + t * n4 + i) - Splat(y[t]);
+      d += diff * diff;
+    }
+    const F4 c = Load4(closest + i);
+    const F4 m = Select(d < c, d, c);
+    std::memcpy(trial + i, &m, sizeof m);
+    acc += Load4(w + i) * m;
+  }
+  double potential = 0;
+  for (size_t j = 0; j < kLanes; ++j) potential += double(acc[j]);
+  return potential;
+}
+
+float Distance2(const float* a, const float* b, size_t dim) { return Distance2T<0>(a, b, dim); }
+
+double Distance2(const double* a, const double* b, size_t dim) {
+  double s = 0;
+  for (size_t t = 0; t < dim; ++t) {
+    const double d = a[t] - b[t];
+    s += d * d;
+  }
+  return s;
+}
+
+using NearestTwoFn = void (*)(const float*, const float*, size_t, size_t, uint32_t*, float*, float*);
+using TrialFn = double (*)(const float*, size_t, size_t, const float*, const float*, const float*, float*);
+
+NearestTwoFn NearestTwoFor(size_t dim) {
+  return dim == 2 ? NearestTwoT<2> : dim == 4 ? NearestTwoT<4> : dim == 8 ? NearestTwoT<8> : NearestTwoT<0>;
+}
+TrialFn TrialFor(size_t dim) {
+  return dim == 2 ? TrialT<2> : dim == 4 ? TrialT<4> : dim == 8 ? TrialT<8> : TrialT<0>;
+}
+
+}  // namespace
+
+VectorLloyd::VectorLloyd(const WeightedPoints& pts, size_t k)
+    : pts_(pts), k_(k), fcoords_(pts.coords.begin(), pts.coords.end()) {}
+
+std::vector<double> VectorLloyd::Seed(uint64_t seed, size_t trials) const {
+  const size_t n = pts_.count, dim = pts_.dim;
+  if (trials == 0) trials = 2 + size_t(std::log(double(k_)));
+  SplitMix64 rng(seed);
+  const TrialFn trial_fn = TrialFor(dim);
+  std::vector<double> centroids(k_ * dim);
+  std::vector<char> chosen(n, 0);
+  // Transposed and padded to a multiple of 4 (far away, weight 0, closest 0) for TrialT.
+  const size_t n4 = (n + kLanes - 1) / kLanes * kLanes;
+  std::vector<float> soa(dim * n4, std::numeric_limits<float>::max()), wf(n4, 0.0f);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t t = 0; t < dim; ++t) soa[t * n4 + i] = fcoords_[i * dim + t];
+    wf[i] = float(pts_.weights[i]);
+  }
+  std::vector<float> closest(n4, 0.0f), trial(n4), best_trial(n4);
+
+  // Draws `count` points with probability mass[i] / total: blocks of kBlock points summed first
+  // (four float lanes, in double across lanes), then the targets, sorted, walk the blocks and
+  // the points of the block they fall in. picks[] keeps the draw order.
+  constexpr size_t kBlock = 64;
+  std::vector<float> mass(n4, 0.0f);
+  std::vector<double> block((n4 + kBlock - 1) / kBlock);
+  std::vector<std::pair<double, size_t>> targets;
+  std::vector<size_t> picks;
+  auto draw = [&](size_t count) {
+    double total = 0;
+    for (size_t b = 0; b < block.size(); ++b) {
+      F4 acc = Splat(0);
+      for (size_t i = b * kBlock; i < std::min(n4, (b + 1) * kBlock); i += kLanes) acc += Load4(&mass[i]);
+      block[b] = double(acc[0]) + double(acc[1]) + double(acc[2]) + double(acc[3]);
+      total += block[b];
+    }
+    targets.clear();
+    for (size_t t = 0; t < count; ++t) targets.push_back({rng.NextDouble() * total, t});
+    std::sort(targets.begin(), targets.end());
+    picks.assign(count, n);
+    double acc = 0;
+    size_t b = 0;
+    for (const auto& [target, slot] : targets) {
+      while (b + 1 < block.size() && acc + block[b] <= target) acc += block[b++];
+      // Within the block: the first point whose running mass passes the target, else its last
+      // point of positive mass (rounding between the two sums).
+      double run = acc;
+      size_t last = n;
+      for (size_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) {
+        if (!(mass[i] > 0)) continue;
+        last = i;
+        run += double(mass[i]);
+        if (run > target) break;
+      }
+      picks[slot] = last;
+    }
+    for (size_t& p : picks)
+      if (p == n || chosen[p]) {
+        // No positive mass (distinct points whose float distances round to 0): the first
+        // unchosen point keeps the centroids distinct.
+        p = size_t(std::find(chosen.begin(), chosen.end(), 0) - chosen.begin());
+      }
+  };
+
+  for (size_t i = 0; i < n; ++i) mass[i] = wf[i];
+  draw(1);
+  const size_t first = picks[0];
+  chosen[first] = 1;
+  std::copy(pts_.Point(first), pts_.Point(first) + dim, centroids.begin());
+  for (size_t i = 0; i < n; ++i) {
+    closest[i] = Distance2(&fcoords_[i * dim], &fcoords_[first * dim], dim);
+    mass[i] = wf[i] * closest[i];
+  }
+  for (size_t c = 1; c < k_; ++c) {
+    draw(trials);
+    size_t best = n;
+    double best_potential = std::numeric_limits<double>::infinity();
+    for (size_t cand : picks) {
+      if (cand == best) continue;
+      const double potential =
+          trial_fn(soa.data(), n4, dim, &fcoords_[cand * dim], closest.data(), wf.data(), trial.data());
+      if (potential < best_potential) {
+        best_potential = potential;
+        best = cand;
+        best_trial.swap(trial);
+      }
+    }
+    chosen[best] = 1;
+    std::copy(pts_.Point(best), pts_.Point(best) + dim, centroids.begin() + c * dim);
+    closest.swap(best_trial);
+    for (size_t i = 0; i < n4; i += kLanes) {
+      const F4 m = Load4(&wf[i]) * Load4(&closest[i]);
+      std::memcpy(&mass[i], &m, sizeof m);
+    }
+  }
+  return centroids;
+}
+
+LloydRun VectorLloyd::Iterate(std::vector<double> centroids, int max_iterations, double tol) const {
+  const size_t n = pts_.count, dim = pts_.dim, k = k_;
+  LloydRun run;
+  run.centroids = std::move(centroids);
+  std::vector<uint32_t>& a = run.labels;
+  a.assign(n, 0);
+  const size_t kp = (k + kLanes - 1) / kLanes * kLanes;
+  const NearestTwoFn nearest_two = NearestTwoFor(dim);
+  std::vector<float> u(n), l(n), fc(k * dim), ct(kp * dim, std::numeric_limits<float>::max()), drift(k), s(k);
+  std::vector<double> sums(k * dim, 0.0), mass(k, 0.0), fresh(k * dim);
+  std::vector<size_t> members(k, 0);
+  auto load = [&] {
+    for (size_t c = 0; c < k; ++c)
+      for (size_t t = 0; t < dim; ++t) {
+        fc[c * dim + t] = float(run.centroids[c * dim + t]);
+        ct[t * kp + c] = fc[c * dim + t];
+      }
+  };
+  auto add = [&](size_t i, uint32_t c, double sign) {
+    const double w = sign * pts_.weights[i];
+    const double* p = pts_.Point(i);
+    for (size_t t = 0; t < dim; ++t) sums[c * dim + t] += w * p[t];
+    mass[c] += w;
+    members[c] = sign > 0 ? members[c] + 1 : members[c] - 1;
+  };
+
+  load();
+  double signal = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double* p = pts_.Point(i);
+    double q = 0;
+    for (size_t t = 0; t < dim; ++t) q += p[t] * p[t];
+    signal += pts_.weights[i] * q;
+    uint32_t best;
+    float b1, b2;
+    nearest_two(&fcoords_[i * dim], ct.data(), kp, dim, &best, &b1, &b2);
+    a[i] = best;
+    u[i] = std::sqrt(b1);
+    l[i] = std::sqrt(b2);
+    add(i, best, 1);
+  }
+
+  double previous = std::numeric_limits<double>::infinity();
+  for (int it = 0;; ++it) {
+    // An empty cluster takes the point farthest from its centroid (the largest single error),
+    // from a cluster that keeps another point.
+    for (size_t c = 0; c < k; ++c) {
+      if (members[c] != 0) continue;
+      size_t far = n;
+      double far_d2 = -1;
+      for (size_t i = 0; i < n; ++i) {
+        if (members[a[i]] < 2) continue;
+        const double d = Distance2(pts_.Point(i), &run.centroids[a[i] * dim], dim);
+        if (d > far_d2) far_d2 = d, far = i;
+      }
+      if (far == n) break;  // cannot happen while k <= count
+      add(far, a[far], -1);
+      add(far, uint32_t(c), 1);
+      a[far] = uint32_t(c);
+      u[far] = l[far] = 0;  // re-examined next pass
+    }
+    // The means of the current labels, and the error they give: sum w|p|^2 - sum mass |mean|^2.
+    double explained = 0;
+    for (size_t c = 0; c < k; ++c) {
+      if (!(mass[c] > 0)) {
+        std::copy_n(&run.centroids[c * dim], dim, &fresh[c * dim]);
+        continue;
+      }
+      double q = 0;
+      for (size_t t = 0; t < dim; ++t) {
+        fresh[c * dim + t] = sums[c * dim + t] / mass[c];
+        q += sums[c * dim + t] * fresh[c * dim + t];
+      }
+      explained += q;
+    }
+    const double sse = signal - explained;
+    run.iterations = it;
+    const bool stalled = it > 0 && previous - sse <= tol * previous;
+    float top = 0, next_top = 0;
+    size_t top_c = 0;
+    for (size_t c = 0; c < k; ++c) {
+      drift[c] = float(std::sqrt(Distance2(&fresh[c * dim], &run.centroids[c * dim], dim)));
+      if (drift[c] > top) {
+        next_top = top;
+        top = drift[c];
+        top_c = c;
+      } else if (drift[c] > next_top) {
+        next_top = drift[c];
+      }
+    }
+    run.centroids.swap(fresh);
+    if (it >= max_iterations || stalled) break;
+    previous = sse;
+    load();
+    for (size_t c = 0; c < k; ++c) {
+      float nearest = kInf;
+      for (size_t o = 0; o < k; ++o)
+        if (o != c) nearest = std::min(nearest, Distance2(&fc[c * dim], &fc[o * dim], dim));
+      s[c] = 0.5f * std::sqrt(nearest);
+    }
+    size_t changed = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t ai = a[i];
+      u[i] += drift[ai];
+      l[i] -= ai == top_c ? next_top : top;
+      const float m = std::max(s[ai], l[i]);
+      if (u[i] <= m) continue;
+      const float* x = &fcoords_[i * dim];
+      u[i] = std::sqrt(Distance2(x, &fc[ai * dim], dim));
+      if (u[i] <= m) continue;
+      uint32_t best;
+      float b1, b2;
+      nearest_two(x, ct.data(), kp, dim, &best, &b1, &b2);
+      u[i] = std::sqrt(b1);
+      l[i] = std::sqrt(b2);
+      if (best != ai) {
+        add(i, ai, -1);
+        add(i, best, 1);
+        a[i] = best;
+        ++changed;
+      }
+    }
+    if (changed == 0) {
+      run.iterations = it + 1;
+      break;
+    }
+  }
+
+  // Exact means of the final labels (the running sums may have drifted), and their error.
+  std::fill(sums.begin(), sums.end(), 0.0);
+  std::fill(mass.begin(), mass.end(), 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    const double w = pts_.weights[i];
+    for (size_t t = 0; t < dim; ++t) sums[a[i] * dim + t] += w * pts_.Point(i)[t];
+    mass[a[i]] += w;
+  }
+  for (size_t c = 0; c < k; ++c)
+    if (mass[c] > 0)
+      for (size_t t = 0; t < dim; ++t) run.centroids[c * dim + t] = sums[c * dim + t] / mass[c];
+  run.weighted_sse = 0;
+  for (size_t i = 0; i < n; ++i)
+    run.weighted_sse += pts_.weights[i] * Distance2(pts_.Point(i), &run.centroids[a[i] * dim], dim);
+  return run;
+}
+
+}  // namespace palettize

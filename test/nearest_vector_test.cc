@@ -1,0 +1,55 @@
+// NearestVector: the pruned search returns exactly what trying every entry in index order does.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "cluster/nearest_vector.h"
+
+using namespace palettize;
+
+namespace {
+
+// Every entry in index order, ties to the lower index: the palettizer's former search.
+uint32_t Exhaustive(const std::vector<double>& entries, size_t dim, const double* x, double* error) {
+  uint32_t best = 0;
+  double best_err = std::numeric_limits<double>::infinity();
+  for (size_t j = 0; j < entries.size() / dim; ++j) {
+    double err = 0;
+    for (size_t t = 0; t < dim; ++t) {
+      const double d = x[t] - entries[j * dim + t];
+      err += d * d;
+    }
+    if (err < best_err) best_err = err, best = uint32_t(j);
+  }
+  *error = best_err;
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("nearest vector equals the exhaustive search", "[nearest_vector]") {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> normal(0, 1);
+  for (size_t dim : {2, 3, 4, 8}) {
+    for (size_t k : {1, 2, 7, 16, 256}) {
+      std::vector<double> entries(k * dim);
+      for (auto& e : entries) e = std::round(normal(rng) * 4) / 4;  // coarse: equal first coordinates
+      if (k > 3) std::copy_n(&entries[0], dim, &entries[2 * dim]);  // a duplicate entry: a tie
+      const NearestVector nearest(entries.data(), k, dim);
+      std::vector<double> x(dim);
+      for (int q = 0; q < 2000; ++q) {
+        for (auto& v : x) v = q % 3 == 0 ? std::round(normal(rng) * 4) / 4 : normal(rng) * 1.5;
+        if (q % 7 == 0) std::copy_n(&entries[(size_t(q) % k) * dim], dim, x.begin());  // on an entry
+        double want_err, got_err;
+        const uint32_t want = Exhaustive(entries, dim, x.data(), &want_err);
+        const uint32_t got = nearest(x.data(), &got_err);
+        INFO("dim=" << dim << " k=" << k << " q=" << q);
+        REQUIRE(got == want);
+        REQUIRE(got_err == want_err);
+      }
+    }
+  }
+}
