@@ -71,17 +71,28 @@ void Deduplicate(const double* points, const double* weights, size_t n, size_t d
 // Restart seeds spread apart so neighbouring seeds do not share streams.
 uint64_t RestartSeed(uint64_t seed, int r) { return seed + 0x632BE59BD9B4E019ull * uint64_t(r + 1); }
 
-// One point from each of `size` equal strata of the points, at a seeded position.
+// One point from each of `size` equal strata of the points, at a seeded position, weighing its
+// stratum's points (its weight x the stratum's size); and every heavy point (weight above the
+// mean mass of a stratum) with its own weight, so that sensitivity-weighted problems keep the
+// points that must be reproduced (a stratum's heavy pick is left to that rule).
 WeightedPoints Sample(const WeightedPoints& pts, size_t size, uint64_t seed) {
   WeightedPoints s;
   s.dim = pts.dim;
+  double total = 0;
+  for (double w : pts.weights) total += w;
+  const double heavy = total / double(size);
+  auto take = [&](size_t i, double w) {
+    s.coords.insert(s.coords.end(), pts.Point(i), pts.Point(i) + pts.dim);
+    s.weights.push_back(w);
+    ++s.count;
+  };
+  for (size_t i = 0; i < pts.count; ++i)
+    if (pts.weights[i] > heavy) take(i, pts.weights[i]);
   SplitMix64 rng(seed ^ 0x5A4D504C45ull);
   for (size_t j = 0; j < size; ++j) {
     const size_t begin = j * pts.count / size, end = (j + 1) * pts.count / size;
     const size_t i = begin + size_t(rng.Next() % uint64_t(end - begin));
-    s.coords.insert(s.coords.end(), pts.Point(i), pts.Point(i) + pts.dim);
-    s.weights.push_back(pts.weights[i]);
-    ++s.count;
+    if (!(pts.weights[i] > heavy)) take(i, pts.weights[i] * double(end - begin));
   }
   return s;
 }

@@ -45,11 +45,10 @@ uint32_t NearestVector::operator()(const double* x, double* error) const {
     return true;
   };
   size_t up = lo, down = lo;  // next candidates: rows_[up], rows_[down - 1]
-  bool up_open = up < k_, down_open = down > 0;
+  bool up_open = up<k_, down_open = down> 0;
   while (up_open || down_open) {
     // The side nearer in the first coordinate first, so `best` falls fast.
-    const bool take_up =
-        up_open && (!down_open || rows_[up * dim_] - x0 <= x0 - rows_[(down - 1) * dim_]);
+    const bool take_up = up_open && (!down_open || rows_[up * dim_] - x0 <= x0 - rows_[(down - 1) * dim_]);
     if (take_up) {
       up_open = consider(up) && ++up < k_;
     } else {

@@ -23,8 +23,8 @@ class NearestVector {
 
  private:
   size_t k_, dim_;
-  std::vector<double> rows_;      // entries in sorted order
-  std::vector<uint32_t> index_;   // their original indices
+  std::vector<double> rows_;     // entries in sorted order
+  std::vector<uint32_t> index_;  // their original indices
 };
 
 }  // namespace palettize
