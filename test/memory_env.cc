@@ -678,6 +678,29 @@ void MemoryEnv::SimulateCrash() {
   fail_any_nth_ = 0;
 }
 
+void MemoryEnv::SyncAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Node*> stack = {root_.get()};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (n->kind == Kind::kFile) n->synced = n->data;
+    for (auto& [name, child] : n->children) stack.push_back(child.get());
+  }
+}
+
+uint64_t MemoryEnv::used_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return UsedBytes(*root_);
+}
+
+void MemoryEnv::ResetCounts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::fill(std::begin(counts_), std::end(counts_), 0);
+  mutations_ = 0;
+  fired_ = false;
+}
+
 int MemoryEnv::calls(FaultOp op) const {
   std::lock_guard<std::mutex> lock(mu_);
   return counts_[size_t(op)];

@@ -79,6 +79,11 @@ class MemoryEnv final : public Env {
   // Keeps what survives a crash (see above); closes every descriptor. Call after the run.
   void SimulateCrash();
 
+  // Zeroes the counts below and forgets a fired fault (after a setup done through the Env).
+  void ResetCounts();
+  // Makes every file's bytes durable, as a sync of each would (the state a test starts from).
+  void SyncAll();
+  uint64_t used_bytes() const;  // the regular files' bytes, as the space limit counts them
   int calls(FaultOp op) const;
   int mutations() const;  // create, write, sync, close of a written file, rename, mkdir, chmod, remove
   bool fired() const;     // the chosen fault or crash happened
