@@ -385,6 +385,8 @@ TEST_CASE("memory faults: a batch, each point failed, and a crash at each") {
       REQUIRE(!st.ok());
       CHECK(st.message().find('\n') == std::string::npos);
       CHECK(st.message().find(std::strerror(EIO)) != std::string::npos);
+      CHECK((st.message().find(kDir + "/out") != std::string::npos ||
+             st.message().find(kDir + "/batch.json") != std::string::npos));
       int missing = 0;
       for (const Target& t : c.targets) {
         if (!env->Exists(t.path)) {
