@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "package/package.h"
 #include "palettize/config.h"
 #include "test_util.h"
+#include "util/env.h"
 #include "util/file.h"
 #include "util/safe_input.h"
 
@@ -240,6 +242,23 @@ TEST_CASE("CopyUnder copies contents, not modes, and leaves out what skip names"
   st = CopyUnder(root, "item", dir.path() + "/out2/item", [](const std::string&) { return false; });
   CHECK(st.message() == root + "/item/passwd: is a symbolic link; links inside a package are not followed");
   CHECK(!fs::exists(dir.path() + "/out2/item/passwd"));
+}
+
+// The POSIX Env lists a duplicate of the descriptor, which shares its read position: without a
+// rewind, a second listing of one open folder found nothing.
+TEST_CASE("Env::ListFolder of an open folder lists every name each time") {
+  TempDir dir;
+  Write(dir.path() + "/a", "1");
+  Write(dir.path() + "/b", "2");
+  Env* env = Env::Default();
+  UniqueFd fd(env->Open(dir.path(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(fd.get() >= 0);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::string> names;
+    REQUIRE(env->ListFolder(fd.get(), &names) == 0);
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"a", "b"});
+  }
 }
 
 TEST_CASE("Blob file names are normalised: one spelling per file, '..' refused") {

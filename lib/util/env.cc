@@ -47,8 +47,9 @@ class PosixEnv final : public Env {
   }
   void Unmap(void* p, size_t size) override { ::munmap(p, size); }
   int ListFolder(int dir_fd, std::vector<std::string>* names) override {
-    // A duplicate, so that closedir leaves the caller's descriptor open; readdir starts at the
-    // beginning of a folder only this listing reads.
+    // A duplicate, so that closedir leaves the caller's descriptor open. The duplicate shares
+    // the folder's read position with `dir_fd`: rewound, so that a folder listed before (or read
+    // by the caller) is listed whole.
     const int fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return -1;
     DIR* d = ::fdopendir(fd);
@@ -58,6 +59,7 @@ class PosixEnv final : public Env {
       errno = err;
       return -1;
     }
+    ::rewinddir(d);
     return ReadNames(d, names);
   }
   int ListFolder(const std::string& path, std::vector<std::string>* names) override {

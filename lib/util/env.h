@@ -44,7 +44,8 @@ class Env {
   virtual void* Map(int fd, size_t size) = 0;
   virtual void Unmap(void* p, size_t size) = 0;
   // The names in the open folder `dir_fd`, without "." and "..", in the order the file system
-  // gives them. `dir_fd` stays open and owned by the caller.
+  // gives them; all of them, however often it was listed before. `dir_fd` stays open and owned
+  // by the caller.
   virtual int ListFolder(int dir_fd, std::vector<std::string>* names) = 0;
   // The names in the folder `path`, as above (a search of folders the user named, not a package).
   virtual int ListFolder(const std::string& path, std::vector<std::string>* names) = 0;

@@ -248,6 +248,8 @@ Status CopyUnder(const std::string& root, const std::string& rel, const std::str
         done += w;
       }
     }
+    // Synced: the copy is part of an output about to be committed (util/staging.h, WriteNewFile).
+    if (env->Sync(out.get()) != 0) return ErrnoStatus(dst, "cannot write");
     if (env->Close(out.release()) != 0) return ErrnoStatus(dst, "cannot write");
     return Status::OK();
   });

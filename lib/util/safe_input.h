@@ -77,7 +77,8 @@ Status WalkUnder(const std::string& root, const std::string& rel,
 // regular files and folders exist by WalkUnder; links are neither followed nor copied. Modes are
 // not copied: files are created 0666 and folders 0777 less the umask (0644 and 0755 with the
 // usual 022), as every file palettize writes, so no setuid, setgid or sticky bit comes through.
-// Entries whose `shown` path `skip` returns true for are left out.
+// Entries whose `shown` path `skip` returns true for are left out. Each file copied is synced:
+// the copy is part of an output about to be committed.
 Status CopyUnder(const std::string& root, const std::string& rel, const std::string& to,
                  const std::function<bool(const std::string& shown)>& skip);
 

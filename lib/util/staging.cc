@@ -114,6 +114,10 @@ Status WriteNewFile(const std::string& path, const std::string& data) {
   const int fd = CreateNewFile(path);
   if (fd < 0) return Status::IOError(path + ": cannot create: " + std::strerror(errno));
   Status st = WriteAll(fd, data, path, "cannot write");
+  // Synced before the folder holding it is renamed into place: a crash after the rename must not
+  // find the name with none of the bytes (the journal commits names, not data, in order).
+  if (st.ok() && Env::Current()->Sync(fd) != 0)
+    st = Status::IOError(path + ": cannot write: " + std::strerror(errno));
   if (Env::Current()->Close(fd) != 0 && st.ok())
     st = Status::IOError(path + ": cannot write: " + std::strerror(errno));
   return st;

@@ -89,7 +89,8 @@ Status MakeFolder(const std::string& path);
 // writer is not silently recreated), each 0755 less the umask.
 Status MakeFolders(const std::string& root, const std::string& rel);
 
-// Creates a new file exclusively (never through a link), 0644 less the umask, and writes `data`.
+// Creates a new file exclusively (never through a link), 0644 less the umask, writes `data` and
+// syncs it (it is part of an output about to be committed).
 Status WriteNewFile(const std::string& path, const std::string& data);
 
 // Opens a new file exclusively for writing (O_EXCL|O_NOFOLLOW), 0644 less the umask; -1 and
