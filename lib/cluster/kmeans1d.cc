@@ -25,6 +25,8 @@
 // solved recursively as independent, smaller problems, about twice the work of one pass in total.
 #include "cluster/kmeans1d.h"
 
+#include "cluster/kmeans1d_windows.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -44,12 +46,17 @@ Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* w
                                            size_t max_table_entries);
 // Tests turn the vector scans off to compare them with the scalar one.
 std::atomic<bool> kmeans1d_vector_scans{true};
+// Tests turn the windowed path off to compare it with the full DP.
+std::atomic<bool> kmeans1d_windows{true};
 }  // namespace detail
 
 namespace {
 
 constexpr size_t kMaxTableEntries = size_t(1) << 24;
 constexpr size_t kMaxReusedValues = size_t(1) << 17;
+// From this many distinct values on (fp32 and f64 tensors, never a 16-bit float group), the DP runs
+// only inside windows that provably hold the optimal boundaries (kmeans1d_windows.h).
+constexpr size_t kMinWindowedValues = size_t(1) << 18;
 
 // Where a row's scan starts and its result: the leftmost minimum over the scanned candidates.
 struct RowMin {
@@ -648,6 +655,8 @@ Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* w
   starts.reserve(k);
   if (k == 1 || k == n) {
     for (size_t j = 0; j < k; ++j) starts.push_back(k == 1 ? 0 : j);
+  } else if (n >= kMinWindowedValues && detail::kmeans1d_windows &&
+             WindowedKMeans1D(values, weights, n, k, &starts)) {
   } else {
     // Problems up to kMaxReusedValues distinct values reuse this thread's buffers; larger ones
     // (fp32 tensors, per tensor) get their own, freed on return, so no thread keeps a large one.
