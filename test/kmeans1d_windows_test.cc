@@ -22,7 +22,8 @@ using namespace palettize;
 namespace {
 
 // Direct weighted SSE of a clustering given by its starts (long double, two passes per cluster).
-long double Cost(const std::vector<double>& x, const std::vector<double>& w, const std::vector<size_t>& starts) {
+long double Cost(const std::vector<double>& x, const std::vector<double>& w,
+                 const std::vector<size_t>& starts) {
   long double total = 0;
   for (size_t j = 0; j < starts.size(); ++j) {
     const size_t b = starts[j], e = j + 1 < starts.size() ? starts[j + 1] : x.size();
@@ -53,14 +54,15 @@ Input Make(std::mt19937_64& rng, size_t n, int shape) {
   std::set<double> vals;
   while (vals.size() < n) {
     switch (shape) {
-      case 0: vals.insert(double(float(0.02 * t(rng)))); break;                     // fp32 weights
+      case 0: vals.insert(double(float(0.02 * t(rng)))); break;                                // fp32 weights
       case 1: vals.insert(std::pow(10.0, -8 + 16 * u(rng)) * (u(rng) < 0.5 ? -1 : 1)); break;  // 1e-8..1e8
       case 2: vals.insert(double(vals.size())); break;  // an even grid: many equal-cost optima
       default: vals.insert(u(rng) < 0.5 ? u(rng) : 1e6 + u(rng)); break;  // two far clumps
     }
   }
   Input in{{vals.begin(), vals.end()}, std::vector<double>(n)};
-  for (double& wi : in.w) wi = shape == 2 ? 1.0 : shape == 1 ? std::pow(10.0, -6 + 12 * u(rng)) : 1 + double(rng() % 4);
+  for (double& wi : in.w)
+    wi = shape == 2 ? 1.0 : shape == 1 ? std::pow(10.0, -6 + 12 * u(rng)) : 1 + double(rng() % 4);
   return in;
 }
 
@@ -106,7 +108,8 @@ TEST_CASE("windowed k-means: the full DP's optimum, through relaxed levels, on r
   REQUIRE(relaxed_runs >= 35);
 }
 
-TEST_CASE("windowed k-means: k close to n, and exact_rows large enough to skip the relaxation", "[kmeans1d]") {
+TEST_CASE("windowed k-means: k close to n, and exact_rows large enough to skip the relaxation",
+          "[kmeans1d]") {
   std::mt19937_64 rng(11);
   const Input in = Make(rng, 300, 0);
   for (size_t k : {2, 150, 298, 299}) {
@@ -126,7 +129,8 @@ TEST_CASE("windowed k-means: k close to n, and exact_rows large enough to skip t
   REQUIRE(starts.empty());
 }
 
-TEST_CASE("windowed k-means: OptimalKMeans1D takes it for 2^18+ values, with the full DP's result", "[kmeans1d]") {
+TEST_CASE("windowed k-means: OptimalKMeans1D takes it for 2^18+ values, with the full DP's result",
+          "[kmeans1d]") {
   std::mt19937_64 rng(3);
   std::student_t_distribution<double> t(4.0);
   std::vector<float> raw(400000);

@@ -29,9 +29,10 @@ namespace palettize::detail {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-// Rows (window edges summed over boundaries) a relaxed level holds, 16 bytes each, at least 2^14
-// per boundary: the bound's gap falls with the square of the unit widths, so coarse units already
-// narrow the windows to a small fraction of the values (1M fp32 values, k = 16: to 872 positions).
+// Rows (window edges summed over boundaries) a relaxed level holds, 16 bytes each. The bound's gap
+// falls with the square of the unit widths, so coarse units already narrow the windows to a small
+// fraction of the values (1M fp32 values, k = 16: to 872 positions). More rows per level cost more
+// than the levels they save (11M values, k = 256: 1.1 s of CPU with 2^20, 2.7 s with 2^24).
 constexpr size_t kLevelRows = size_t(1) << 20;
 // Summed window sizes at which the exact restricted DP runs.
 constexpr size_t kExactRows = size_t(1) << 21;
@@ -192,7 +193,8 @@ void ExactStage(const double* x, const double* w, size_t n, double shift, const 
   if (done < n) PushRun(x, w, done, n, shift, &el);
   // The edge before value p, for p in the union.
   auto elem_of = [&](size_t p) {
-    const size_t s = size_t(std::upper_bound(span_start.begin(), span_start.end(), p) - span_start.begin()) - 1;
+    const size_t s =
+        size_t(std::upper_bound(span_start.begin(), span_start.end(), p) - span_start.begin()) - 1;
     return span_elem[s] + (p - span_start[s]);
   };
   std::vector<size_t> lo(m), hi(m), off(m + 1, 0);
@@ -222,7 +224,7 @@ void ExactStage(const double* x, const double* w, size_t n, double shift, const 
 }  // namespace
 
 bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts) {
-  return WindowedKMeans1D(x, w, n, k, starts, kExactRows, std::max(kLevelRows, k << 14));
+  return WindowedKMeans1D(x, w, n, k, starts, kExactRows, kLevelRows);
 }
 
 bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts,
@@ -243,13 +245,6 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
     if (!Normalize(n, plo, phi)) return false;
     size_t total = 0;
     for (size_t j = 0; j < m; ++j) total += phi[j] - plo[j] + 1;
-    if (total <= exact_rows) {
-      ExactStage(x, w, n, shift, plo, phi, starts);
-      return true;
-    }
-    if (total > last_total / 4 * 3 && ++stalled >= 2) return false;
-    last_total = total;
-    // Units: runs of the windows' union of at most `count` values and value span `span`.
     std::vector<std::pair<size_t, size_t>> spans;  // the union, as inclusive position ranges
     for (size_t j = 0; j < m;) {
       size_t b = phi[j];
@@ -260,7 +255,15 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
     double value_span = 0;
     size_t union_size = 0;
     for (const auto& [a, b] : spans) value_span += x[b] - x[a], union_size += b - a + 1;
-    // Rows are about 2 * total / count; the span limit at most doubles the units.
+    // The exact stage holds 8 bytes per row and 56 per value of the union.
+    if (total <= exact_rows || (total <= 2 * exact_rows && union_size <= exact_rows / 4)) {
+      ExactStage(x, w, n, shift, plo, phi, starts);
+      return true;
+    }
+    if (total > last_total / 4 * 3 && ++stalled >= 2) return false;
+    last_total = total;
+    // Units: runs of the windows' union of at most `count` values and value span `span`. Rows
+    // are about 2 * total / count; the span limit at most doubles the units.
     const size_t count = std::max<size_t>(1, 4 * total / level_rows + 1);
     const double span = value_span / double(std::max<size_t>(1, union_size / count));
     Elements el;
@@ -295,7 +298,9 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
     }
     if (done < n) PushRun(x, w, done, n, shift, &el);
     ustart.push_back(n), ufirst.push_back(el.Count());
-    auto unit_of = [&](size_t p) { return size_t(std::upper_bound(ustart.begin(), ustart.end(), p) - ustart.begin()) - 1; };
+    auto unit_of = [&](size_t p) {
+      return size_t(std::upper_bound(ustart.begin(), ustart.end(), p) - ustart.begin()) - 1;
+    };
     std::vector<size_t> lo(m), hi(m), off(m + 1, 0);
     for (size_t j = 0; j < m; ++j) {
       lo[j] = ufirst[unit_of(plo[j])];
