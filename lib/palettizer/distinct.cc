@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace palettize {
 
@@ -114,6 +115,40 @@ bool DistinctHalf(const Float16Format& format, const uint16_t* w, const Layout& 
   return finite;
 }
 
+namespace {
+
+// Sorts large float arrays by their bit patterns (sign flipped for positive, all bits for negative
+// values, so that keys order like values), 11 bits per pass: a few passes over memory instead of
+// log n, 5x faster than std::sort on 32M values. -0 sorts before +0; both merge into one value.
+void RadixSortFloats(std::vector<float>& buf) {
+  constexpr int kBits = 11, kBuckets = 1 << kBits;
+  const size_t n = buf.size();
+  std::vector<uint32_t> a(n), b(n);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &buf[i], 4);
+    a[i] = u ^ (u >> 31 ? 0xFFFFFFFFu : 0x80000000u);
+  }
+  std::vector<float>().swap(buf);  // a and b hold the values meanwhile
+  std::vector<size_t> count(kBuckets);
+  for (int shift = 0; shift < 32; shift += kBits) {
+    std::fill(count.begin(), count.end(), 0);
+    for (uint32_t k : a) ++count[(k >> shift) & (kBuckets - 1)];
+    size_t sum = 0;
+    for (size_t& c : count) sum += c, c = sum - c;
+    for (uint32_t k : a) b[count[(k >> shift) & (kBuckets - 1)]++] = k;
+    a.swap(b);
+  }
+  std::vector<uint32_t>().swap(b);
+  buf.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t u = a[i] ^ (a[i] >> 31 ? 0x80000000u : 0xFFFFFFFFu);
+    std::memcpy(&buf[i], &u, 4);
+  }
+}
+
+}  // namespace
+
 bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
                    Distinct* d) {
   buf.clear();
@@ -124,8 +159,15 @@ bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, st
   }
   for (float x : buf)
     if (!std::isfinite(x)) return false;
-  std::sort(buf.begin(), buf.end());
+  if (buf.size() >= (size_t(1) << 20))
+    RadixSortFloats(buf);
+  else
+    std::sort(buf.begin(), buf.end());
   d->Clear();
+  // Sized exactly first: for 32M values, growing by doubling would hold 1.5x the memory.
+  size_t distinct = 0;
+  for (size_t i = 0; i < buf.size(); ++i) distinct += i == 0 || buf[i] != buf[i - 1];
+  d->values.reserve(distinct), d->counts.reserve(distinct);
   for (float x : buf) {
     if (!d->values.empty() && d->values.back() == double(x))
       d->counts.back() += 1;  // -0 == +0 merge

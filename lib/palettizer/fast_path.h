@@ -36,6 +36,10 @@ GroupTotals GroupTable(const Distinct& d, const PalettizeConfig& cfg, int dtype,
 void GroupIndices(const uint8_t* data, int dtype, const Layout& L, uint64_t G, uint64_t t, const Distinct& d,
                   const std::vector<uint8_t>& nearest, uint8_t* indices);
 
+// Frees a group's per-thread buffers once they hold more than a million values (a float32 tensor
+// per tensor: half a gigabyte), so that they do not outlive the weight; small ones stay for reuse.
+void ReleaseLarge(Distinct* d, std::vector<uint8_t>* nearest);
+
 // PalettizeWeightRaw for cluster_dim 1 without per-channel scale on float16, bfloat16 and float32.
 bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
                 const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,

@@ -95,6 +95,7 @@ bool PalettizeWeightSweep(const uint8_t* data, const TensorShape& shape, const W
                      quantized ? &p.lut_scale[t] : nullptr, quantized ? &p.lut_offset[t] : nullptr, &nearest);
       if (keep_indices) GroupIndices(data, dtype, L, G, t, d, nearest, p.indices.data());
     }
+    ReleaseLarge(&d, &nearest);
   });
   if (std::find(finite.begin(), finite.end(), 0) != finite.end()) {
     *reason = "holds NaN or Inf values";
@@ -150,6 +151,7 @@ bool FillIndices(const uint8_t* data, const TensorShape& shape, const WeightPlan
         for (uint64_t e = 0; e < G * L.inner; ++e)
           p->decoded[base + e] = entries[t * K + p->indices[base + e]];
       }
+    ReleaseLarge(&d, &nearest);
   });
   return true;
 }

@@ -1,0 +1,355 @@
+// Windows for the optimal boundaries, narrowed by relaxations, then an exact DP inside them.
+//
+// State: for each boundary j (1 <= j < k; boundary j at position p means cluster j+1 starts at
+// value p) a window [plo_j, phi_j] that holds boundary j of every optimal clustering. Positions
+// outside every window are never boundaries, so the values between windows form atoms: runs that
+// always lie in one cluster, entering the DP as their sums of w, w*x, w*x^2.
+//
+// A level cuts the windows into units (runs of values) and replaces each unit of values in
+// [lo, hi] by two point masses at lo and hi with the unit's weight and mean (a mean-preserving
+// spread). For any centroids c, each point's cost is x^2 - h(x) with h(x) = max_j (2 c_j x - c_j^2)
+// convex, so by Jensen the spread raises the cost of the nearest-centroid assignment by at most
+// D_u = (the spread's sum of w*x^2) - (the unit's). Hence: relaxed optimum - sum D_u <= true
+// optimum, and for boundary j in unit u, F[j][e] + G[j][e] - sum D_u (forward and backward DPs of
+// the relaxed problem, at either of u's two edges) bounds from below every clustering with
+// boundary j in u. A unit whose bound exceeds the cost of a known clustering (Lloyd from the
+// relaxed optimum) leaves the window. The relaxed DP allows empty clusters (several boundaries in
+// one unit), which only widens it, and its cost is a genuine k-means cost, so it is Monge and each
+// layer's argmins are monotone (divide and conquer). The gap sum D_u shrinks with the square of
+// the unit widths, so a level or two bring the windows to a few percent of the values.
+#include "cluster/kmeans1d_windows.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace palettize::detail {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Rows (window edges summed over boundaries) a relaxed level holds, 16 bytes each. The bound's gap
+// falls with the square of the unit widths, so coarse units already narrow the windows to a small
+// fraction of the values (1M fp32 values, k = 16: to 872 positions). More rows per level cost more
+// than the levels they save (11M values, k = 256: 1.1 s of CPU with 2^20, 2.7 s with 2^24).
+constexpr size_t kLevelRows = size_t(1) << 20;
+// Summed window sizes at which the exact restricted DP runs.
+constexpr size_t kExactRows = size_t(1) << 21;
+constexpr int kMaxLevels = 12;
+// Relative slack for floating point when comparing a lower bound with an upper bound.
+constexpr double kSlack = 1e-9;
+
+// A sequence of elements (atoms, point masses, single values) as prefix sums of w, w*x, w*x^2 (x
+// shifted by the weighted mean), each a double-double pair like kmeans1d.cc's.
+struct Elements {
+  std::vector<double> w{0}, s1{0}, s2{0}, wl{0}, s1l{0}, s2l{0};
+  std::vector<size_t> start{0};  // value index where each element starts; start[E] = n
+  size_t Count() const { return start.size() - 1; }
+  static void Add(double& hi, double& lo, double t) {
+    const double sum = hi + t, back = sum - hi;
+    lo += (hi - (sum - back)) + (t - back);
+    hi = sum;
+  }
+  // Appends an element of sums (W, S1, S2) + (Wl, S1l, S2l) covering values [first, end).
+  void Push(double W, double S1, double S2, double Wl, double S1l, double S2l, size_t end) {
+    double a = w.back(), b = s1.back(), c = s2.back(), al = wl.back(), bl = s1l.back(), cl = s2l.back();
+    Add(a, al, W), Add(b, bl, S1), Add(c, cl, S2);
+    w.push_back(a), s1.push_back(b), s2.push_back(c);
+    wl.push_back(al + Wl), s1l.push_back(bl + S1l), s2l.push_back(cl + S2l);
+    start.push_back(end);
+  }
+  double Cost(size_t a, size_t b) const {
+    if (b <= a) return 0;
+    const double W = (w[b] - w[a]) + (wl[b] - wl[a]);
+    const double S1 = (s1[b] - s1[a]) + (s1l[b] - s1l[a]);
+    const double S2 = (s2[b] - s2[a]) + (s2l[b] - s2l[a]);
+    const double c = S2 - S1 * (S1 / W);
+    return c > 0 ? c : 0;
+  }
+};
+
+// Sums of values [b, e) in double-double, shifted by `shift`, as one element.
+void PushRun(const double* x, const double* w, size_t b, size_t e, double shift, Elements* el) {
+  double W = 0, Wl = 0, S1 = 0, S1l = 0, S2 = 0, S2l = 0;
+  for (size_t i = b; i < e; ++i) {
+    const double d = x[i] - shift, wd = w[i] * d;
+    Elements::Add(W, Wl, w[i]), Elements::Add(S1, S1l, wd), Elements::Add(S2, S2l, wd * d);
+  }
+  el->Push(W, S1, S2, Wl, S1l, S2l, e);
+}
+
+// Leftmost row minima by divide and conquer for rows [r0, r1] over candidates [c0, c1]; scan(r,
+// lo, hi) returns the leftmost (argmin, min) over candidates [lo, hi] clipped to those valid for r.
+template <class Scan>
+void Rows(size_t r0, size_t r1, size_t c0, size_t c1, const Scan& scan, double* out, size_t base) {
+  if (r0 > r1) return;
+  const size_t mid = r0 + (r1 - r0) / 2;
+  const auto [arg, value] = scan(mid, c0, c1);
+  out[mid - base] = value;
+  if (mid > r0) Rows(r0, mid - 1, c0, arg, scan, out, base);
+  Rows(mid + 1, r1, arg, c1, scan, out, base);
+}
+
+struct Arg {
+  size_t arg;
+  double value;
+};
+
+// F[j][e] (first j clusters end at edge e) or, backward, G[j][e] (clusters j+1.. start at e), for
+// edges e in [lo[j-1], hi[j-1]], stored at off[j-1]. With `strict` clusters are nonempty.
+void Dp(const Elements& el, const std::vector<size_t>& lo, const std::vector<size_t>& hi,
+        const std::vector<size_t>& off, bool strict, bool backward, std::vector<double>* t) {
+  const size_t layers = lo.size(), E = el.Count();
+  for (size_t i = 0; i < layers; ++i) {
+    const size_t j = backward ? layers - 1 - i : i;
+    double* out = t->data() + off[j];
+    if (i == 0) {
+      for (size_t e = lo[j]; e <= hi[j]; ++e) out[e - lo[j]] = backward ? el.Cost(e, E) : el.Cost(0, e);
+      continue;
+    }
+    const size_t pj = backward ? j + 1 : j - 1;
+    const double* prev = t->data() + off[pj];
+    const size_t plo = lo[pj];
+    auto scan = [&](size_t e, size_t c0, size_t c1) {
+      if (backward)
+        c0 = std::max(c0, e + strict);
+      else
+        c1 = std::min(c1, e - strict);
+      Arg best{c0, kInf};
+      for (size_t c = c0; c <= c1; ++c) {
+        const double v = prev[c - plo] + (backward ? el.Cost(e, c) : el.Cost(c, e));
+        if (v < best.value) best = {c, v};
+      }
+      return best;
+    };
+    Rows(lo[j], hi[j], lo[pj], hi[pj], scan, out, lo[j]);
+  }
+}
+
+// Boundary windows in positions, clipped so that strictly increasing boundaries fit.
+bool Normalize(size_t n, std::vector<size_t>& plo, std::vector<size_t>& phi) {
+  const size_t m = plo.size();
+  for (size_t j = 0; j < m; ++j) {
+    plo[j] = std::max(plo[j], j == 0 ? size_t(1) : plo[j - 1] + 1);
+  }
+  for (size_t j = m; j-- > 0;) phi[j] = std::min(phi[j], j + 1 == m ? n - 1 : phi[j + 1] - 1);
+  for (size_t j = 0; j < m; ++j)
+    if (plo[j] > phi[j]) return false;
+  return true;
+}
+
+// The cost of clustering `starts` and of Lloyd steps from it; returns the best seen, with its
+// starts in `starts`.
+double LloydUpperBound(const double* x, const double* w, size_t n, std::vector<size_t>& starts) {
+  const size_t k = starts.size();
+  std::vector<size_t> cur = starts, next(k);
+  std::vector<double> mean(k);
+  double best = kInf;
+  for (int iter = 0; iter < 8; ++iter) {
+    double cost = 0;
+    for (size_t j = 0; j < k; ++j) {
+      const size_t b = cur[j], e = j + 1 < k ? cur[j + 1] : n;
+      double W = 0, S1 = 0, S2 = 0;
+      for (size_t i = b; i < e; ++i) {
+        const double d = x[i] - x[b], wd = w[i] * d;
+        W += w[i], S1 += wd, S2 += wd * d;
+      }
+      cost += std::max(S2 - S1 * (S1 / W), 0.0);
+      mean[j] = x[b] + S1 / W;
+    }
+    if (cost < best) best = cost, starts = cur;
+    next[0] = 0;
+    for (size_t j = 1; j < k; ++j) {
+      const double mid = 0.5 * (mean[j - 1] + mean[j]);
+      const size_t p = size_t(std::upper_bound(x, x + n, mid) - x);
+      next[j] = std::min(std::max(p, next[j - 1] + 1), n - (k - j));
+    }
+    if (next == cur) break;
+    std::swap(cur, next);
+  }
+  return best;
+}
+
+// The exact DP restricted to the windows: atoms between them, single values inside.
+void ExactStage(const double* x, const double* w, size_t n, double shift, const std::vector<size_t>& plo,
+                const std::vector<size_t>& phi, std::vector<size_t>* starts) {
+  const size_t m = plo.size();
+  Elements el;
+  std::vector<size_t> span_start, span_elem;  // the windows' union: each run's first value, element
+  size_t done = 0;
+  for (size_t j = 0; j < m;) {
+    const size_t a = plo[j];
+    size_t b = phi[j];
+    while (++j < m && plo[j] <= b + 1) b = std::max(b, phi[j]);
+    if (a > done) PushRun(x, w, done, a, shift, &el);
+    span_start.push_back(a), span_elem.push_back(el.Count());
+    for (size_t p = a; p <= b; ++p) {
+      const double d = x[p] - shift;
+      el.Push(w[p], w[p] * d, w[p] * d * d, 0, 0, 0, p + 1);
+    }
+    done = b + 1;
+  }
+  if (done < n) PushRun(x, w, done, n, shift, &el);
+  // The edge before value p, for p in the union.
+  auto elem_of = [&](size_t p) {
+    const size_t s =
+        size_t(std::upper_bound(span_start.begin(), span_start.end(), p) - span_start.begin()) - 1;
+    return span_elem[s] + (p - span_start[s]);
+  };
+  std::vector<size_t> lo(m), hi(m), off(m + 1, 0);
+  for (size_t j = 0; j < m; ++j) {
+    lo[j] = elem_of(plo[j]), hi[j] = elem_of(phi[j]);
+    off[j + 1] = off[j] + (hi[j] - lo[j] + 1);
+  }
+  std::vector<double> f(off[m]);
+  Dp(el, lo, hi, off, true, false, &f);
+  // Backtrack: the leftmost best last boundary, then each earlier one, as the DP chose them.
+  const size_t E = el.Count();
+  std::vector<size_t> edge(m + 1);
+  edge[m] = E;
+  for (size_t j = m; j-- > 0;) {
+    Arg best{lo[j], kInf};
+    const size_t c1 = std::min(hi[j], edge[j + 1] - 1);
+    for (size_t c = lo[j]; c <= c1; ++c) {
+      const double v = f[off[j] + c - lo[j]] + el.Cost(c, edge[j + 1]);
+      if (v < best.value) best = {c, v};
+    }
+    edge[j] = best.arg;
+  }
+  starts->assign(1, 0);
+  for (size_t j = 0; j < m; ++j) starts->push_back(el.start[edge[j]]);
+}
+
+}  // namespace
+
+bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts) {
+  return WindowedKMeans1D(x, w, n, k, starts, kExactRows, kLevelRows);
+}
+
+bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts,
+                      size_t exact_rows, size_t level_rows) {
+  if (k < 2 || k >= n) return false;
+  double sw = 0, swx = 0;
+  for (size_t i = 0; i < n; ++i) sw += w[i], swx += w[i] * x[i];
+  const double shift = swx / sw;
+  double s2_total = 0;
+  for (size_t i = 0; i < n; ++i) s2_total += w[i] * (x[i] - shift) * (x[i] - shift);
+  const size_t m = k - 1;
+  std::vector<size_t> plo(m), phi(m);
+  for (size_t j = 0; j < m; ++j) plo[j] = j + 1, phi[j] = n - k + j + 1;
+  double ub = kInf;
+  size_t last_total = std::numeric_limits<size_t>::max();
+  int stalled = 0;
+  for (int level = 0; level < kMaxLevels; ++level) {
+    if (!Normalize(n, plo, phi)) return false;
+    size_t total = 0;
+    for (size_t j = 0; j < m; ++j) total += phi[j] - plo[j] + 1;
+    std::vector<std::pair<size_t, size_t>> spans;  // the union, as inclusive position ranges
+    for (size_t j = 0; j < m;) {
+      size_t b = phi[j];
+      const size_t a = plo[j];
+      while (++j < m && plo[j] <= b + 1) b = std::max(b, phi[j]);
+      spans.push_back({a, b});
+    }
+    double value_span = 0;
+    size_t union_size = 0;
+    for (const auto& [a, b] : spans) value_span += x[b] - x[a], union_size += b - a + 1;
+    // The exact stage holds 8 bytes per row and 56 per value of the union.
+    if (total <= exact_rows || (total <= 2 * exact_rows && union_size <= exact_rows / 4)) {
+      ExactStage(x, w, n, shift, plo, phi, starts);
+      return true;
+    }
+    if (total > last_total / 4 * 3 && ++stalled >= 2) return false;
+    last_total = total;
+    // Units: runs of the windows' union of at most `count` values and value span `span`. Rows
+    // are about 2 * total / count; the span limit at most doubles the units.
+    const size_t count = std::max<size_t>(1, 4 * total / level_rows + 1);
+    const double span = value_span / double(std::max<size_t>(1, union_size / count));
+    Elements el;
+    std::vector<size_t> ustart, ufirst;  // each unit's first value and first element
+    double gap = 0;                      // sum of D_u
+    size_t done = 0;
+    for (const auto& [a, b] : spans) {
+      if (a > done) PushRun(x, w, done, a, shift, &el);
+      for (size_t u0 = a; u0 <= b;) {
+        size_t u1 = u0 + 1;  // the unit is values [u0, u1)
+        while (u1 <= b && u1 - u0 < count && x[u1] - x[u0] <= span) ++u1;
+        ustart.push_back(u0), ufirst.push_back(el.Count());
+        const double lo = x[u0], hi = x[u1 - 1];
+        if (u1 - u0 == 1) {
+          const double d = lo - shift;
+          el.Push(w[u0], w[u0] * d, w[u0] * d * d, 0, 0, 0, u1);
+        } else {
+          double W = 0, S1 = 0, S2 = 0;  // relative to lo
+          for (size_t i = u0; i < u1; ++i) {
+            const double d = x[i] - lo, wd = w[i] * d;
+            W += w[i], S1 += wd, S2 += wd * d;
+          }
+          const double whi = std::min(W, S1 / (hi - lo)), wlo = W - whi;
+          gap += std::max(0.0, wlo * whi / W * (hi - lo) * (hi - lo) - (S2 - S1 * (S1 / W)));
+          const double dl = lo - shift, dh = hi - shift;
+          el.Push(wlo, wlo * dl, wlo * dl * dl, 0, 0, 0, u0 + 1);
+          el.Push(whi, whi * dh, whi * dh * dh, 0, 0, 0, u1);
+        }
+        u0 = u1;
+      }
+      done = b + 1;
+    }
+    if (done < n) PushRun(x, w, done, n, shift, &el);
+    ustart.push_back(n), ufirst.push_back(el.Count());
+    auto unit_of = [&](size_t p) {
+      return size_t(std::upper_bound(ustart.begin(), ustart.end(), p) - ustart.begin()) - 1;
+    };
+    std::vector<size_t> lo(m), hi(m), off(m + 1, 0);
+    for (size_t j = 0; j < m; ++j) {
+      lo[j] = ufirst[unit_of(plo[j])];
+      hi[j] = ufirst[unit_of(phi[j]) + 1] - 1;
+      off[j + 1] = off[j] + (hi[j] - lo[j] + 1);
+    }
+    std::vector<double> f(off[m]), g(off[m]);
+    Dp(el, lo, hi, off, false, false, &f);
+    Dp(el, lo, hi, off, false, true, &g);
+    // An upper bound: the relaxed optimum's boundaries (a cut unit cut in its middle), then Lloyd.
+    size_t best_e = lo[m - 1];
+    double best = kInf;
+    for (size_t e = lo[m - 1]; e <= hi[m - 1]; ++e) {
+      const double v = f[off[m - 1] + e - lo[m - 1]] + g[off[m - 1] + e - lo[m - 1]];
+      if (v < best) best = v, best_e = e;
+    }
+    std::vector<size_t> edges(m), guess(k, 0);
+    edges[m - 1] = best_e;
+    for (size_t j = m - 1; j-- > 0;) {
+      double bv = kInf;
+      edges[j] = lo[j];
+      for (size_t c = lo[j]; c <= std::min(hi[j], edges[j + 1]); ++c) {
+        const double v = f[off[j] + c - lo[j]] + el.Cost(c, edges[j + 1]);
+        if (v < bv) bv = v, edges[j] = c;
+      }
+    }
+    for (size_t j = 1; j < k; ++j) {
+      const size_t e = edges[j - 1], u = unit_of(el.start[e]);
+      const size_t p = e == ufirst[u] ? ustart[u] : ustart[u] + (ustart[u + 1] - ustart[u]) / 2;
+      guess[j] = std::min(std::max(p, guess[j - 1] + 1), n - (k - j));
+    }
+    ub = std::min(ub, LloydUpperBound(x, w, n, guess));
+    // Costs are S2 - S1^2/W in the shifted frame: each carries a rounding error of a few ulps of
+    // its S2, so the bounds get that much slack over all clusters (negligible unless clusters
+    // lie far from the mean relative to their spread, where no double DP resolves the optimum).
+    const double limit = ub * (1 + kSlack) + gap + 64 * std::numeric_limits<double>::epsilon() * s2_total;
+    for (size_t j = 0; j < m; ++j) {
+      size_t first = hi[j] + 1, last = 0;
+      for (size_t e = lo[j]; e <= hi[j]; ++e) {
+        if (f[off[j] + e - lo[j]] + g[off[j] + e - lo[j]] > limit) continue;
+        first = std::min(first, e), last = e;
+      }
+      if (first > hi[j]) return false;  // only rounding can prune every edge
+      const size_t uf = unit_of(el.start[first]), ul = unit_of(el.start[last]);
+      plo[j] = std::max(plo[j], ustart[uf]);
+      phi[j] = std::min(phi[j], ustart[ul + 1] - 1);
+    }
+  }
+  return false;
+}
+
+}  // namespace palettize::detail

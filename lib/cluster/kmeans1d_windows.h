@@ -1,0 +1,30 @@
+// Exact weighted 1-D k-means for many distinct values (fp32 and f64 tensors per tensor), in time
+// and memory that grow with the windows where the optimal boundaries can lie rather than with n*k.
+//
+// Each level replaces the values by a few units (runs of values) and solves a relaxed problem whose
+// optimum, minus a known constant, is a lower bound on the true optimum; every unit where a given
+// boundary would make that bound exceed a known clustering's cost (an upper bound) cannot hold
+// that boundary in any optimal clustering. Levels shrink these windows until an exact DP restricted
+// to them is cheap: its optimum is the optimum of the whole problem (see kmeans1d_windows.cc for
+// the relaxation and the proof).
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace palettize::detail {
+
+// `values` strictly ascending and finite, `weights` positive, 2 <= k < n. On success fills
+// `starts` (k ascending cluster starts, starts[0] = 0) with an optimal clustering and returns true;
+// returns false (starts untouched) when the windows do not narrow enough for the restricted DP to
+// be cheaper than the full one, and the caller solves the full problem.
+bool WindowedKMeans1D(const double* values, const double* weights, size_t n, size_t k,
+                      std::vector<size_t>* starts);
+
+// The same with its two sizes as parameters, so that tests reach the relaxed levels on small
+// problems: the summed window sizes at which the exact restricted DP runs, and the rows a relaxed
+// level may hold.
+bool WindowedKMeans1D(const double* values, const double* weights, size_t n, size_t k,
+                      std::vector<size_t>* starts, size_t exact_rows, size_t level_rows);
+
+}  // namespace palettize::detail

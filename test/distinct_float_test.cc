@@ -1,0 +1,65 @@
+// Float32 distinct values and indices on a group past 2^20 elements, where DistinctFloat radix-sorts
+// and GroupIndices finds each element's run of equal nearest entries: the same values, counts and
+// indices as a plain sort and a binary search over every distinct value.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "mil/dtype.h"
+#include "palettizer/distinct.h"
+#include "palettizer/fast_path.h"
+
+using namespace palettize;
+
+TEST_CASE("fp32 distinct values past 2^20 elements: radix sort and run lookup match sort and search",
+          "[distinct]") {
+  std::mt19937_64 rng(5);
+  std::student_t_distribution<double> t(4.0);
+  const uint64_t rows = 1100, cols = 1024;  // 1,126,400 elements
+  std::vector<float> w(rows * cols);
+  for (float& v : w) v = float(0.02 * t(rng));
+  // Duplicates, both zeros, subnormals, and the extremes of the range.
+  for (size_t i = 0; i < 5000; ++i) w[rng() % w.size()] = w[rng() % w.size()];
+  w[3] = 0.0f, w[4] = -0.0f, w[5] = -0.0f, w[6] = 1e-45f, w[7] = -1e-45f;
+  w[8] = 3.4e38f, w[9] = -3.4e38f;
+  TensorShape shape;
+  shape.mil_type = mil::DataType::FLOAT32;
+  shape.dims = {rows, cols};
+  shape.elements = rows * cols;
+  shape.bits = 32;
+  const Layout L(shape, 0);
+  std::vector<float> buf;
+  Distinct d;
+  REQUIRE(DistinctFloat(w.data(), L, 0, rows, buf, &d));
+
+  std::vector<float> sorted(w);
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<double> values, counts;
+  for (float x : sorted) {
+    if (!values.empty() && values.back() == double(x))
+      counts.back() += 1;
+    else
+      values.push_back(x), counts.push_back(1);
+  }
+  REQUIRE(d.values == values);  // == on doubles: -0 and +0 are one value either way
+  REQUIRE(d.counts == counts);
+
+  // Indices of a 16-entry table against nearest[lower_bound(value)].
+  std::vector<double> entries(16);
+  for (size_t j = 0; j < 16; ++j) entries[j] = -0.1 + 0.2 * double(j) / 15;
+  std::vector<uint8_t> nearest, indices(w.size());
+  NearestSorted(d.values, entries.data(), 16, &nearest);
+  GroupIndices(reinterpret_cast<const uint8_t*>(w.data()), mil::DataType::FLOAT32, L, rows, 0, d, nearest,
+               indices.data());
+  for (size_t e = 0; e < w.size(); ++e) {
+    const size_t pos = size_t(std::lower_bound(values.begin(), values.end(), double(w[e])) - values.begin());
+    if (indices[e] != nearest[pos]) FAIL("element " << e << " value " << w[e]);
+  }
+  // A non-finite value is still refused.
+  w[10] = std::nanf("");
+  REQUIRE_FALSE(DistinctFloat(w.data(), L, 0, rows, buf, &d));
+}
