@@ -26,12 +26,6 @@ ConstWeight Weight(const std::string& name, std::vector<uint64_t> dims, std::vec
   return w;
 }
 
-PalettizeConfig Bits(int nbits) {
-  PalettizeConfig c;
-  c.nbits = nbits;
-  return c;
-}
-
 // A curve of 2, 4, 6, 8 bits and kept uncompressed (bytes ascending, values only plausible).
 std::vector<AllocationCandidate> Curve(uint64_t elements) {
   std::vector<AllocationCandidate> out;

@@ -31,9 +31,9 @@ TEST_CASE("fp32 distinct values past 2^20 elements: radix sort and run lookup ma
   shape.dims = {rows, cols};
   shape.elements = rows * cols;
   shape.bits = 32;
-  const Layout L(shape, 0);
+  const ChannelLayout L(shape, 0);
   std::vector<float> buf;
-  Distinct d;
+  DistinctValues d;
   REQUIRE(DistinctFloat(w.data(), L, 0, rows, buf, &d));
 
   std::vector<float> sorted(w);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "palettize/overrides.h"
+#include "test_util.h"
 
 using namespace palettize;
 
@@ -16,13 +17,6 @@ namespace {
 std::string Upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
-}
-
-PalettizeConfig Bits(int nbits, PalettizeMode mode = PalettizeMode::kKMeans) {
-  PalettizeConfig c;
-  c.mode = mode;
-  c.nbits = nbits;
-  return c;
 }
 
 // `parse` takes each of `good` in any case, and refuses `bad` with `message`, leaving its output.

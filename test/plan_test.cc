@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "plan/plan.h"
+#include "test_util.h"
 
 using namespace palettize;
 
@@ -17,12 +18,6 @@ PlanInput Weight(const std::string& name, std::vector<uint64_t> dims, std::vecto
   for (uint64_t d : dims) w.elements *= d;
   w.consumers = std::move(consumers);
   return w;
-}
-
-PalettizeConfig Bits(int nbits) {
-  PalettizeConfig c;
-  c.nbits = nbits;
-  return c;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "MIL.pb.h"
 #include "mil/weights.h"
+#include "palettize/config.h"
 
 // A fresh folder under $TMPDIR, removed with everything in it when the test ends.
 class TempDir {
@@ -44,4 +45,13 @@ inline palettize::TensorShape MakeShape(std::vector<uint64_t> dims, int mil_type
   s.elements = 1;
   for (uint64_t d : s.dims) s.elements *= d;
   return s;
+}
+
+// The default config (per_tensor) at `nbits` in `mode`.
+inline palettize::PalettizeConfig Bits(int nbits,
+                                       palettize::PalettizeMode mode = palettize::PalettizeMode::kKMeans) {
+  palettize::PalettizeConfig c;
+  c.mode = mode;
+  c.nbits = nbits;
+  return c;
 }

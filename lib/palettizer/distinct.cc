@@ -6,10 +6,10 @@
 
 namespace palettize {
 
-void MergePoints(std::vector<Point>& pts, bool weighted, Distinct* d) {
+void MergePoints(std::vector<WeightedPoint>& pts, bool weighted, DistinctValues* d) {
   std::sort(pts.begin(), pts.end());
   d->Clear();
-  for (const Point& p : pts) {
+  for (const WeightedPoint& p : pts) {
     if (!d->values.empty() && d->values.back() == p.x) {
       d->counts.back() += p.count;
       if (weighted) d->weights.back() += p.count * p.sensitivity;
@@ -21,9 +21,10 @@ void MergePoints(std::vector<Point>& pts, bool weighted, Distinct* d) {
   }
 }
 
-bool DistinctHalf(const Float16Format& format, const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1,
-                  std::vector<uint32_t>& hist, std::vector<uint64_t>& seen, const ElementWeights* sens,
-                  std::vector<double>& whist, std::vector<double>& sbuf, Distinct* d) {
+bool DistinctHalf(const Float16Format& format, const uint16_t* w, const ChannelLayout& L, uint64_t c0,
+                  uint64_t c1, std::vector<uint32_t>& hist, std::vector<uint64_t>& seen,
+                  const ElementWeights* sens, std::vector<double>& whist, std::vector<double>& sbuf,
+                  DistinctValues* d) {
   // `hist` (a count per bit pattern) and `seen` (a bit per pattern present) arrive all zero and
   // are left all zero: each is cleared as it is read. `seen` lets the patterns present be listed
   // in value order without reading all 65,536 counts.
@@ -149,8 +150,8 @@ void RadixSortFloats(std::vector<float>& buf) {
 
 }  // namespace
 
-bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
-                   Distinct* d) {
+bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
+                   DistinctValues* d) {
   buf.clear();
   const uint64_t run = (c1 - c0) * L.inner;
   for (uint64_t o = 0; o < L.outer; ++o) {
@@ -177,9 +178,9 @@ bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, st
   return true;
 }
 
-bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1,
+bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
                            const ElementWeights& sens, std::vector<float>& buf, std::vector<double>& sbuf,
-                           std::vector<Repeat>& repeats, Distinct* d) {
+                           std::vector<RepeatedElement>& repeats, DistinctValues* d) {
   if (!DistinctFloat(w, L, c0, c1, buf, d)) return false;
   d->weights.assign(d->values.size(), 0.0);
   repeats.clear();

@@ -11,9 +11,9 @@
 namespace palettize {
 
 // The geometry of a weight seen as [outer, C, inner] around its channel axis.
-struct Layout {
+struct ChannelLayout {
   uint64_t outer = 1, channels = 1, inner = 1;
-  Layout(const TensorShape& shape, int axis) {
+  ChannelLayout(const TensorShape& shape, int axis) {
     for (int d = 0; d < int(shape.dims.size()); ++d) {
       if (d < axis)
         outer *= shape.dims[size_t(d)];
@@ -28,7 +28,7 @@ struct Layout {
 
 // Distinct values of one group, ascending, with their counts and, with sensitivities, the sums
 // of their elements' sensitivities (empty without).
-struct Distinct {
+struct DistinctValues {
   std::vector<double> values;
   std::vector<double> counts;
   std::vector<double> weights;
@@ -38,15 +38,15 @@ struct Distinct {
 
 // A point of the general path: its clustered value, its count weight (s^2 with a per-channel
 // scale s, else 1) and its sensitivity.
-struct Point {
+struct WeightedPoint {
   double x, count, sensitivity;
-  bool operator<(const Point& o) const {
+  bool operator<(const WeightedPoint& o) const {
     return x != o.x ? x < o.x : count != o.count ? count < o.count : sensitivity < o.sensitivity;
   }
 };
 
 // Sorts points and merges equal values, summing counts and count x sensitivity.
-void MergePoints(std::vector<Point>& pts, bool weighted, Distinct* d);
+void MergePoints(std::vector<WeightedPoint>& pts, bool weighted, DistinctValues* d);
 
 // A 16-bit float format: float16 (5 exponent bits) or bfloat16 (8). Both are sign and magnitude, so
 // patterns order like their values within each sign; Inf and NaN are the patterns from the first
@@ -63,12 +63,13 @@ constexpr Float16Format kBFloat16Format{0x7F80 / 64, BFloat16ToFloat};
 // With sensitivities, `whist` (65,536 sums, all zero on arrival and on return) sums each bit
 // pattern's sensitivities, read a chunk at a time into `sbuf` and released from memory as read, so
 // a large group costs no more memory than a small one.
-bool DistinctHalf(const Float16Format& format, const uint16_t* w, const Layout& L, uint64_t c0, uint64_t c1,
-                  std::vector<uint32_t>& hist, std::vector<uint64_t>& seen, const ElementWeights* sens,
-                  std::vector<double>& whist, std::vector<double>& sbuf, Distinct* d);
+bool DistinctHalf(const Float16Format& format, const uint16_t* w, const ChannelLayout& L, uint64_t c0,
+                  uint64_t c1, std::vector<uint32_t>& hist, std::vector<uint64_t>& seen,
+                  const ElementWeights* sens, std::vector<double>& whist, std::vector<double>& sbuf,
+                  DistinctValues* d);
 
-bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
-                   Distinct* d);
+bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
+                   DistinctValues* d);
 
 // The same with sensitivities. Each distinct value's weight is the sum of its elements'
 // sensitivities in ascending order (the order of the general path's MergePoints, whose counts are
@@ -77,14 +78,14 @@ bool DistinctFloat(const float* w, const Layout& L, uint64_t c0, uint64_t c1, st
 // element takes its sensitivity, and only elements of repeated values are kept, as (value index,
 // sensitivity) pairs sorted and summed. Memory is that of the plain path plus a weight per
 // distinct value and 16 bytes per repeated element (few in float32 weights).
-struct Repeat {
+struct RepeatedElement {
   uint64_t v;
   double s;
-  bool operator<(const Repeat& o) const { return v != o.v ? v < o.v : s < o.s; }
+  bool operator<(const RepeatedElement& o) const { return v != o.v ? v < o.v : s < o.s; }
 };
 
-bool DistinctFloatWeighted(const float* w, const Layout& L, uint64_t c0, uint64_t c1,
+bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
                            const ElementWeights& sens, std::vector<float>& buf, std::vector<double>& sbuf,
-                           std::vector<Repeat>& repeats, Distinct* d);
+                           std::vector<RepeatedElement>& repeats, DistinctValues* d);
 
 }  // namespace palettize

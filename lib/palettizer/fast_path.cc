@@ -34,19 +34,19 @@ void NearestSorted(const std::vector<double>& values, const double* entries, uin
   }
 }
 
-void ReleaseLarge(Distinct* d, std::vector<uint8_t>* nearest) {
+void ReleaseLarge(DistinctValues* d, std::vector<uint8_t>* nearest) {
   constexpr size_t kLarge = size_t(1) << 20;
-  if (d->values.capacity() > kLarge) *d = Distinct();
+  if (d->values.capacity() > kLarge) *d = DistinctValues();
   if (nearest->capacity() > kLarge) std::vector<uint8_t>().swap(*nearest);
 }
 
-bool GroupDistinct(const uint8_t* data, int dtype, const Layout& L, uint64_t G, uint64_t t,
-                   const ElementWeights* sens, Distinct* d) {
+bool GroupDistinct(const uint8_t* data, int dtype, const ChannelLayout& L, uint64_t G, uint64_t t,
+                   const ElementWeights* sens, DistinctValues* d) {
   thread_local std::vector<uint32_t> hist;
   thread_local std::vector<uint64_t> seen;
   thread_local std::vector<double> whist, sbuf;
   thread_local std::vector<float> buf;
-  thread_local std::vector<Repeat> repeats;
+  thread_local std::vector<RepeatedElement> repeats;
   const bool half = dtype == MT::FLOAT16 || dtype == MT::BFLOAT16;
   if (half) hist.resize(65536, 0u), seen.resize(1024, 0u);
   if (half && sens) whist.resize(65536, 0.0);
@@ -62,8 +62,8 @@ bool GroupDistinct(const uint8_t* data, int dtype, const Layout& L, uint64_t G, 
   return finite;
 }
 
-void GroupIndices(const uint8_t* data, int dtype, const Layout& L, uint64_t G, uint64_t t, const Distinct& d,
-                  const std::vector<uint8_t>& nearest, uint8_t* indices) {
+void GroupIndices(const uint8_t* data, int dtype, const ChannelLayout& L, uint64_t G, uint64_t t,
+                  const DistinctValues& d, const std::vector<uint8_t>& nearest, uint8_t* indices) {
   thread_local std::vector<uint8_t> map16;
   const uint64_t run = G * L.inner;
   if (dtype == MT::FLOAT16 || dtype == MT::BFLOAT16) {
@@ -99,8 +99,8 @@ void GroupIndices(const uint8_t* data, int dtype, const Layout& L, uint64_t G, u
   }
 }
 
-GroupTotals GroupTable(const Distinct& d, const PalettizeConfig& cfg, int dtype, uint64_t K, double* lut,
-                       double* entries, double* lut_scale, double* lut_offset,
+GroupTotals GroupTable(const DistinctValues& d, const PalettizeConfig& cfg, int dtype, uint64_t K,
+                       double* lut, double* entries, double* lut_scale, double* lut_offset,
                        std::vector<uint8_t>* nearest) {
   const size_t used = ScalarTable(d, cfg, K, lut);
   FinishTable(lut, used, K, 1, cfg, dtype, entries, lut_scale, lut_offset);
@@ -122,7 +122,7 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
                 std::string* reason, const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
   const int dtype = shape.mil_type;
-  const Layout L(shape, plan.channel_axis);
+  const ChannelLayout L(shape, plan.channel_axis);
   const uint64_t G = plan.group_size;
   const uint64_t tables = L.channels / G;
   // Groups are independent: they run in parallel, each writing only its own slots, and the
@@ -130,14 +130,14 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   // group's distinct values live only while it is worked on (per thread), never all at once.
   // Sensitivities matter to k-means tables only.
   const ElementWeights* sens = cfg.mode == PalettizeMode::kKMeans ? sensitivity : nullptr;
-  auto distinct = [&](uint64_t t, Distinct* d) { return GroupDistinct(data, dtype, L, G, t, sens, d); };
+  auto distinct = [&](uint64_t t, DistinctValues* d) { return GroupDistinct(data, dtype, L, G, t, sens, d); };
   std::vector<char> finite(tables, 1);
   int nbits = cfg.nbits;
   if (cfg.mode == PalettizeMode::kUnique) {
     // The table size depends on the largest group: a first pass counts.
     std::vector<size_t> sizes(tables, 0);
     tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
-      thread_local Distinct d;
+      thread_local DistinctValues d;
       finite[t] = distinct(t, &d);
       sizes[t] = d.values.size();
     });
@@ -170,7 +170,7 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
   std::vector<double> sse(tables, 0.0), max_err(tables, 0.0), signal(tables, 0.0), wsse(tables, 0.0);
   tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
     thread_local std::vector<uint8_t> nearest;
-    thread_local Distinct d;
+    thread_local DistinctValues d;
     finite[t] = distinct(t, &d);
     if (!finite[t]) return;
     const bool quantized = cfg.lut_dtype != LutDType::kFloat;

@@ -18,8 +18,8 @@ void NearestSorted(const std::vector<double>& values, const double* entries, uin
 // Table t's distinct values (channels [t*G, (t+1)*G)) of a float16, bfloat16 or float32 weight, with
 // their summed sensitivities when `sens`: a histogram of bit patterns for 16-bit floats, a sort
 // for float32, in per-thread buffers. False when the group holds NaN or Inf.
-bool GroupDistinct(const uint8_t* data, int dtype, const Layout& L, uint64_t G, uint64_t t,
-                   const ElementWeights* sens, Distinct* d);
+bool GroupDistinct(const uint8_t* data, int dtype, const ChannelLayout& L, uint64_t G, uint64_t t,
+                   const ElementWeights* sens, DistinctValues* d);
 
 // A group's error sums, of the values as they are (float16, bfloat16, float32: never scaled).
 struct GroupTotals {
@@ -29,16 +29,17 @@ struct GroupTotals {
 // A group's table of K entries from its distinct values `d` (ScalarTable, then FinishTable into
 // lut, entries and, quantized, lut_scale and lut_offset), each distinct value's nearest entry
 // (`nearest`), and the group's error sums from the counts.
-GroupTotals GroupTable(const Distinct& d, const PalettizeConfig& cfg, int dtype, uint64_t K, double* lut,
-                       double* entries, double* lut_scale, double* lut_offset, std::vector<uint8_t>* nearest);
+GroupTotals GroupTable(const DistinctValues& d, const PalettizeConfig& cfg, int dtype, uint64_t K,
+                       double* lut, double* entries, double* lut_scale, double* lut_offset,
+                       std::vector<uint8_t>* nearest);
 
 // Table t's indices: each element takes `nearest` of its distinct value in `d` (GroupDistinct's).
-void GroupIndices(const uint8_t* data, int dtype, const Layout& L, uint64_t G, uint64_t t, const Distinct& d,
-                  const std::vector<uint8_t>& nearest, uint8_t* indices);
+void GroupIndices(const uint8_t* data, int dtype, const ChannelLayout& L, uint64_t G, uint64_t t,
+                  const DistinctValues& d, const std::vector<uint8_t>& nearest, uint8_t* indices);
 
 // Frees a group's per-thread buffers once they hold more than a million values (a float32 tensor
 // per tensor: half a gigabyte), so that they do not outlive the weight; small ones stay for reuse.
-void ReleaseLarge(Distinct* d, std::vector<uint8_t>* nearest);
+void ReleaseLarge(DistinctValues* d, std::vector<uint8_t>* nearest);
 
 // PalettizeWeightRaw for cluster_dim 1 without per-channel scale on float16, bfloat16 and float32.
 bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,

@@ -60,7 +60,7 @@ bool PalettizeWeightSweep(const uint8_t* data, const TensorShape& shape, const W
   // The fast path's work (fast_path.cc) with the group loop outside the width loop: each group's
   // distinct values are read once and give every width's table, nearest entries and totals.
   const int dtype = shape.mil_type;
-  const Layout L(shape, plan.channel_axis);
+  const ChannelLayout L(shape, plan.channel_axis);
   const uint64_t G = plan.group_size;
   const uint64_t tables = L.channels / G;
   const size_t W = widths.size();
@@ -84,7 +84,7 @@ bool PalettizeWeightSweep(const uint8_t* data, const TensorShape& shape, const W
   std::vector<char> finite(tables, 1);
   tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
     thread_local std::vector<uint8_t> nearest;
-    thread_local Distinct d;
+    thread_local DistinctValues d;
     finite[t] = GroupDistinct(data, dtype, L, G, t, sens, &d);
     if (!finite[t]) return;
     for (size_t w = 0; w < W; ++w) {
@@ -130,7 +130,7 @@ bool FillIndices(const uint8_t* data, const TensorShape& shape, const WeightPlan
   }
   // The entries as Core ML decompresses them (FinishTable's), from the stored tables.
   const int dtype = shape.mil_type;
-  const Layout L(shape, plan.channel_axis);
+  const ChannelLayout L(shape, plan.channel_axis);
   const uint64_t G = plan.group_size;
   const uint64_t K = uint64_t(1) << p->nbits;
   std::vector<double> entries(p->lut);
@@ -141,7 +141,7 @@ bool FillIndices(const uint8_t* data, const TensorShape& shape, const WeightPlan
   if (keep_decoded) p->decoded.assign(shape.elements, 0.0);
   tbb::parallel_for(uint64_t(0), p->tables, [&](uint64_t t) {
     thread_local std::vector<uint8_t> nearest;
-    thread_local Distinct d;
+    thread_local DistinctValues d;
     GroupDistinct(data, dtype, L, G, t, nullptr, &d);  // finite: the sweep checked
     NearestSorted(d.values, &entries[t * K], K, &nearest);
     GroupIndices(data, dtype, L, G, t, d, nearest, p->indices.data());

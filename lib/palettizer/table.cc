@@ -78,7 +78,7 @@ Clustering1D SafeKMeans1D(const double* xs, const double* ws, size_t n, uint64_t
   return c;
 }
 
-size_t ScalarTable(const Distinct& d, const PalettizeConfig& cfg, uint64_t K, double* table) {
+size_t ScalarTable(const DistinctValues& d, const PalettizeConfig& cfg, uint64_t K, double* table) {
   if (cfg.mode == PalettizeMode::kUnique) {
     std::copy(d.values.begin(), d.values.end(), table);
     return d.values.size();

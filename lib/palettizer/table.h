@@ -36,7 +36,7 @@ Clustering1D SafeKMeans1D(const double* xs, const double* ws, size_t n, uint64_t
 
 // Fills a scalar table from a group's distinct values (ascending, with weights): the optimal
 // k-means centroids, evenly spaced entries, or the values themselves. Returns the entries used.
-size_t ScalarTable(const Distinct& d, const PalettizeConfig& cfg, uint64_t K, double* table);
+size_t ScalarTable(const DistinctValues& d, const PalettizeConfig& cfg, uint64_t K, double* table);
 
 // Completes a table of K entries of D values whose first `used` are set: the rest repeat the last
 // (harmless, and keeps scalar tables sorted), all are rounded to the dtype and, for 8-bit tables,

@@ -33,7 +33,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
   const int dtype = shape.mil_type;
   const int axis = plan.channel_axis;
   const uint64_t D = uint64_t(cfg.cluster_dim);
-  const Layout L(shape, axis);
+  const ChannelLayout L(shape, axis);
   const uint64_t G = plan.group_size;
   const uint64_t tables = L.channels / G;
   double largest = 0;
@@ -146,7 +146,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
       std::copy(u.begin(), u.end(), table);
       used = u.size() / D;
     } else if (D == 1) {
-      std::vector<Point> pts;
+      std::vector<WeightedPoint> pts;
       pts.reserve(L.outer * G * L.inner);
       for (uint64_t o = 0; o < L.outer; ++o)
         for (uint64_t c = t * G; c < (t + 1) * G; ++c)
@@ -155,7 +155,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
             const uint64_t off = L.Offset(o, c, i);
             pts.push_back({norm(values[off], o, i), s * s, weighted ? sens.at(off) : 0.0});
           }
-      Distinct d;
+      DistinctValues d;
       MergePoints(pts, weighted, &d);
       used = ScalarTable(d, cfg, K, table);
     } else {

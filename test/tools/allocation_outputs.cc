@@ -8,13 +8,17 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "config/allocation_config.h"
 #include "palettize/compress.h"
+#include "palettize/overrides.h"
+#include "report/allocation_json.h"
 #include "report/allocation_plot.h"
 #include "util/staging.h"
 
@@ -23,32 +27,44 @@ using json = nlohmann::json;
 
 namespace {
 
+// A name the report writes, read back by the library's own parser; a name it does not know throws,
+// as a malformed JSON field does.
+void Parsed(const Status& st) {
+  if (!st.ok()) throw std::invalid_argument(st.message());
+}
+
 PalettizeConfig ConfigFrom(const json& j) {
   PalettizeConfig c;
-  const std::string mode = j.at("mode");
-  c.mode = mode == "kmeans"    ? PalettizeMode::kKMeans
-           : mode == "uniform" ? PalettizeMode::kUniform
-                               : PalettizeMode::kUnique;
+  Parsed(ParseMode(j.at("mode"), &c.mode));
   c.nbits = j.at("nbits").is_null() ? 0 : j.at("nbits").get<int>();
-  c.granularity =
-      j.at("granularity") == "per_tensor" ? Granularity::kPerTensor : Granularity::kPerGroupedChannel;
+  Parsed(ParseGranularity(j.at("granularity"), &c.granularity));
   c.group_size = j.at("group_size");
   if (!j.at("channel_axis").is_null()) c.channel_axis = j.at("channel_axis").get<int64_t>();
   c.cluster_dim = j.at("cluster_dim");
   c.enable_per_channel_scale = j.at("enable_per_channel_scale");
   const json& lut = j.at("lut_dtype");
-  c.lut_dtype = lut.is_null() ? LutDType::kFloat : lut == "int8" ? LutDType::kInt8 : LutDType::kUInt8;
+  c.lut_dtype = LutDType::kFloat;
+  if (!lut.is_null()) Parsed(ParseLutDType(lut, &c.lut_dtype));
   c.weight_threshold = j.at("weight_threshold");
   return c;
 }
 
+// The enum value whose name (as `name_of` writes it in the report) is `text`.
+template <typename E>
+E FromName(const std::string& text, std::initializer_list<E> values, const char* (*name_of)(E)) {
+  for (E v : values)
+    if (text == name_of(v)) return v;
+  throw std::invalid_argument("'" + text + "' is not a name the report writes");
+}
+
 Allocation AllocationFrom(const json& j) {
   Allocation a;
-  const std::string objective = j.at("objective");
-  a.objective = objective == "target_bpw"    ? AllocationObjective::kTargetBpw
-                : objective == "target_size" ? AllocationObjective::kTargetSize
-                                             : AllocationObjective::kMinSnr;
-  a.cost = j.at("cost") == "sse" ? AllocationCost::kSse : AllocationCost::kSensitivity;
+  a.objective = FromName(
+      j.at("objective").get<std::string>(),
+      {AllocationObjective::kTargetBpw, AllocationObjective::kTargetSize, AllocationObjective::kMinSnr},
+      ObjectiveName);
+  a.cost = FromName(j.at("cost").get<std::string>(), {AllocationCost::kSse, AllocationCost::kSensitivity},
+                    CostName);
   a.budget = j.at("budget");
   a.bytes = j.at("bytes");
   a.elements = j.at("elements");
@@ -113,7 +129,7 @@ int main(int argc, char** argv) {
   Allocation allocation;
   try {
     allocation = AllocationFrom(json::parse(text.str()));
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // json::exception, or a name Parsed or FromName rejects
     std::fprintf(stderr, "allocation_outputs: %s: %s\n", argv[1], e.what());
     return 1;
   }
