@@ -22,17 +22,19 @@ TEST_CASE("broadcast offsets walk each input as numpy does") {
   // a [2, 1] + b [3]: out[i, j] reads a[i, 0] and b[j].
   const std::vector<int64_t> out = {2, 3};
   std::vector<size_t> ia, ib;
-  ForEachBroadcast(out, BroadcastStrides({2, 1}, out), BroadcastStrides({3}, out), [&](size_t, size_t a, size_t b) {
-    ia.push_back(a);
-    ib.push_back(b);
-  });
+  ForEachBroadcast(out, BroadcastStrides({2, 1}, out), BroadcastStrides({3}, out),
+                   [&](size_t, size_t a, size_t b) {
+                     ia.push_back(a);
+                     ib.push_back(b);
+                   });
   CHECK(ia == std::vector<size_t>{0, 0, 0, 1, 1, 1});
   CHECK(ib == std::vector<size_t>{0, 1, 2, 0, 1, 2});
 }
 
 TEST_CASE("the registry knows the ops the shared models use") {
   const auto& r = palettize::eval::OpRegistry::Builtin();
-  for (const char* op : {"linear", "relu", "softmax", "cast", "conv", "reshape", "transpose", "classify", "add"})
+  for (const char* op :
+       {"linear", "relu", "softmax", "cast", "conv", "reshape", "transpose", "classify", "add"})
     CHECK(r.Find(op) != nullptr);
   CHECK(r.Find("topk") == nullptr);
 }

@@ -68,27 +68,28 @@ Status Reduce(OpContext& ctx, Kind kind) {
   const std::vector<size_t> zero(x->shape().size(), 0);
   // The position along the reduced axis of element i, for argmax/argmin: counted per output.
   std::vector<int64_t> seen(n_out, 0);
-  ForEachBroadcast(x->shape(), BroadcastStrides(keep_shape, x->shape()), zero, [&](size_t i, size_t o, size_t) {
-    const double v = x->at(i);
-    switch (kind) {
-      case Kind::kSum:
-      case Kind::kMean: acc[o] += v; break;
-      case Kind::kProd: acc[o] *= v; break;
-      case Kind::kL1: acc[o] += std::fabs(v); break;
-      case Kind::kL2:
-      case Kind::kSumSquare: acc[o] += v * v; break;
-      case Kind::kLogSumExp: acc[o] += std::exp(v - peak[o]); break;
-      case Kind::kMax:
-      case Kind::kArgMax:
-        if (v > acc[o] || best[o] < 0) acc[o] = v, best[o] = seen[o];
-        break;
-      case Kind::kMin:
-      case Kind::kArgMin:
-        if (v < acc[o] || best[o] < 0) acc[o] = v, best[o] = seen[o];
-        break;
-    }
-    ++seen[o];
-  });
+  ForEachBroadcast(x->shape(), BroadcastStrides(keep_shape, x->shape()), zero,
+                   [&](size_t i, size_t o, size_t) {
+                     const double v = x->at(i);
+                     switch (kind) {
+                       case Kind::kSum:
+                       case Kind::kMean: acc[o] += v; break;
+                       case Kind::kProd: acc[o] *= v; break;
+                       case Kind::kL1: acc[o] += std::fabs(v); break;
+                       case Kind::kL2:
+                       case Kind::kSumSquare: acc[o] += v * v; break;
+                       case Kind::kLogSumExp: acc[o] += std::exp(v - peak[o]); break;
+                       case Kind::kMax:
+                       case Kind::kArgMax:
+                         if (v > acc[o] || best[o] < 0) acc[o] = v, best[o] = seen[o];
+                         break;
+                       case Kind::kMin:
+                       case Kind::kArgMin:
+                         if (v < acc[o] || best[o] < 0) acc[o] = v, best[o] = seen[o];
+                         break;
+                     }
+                     ++seen[o];
+                   });
   Tensor y(OutDType(ctx, 0, arg ? int(MT::INT32) : x->dtype()), out_shape);
   for (size_t o = 0; o < n_out; ++o) {
     double v = acc[o];
@@ -126,7 +127,8 @@ Status LayerNorm(OpContext& ctx) {
   for (size_t k = first; k < norm.size(); ++k) inner *= size_t(x->shape()[k]);
   for (const Tensor* t : {gamma, beta})
     if (t != nullptr && (!t->is_float() || t->size() != inner))
-      return ctx.Fail("gamma/beta: " + DescribeTensor(*t) + " for " + std::to_string(inner) + " normalised values");
+      return ctx.Fail("gamma/beta: " + DescribeTensor(*t) + " for " + std::to_string(inner) +
+                      " normalised values");
   Tensor y(OutDType(ctx, 0, x->dtype()), x->shape());
   const size_t outer = inner ? x->size() / inner : 0;
   for (size_t o = 0; o < outer; ++o) {

@@ -48,7 +48,8 @@ Status Transpose(OpContext& ctx) {
   PALETTIZE_RETURN_IF_ERROR(ctx.Ints("perm", &perm));
   const int rank = x->rank();
   std::vector<bool> seen(size_t(rank), false);
-  if (int(perm.size()) != rank) return ctx.Fail("perm: " + ShapeText(perm) + " for rank " + std::to_string(rank));
+  if (int(perm.size()) != rank)
+    return ctx.Fail("perm: " + ShapeText(perm) + " for rank " + std::to_string(rank));
   std::vector<int64_t> shape(static_cast<size_t>(rank));
   const std::vector<size_t> in_strides = Strides(x->shape());
   std::vector<size_t> strides(static_cast<size_t>(rank));
@@ -73,7 +74,8 @@ Status ExpandDims(OpContext& ctx) {
   std::vector<bool> unit(size_t(rank), false);
   for (int64_t a : axes) {
     const int n = NormalizeAxis(a, rank);
-    if (n < 0 || unit[size_t(n)]) return ctx.Fail("axes: " + ShapeText(axes) + " for output rank " + std::to_string(rank));
+    if (n < 0 || unit[size_t(n)])
+      return ctx.Fail("axes: " + ShapeText(axes) + " for output rank " + std::to_string(rank));
     unit[size_t(n)] = true;
   }
   std::vector<int64_t> shape;
@@ -92,7 +94,8 @@ Status Squeeze(OpContext& ctx) {
     PALETTIZE_RETURN_IF_ERROR(ctx.Ints("axes", &axes));
     for (int64_t a : axes) {
       const int n = NormalizeAxis(a, x->rank());
-      if (n < 0 || x->dim(n) != 1) return ctx.Fail("axes: " + ShapeText(axes) + " for x " + ShapeText(x->shape()));
+      if (n < 0 || x->dim(n) != 1)
+        return ctx.Fail("axes: " + ShapeText(axes) + " for x " + ShapeText(x->shape()));
       drop[size_t(n)] = true;
     }
   } else {
@@ -111,7 +114,8 @@ Status Tile(OpContext& ctx) {
   std::vector<int64_t> reps;
   PALETTIZE_RETURN_IF_ERROR(ctx.Input("x", &x));
   PALETTIZE_RETURN_IF_ERROR(ctx.Ints("reps", &reps));
-  if (int(reps.size()) != x->rank()) return ctx.Fail("reps: " + ShapeText(reps) + " for rank " + std::to_string(x->rank()));
+  if (int(reps.size()) != x->rank())
+    return ctx.Fail("reps: " + ShapeText(reps) + " for rank " + std::to_string(x->rank()));
   std::vector<int64_t> shape = x->shape();
   for (size_t k = 0; k < shape.size(); ++k) {
     if (reps[k] < 0) return ctx.Fail("reps: " + ShapeText(reps) + " has a negative count");
@@ -141,7 +145,8 @@ Status Pad(OpContext& ctx) {
   if (mode != "constant" && mode != "reflect" && mode != "replicate")
     return ctx.Fail("mode: '" + mode + "', expected constant, reflect or replicate");
   const size_t rank = size_t(x->rank());
-  if (pad.size() % 2 != 0 || pad.size() / 2 > rank) return ctx.Fail("pad: " + ShapeText(pad) + " for rank " + std::to_string(rank));
+  if (pad.size() % 2 != 0 || pad.size() / 2 > rank)
+    return ctx.Fail("pad: " + ShapeText(pad) + " for rank " + std::to_string(rank));
   std::vector<int64_t> before(rank, 0), shape = x->shape();
   const size_t first = rank - pad.size() / 2;
   for (size_t k = first; k < rank; ++k) {

@@ -30,7 +30,8 @@ Status Join(OpContext& ctx, bool stack) {
   std::vector<int64_t> base = xs[0]->shape();
   const int out_rank = int(base.size()) + (stack ? 1 : 0);
   const int axis = NormalizeAxis(axis_param, out_rank);
-  if (axis < 0) return ctx.Fail("axis: " + std::to_string(axis_param) + " for rank " + std::to_string(out_rank));
+  if (axis < 0)
+    return ctx.Fail("axis: " + std::to_string(axis_param) + " for rank " + std::to_string(out_rank));
   if (stack) base.insert(base.begin() + axis, 1);
   int64_t total = 0;
   for (const Tensor* x : xs) {
@@ -118,7 +119,8 @@ Status SliceByIndex(OpContext& ctx) {
   PALETTIZE_RETURN_IF_ERROR(ctx.IntsOr("end_mask", std::vector<int64_t>(rank, 0), &emask));
   PALETTIZE_RETURN_IF_ERROR(ctx.IntsOr("squeeze_mask", std::vector<int64_t>(rank, 0), &smask));
   for (const auto* v : {&begin, &end, &stride, &bmask, &emask, &smask})
-    if (v->size() != rank) return ctx.Fail("begin, end, stride and masks need " + std::to_string(rank) + " values");
+    if (v->size() != rank)
+      return ctx.Fail("begin, end, stride and masks need " + std::to_string(rank) + " values");
   std::vector<int64_t> shape(rank), squeezed;
   for (size_t k = 0; k < rank; ++k) {
     const int64_t n = x->shape()[k], s = stride[k];
@@ -134,7 +136,8 @@ Status SliceByIndex(OpContext& ctx) {
     const int64_t count = s > 0 ? (e - b + s - 1) / s : (b - e - s - 1) / -s;
     shape[k] = std::max<int64_t>(count, 0);
     begin[k] = b;
-    if (smask[k] && shape[k] != 1) return ctx.Fail("squeeze_mask at axis " + std::to_string(k) + ": index out of range");
+    if (smask[k] && shape[k] != 1)
+      return ctx.Fail("squeeze_mask at axis " + std::to_string(k) + ": index out of range");
     if (!smask[k]) squeezed.push_back(shape[k]);
   }
   Tensor y = Strided(*x, begin, stride, shape, x->dtype());
@@ -149,13 +152,15 @@ Status SliceBySize(OpContext& ctx) {
   PALETTIZE_RETURN_IF_ERROR(ctx.Ints("begin", &begin));
   PALETTIZE_RETURN_IF_ERROR(ctx.Ints("size", &size));
   const size_t rank = size_t(x->rank());
-  if (begin.size() != rank || size.size() != rank) return ctx.Fail("begin and size need " + std::to_string(rank) + " values");
+  if (begin.size() != rank || size.size() != rank)
+    return ctx.Fail("begin and size need " + std::to_string(rank) + " values");
   for (size_t k = 0; k < rank; ++k) {
     const int64_t n = x->shape()[k];
     if (begin[k] < 0) begin[k] += n;
     if (size[k] == -1) size[k] = n - begin[k];
     if (begin[k] < 0 || size[k] < 0 || begin[k] + size[k] > n)
-      return ctx.Fail("begin " + ShapeText(begin) + " size " + ShapeText(size) + " outside x " + ShapeText(x->shape()));
+      return ctx.Fail("begin " + ShapeText(begin) + " size " + ShapeText(size) + " outside x " +
+                      ShapeText(x->shape()));
   }
   return ctx.SetOutput(0, Strided(*x, begin, std::vector<int64_t>(rank, 1), size, x->dtype()));
 }
@@ -181,7 +186,8 @@ Status Gather(OpContext& ctx) {
     int64_t v = ind->i()[j];
     if (v < 0) v += int64_t(in.len);
     if (v < 0 || v >= int64_t(in.len))
-      return ctx.Fail("indices: " + std::to_string(ind->i()[j]) + " outside an axis of " + std::to_string(in.len));
+      return ctx.Fail("indices: " + std::to_string(ind->i()[j]) + " outside an axis of " +
+                      std::to_string(in.len));
   }
   for (size_t o = 0; o < in.outer; ++o)
     for (size_t j = 0; j < ind->size(); ++j) {
@@ -201,9 +207,11 @@ Status GatherAlongAxis(OpContext& ctx) {
   PALETTIZE_RETURN_IF_ERROR(ctx.Input("indices", &ind));
   int axis = 0;
   PALETTIZE_RETURN_IF_ERROR(AxisParam(ctx, "axis", 0, x->rank(), &axis));
-  if (ind->rank() != x->rank() || ind->is_float()) return ctx.Fail("indices: " + DescribeTensor(*ind) + " for x " + DescribeTensor(*x));
+  if (ind->rank() != x->rank() || ind->is_float())
+    return ctx.Fail("indices: " + DescribeTensor(*ind) + " for x " + DescribeTensor(*x));
   for (int k = 0; k < x->rank(); ++k)
-    if (k != axis && ind->dim(k) != x->dim(k)) return ctx.Fail("indices " + ShapeText(ind->shape()) + " for x " + ShapeText(x->shape()));
+    if (k != axis && ind->dim(k) != x->dim(k))
+      return ctx.Fail("indices " + ShapeText(ind->shape()) + " for x " + ShapeText(x->shape()));
   Tensor y(x->dtype(), ind->shape());
   const std::vector<size_t> st = Strides(x->shape());
   const int64_t len = x->dim(axis);
@@ -212,7 +220,8 @@ Status GatherAlongAxis(OpContext& ctx) {
     int64_t v = ind->i()[o];
     if (v < 0) v += len;
     if (v < 0 || v >= len) {
-      st_out = ctx.Fail("indices: " + std::to_string(ind->i()[o]) + " outside an axis of " + std::to_string(len));
+      st_out =
+          ctx.Fail("indices: " + std::to_string(ind->i()[o]) + " outside an axis of " + std::to_string(len));
       return;
     }
     size_t i = 0;
