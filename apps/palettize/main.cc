@@ -430,14 +430,21 @@ static int Run(int argc, char** argv) {
 
   std::string eval_model;
   palettize::EvalOptions eval_options;
-  CLI::App* eval =
-      app.add_subcommand("eval",
-                         "Run a function of an ML Program on CPU and print a summary of each output (name, "
-                         "dtype, shape, min, max, "
-                         "mean). Inputs are generated from the model's input description, seeded.");
+  CLI::App* eval = app.add_subcommand(
+      "eval",
+      "Run a function of an ML Program on CPU and print a summary of each output (name, "
+      "dtype, shape, min, max, "
+      "mean), or write the outputs to an .npz. Inputs come from --inputs or are generated from the "
+      "function's declared inputs, seeded.");
   eval->add_option("MODEL", eval_model, "The .mlpackage to run")->required();
   eval->add_option("--function", eval_options.function, "The program's function to run")
       ->capture_default_str();
+  eval->add_option("--inputs", eval_options.inputs_path,
+                   "A NumPy .npz of inputs by name (numpy.savez or savez_compressed), each of the dtype and "
+                   "shape the function declares; inputs it lacks are generated (--seed)");
+  eval->add_option("--outputs", eval_options.outputs_path,
+                   "Write every output to this .npz, under its name, instead of printing the summary");
+  eval->add_flag("--force", eval_options.overwrite, "Replace an existing --outputs file");
   eval->add_option(
           "--seed", eval_options.seed,
           "Seed of generated inputs: floats (and images) normal(0, 1), integers in [0, 10), bools 0 or 1")
@@ -470,6 +477,11 @@ static int Run(int argc, char** argv) {
     palettize::EvalReport report;
     palettize::Status st = palettize::Eval(eval_model, eval_options, &report);
     if (!st.ok()) return Fail(st);
+    if (!eval_options.outputs_path.empty()) {
+      Say(spdlog::level::info,
+          "wrote " + std::to_string(report.outputs.size()) + " outputs to " + eval_options.outputs_path);
+      return kExitOk;
+    }
     st = PrintOut(palettize::EvalSummaryToText(report));
     return st.ok() ? kExitOk : Fail(st);
   }

@@ -11,8 +11,11 @@
 namespace palettize {
 
 struct EvalOptions {
-  std::string inputs_path;   // .npz of inputs by name; "" generates every input
-  std::string outputs_path;  // .npz to write every output to; "" writes nothing
+  // .npz of inputs by name, each of the dtype and shape the function declares (not converted);
+  // an array naming no input is an error. "" generates every input.
+  std::string inputs_path;
+  // .npz to write every output to, under its name (path rules as compress's); "" writes nothing.
+  std::string outputs_path;
   std::string function = "main";
   // Seeds the inputs the .npz lacks: floats normal(0, 1) (image inputs too: the float tensor
   // [1, C, H, W] the program declares), integers uniform in [0, 10), bools 0 or 1. The same seed
