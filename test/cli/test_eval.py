@@ -181,6 +181,9 @@ def test_outputs_follow_the_path_rules(palettize_bin, tmp_path, mnist):
     assert r.returncode == 1
     assert r.stderr == f"palettize: {inside}: the output lies inside the input {mnist}; write outside it\n"
     assert not inside.exists()
+    r = run(palettize_bin, "eval", mnist, "--inputs", out, "--outputs", out, "--force")
+    assert r.returncode == 1
+    assert r.stderr == f"palettize: {out}: the output is the --inputs file; write to another path\n"
 
 
 def psnr(ref, got):
