@@ -213,9 +213,13 @@ TEST_CASE("npz: overlapping and repeated entries, a wrong CRC and a lost end rec
 
 TEST_CASE("npz: deflated entries (savez_compressed) are inflated and checked") {
   const std::string npy = NpyHeaderBytes(NpyDType::kI2, {100}) + std::string(200, '\x02');
+  // The arrays point into the inflated bytes: those must outlive them.
+  const std::string file = Deflated(npy, uint32_t(npy.size()));
   std::vector<NpyArray> a;
-  REQUIRE(Parse(Deflated(npy, uint32_t(npy.size())), &a).ok());
+  std::vector<std::vector<uint8_t>> inflated;
+  REQUIRE(ParseNpz(reinterpret_cast<const uint8_t*>(file.data()), file.size(), "t.npz", &a, &inflated).ok());
   REQUIRE(a.size() == 1);
+  CHECK(a[0].data >= inflated[0].data());
   CHECK(a[0].At(99) == 514.0);
   CHECK(Parse(Deflated(npy, 0xFFFFFFFFu)).message() ==
         "t.npz: entry 'x.npy': a size or offset is 0xFFFFFFFF but no zip64 extra field");

@@ -35,7 +35,8 @@ void Append(std::string* out, T v) {
 
 }  // namespace
 
-Status TensorFromNpy(const NpyArray& array, const std::string& file, const mil::ValueType& type, Tensor* out) {
+Status TensorFromNpy(const NpyArray& array, const std::string& file, const mil::ValueType& type,
+                     Tensor* out) {
   const DeclaredType want = ParseDeclaredType(type);
   NpyDType dtype;
   bool shape_ok = want.dims.size() == array.shape.size();
@@ -44,8 +45,10 @@ Status TensorFromNpy(const NpyArray& array, const std::string& file, const mil::
   if (!want.tensor || !NpyOf(want.dtype, &dtype) || dtype != array.dtype || !shape_ok) {
     std::string given = std::string(NpyDTypeName(array.dtype)) + " [";
     for (size_t k = 0; k < array.shape.size(); ++k) given += (k ? ", " : "") + std::to_string(array.shape[k]);
-    const std::string declared = want.tensor ? DTypeName(want.dtype) + " " + ShapeText(want.dims) : "not a tensor";
-    return Status::InvalidArgument(file + ": input '" + array.name + "': " + given + "], the model takes " + declared);
+    const std::string declared =
+        want.tensor ? DTypeName(want.dtype) + " " + ShapeText(want.dims) : "not a tensor";
+    return Status::InvalidArgument(file + ": input '" + array.name + "': " + given + "], the model takes " +
+                                   declared);
   }
   std::vector<int64_t> shape(array.shape.begin(), array.shape.end());
   Tensor t(want.dtype, shape);
