@@ -25,6 +25,7 @@
 #include "palettize/compress_run.h"
 #include "palettize/config.h"
 #include "palettize/decompress.h"
+#include "palettize/eval.h"
 #include "palettize/inspect.h"
 #include "palettize/option_names.h"
 #include "palettize/overrides.h"
@@ -427,6 +428,28 @@ static int Run(int argc, char** argv) {
       "Exit 4 when a weight's SNR is below this many dB (identical weights have an infinite SNR). A weight "
       "missing from COMPRESSED, or of another dtype or shape, always exits 2");
 
+  std::string eval_model;
+  palettize::EvalOptions eval_options;
+  CLI::App* eval = app.add_subcommand(
+      "eval",
+      "Run a function of an ML Program on CPU and print a summary of each output (name, "
+      "dtype, shape, min, max, "
+      "mean), or write the outputs to an .npz. Inputs come from --inputs or are generated from the "
+      "function's declared inputs, seeded.");
+  eval->add_option("MODEL", eval_model, "The .mlpackage to run")->required();
+  eval->add_option("--function", eval_options.function, "The program's function to run")
+      ->capture_default_str();
+  eval->add_option("--inputs", eval_options.inputs_path,
+                   "A NumPy .npz of inputs by name (numpy.savez or savez_compressed), each of the dtype and "
+                   "shape the function declares; inputs it lacks are generated (--seed)");
+  eval->add_option("--outputs", eval_options.outputs_path,
+                   "Write every output to this .npz, under its name, instead of printing the summary");
+  eval->add_flag("--force", eval_options.overwrite, "Replace an existing --outputs file");
+  eval->add_option(
+          "--seed", eval_options.seed,
+          "Seed of generated inputs: floats (and images) normal(0, 1), integers in [0, 10), bools 0 or 1")
+      ->capture_default_str();
+
   // An unknown word where the command goes is named, rather than CLI11's "A subcommand is required".
   if (argc > 1 && argv[1][0] != '-') {
     std::string known;
@@ -449,6 +472,19 @@ static int Run(int argc, char** argv) {
 
   if (compare->parsed())
     return RunCompare(cmp_original, cmp_compressed, cmp_json, o_min_snr->count() ? &min_snr : nullptr);
+
+  if (eval->parsed()) {
+    palettize::EvalReport report;
+    palettize::Status st = palettize::Eval(eval_model, eval_options, &report);
+    if (!st.ok()) return Fail(st);
+    if (!eval_options.outputs_path.empty()) {
+      Say(spdlog::level::info,
+          "wrote " + std::to_string(report.outputs.size()) + " outputs to " + eval_options.outputs_path);
+      return kExitOk;
+    }
+    st = PrintOut(palettize::EvalSummaryToText(report));
+    return st.ok() ? kExitOk : Fail(st);
+  }
 
   if (decompress->parsed()) {
     palettize::DecompressOptions options;

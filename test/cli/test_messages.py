@@ -6,14 +6,14 @@ import subprocess
 
 import pytest
 
-KNOWN = "inspect, compress, decompress, compare"
+KNOWN = "inspect, compress, decompress, compare, eval"
 
 
 def run(bin_, *args):
     return subprocess.run([bin_, *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("word", ["eval", "frobnicate", "Compress"])
+@pytest.mark.parametrize("word", ["evaluate", "frobnicate", "Compress"])
 def test_unknown_command_is_named(palettize_bin, word):
     r = run(palettize_bin, word, "model.mlpackage")
     assert r.returncode == 1

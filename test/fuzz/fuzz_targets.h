@@ -15,6 +15,7 @@ int FuzzManifest(const uint8_t* data, size_t size);    // Manifest.json text
 int FuzzConfig(const uint8_t* data, size_t size);      // a YAML config
 int FuzzCompress(const uint8_t* data, size_t size);    // options byte + package archive: compress
 int FuzzConstexpr(const uint8_t* data, size_t size);   // a compressed package archive: decompress, compare
+int FuzzNpz(const uint8_t* data, size_t size);         // an .npz file: read, written again, read again
 
 struct FuzzTarget {
   const char* name;  // the harness's name: test/fuzz/<name>_fuzz.cc, regressions/<name>/
@@ -22,8 +23,13 @@ struct FuzzTarget {
 };
 
 inline constexpr FuzzTarget kFuzzTargets[] = {
-    {"blob_reader", FuzzBlobReader}, {"ml_program", FuzzMlProgram}, {"manifest", FuzzManifest},
-    {"config", FuzzConfig},          {"compress", FuzzCompress},    {"constexpr", FuzzConstexpr},
+    {"blob_reader", FuzzBlobReader},
+    {"ml_program", FuzzMlProgram},
+    {"manifest", FuzzManifest},
+    {"config", FuzzConfig},
+    {"compress", FuzzCompress},
+    {"constexpr", FuzzConstexpr},
+    {"npz", FuzzNpz},
 };
 
 }  // namespace palettize

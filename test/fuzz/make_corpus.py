@@ -6,14 +6,16 @@
 Writes OUT/<harness>/<seed> for every harness: each package's weight.bin files (blob_reader),
 Manifest.json (manifest), the package as an archive (ml_program; compress, with a few option
 bytes; constexpr, when its model holds constexpr ops, i.e. it is compressed), and every YAML file
-of CONFIG_DIR (config). A folder that is not itself a package stands
+of CONFIG_DIR (config), and a few small .npz files (npz). A folder that is not itself a package stands
 for every *.mlpackage in it. Packages after --constexpr-only (many compressed variants of the
 same models) seed only the constexpr harness, so the others' corpora stay small. Standard library
 only: it runs before the venv exists."""
 import hashlib
+import io
 import pathlib
 import struct
 import sys
+import zipfile
 
 SMALL = 128 << 10     # larger packages go into the archives without their weight files
 BLOB_SEED = 64 << 10  # larger weight.bin files are cut to their first 4 KiB
@@ -37,6 +39,33 @@ def put(out, harness, name, data):
     folder = out / harness
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}-{hashlib.sha1(data).hexdigest()[:12]}").write_bytes(data)
+
+
+def npy(descr, shape, data, version=1):
+    """An .npy array as numpy writes it: magic, version, header length, padded dict, data."""
+    dims = ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "")
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}"
+    lead = 10 if version == 1 else 12
+    header += " " * ((64 - (lead + len(header) + 1) % 64) % 64) + "\n"
+    size = struct.pack("<H" if version == 1 else "<I", len(header))
+    return b"\x93NUMPY" + bytes([version, 0]) + size + header.encode() + data
+
+
+def npz_seeds(out):
+    """.npz files like numpy's savez (stored, zip64 extras) and savez_compressed (deflate)."""
+    arrays = {
+        "x": npy("<f4", (2, 3), struct.pack("<6f", *range(6))),
+        "ids": npy("<i8", (4,), struct.pack("<4q", 1, 2, 3, 4)),
+        "mask": npy("|b1", (), b"\x01", version=2),
+        "h": npy("<f2", (1, 2), b"\x00\x3c\x00\xc0", version=3),
+    }
+    for name, method in (("stored", zipfile.ZIP_STORED), ("deflated", zipfile.ZIP_DEFLATED)):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", method) as z:
+            for key, data in arrays.items():
+                with z.open(key + ".npy", "w", force_zip64=True) as f:
+                    f.write(data)
+        put(out, "npz", name, buf.getvalue())
 
 
 def packages(args):
@@ -78,6 +107,7 @@ def main():
                 put(out, "constexpr", name, archive(pkg, True))
     for c in sorted(pathlib.Path(configs).glob("*.yaml")):
         put(out, "config", c.stem, c.read_bytes())
+    npz_seeds(out)
 
 
 if __name__ == "__main__":

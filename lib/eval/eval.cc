@@ -1,0 +1,126 @@
+// palettize eval (palettize/eval.h): inputs read or generated, one run of the interpreter, the
+// outputs summarised (and written).
+#include "palettize/eval.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+
+#include "eval/input_gen.h"
+#include "eval/interpreter.h"
+#include "eval/npz_io.h"
+#include "mil/dtype.h"
+#include "npy/npz.h"
+#include "package/package.h"
+#include "util/guard.h"
+#include "util/path_rules.h"
+
+namespace palettize {
+
+namespace {
+
+EvalTensorSummary Summarize(const std::string& name, const eval::Tensor& t) {
+  EvalTensorSummary s;
+  s.name = name;
+  s.dtype = DTypeName(t.dtype());
+  s.shape = t.shape();
+  if (t.is_string() || t.size() == 0) {
+    s.min = s.max = s.mean = std::numeric_limits<double>::quiet_NaN();
+    return s;
+  }
+  s.min = s.max = t.at(0);
+  double sum = 0;
+  for (size_t k = 0; k < t.size(); ++k) {
+    const double v = t.at(k);
+    s.min = std::fmin(s.min, v);
+    s.max = std::fmax(s.max, v);
+    sum += v;
+  }
+  s.mean = sum / double(t.size());
+  return s;
+}
+
+// Every array of `npz` must name an input of the function: a misspelt name would otherwise
+// leave that input generated without a word.
+Status CheckArrayNames(const NpzFile& npz, const std::string& file, const std::string& function,
+                       const std::vector<std::pair<std::string, const mil::ValueType*>>& declared) {
+  for (const NpyArray& a : npz.arrays()) {
+    bool found = false;
+    std::string names;
+    for (const auto& d : declared) {
+      found = found || d.first == a.name;
+      names += (names.empty() ? "" : ", ") + d.first;
+    }
+    if (!found)
+      return Status::InvalidArgument(file + ": array '" + a.name + "' is not an input of function '" +
+                                     function + "' (its inputs: " + names + ")");
+  }
+  return Status::OK();
+}
+
+Status EvalUnguarded(const std::string& model, const EvalOptions& options, EvalReport* report) {
+  *report = EvalReport();
+  RunPaths paths;
+  paths.inputs = {{"the input", model}, {"the --inputs file", options.inputs_path}};
+  if (!options.outputs_path.empty()) paths.outputs.push_back({options.outputs_path, OutputKind::kFile});
+  paths.overwrite = options.overwrite;
+  PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(paths));
+  Package package;
+  PALETTIZE_RETURN_IF_ERROR(package.Load(model));
+  std::vector<std::pair<std::string, const mil::ValueType*>> declared;
+  PALETTIZE_RETURN_IF_ERROR(eval::Interpreter::FunctionInputs(package, options.function, &declared));
+  NpzFile npz;
+  if (!options.inputs_path.empty()) {
+    PALETTIZE_RETURN_IF_ERROR(npz.Open(options.inputs_path));
+    PALETTIZE_RETURN_IF_ERROR(CheckArrayNames(npz, options.inputs_path, options.function, declared));
+  }
+  std::map<std::string, eval::Tensor> inputs;
+  for (const auto& [name, type] : declared) {
+    eval::Tensor t;
+    const NpyArray* given = options.inputs_path.empty() ? nullptr : npz.Find(name);
+    if (given != nullptr)
+      PALETTIZE_RETURN_IF_ERROR(eval::TensorFromNpy(*given, options.inputs_path, *type, &t));
+    else
+      PALETTIZE_RETURN_IF_ERROR(eval::GenerateInput(name, *type, options.seed, &t));
+    EvalTensorSummary s = Summarize(name, t);
+    s.generated = given == nullptr;
+    report->inputs.push_back(s);
+    inputs[name] = std::move(t);
+  }
+  eval::Interpreter interp(package);
+  std::map<std::string, eval::Tensor> outputs;
+  PALETTIZE_RETURN_IF_ERROR(interp.Run(options.function, std::move(inputs), &outputs));
+  for (const auto& [name, t] : outputs) report->outputs.push_back(Summarize(name, t));
+  if (options.outputs_path.empty()) return Status::OK();
+  std::vector<NpyOutArray> arrays(outputs.size());
+  size_t k = 0;
+  for (const auto& [name, t] : outputs)
+    PALETTIZE_RETURN_IF_ERROR(eval::TensorToNpy(name, t, options.outputs_path, &arrays[k++]));
+  return WriteNpz(options.outputs_path, arrays, options.overwrite);
+}
+
+std::string Number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+Status Eval(const std::string& model, const EvalOptions& options, EvalReport* report) {
+  return Guarded(model, [&] { return EvalUnguarded(model, options, report); });
+}
+
+std::string EvalSummaryToText(const EvalReport& report) {
+  std::string out;
+  for (const EvalTensorSummary& s : report.outputs) {
+    std::string shape = "[";
+    for (size_t k = 0; k < s.shape.size(); ++k) shape += (k ? ", " : "") + std::to_string(s.shape[k]);
+    out += s.name + "  " + s.dtype + " " + shape + "]  min " + Number(s.min) + "  max " + Number(s.max) +
+           "  mean " + Number(s.mean) + "\n";
+  }
+  return out;
+}
+
+}  // namespace palettize
