@@ -12,6 +12,14 @@ static OpRegistry MakeBuiltin() {
   RegisterActivationOps(r);
   RegisterLinearOps(r);
   RegisterMiscOps(r);
+  RegisterPoolOps(r);
+  RegisterNormOps(r);
+  RegisterConvTransposeOps(r);
+  RegisterResampleOps(r);
+  RegisterRecurrentOps(r);
+  RegisterControlOps(r);
+  RegisterAttentionOps(r);
+  RegisterIndexOps(r);
   return r;
 }
 
