@@ -62,7 +62,11 @@ struct OpRun {
 
   explicit OpRun(const std::string& type) {
     op.set_type(type);
-    (*op.mutable_attributes())["name"].mutable_immediatevalue()->mutable_tensor()->mutable_strings()->add_values("t");
+    (*op.mutable_attributes())["name"]
+        .mutable_immediatevalue()
+        ->mutable_tensor()
+        ->mutable_strings()
+        ->add_values("t");
   }
   OpRun& In(const std::string& param, Tensor t) {
     const std::string name = "v" + std::to_string(next++);
@@ -110,10 +114,14 @@ TEST_CASE("eval pool: max and avg over 2x2 windows, padding counted or excluded,
   // Padding 1 all round, stride 2: the windows hold {1}, {2,3}, {4,7}, {5,6,8,9}.
   for (bool exclude : {true, false}) {
     OpRun avg("avg_pool");
-    avg.In("x", x).In("kernel_sizes", I({2}, {2, 2})).In("strides", I({2}, {2, 2})).In("pad_type", S1("custom"));
+    avg.In("x", x)
+        .In("kernel_sizes", I({2}, {2, 2}))
+        .In("strides", I({2}, {2, 2}))
+        .In("pad_type", S1("custom"));
     avg.In("pad", I({4}, {1, 1, 1, 1})).In("exclude_padding_from_average", B1(exclude));
     REQUIRE(avg.Out(MT::FLOAT32, {1, 1, 2, 2}).Run());
-    CheckNear(avg.Floats(), exclude ? std::vector<float>{1, 2.5f, 5.5f, 7} : std::vector<float>{0.25f, 1.25f, 2.75f, 7});
+    CheckNear(avg.Floats(),
+              exclude ? std::vector<float>{1, 2.5f, 5.5f, 7} : std::vector<float>{0.25f, 1.25f, 2.75f, 7});
   }
   // 1-D, 5 samples, kernel 2 stride 2: floor gives 2 windows, ceil a third holding only 5.
   for (bool ceil : {false, true}) {
@@ -169,7 +177,9 @@ TEST_CASE("eval conv_transpose: strides, crop, bias, groups") {
   CheckNear(b.Floats(), {11, 13, 12});
   // Two groups of one channel each: each output channel is its input times its kernel.
   OpRun g("conv_transpose");
-  g.In("x", F({1, 2, 1, 1}, {1, 2})).In("weight", F({2, 1, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8})).In("groups", I1(2));
+  g.In("x", F({1, 2, 1, 1}, {1, 2}))
+      .In("weight", F({2, 1, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8}))
+      .In("groups", I1(2));
   REQUIRE(g.Out(MT::FLOAT32, {1, 2, 2, 2}).Run());
   CheckNear(g.Floats(), {1, 2, 3, 4, 10, 12, 14, 16});
   // Dilation 2 spreads the taps; output_shape keeps one extra sample past the full output.
@@ -201,12 +211,16 @@ TEST_CASE("eval resample: the grid of each bilinear mode, nearest neighbour") {
     const char* name;
     std::vector<float> want;
   };
-  for (const Mode& m : {Mode{"DEFAULT", {0, 0.4f, 0.8f, 1, 1}}, Mode{"OFFSET_CORNERS", {0.1f, 0.3f, 0.5f, 0.7f, 0.9f}},
-                        Mode{"STRICT_ALIGN_CORNERS", {0, 0.25f, 0.5f, 0.75f, 1}},
-                        Mode{"UNALIGN_CORNERS", {0, 0.1f, 0.5f, 0.9f, 1}}}) {
+  for (const Mode& m :
+       {Mode{"DEFAULT", {0, 0.4f, 0.8f, 1, 1}}, Mode{"OFFSET_CORNERS", {0.1f, 0.3f, 0.5f, 0.7f, 0.9f}},
+        Mode{"STRICT_ALIGN_CORNERS", {0, 0.25f, 0.5f, 0.75f, 1}},
+        Mode{"UNALIGN_CORNERS", {0, 0.1f, 0.5f, 0.9f, 1}}}) {
     INFO(m.name);
     OpRun r("resize_bilinear");
-    r.In("x", x).In("target_size_height", I1(1)).In("target_size_width", I1(5)).In("sampling_mode", S1(m.name));
+    r.In("x", x)
+        .In("target_size_height", I1(1))
+        .In("target_size_width", I1(5))
+        .In("sampling_mode", S1(m.name));
     REQUIRE(r.Out(MT::FLOAT32, {1, 1, 1, 5}).Run());
     CheckNear(r.Floats(), m.want);
   }
@@ -229,7 +243,8 @@ TEST_CASE("eval lstm: gates, bidirectional alignment, final states") {
     r->In("initial_h", F({1, int64_t(dirs)}, std::vector<float>(size_t(dirs), 0)));
     r->In("initial_c", F({1, int64_t(dirs)}, std::vector<float>(size_t(dirs), 0)));
     r->In("weight_ih", F({4, 1}, {0, 0, 0, 1})).In("weight_hh", F({4, 1}, {0, 0, 0, 0}));
-    if (dirs == 2) r->In("weight_ih_back", F({4, 1}, {0, 0, 0, 1})).In("weight_hh_back", F({4, 1}, {0, 0, 0, 0}));
+    if (dirs == 2)
+      r->In("weight_ih_back", F({4, 1}, {0, 0, 0, 1})).In("weight_hh_back", F({4, 1}, {0, 0, 0, 0}));
     r->In("direction", S1(direction)).In("output_sequence", B1(seq));
     r->Out(MT::FLOAT32, {seq ? 2 : 1, 1, dirs}).Out(MT::FLOAT32, {1, dirs}).Out(MT::FLOAT32, {1, dirs});
     REQUIRE(r->Run());
@@ -285,8 +300,9 @@ TEST_CASE("eval gru and rnn: reset gate placement, reverse") {
 namespace {
 
 // Adds to `block` the op `type`(params bound by name) -> one output `out` of `dtype`, scalar.
-void AddOp(MT::Block* block, const std::string& type, const std::vector<std::pair<std::string, std::string>>& params,
-           const std::string& out, int dtype) {
+void AddOp(MT::Block* block, const std::string& type,
+           const std::vector<std::pair<std::string, std::string>>& params, const std::string& out,
+           int dtype) {
   MT::Operation* op = block->add_operations();
   op->set_type(type);
   for (const auto& [p, name] : params) (*op->mutable_inputs())[p].add_arguments()->set_name(name);
@@ -344,7 +360,9 @@ TEST_CASE("eval scaled_dot_product_attention and einsum") {
   const float s = 1.0f / std::sqrt(2.0f), p = std::exp(s) / (std::exp(s) + 1);
   auto attn = [](std::unique_ptr<Tensor> mask) {
     auto r = std::make_unique<OpRun>("scaled_dot_product_attention");
-    r->In("query", F({1, 1, 2}, {1, 0})).In("key", F({1, 2, 2}, {1, 0, 0, 1})).In("value", F({1, 2, 1}, {1, 3}));
+    r->In("query", F({1, 1, 2}, {1, 0}))
+        .In("key", F({1, 2, 2}, {1, 0, 0, 1}))
+        .In("value", F({1, 2, 1}, {1, 3}));
     if (mask) r->In("attn_mask", *mask);
     REQUIRE(r->Out(MT::FLOAT32, {1, 1, 1}).Run());
     return r->Floats();
@@ -353,16 +371,22 @@ TEST_CASE("eval scaled_dot_product_attention and einsum") {
   CheckNear(attn(std::make_unique<Tensor>(I({1, 2}, {1, 0}, MT::BOOL))), {1});
   CheckNear(attn(std::make_unique<Tensor>(F({2}, {-s, 0}))), {0.5f * 1 + 0.5f * 3}, 1e-5f);
   OpRun mm("einsum");
-  mm.In("values", F({2, 2}, {1, 2, 3, 4})).In("values", F({2, 2}, {5, 6, 7, 8})).In("equation", S1("ij,jk->ik"));
+  mm.In("values", F({2, 2}, {1, 2, 3, 4}))
+      .In("values", F({2, 2}, {5, 6, 7, 8}))
+      .In("equation", S1("ij,jk->ik"));
   REQUIRE(mm.Out(MT::FLOAT32, {2, 2}).Run());
   CheckNear(mm.Floats(), {19, 22, 43, 50});
   // The op's documented layout: [C, H, W1] x [W1, H, W2] -> [C, H, W2], H broadcast from 1.
   OpRun chw("einsum");
-  chw.In("values", F({1, 2, 2}, {1, 2, 3, 4})).In("values", F({2, 1, 1}, {10, 100})).In("equation", S1("chw,whr->chr"));
+  chw.In("values", F({1, 2, 2}, {1, 2, 3, 4}))
+      .In("values", F({2, 1, 1}, {10, 100}))
+      .In("equation", S1("chw,whr->chr"));
   REQUIRE(chw.Out(MT::FLOAT32, {1, 2, 1}).Run());
   CheckNear(chw.Floats(), {210, 430});
   OpRun bad("einsum");
-  bad.In("values", F({2, 2}, {1, 2, 3, 4})).In("values", F({3, 2}, {1, 2, 3, 4, 5, 6})).In("equation", S1("ij,jk->ik"));
+  bad.In("values", F({2, 2}, {1, 2, 3, 4}))
+      .In("values", F({3, 2}, {1, 2, 3, 4, 5, 6}))
+      .In("equation", S1("ij,jk->ik"));
   CHECK_FALSE(bad.Out(MT::FLOAT32, {2, 2}).Run());
   CHECK(bad.error == ": op 't' (einsum): equation 'ij,jk->ik': letter 'j' has sizes 2 and 3");
 }
@@ -384,7 +408,7 @@ TEST_CASE("eval index ops: gather_nd, scatter, scatter_along_axis, cumsum, topk,
     sc.In("updates", F({2, 3}, {5, 6, 7, 8, 9, 10})).In("mode", S1(mode));
     REQUIRE(sc.Out(MT::FLOAT32, {2, 3}).Run());
     CheckNear(sc.Floats(), std::string(mode) == "add" ? std::vector<float>{9, 11, 13, 9, 11, 13}
-                                                        : std::vector<float>{8, 9, 10, 5, 6, 7});
+                                                      : std::vector<float>{8, 9, 10, 5, 6, 7});
   }
   OpRun sa("scatter_along_axis");
   sa.In("data", F({2, 2}, {0, 0, 0, 0})).In("indices", I({2, 2}, {1, 0, 0, 1})).In("updates", x);

@@ -36,7 +36,8 @@ Status ScaledDotProductAttention(OpContext& ctx) {
   if (mask != nullptr) {
     std::vector<int64_t> b;
     if (mask->is_string() || !BroadcastShape(mask->shape(), score_shape, &b) || b != score_shape)
-      return ctx.Fail("attn_mask: " + DescribeTensor(*mask) + " does not broadcast to " + ShapeText(score_shape));
+      return ctx.Fail("attn_mask: " + DescribeTensor(*mask) + " does not broadcast to " +
+                      ShapeText(score_shape));
     mask_strides = BroadcastStrides(mask->shape(), score_shape);
   }
   // The mask's value at every score position, -inf for a false bool.
@@ -55,7 +56,8 @@ Status ScaledDotProductAttention(OpContext& ctx) {
   const float scale = 1.0f / std::sqrt(float(E));
   std::vector<float> scores(size_t(L * S));
   for (size_t b = 0; b < batches; ++b) {
-    Gemm(q->f().data() + b * size_t(L * E), k->f().data() + b * size_t(S * E), scores.data(), L, S, E, false, true);
+    Gemm(q->f().data() + b * size_t(L * E), k->f().data() + b * size_t(S * E), scores.data(), L, S, E, false,
+         true);
     for (int64_t i = 0; i < L; ++i) {
       float* row = scores.data() + i * S;
       float m = -INFINITY;
@@ -67,8 +69,8 @@ Status ScaledDotProductAttention(OpContext& ctx) {
       for (int64_t j = 0; j < S; ++j) sum += row[j] = std::exp(row[j] - m);
       for (int64_t j = 0; j < S; ++j) row[j] /= sum;
     }
-    Gemm(scores.data(), v->f().data() + b * size_t(S * EV), out.f().data() + b * size_t(L * EV), L, EV, S, false,
-         false);
+    Gemm(scores.data(), v->f().data() + b * size_t(S * EV), out.f().data() + b * size_t(L * EV), L, EV, S,
+         false, false);
   }
   return ctx.SetOutput(0, std::move(out));
 }
@@ -95,7 +97,8 @@ Status Einsum(OpContext& ctx) {
     if (q == std::string::npos) q = lhs.size();
     ins.push_back(lhs.substr(p, q - p));
   }
-  if (ins.size() != values.size()) return ctx.Fail("equation '" + eq + "': operand count differs from values");
+  if (ins.size() != values.size())
+    return ctx.Fail("equation '" + eq + "': operand count differs from values");
   std::map<char, int64_t> size;
   for (size_t o = 0; o < ins.size(); ++o) {
     const Tensor& t = *values[o];

@@ -15,12 +15,14 @@ Status SetAll(OpContext& ctx, std::vector<Tensor>& values, const char* what) {
   if (int(values.size()) != ctx.num_outputs())
     return ctx.Fail(std::string(what) + " gives " + std::to_string(values.size()) + " values for " +
                     std::to_string(ctx.num_outputs()) + " outputs");
-  for (size_t k = 0; k < values.size(); ++k) PALETTIZE_RETURN_IF_ERROR(ctx.SetOutput(int(k), std::move(values[k])));
+  for (size_t k = 0; k < values.size(); ++k)
+    PALETTIZE_RETURN_IF_ERROR(ctx.SetOutput(int(k), std::move(values[k])));
   return Status::OK();
 }
 
 Status ScalarTruth(OpContext& ctx, const Tensor& t, const char* what, bool* out) {
-  if (t.size() != 1 || t.is_string()) return ctx.Fail(std::string(what) + ": " + DescribeTensor(t) + ", expected one bool");
+  if (t.size() != 1 || t.is_string())
+    return ctx.Fail(std::string(what) + ": " + DescribeTensor(t) + ", expected one bool");
   *out = t.at(0) != 0;
   return Status::OK();
 }
@@ -49,7 +51,8 @@ Status WhileLoop(OpContext& ctx) {
     std::vector<Tensor> c;
     PALETTIZE_RETURN_IF_ERROR(ctx.RunBlock(0, vars, &c));
     bool go = false;
-    if (c.size() != 1) return ctx.Fail("the condition block gives " + std::to_string(c.size()) + " values, expected 1");
+    if (c.size() != 1)
+      return ctx.Fail("the condition block gives " + std::to_string(c.size()) + " values, expected 1");
     PALETTIZE_RETURN_IF_ERROR(ScalarTruth(ctx, c[0], "the condition block's output", &go));
     if (!go) break;
     if (it >= kMaxIterations) return ctx.Fail("more than " + std::to_string(kMaxIterations) + " iterations");

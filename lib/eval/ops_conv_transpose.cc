@@ -25,8 +25,9 @@ Status ConvTranspose(OpContext& ctx) {
   PALETTIZE_RETURN_IF_ERROR(FloatInput(ctx, "weight", &w));
   PALETTIZE_RETURN_IF_ERROR(ctx.OptionalInput("bias", &bias));
   if (x->rank() < 3 || x->rank() > 5 || w->rank() != x->rank())
-    return ctx.Fail("x " + ShapeText(x->shape()) + " and weight " + ShapeText(w->shape()) +
-                    ": expected x [N, C_in, *D] and weight [C_in, C_out/groups, *K], 1 to 3 spatial dimensions");
+    return ctx.Fail(
+        "x " + ShapeText(x->shape()) + " and weight " + ShapeText(w->shape()) +
+        ": expected x [N, C_in, *D] and weight [C_in, C_out/groups, *K], 1 to 3 spatial dimensions");
   const size_t dims = size_t(x->rank() - 2);
   int64_t groups = 1;
   PALETTIZE_RETURN_IF_ERROR(ctx.IntOr("groups", 1, &groups));

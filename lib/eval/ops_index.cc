@@ -20,7 +20,8 @@ bool WrapIndex(int64_t v, int64_t dim, int64_t* out) {
 
 Status IndexTensor(OpContext& ctx, const std::string& param, const Tensor** out) {
   PALETTIZE_RETURN_IF_ERROR(ctx.Input(param, out));
-  if (!IsIntDType((*out)->dtype())) return ctx.Fail(param + ": " + DescribeTensor(**out) + ", expected integers");
+  if (!IsIntDType((*out)->dtype()))
+    return ctx.Fail(param + ": " + DescribeTensor(**out) + ", expected integers");
   return Status::OK();
 }
 
@@ -44,7 +45,8 @@ Status GatherNd(OpContext& ctx) {
   int64_t batch_dims = 0;
   PALETTIZE_RETURN_IF_ERROR(ctx.IntOr("batch_dims", 0, &batch_dims));
   const int64_t depth = idx->rank() > 0 ? idx->dim(idx->rank() - 1) : 0;
-  bool ok = idx->rank() >= 1 && batch_dims >= 0 && batch_dims < idx->rank() && batch_dims + depth <= x->rank();
+  bool ok =
+      idx->rank() >= 1 && batch_dims >= 0 && batch_dims < idx->rank() && batch_dims + depth <= x->rank();
   for (int64_t a = 0; ok && a < batch_dims; ++a) ok = idx->dim(int(a)) == x->dim(int(a));
   if (!ok)
     return ctx.Fail("indices " + ShapeText(idx->shape()) + " with batch_dims " + std::to_string(batch_dims) +
@@ -53,8 +55,10 @@ Status GatherNd(OpContext& ctx) {
   shape.insert(shape.end(), x->shape().begin() + batch_dims + depth, x->shape().end());
   Tensor y(OutDType(ctx, 0, x->dtype()), shape);
   const std::vector<size_t> xs = Strides(x->shape());
-  const size_t slice = ElementCount(std::vector<int64_t>(x->shape().begin() + batch_dims + depth, x->shape().end()));
-  const size_t per_batch = ElementCount(std::vector<int64_t>(idx->shape().begin() + batch_dims, idx->shape().end() - 1));
+  const size_t slice =
+      ElementCount(std::vector<int64_t>(x->shape().begin() + batch_dims + depth, x->shape().end()));
+  const size_t per_batch =
+      ElementCount(std::vector<int64_t>(idx->shape().begin() + batch_dims, idx->shape().end() - 1));
   const size_t rows = idx->size() / size_t(std::max<int64_t>(depth, 1));
   for (size_t r = 0; r < rows; ++r) {
     const size_t b = per_batch == 0 ? 0 : r / per_batch;
@@ -174,7 +178,8 @@ Status ScatterAlongAxis(OpContext& ctx) {
 Status Cumsum(OpContext& ctx) {
   const Tensor* x = nullptr;
   PALETTIZE_RETURN_IF_ERROR(ctx.Input("x", &x));
-  if (x->is_string() || x->rank() == 0) return ctx.Fail("x: " + DescribeTensor(*x) + ", expected numbers of rank >= 1");
+  if (x->is_string() || x->rank() == 0)
+    return ctx.Fail("x: " + DescribeTensor(*x) + ", expected numbers of rank >= 1");
   int axis = 0;
   PALETTIZE_RETURN_IF_ERROR(AxisParam(ctx, "axis", 0, x->rank(), &axis));
   bool exclusive = false, reverse = false;
@@ -210,7 +215,8 @@ Status Cumsum(OpContext& ctx) {
 Status Topk(OpContext& ctx) {
   const Tensor* x = nullptr;
   PALETTIZE_RETURN_IF_ERROR(ctx.Input("x", &x));
-  if (x->is_string() || x->rank() == 0) return ctx.Fail("x: " + DescribeTensor(*x) + ", expected numbers of rank >= 1");
+  if (x->is_string() || x->rank() == 0)
+    return ctx.Fail("x: " + DescribeTensor(*x) + ", expected numbers of rank >= 1");
   int axis = 0;
   int64_t k = 1;
   bool ascending = false, sort = true, return_indices = true;
@@ -227,8 +233,10 @@ Status Topk(OpContext& ctx) {
   std::vector<int64_t> shape = x->shape();
   shape[size_t(axis)] = k;
   Tensor values(OutDType(ctx, 0, x->dtype()), shape);
-  if (return_indices && ctx.num_outputs() < 2) return ctx.Fail("return_indices is true but the op declares one output");
-  Tensor indices(return_indices ? OutDType(ctx, 1, 0) : x->dtype(), return_indices ? shape : std::vector<int64_t>{});
+  if (return_indices && ctx.num_outputs() < 2)
+    return ctx.Fail("return_indices is true but the op declares one output");
+  Tensor indices(return_indices ? OutDType(ctx, 1, 0) : x->dtype(),
+                 return_indices ? shape : std::vector<int64_t>{});
   size_t outer = 0, inner = 0;
   Split(x->shape(), axis, &outer, &inner);
   std::vector<int64_t> order(static_cast<size_t>(len));
@@ -254,7 +262,8 @@ Status Topk(OpContext& ctx) {
 Status ArgExtreme(OpContext& ctx, bool max) {
   const Tensor* x = nullptr;
   PALETTIZE_RETURN_IF_ERROR(ctx.Input("x", &x));
-  if (x->is_string() || x->rank() == 0) return ctx.Fail("x: " + DescribeTensor(*x) + ", expected numbers of rank >= 1");
+  if (x->is_string() || x->rank() == 0)
+    return ctx.Fail("x: " + DescribeTensor(*x) + ", expected numbers of rank >= 1");
   int axis = 0;
   bool keep = false;
   PALETTIZE_RETURN_IF_ERROR(AxisParam(ctx, "axis", -1, x->rank(), &axis));

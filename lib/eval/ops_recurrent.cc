@@ -29,12 +29,14 @@ Status ActivationByName(OpContext& ctx, const std::string& param, const std::str
   else if (name == "linear")
     *out = [](float v) { return v; };
   else
-    return ctx.Fail(param + ": '" + name + "', expected sigmoid, tanh, scaled_tanh, relu, hard_sigmoid or linear");
+    return ctx.Fail(param + ": '" + name +
+                    "', expected sigmoid, tanh, scaled_tanh, relu, hard_sigmoid or linear");
   return Status::OK();
 }
 
 // A float parameter of exactly `count` values, or zeros when optional and absent.
-Status Vector(OpContext& ctx, const std::string& param, size_t count, bool required, std::vector<float>* out) {
+Status Vector(OpContext& ctx, const std::string& param, size_t count, bool required,
+              std::vector<float>* out) {
   const Tensor* t = nullptr;
   PALETTIZE_RETURN_IF_ERROR(required ? ctx.Input(param, &t) : ctx.OptionalInput(param, &t));
   if (t == nullptr) {
@@ -83,7 +85,8 @@ struct LstmDirection {
 
 // Runs one lstm direction from h, c ([B, H] each, updated); seq gets h after each processed step.
 void RunLstm(const Tensor& x, const Dims& d, const LstmDirection& p, bool reverse, Act ra, Act ca, Act act,
-             bool has_clip, float clip, std::vector<float>* h, std::vector<float>* c, std::vector<float>* seq) {
+             bool has_clip, float clip, std::vector<float>* h, std::vector<float>* c,
+             std::vector<float>* seq) {
   const int64_t H = d.h, G = 4 * H;
   const std::vector<float> proj = InputProjection(x, p.wih, d, 4, reverse);
   std::vector<float> hp(size_t(d.b * G));
@@ -94,7 +97,9 @@ void RunLstm(const Tensor& x, const Dims& d, const LstmDirection& p, bool revers
       for (int64_t u = 0; u < H; ++u) {
         const float* px = proj.data() + (t * d.b + b) * G;
         const float* ph = hp.data() + b * G;
-        auto pre = [&](int gate) { return px[gate * H + u] + ph[gate * H + u] + p.bias[size_t(gate * H + u)]; };
+        auto pre = [&](int gate) {
+          return px[gate * H + u] + ph[gate * H + u] + p.bias[size_t(gate * H + u)];
+        };
         float& cs = (*c)[size_t(b * H + u)];
         const float ig = ra(pre(0) + cs * p.peep[size_t(u)]);
         const float fg = ra(pre(1) + cs * p.peep[size_t(H + u)]);
@@ -244,9 +249,11 @@ Status Gru(OpContext& ctx) {
         const float* px = proj.data() + (t * d.b + b) * G;
         const float* ph = hp.data() + b * G;
         const size_t k = size_t(b * H + u);
-        const float z = ra(px[2 * H + u] + ibias[size_t(2 * H + u)] + ph[2 * H + u] + bias[size_t(2 * H + u)]);
+        const float z =
+            ra(px[2 * H + u] + ibias[size_t(2 * H + u)] + ph[2 * H + u] + bias[size_t(2 * H + u)]);
         const float in = px[H + u] + ibias[size_t(H + u)];
-        const float hidden = reset_after ? r[k] * (ph[H + u] + bias[size_t(H + u)]) : oh[k] + bias[size_t(H + u)];
+        const float hidden =
+            reset_after ? r[k] * (ph[H + u] + bias[size_t(H + u)]) : oh[k] + bias[size_t(H + u)];
         const float o = act(in + hidden);
         h[k] = (1 - z) * o + z * h[k];
       }

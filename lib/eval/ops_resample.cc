@@ -36,8 +36,9 @@ Status SamplingGrid(OpContext& ctx, const std::string& mode, int64_t in, int64_t
     } else if (mode == "UNALIGN_CORNERS") {
       v = (double(i) + 0.5) * xi / xo - 0.5;
     } else {
-      return ctx.Fail("sampling_mode: '" + mode +
-                      "', expected DEFAULT, STRICT_ALIGN_CORNERS, ALIGN_CORNERS, OFFSET_CORNERS or UNALIGN_CORNERS");
+      return ctx.Fail(
+          "sampling_mode: '" + mode +
+          "', expected DEFAULT, STRICT_ALIGN_CORNERS, ALIGN_CORNERS, OFFSET_CORNERS or UNALIGN_CORNERS");
     }
     (*g)[size_t(i)] = v;
   }

@@ -2,7 +2,8 @@
 
 namespace palettize::eval {
 
-Status SpatialInts(OpContext& ctx, const std::string& param, size_t dims, int64_t dflt, std::vector<int64_t>* out) {
+Status SpatialInts(OpContext& ctx, const std::string& param, size_t dims, int64_t dflt,
+                   std::vector<int64_t>* out) {
   PALETTIZE_RETURN_IF_ERROR(ctx.IntsOr(param, std::vector<int64_t>(dims, dflt), out));
   if (out->size() != dims)
     return ctx.Fail(param + ": " + std::to_string(out->size()) + " values for " + std::to_string(dims) +

@@ -25,6 +25,7 @@ Status PoolingWindow(OpContext& ctx, const std::vector<int64_t>& in, const std::
                      const std::vector<int64_t>& pad, bool ceil_mode, SpatialWindow* out);
 
 // Reads `param` (a list of one positive integer per spatial dimension) or gives `dflt` for each.
-Status SpatialInts(OpContext& ctx, const std::string& param, size_t dims, int64_t dflt, std::vector<int64_t>* out);
+Status SpatialInts(OpContext& ctx, const std::string& param, size_t dims, int64_t dflt,
+                   std::vector<int64_t>* out);
 
 }  // namespace palettize::eval
