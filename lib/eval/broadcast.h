@@ -39,6 +39,21 @@ void ForEachBroadcast(const std::vector<int64_t>& out, const std::vector<size_t>
   }
 }
 
+// Calls f(idx, o) for every element o of `shape` in row-major order, idx its multi-index.
+template <typename F>
+void ForEachIndex(const std::vector<int64_t>& shape, F&& f) {
+  size_t total = 1;
+  for (int64_t d : shape) total *= size_t(d);
+  std::vector<int64_t> idx(shape.size(), 0);
+  for (size_t o = 0; o < total; ++o) {
+    f(idx, o);
+    for (size_t k = shape.size(); k-- > 0;) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
 // `axis` (negative counts from the end) as an index in [0, rank), or -1 when out of range.
 int NormalizeAxis(int64_t axis, int rank);
 

@@ -1,7 +1,7 @@
 #include "eval/gemm.h"
 
-#include <Eigen/Core>
 #include <tbb/parallel_for.h>
+#include <Eigen/Core>
 
 namespace palettize::eval {
 
@@ -16,7 +16,8 @@ constexpr int64_t kRowBlock = 32;
 
 }  // namespace
 
-void Gemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b) {
+void Gemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool trans_a,
+          bool trans_b) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
     std::fill(c, c + m * n, 0.0f);

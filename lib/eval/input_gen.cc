@@ -36,8 +36,7 @@ uint64_t NameHash(const std::string& name) {
 
 }  // namespace
 
-Status GenerateInput(const std::string& name, const mil::ValueType& type, uint64_t seed,
-                     Tensor* out) {
+Status GenerateInput(const std::string& name, const mil::ValueType& type, uint64_t seed, Tensor* out) {
   const DeclaredType d = ParseDeclaredType(type);
   if (!d.tensor) return Status::InvalidArgument("input '" + name + "': not a tensor; give it in --inputs");
   std::vector<int64_t> shape = d.dims;
@@ -46,7 +45,8 @@ Status GenerateInput(const std::string& name, const mil::ValueType& type, uint64
       return Status::InvalidArgument("input '" + name + "': dimension " + std::to_string(k) +
                                      " is not fixed by the model; give the input in --inputs");
   Tensor t(d.dtype, shape);
-  if (t.is_string()) return Status::InvalidArgument("input '" + name + "': a string input; give it in --inputs");
+  if (t.is_string())
+    return Status::InvalidArgument("input '" + name + "': a string input; give it in --inputs");
   Rng rng{seed ^ NameHash(name)};
   for (size_t k = 0; k < t.size(); ++k) {
     if (d.dtype == MT::BOOL)

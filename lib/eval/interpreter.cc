@@ -37,12 +37,14 @@ const Tensor* Scope::Find(const std::string& name) const {
   return nullptr;
 }
 
-Interpreter::Interpreter(Package& package, const OpRegistry& registry) : package_(package), registry_(registry) {}
+Interpreter::Interpreter(Package& package, const OpRegistry& registry)
+    : package_(package), registry_(registry) {}
 
 static Status FindFunction(const Package& package, const std::string& function, const mil::Function** out) {
   const spec::Model& model = package.model();
   if (model.Type_case() != spec::Model::kMlProgram)
-    return Status::InvalidInput(package.model_path() + ": not an ML Program (palettize eval runs ML Programs)");
+    return Status::InvalidInput(package.model_path() +
+                                ": not an ML Program (palettize eval runs ML Programs)");
   const auto& functions = model.mlprogram().functions();
   auto it = functions.find(function);
   if (it == functions.end()) {
@@ -70,8 +72,8 @@ Status Interpreter::Run(const std::string& function, std::map<std::string, Tenso
   PALETTIZE_RETURN_IF_ERROR(FindFunction(package_, function, &f));
   auto spec_it = f->block_specializations().find(f->opset());
   if (spec_it == f->block_specializations().end())
-    return Status::InvalidInput(package_.model_path() + ": function '" + function + "' has no block for its opset '" +
-                                f->opset() + "'");
+    return Status::InvalidInput(package_.model_path() + ": function '" + function +
+                                "' has no block for its opset '" + f->opset() + "'");
   mil::Block& block = (*package_.model().mutable_mlprogram()->mutable_functions())[function]
                           .mutable_block_specializations()
                           ->at(f->opset());
@@ -92,8 +94,8 @@ Status Interpreter::Run(const std::string& function, std::map<std::string, Tenso
     if (!want.tensor || want.dtype != t.dtype() || !shape_ok) {
       std::vector<int64_t> dims = want.dims;
       std::string declared = DTypeName(want.dtype) + " " + ShapeText(dims);
-      return Status::InvalidArgument("input '" + in.name() + "': " + DescribeTensor(t) + ", the model takes " +
-                                     declared);
+      return Status::InvalidArgument("input '" + in.name() + "': " + DescribeTensor(t) +
+                                     ", the model takes " + declared);
     }
     scope.values.emplace(in.name(), std::move(it->second));
   }
@@ -110,8 +112,9 @@ Status Interpreter::RunBlock(const mil::Block& block, const Scope* parent, const
     return Status::InvalidInput(package_.model_path() + ": blocks nested more than " +
                                 std::to_string(kMaxBlockDepth) + " deep");
   if (size_t(block.inputs_size()) != inputs.size())
-    return Status::InvalidInput(package_.model_path() + ": a block takes " + std::to_string(block.inputs_size()) +
-                                " inputs, given " + std::to_string(inputs.size()));
+    return Status::InvalidInput(package_.model_path() + ": a block takes " +
+                                std::to_string(block.inputs_size()) + " inputs, given " +
+                                std::to_string(inputs.size()));
   Scope scope;
   scope.parent = parent;
   for (int k = 0; k < block.inputs_size(); ++k) scope.values[block.inputs(k).name()] = inputs[size_t(k)];
@@ -145,7 +148,8 @@ Status Interpreter::RunBlock(const mil::Block& block, const Scope* parent, const
   for (const std::string& o : block.outputs()) {
     const Tensor* t = scope.Find(o);
     if (t == nullptr)
-      return Status::InvalidInput(package_.model_path() + ": block output '" + o + "' is not defined in the block");
+      return Status::InvalidInput(package_.model_path() + ": block output '" + o +
+                                  "' is not defined in the block");
     outputs->push_back(*t);
   }
   return Status::OK();
@@ -168,7 +172,8 @@ Status Interpreter::RunOp(const mil::Operation& op, Scope& scope) {
 Status Interpreter::RunConst(const mil::Operation& op, Scope& scope) {
   OpContext ctx(*this, op, scope);
   auto it = op.attributes().find("val");
-  if (op.outputs_size() != 1 || it == op.attributes().end()) return ctx.Fail("a const needs one output and a val");
+  if (op.outputs_size() != 1 || it == op.attributes().end())
+    return ctx.Fail("a const needs one output and a val");
   Tensor t;
   Status st = ValueToTensor(it->second, "val", &t);
   if (!st.ok()) return ctx.Fail(st.message());
@@ -195,7 +200,8 @@ Status Interpreter::ValueToTensor(const mil::Value& value, const std::string& wh
     const auto& items = value.immediatevalue().list().values();
     std::vector<Tensor> scalars(size_t(items.size()));
     for (int k = 0; k < items.size(); ++k) {
-      PALETTIZE_RETURN_IF_ERROR(ValueToTensor(items[k], what + "[" + std::to_string(k) + "]", &scalars[size_t(k)]));
+      PALETTIZE_RETURN_IF_ERROR(
+          ValueToTensor(items[k], what + "[" + std::to_string(k) + "]", &scalars[size_t(k)]));
       if (scalars[size_t(k)].size() != 1 || scalars[size_t(k)].dtype() != scalars[0].dtype())
         return Status::InvalidInput(what + ": a list of scalars of one dtype expected");
     }
@@ -218,7 +224,8 @@ Status Interpreter::ValueToTensor(const mil::Value& value, const std::string& wh
   std::vector<int64_t> dims(shape.dims.begin(), shape.dims.end());
   Tensor t(shape.mil_type, dims);
   if (t.is_string()) {
-    if (data.strings.size() != t.size()) return Status::InvalidInput(what + ": string count differs from its shape");
+    if (data.strings.size() != t.size())
+      return Status::InvalidInput(what + ": string count differs from its shape");
     t.s() = data.strings;
   } else {
     for (size_t k = 0; k < t.size(); ++k) t.set(k, ElementAsDouble(data.data, shape.mil_type, k));

@@ -8,7 +8,8 @@ Status AxisParam(OpContext& ctx, const std::string& param, int64_t dflt, int ran
   int64_t axis = 0;
   PALETTIZE_RETURN_IF_ERROR(ctx.IntOr(param, dflt, &axis));
   *out = NormalizeAxis(axis, rank);
-  if (*out < 0) return ctx.Fail(param + ": " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
+  if (*out < 0)
+    return ctx.Fail(param + ": " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
   return Status::OK();
 }
 

@@ -16,7 +16,8 @@ inline int OutDType(const OpContext& ctx, int index, int fallback) {
 // Reads tensor parameter `param` and requires a float dtype.
 inline Status FloatInput(OpContext& ctx, const std::string& param, const Tensor** out) {
   PALETTIZE_RETURN_IF_ERROR(ctx.Input(param, out));
-  if (!(*out)->is_float()) return ctx.Fail(param + ": " + DescribeTensor(**out) + ", expected a float tensor");
+  if (!(*out)->is_float())
+    return ctx.Fail(param + ": " + DescribeTensor(**out) + ", expected a float tensor");
   return Status::OK();
 }
 

@@ -156,7 +156,8 @@ Status OpContext::Ints(const std::string& param, std::vector<int64_t>* out) {
   return Status::OK();
 }
 
-Status OpContext::IntsOr(const std::string& param, const std::vector<int64_t>& dflt, std::vector<int64_t>* out) {
+Status OpContext::IntsOr(const std::string& param, const std::vector<int64_t>& dflt,
+                         std::vector<int64_t>* out) {
   if (!Has(param)) {
     *out = dflt;
     return Status::OK();
@@ -168,7 +169,8 @@ int OpContext::num_outputs() const { return int(declared_.size()); }
 
 Status OpContext::SetOutput(int index, Tensor value) {
   if (index < 0 || size_t(index) >= declared_.size())
-    return Fail("output " + std::to_string(index) + " set, the op declares " + std::to_string(declared_.size()));
+    return Fail("output " + std::to_string(index) + " set, the op declares " +
+                std::to_string(declared_.size()));
   const DeclaredType& d = declared_[size_t(index)];
   if (d.tensor) {
     bool ok = d.dtype == value.dtype() && d.dims.size() == value.shape().size();

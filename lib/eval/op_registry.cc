@@ -11,6 +11,10 @@ static OpRegistry MakeBuiltin() {
   RegisterElementwiseOps(r);
   RegisterActivationOps(r);
   RegisterLinearOps(r);
+  RegisterShapeOps(r);
+  RegisterSliceOps(r);
+  RegisterReduceOps(r);
+  RegisterConvOps(r);
   RegisterMiscOps(r);
   RegisterPoolOps(r);
   RegisterNormOps(r);

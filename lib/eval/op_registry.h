@@ -35,6 +35,10 @@ class OpRegistry {
 void RegisterElementwiseOps(OpRegistry& r);
 void RegisterActivationOps(OpRegistry& r);
 void RegisterLinearOps(OpRegistry& r);
+void RegisterShapeOps(OpRegistry& r);
+void RegisterSliceOps(OpRegistry& r);
+void RegisterReduceOps(OpRegistry& r);
+void RegisterConvOps(OpRegistry& r);
 void RegisterMiscOps(OpRegistry& r);
 void RegisterPoolOps(OpRegistry& r);
 void RegisterNormOps(OpRegistry& r);

@@ -95,14 +95,15 @@ void RegisterActivationOps(OpRegistry& r) {
       r, "thresholded_relu", [](float v, float a, float) { return v > a ? v : 0.0f; }, 1.0);
   AddActivation(r, "sigmoid", [](float v, float, float) { return Sigmoid(v); });
   AddActivation(
-      r, "sigmoid_hard", [](float v, float a, float b) { return std::min(std::max(a * v + b, 0.0f), 1.0f); }, 0.2,
-      0.5);
+      r, "sigmoid_hard", [](float v, float a, float b) { return std::min(std::max(a * v + b, 0.0f), 1.0f); },
+      0.2, 0.5);
   AddActivation(r, "silu", [](float v, float, float) { return v * Sigmoid(v); });
   AddActivation(r, "tanh", [](float v, float, float) { return std::tanh(v); });
   AddActivation(r, "softsign", [](float v, float, float) { return v / (1.0f + std::fabs(v)); });
   // log(1 + e^x) without overflow for large x.
-  AddActivation(r, "softplus",
-                [](float v, float, float) { return std::max(v, 0.0f) + std::log1p(std::exp(-std::fabs(v))); });
+  AddActivation(r, "softplus", [](float v, float, float) {
+    return std::max(v, 0.0f) + std::log1p(std::exp(-std::fabs(v)));
+  });
   AddActivation(r, "clip", [](float v, float a, float b) { return std::min(std::max(v, a), b); });
   r.Add("gelu", Gelu);
   r.Add("softmax", Softmax);

@@ -34,8 +34,9 @@ Status Binary(OpContext& ctx, FloatFn ff, IntFn fi) {
     float* o = out.f().data();
     ForEachBroadcast(shape, sa, sb, [&](size_t k, size_t ia, size_t ib) { o[k] = ff(a[ia], b[ib]); });
   } else if (as_float) {
-    ForEachBroadcast(shape, sa, sb,
-                     [&](size_t k, size_t ia, size_t ib) { out.set(k, ff(float(x->at(ia)), float(y->at(ib)))); });
+    ForEachBroadcast(shape, sa, sb, [&](size_t k, size_t ia, size_t ib) {
+      out.set(k, ff(float(x->at(ia)), float(y->at(ib))));
+    });
   } else {
     ForEachBroadcast(shape, sa, sb,
                      [&](size_t k, size_t ia, size_t ib) { out.set(k, double(fi(x->i()[ia], y->i()[ib]))); });
@@ -120,15 +121,18 @@ void RegisterElementwiseOps(OpRegistry& r) {
       r, "sub", [](float a, float b) { return a - b; }, [](int64_t a, int64_t b) { return a - b; });
   AddBinary(
       r, "mul", [](float a, float b) { return a * b; }, [](int64_t a, int64_t b) { return a * b; });
-  AddBinary(r, "real_div", [](float a, float b) { return a / b; }, nullptr);
-  AddBinary(r, "pow", [](float a, float b) { return std::pow(a, b); }, PowInt);
+  AddBinary(
+      r, "real_div", [](float a, float b) { return a / b; }, nullptr);
+  AddBinary(
+      r, "pow", [](float a, float b) { return std::pow(a, b); }, PowInt);
   AddBinary(
       r, "maximum", [](float a, float b) { return std::fmax(a, b); },
       [](int64_t a, int64_t b) { return a > b ? a : b; });
   AddBinary(
       r, "minimum", [](float a, float b) { return std::fmin(a, b); },
       [](int64_t a, int64_t b) { return a < b ? a : b; });
-  AddBinary(r, "floor_div", [](float a, float b) { return std::floor(a / b); }, FloorDivInt);
+  AddBinary(
+      r, "floor_div", [](float a, float b) { return std::floor(a / b); }, FloorDivInt);
   AddBinary(
       r, "mod", [](float a, float b) { return a - std::floor(a / b) * b; }, ModInt);
 

@@ -59,8 +59,8 @@ Status Matmul(OpContext& ctx) {
   const int64_t ky = ty ? ys[ys.size() - 1] : ys[ys.size() - 2];
   const int64_t n = ty ? ys[ys.size() - 2] : ys[ys.size() - 1];
   if (kx != ky)
-    return ctx.Fail("x " + ShapeText(x->shape()) + " and y " + ShapeText(y->shape()) +
-                    " (transpose_x " + (tx ? "true" : "false") + ", transpose_y " + (ty ? "true" : "false") +
+    return ctx.Fail("x " + ShapeText(x->shape()) + " and y " + ShapeText(y->shape()) + " (transpose_x " +
+                    (tx ? "true" : "false") + ", transpose_y " + (ty ? "true" : "false") +
                     "): inner dimensions " + std::to_string(kx) + " and " + std::to_string(ky) + " differ");
   const std::vector<int64_t> bx(xs.begin(), xs.end() - 2), by(ys.begin(), ys.end() - 2);
   std::vector<int64_t> batch;
@@ -73,7 +73,8 @@ Status Matmul(OpContext& ctx) {
   const auto sx = BroadcastStrides(bx, batch), sy = BroadcastStrides(by, batch);
   const size_t mat_x = size_t(m * kx), mat_y = size_t(kx * n), mat_o = size_t(m * n);
   ForEachBroadcast(batch, sx, sy, [&](size_t o, size_t ix, size_t iy) {
-    Gemm(x->f().data() + ix * mat_x, y->f().data() + iy * mat_y, out.f().data() + o * mat_o, m, n, kx, tx, ty);
+    Gemm(x->f().data() + ix * mat_x, y->f().data() + iy * mat_y, out.f().data() + o * mat_o, m, n, kx, tx,
+         ty);
   });
   return ctx.SetOutput(0, std::move(out));
 }

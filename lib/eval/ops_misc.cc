@@ -21,7 +21,8 @@ Status Cast(OpContext& ctx) {
   PALETTIZE_RETURN_IF_ERROR(ctx.String("dtype", &dtype));
   if (!ctx.output_type(0).tensor) return ctx.Fail("output 0: not a tensor");
   Tensor y(ctx.output_type(0).dtype, x->shape());
-  if (x->is_string() || y.is_string()) return ctx.Fail("dtype '" + dtype + "': string casts are not supported");
+  if (x->is_string() || y.is_string())
+    return ctx.Fail("dtype '" + dtype + "': string casts are not supported");
   if (x->is_float() && y.is_float()) {
     y.f() = x->f();
   } else {

@@ -81,7 +81,8 @@ void Tensor::RoundToDType() {
     }
     const DTypeInfo* info = FindDType(dtype_);
     const int bits = info ? info->bits : 64;
-    const bool is_signed = dtype_ == MT::INT8 || dtype_ == MT::INT16 || dtype_ == MT::INT32 || dtype_ == MT::INT4;
+    const bool is_signed =
+        dtype_ == MT::INT8 || dtype_ == MT::INT16 || dtype_ == MT::INT32 || dtype_ == MT::INT4;
     const uint64_t mask = (uint64_t(1) << bits) - 1;
     for (int64_t& v : i_) {
       uint64_t u = uint64_t(v) & mask;

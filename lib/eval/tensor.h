@@ -47,6 +47,16 @@ class Tensor {
   // Sets element k from a double: float dtypes store float(x), integer ones int64(x), bool x != 0.
   void set(size_t k, double x);
 
+  // Element k of this tensor = element j of `src` (same storage kind: same dtype class).
+  void CopyElement(size_t k, const Tensor& src, size_t j) {
+    if (!f_.empty())
+      f_[k] = src.f_[j];
+    else if (!i_.empty())
+      i_[k] = src.i_[j];
+    else
+      s_[k] = src.s_[j];
+  }
+
   // The same storage under another shape of as many elements (reshape, squeeze, expand_dims).
   void Reshape(std::vector<int64_t> shape) { shape_ = std::move(shape); }
 

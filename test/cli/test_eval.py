@@ -45,3 +45,46 @@ def test_activity_fp16_agrees_with_fp32(palettize_bin):
         a = summary(palettize_bin, SHARED / "activity_fp16.mlpackage", "--seed", seed)["softmax_0"]
         b = summary(palettize_bin, SHARED / "activity_fp32.mlpackage", "--seed", seed)["softmax_0"]
         assert a[2] == pytest.approx(b[2], abs=2e-3) and a[3] == pytest.approx(b[3], abs=2e-3)
+
+
+@pytest.mark.parametrize("name,outputs", [
+    ("mnist", {"Prediction": ("int64", ""), "Prediction_probs": ("float32", "10")}),
+    ("keras_video", {"Identity": ("float32", "1, 1")}),
+])
+def test_shared_models_run_reproducibly(palettize_bin, name, outputs):
+    first = summary(palettize_bin, SHARED / f"{name}.mlpackage")
+    assert first == summary(palettize_bin, SHARED / f"{name}.mlpackage")
+    assert {k: v[:2] for k, v in first.items()} == outputs
+    assert all(math.isfinite(v) for out in first.values() for v in out[2:])
+
+
+def test_mnist_probabilities_sum_to_one(palettize_bin):
+    for seed in range(3):
+        out = summary(palettize_bin, SHARED / "mnist.mlpackage", "--seed", seed)
+        assert out["Prediction_probs"][4] * 10 == pytest.approx(1, abs=1e-2)
+        assert 0 <= out["Prediction"][2] <= 9
+
+
+def test_unknown_function_is_named(palettize_bin):
+    model = SHARED / "activity_fp32.mlpackage"
+    r = run(palettize_bin, "eval", model, "--function", "other")
+    assert r.returncode == 1
+    assert r.stderr == f"palettize: {model}/Data/com.apple.CoreML/model.mlmodel: no function 'other' (the program has: main)\n"
+
+
+def test_unsupported_op_is_named(palettize_bin, tmp_path):
+    ct = pytest.importorskip("coremltools")
+    from coremltools.converters.mil import Builder as mb
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 8))], opset_version=ct.target.iOS16)
+    def prog(x):
+        return mb.topk(x=x, k=2, name="top")
+
+    model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
+                       compute_precision=ct.precision.FLOAT32)
+    path = tmp_path / "topk.mlpackage"
+    model.save(str(path))
+    r = run(palettize_bin, "eval", path)
+    assert r.returncode == 2
+    assert r.stderr == (f"palettize: {path}/Data/com.apple.CoreML/model.mlmodel: op 'top' (topk): "
+                        "op type not supported by palettize eval\n")
