@@ -1,4 +1,4 @@
-// Index ops: gather_nd, scatter, scatter_along_axis, cumsum, topk, reduce_argmax, reduce_argmin.
+// Index ops: gather_nd, scatter, scatter_along_axis, cumsum, topk (reduce_argmax/argmin: ops_reduce.cc).
 // Indices may be negative (counted from the end of their axis); one out of range fails the op.
 #include <algorithm>
 #include <numeric>
@@ -258,43 +258,6 @@ Status Topk(OpContext& ctx) {
   return ctx.SetOutput(1, std::move(indices));
 }
 
-// The index of the largest (smallest) value along `axis` (default -1); the first on ties.
-Status ArgExtreme(OpContext& ctx, bool max) {
-  const Tensor* x = nullptr;
-  PALETTIZE_RETURN_IF_ERROR(ctx.Input("x", &x));
-  if (x->is_string() || x->rank() == 0)
-    return ctx.Fail("x: " + DescribeTensor(*x) + ", expected numbers of rank >= 1");
-  int axis = 0;
-  bool keep = false;
-  PALETTIZE_RETURN_IF_ERROR(AxisParam(ctx, "axis", -1, x->rank(), &axis));
-  PALETTIZE_RETURN_IF_ERROR(ctx.BoolOr("keep_dims", false, &keep));
-  std::vector<int64_t> shape = x->shape();
-  if (keep)
-    shape[size_t(axis)] = 1;
-  else
-    shape.erase(shape.begin() + axis);
-  if (!ctx.output_type(0).tensor) return ctx.Fail("output 0: not a tensor");
-  Tensor y(ctx.output_type(0).dtype, shape);
-  size_t outer = 0, inner = 0;
-  Split(x->shape(), axis, &outer, &inner);
-  const int64_t len = x->dim(axis);
-  if (len == 0) return ctx.Fail("x: " + DescribeTensor(*x) + ", axis " + std::to_string(axis) + " is empty");
-  for (size_t o = 0; o < outer; ++o)
-    for (size_t i = 0; i < inner; ++i) {
-      int64_t best = 0;
-      double bv = x->at(o * size_t(len) * inner + i);
-      for (int64_t j = 1; j < len; ++j) {
-        const double v = x->at((o * size_t(len) + size_t(j)) * inner + i);
-        if (max ? v > bv : v < bv) {
-          bv = v;
-          best = j;
-        }
-      }
-      y.set(o * inner + i, double(best));
-    }
-  return ctx.SetOutput(0, std::move(y));
-}
-
 }  // namespace
 
 void RegisterIndexOps(OpRegistry& r) {
@@ -303,8 +266,6 @@ void RegisterIndexOps(OpRegistry& r) {
   r.Add("scatter_along_axis", ScatterAlongAxis);
   r.Add("cumsum", Cumsum);
   r.Add("topk", Topk);
-  r.Add("reduce_argmax", [](OpContext& ctx) { return ArgExtreme(ctx, true); });
-  r.Add("reduce_argmin", [](OpContext& ctx) { return ArgExtreme(ctx, false); });
 }
 
 }  // namespace palettize::eval
