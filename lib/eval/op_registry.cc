@@ -16,6 +16,14 @@ static OpRegistry MakeBuiltin() {
   RegisterReduceOps(r);
   RegisterConvOps(r);
   RegisterMiscOps(r);
+  RegisterPoolOps(r);
+  RegisterNormOps(r);
+  RegisterConvTransposeOps(r);
+  RegisterResampleOps(r);
+  RegisterRecurrentOps(r);
+  RegisterControlOps(r);
+  RegisterAttentionOps(r);
+  RegisterIndexOps(r);
   return r;
 }
 

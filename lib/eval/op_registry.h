@@ -40,5 +40,13 @@ void RegisterSliceOps(OpRegistry& r);
 void RegisterReduceOps(OpRegistry& r);
 void RegisterConvOps(OpRegistry& r);
 void RegisterMiscOps(OpRegistry& r);
+void RegisterPoolOps(OpRegistry& r);
+void RegisterNormOps(OpRegistry& r);
+void RegisterConvTransposeOps(OpRegistry& r);
+void RegisterResampleOps(OpRegistry& r);
+void RegisterRecurrentOps(OpRegistry& r);
+void RegisterControlOps(OpRegistry& r);
+void RegisterAttentionOps(OpRegistry& r);
+void RegisterIndexOps(OpRegistry& r);
 
 }  // namespace palettize::eval

@@ -78,15 +78,15 @@ def test_unsupported_op_is_named(palettize_bin, tmp_path):
 
     @mb.program(input_specs=[mb.TensorSpec(shape=(1, 8))], opset_version=ct.target.iOS16)
     def prog(x):
-        return mb.topk(x=x, k=2, name="top")
+        return mb.argsort(x=x, name="top")
 
     model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
                        compute_precision=ct.precision.FLOAT32)
-    path = tmp_path / "topk.mlpackage"
+    path = tmp_path / "argsort.mlpackage"
     model.save(str(path))
     r = run(palettize_bin, "eval", path)
     assert r.returncode == 2
-    assert r.stderr == (f"palettize: {path}/Data/com.apple.CoreML/model.mlmodel: op 'top' (topk): "
+    assert r.stderr == (f"palettize: {path}/Data/com.apple.CoreML/model.mlmodel: op 'top' (argsort): "
                         "op type not supported by palettize eval\n")
 
 
