@@ -2,7 +2,7 @@
 """Evidence for bit allocation on a real model (BENCHMARKS.md, section "Bit allocation").
 
 all-MiniLM-L6-v2 (the checkpoint of scripts/bench_sensitivity.py, whose text, recipe and
-evaluation this script reuses) is palettized at equal stored bytes in five ways, and each result's
+evaluation this script reuses) is palettized at equal stored bytes in six ways, and each result's
 sentence embeddings are compared, by cosine similarity, with the fp32 model's over 500 sentences
 the calibration never saw:
 
@@ -12,6 +12,9 @@ the calibration never saw:
 - allocation, Fisher cost: the same with `--sensitivity` (cost = sensitivity-weighted SSE, and
   the tables are sensitivity-weighted k-means, as in a uniform `--sensitivity` run);
 - uniform with `--sensitivity`, for reference;
+- allocation on relative error: each candidate's cost is its SSE over the weight's mean square
+  (elements x 10^(-SNR/10)), computed here from the allocation's curves and solved by a
+  Lagrangian (not palettize's exact solver), written as a config;
 - Apple's greedy recipe (apple/ml-stable-diffusion mixed_bit_compression_pre_analysis.py),
   reimplemented here on the same per-weight costs palettize reports: rank the weights by their
   damage alone at the smallest width, walk them in that order giving each the smallest width whose
@@ -100,6 +103,32 @@ def greedy_recipe(weights, budget_bytes):
     return best
 
 
+def relative_recipe(weights, budget_bytes):
+    """Each candidate's cost as relative error (SSE over the weight's mean square, i.e. elements x
+    10^(-SNR/10)), so that every weight's noise-to-signal counts alike whatever its magnitude;
+    solved by a Lagrangian over the curves (bisecting the price of a byte), which may leave a few
+    bytes of the budget unused. Returns the chosen candidate index per weight and their bytes."""
+    def cost(w, c):
+        return 0.0 if c["nbits"] is None else w["elements"] * 10 ** (-c["snr_db"] / 10)
+
+    def pick(price):
+        chosen = [min(range(len(w["candidates"])),
+                      key=lambda i: (cost(w, w["candidates"][i]) + price * w["candidates"][i]["bytes"],
+                                     w["candidates"][i]["bytes"])) for w in weights]
+        return chosen, sum(w["candidates"][i]["bytes"] for w, i in zip(weights, chosen))
+
+    lo, hi = 0.0, 1.0
+    while pick(hi)[1] > budget_bytes:
+        lo, hi = hi, hi * 2
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if pick(mid)[1] <= budget_bytes:
+            hi = mid
+        else:
+            lo = mid
+    return pick(hi)
+
+
 def recipe_yaml(weights, chosen, base_config):
     lines = ["global_config: " + json.dumps(base_config), "module_name_configs:"]
     for w, i in zip(weights, chosen):
@@ -172,7 +201,13 @@ def main():
         out, report, secs = compress(f"greedy{nbits}", ["--config", cfg])
         rows.append(dict(nbits=nbits, method="Apple's greedy recipe, SSE cost",
                          bpw=8 * size / alloc["elements"], seconds=secs, cost=total, cos=evaluate(out)))
-        for r in rows[-5:]:
+        chosen, size = relative_recipe(weights, budget)
+        cfg = work / f"relative{nbits}.yaml"
+        cfg.write_text(recipe_yaml(weights, chosen, {"n_bits": nbits}))
+        out, report, secs = compress(f"relative{nbits}", ["--config", cfg])
+        rows.append(dict(nbits=nbits, method="allocation, relative SSE (benchmark-side Lagrangian)",
+                         bpw=8 * size / alloc["elements"], seconds=secs, cost=None, cos=evaluate(out)))
+        for r in rows[-6:]:
             print(f"bench_allocation: {r['method']}: {r['bpw']:.4f} bpw, cos {r['cos'][0]:.5f}",
                   file=sys.stderr)
 
