@@ -55,25 +55,7 @@ void CopyModel(const std::string& name, const std::string& dest) {
   fs::copy(SharedModel(name), dest, fs::copy_options::recursive);
 }
 
-// A small checkpoint: two 64x48 float32 weights of a few clusters, and a bias.
-void WriteCheckpoint(const std::string& path) {
-  std::vector<SafeTensorSpec> specs = {{"fc1.weight", SafeDType::kF32, {64, 48}},
-                                       {"fc1.bias", SafeDType::kF32, {64}},
-                                       {"fc2.weight", SafeDType::kF32, {48, 64}}};
-  std::vector<uint64_t> offsets;
-  std::string bytes = SafeTensorsHeader(specs, {{"format", "pt"}}, &offsets);
-  uint32_t state = 12345;
-  for (const SafeTensorSpec& s : specs) {
-    uint64_t n = 1;
-    for (uint64_t d : s.shape) n *= d;
-    for (uint64_t i = 0; i < n; ++i) {
-      state = state * 1664525u + 1013904223u;
-      const float f = float(state >> 29) * 0.25f - 1 + float(state & 0xFF) * 1e-4f;
-      bytes.append(reinterpret_cast<const char*>(&f), 4);
-    }
-  }
-  REQUIRE(WriteStringToFile(path, bytes).ok());
-}
+void WriteCheckpoint(const std::string& path) { WriteTestCheckpoint(path, 12345); }
 
 // One case: `setup` fills a fresh folder (inputs, and previous outputs when it replaces them);
 // `run` does the command there and returns its Status and the paths it writes (outputs, report).

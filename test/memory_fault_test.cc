@@ -33,25 +33,7 @@ namespace {
 
 const std::string kDir = "/work";  // the test's folder inside the memory Env
 
-// A small checkpoint: two float32 weights of a few clusters, and a bias (written through the Env).
-void WriteCheckpoint(const std::string& path) {
-  std::vector<SafeTensorSpec> specs = {{"fc1.weight", SafeDType::kF32, {64, 48}},
-                                       {"fc1.bias", SafeDType::kF32, {64}},
-                                       {"fc2.weight", SafeDType::kF32, {48, 64}}};
-  std::vector<uint64_t> offsets;
-  std::string bytes = SafeTensorsHeader(specs, {{"format", "pt"}}, &offsets);
-  uint32_t state = 777;
-  for (const SafeTensorSpec& s : specs) {
-    uint64_t n = 1;
-    for (uint64_t d : s.shape) n *= d;
-    for (uint64_t i = 0; i < n; ++i) {
-      state = state * 1664525u + 1013904223u;
-      const float f = float(state >> 29) * 0.25f - 1 + float(state & 0xFF) * 1e-4f;
-      bytes.append(reinterpret_cast<const char*>(&f), 4);
-    }
-  }
-  REQUIRE(WriteStringToFile(path, bytes).ok());
-}
+void WriteCheckpoint(const std::string& path) { WriteTestCheckpoint(path, 777); }
 
 CompressRun SmallRun(const std::string& in, const std::string& out, const std::string& report, bool force) {
   CompressRun r;

@@ -5,12 +5,15 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "MIL.pb.h"
 #include "mil/weights.h"
 #include "palettize/config.h"
+#include "safetensors/safetensors_writer.h"
+#include "util/file.h"
 
 // A fresh folder under $TMPDIR, removed with everything in it when the test ends.
 class TempDir {
@@ -54,4 +57,26 @@ inline palettize::PalettizeConfig Bits(int nbits,
   c.mode = mode;
   c.nbits = nbits;
   return c;
+}
+
+// A small checkpoint written through the Env in use: two float32 weights (64x48, 48x64) of values
+// on a few clusters, and a bias; `seed` varies the values. Throws (failing the test) if it cannot.
+inline void WriteTestCheckpoint(const std::string& path, uint32_t seed) {
+  using namespace palettize;
+  std::vector<SafeTensorSpec> specs = {{"fc1.weight", SafeDType::kF32, {64, 48}},
+                                       {"fc1.bias", SafeDType::kF32, {64}},
+                                       {"fc2.weight", SafeDType::kF32, {48, 64}}};
+  std::vector<uint64_t> offsets;
+  std::string bytes = SafeTensorsHeader(specs, {{"format", "pt"}}, &offsets);
+  uint32_t state = seed;
+  for (const SafeTensorSpec& s : specs) {
+    uint64_t n = 1;
+    for (uint64_t d : s.shape) n *= d;
+    for (uint64_t i = 0; i < n; ++i) {
+      state = state * 1664525u + 1013904223u;
+      const float f = float(state >> 29) * 0.25f - 1 + float(state & 0xFF) * 1e-4f;
+      bytes.append(reinterpret_cast<const char*>(&f), 4);
+    }
+  }
+  if (!WriteStringToFile(path, bytes).ok()) throw std::runtime_error("cannot write " + path);
 }

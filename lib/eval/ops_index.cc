@@ -107,18 +107,30 @@ Status ScatterMode(OpContext& ctx, std::string* mode, double (**f)(double, doubl
   return Status::OK();
 }
 
+// The parameters scatter and scatter_along_axis share.
+struct ScatterArgs {
+  const Tensor *data = nullptr, *indices = nullptr, *updates = nullptr;
+  int axis = 0;
+  double (*combine)(double, double) = nullptr;  // the mode: how an update meets the value there
+};
+
+Status ReadScatterArgs(OpContext& ctx, ScatterArgs* a) {
+  PALETTIZE_RETURN_IF_ERROR(ctx.Input("data", &a->data));
+  PALETTIZE_RETURN_IF_ERROR(IndexTensor(ctx, "indices", &a->indices));
+  PALETTIZE_RETURN_IF_ERROR(ctx.Input("updates", &a->updates));
+  PALETTIZE_RETURN_IF_ERROR(AxisParam(ctx, "axis", 0, a->data->rank(), &a->axis));
+  std::string mode;
+  return ScatterMode(ctx, &mode, &a->combine);
+}
+
 // scatter: updates [data[:axis], *indices.shape, data[axis+1:]] combined into data at
 // data[..., indices[i], ...], in index order (a later duplicate sees the earlier result).
 Status Scatter(OpContext& ctx) {
-  const Tensor *data = nullptr, *idx = nullptr, *upd = nullptr;
-  PALETTIZE_RETURN_IF_ERROR(ctx.Input("data", &data));
-  PALETTIZE_RETURN_IF_ERROR(IndexTensor(ctx, "indices", &idx));
-  PALETTIZE_RETURN_IF_ERROR(ctx.Input("updates", &upd));
-  int axis = 0;
-  PALETTIZE_RETURN_IF_ERROR(AxisParam(ctx, "axis", 0, data->rank(), &axis));
-  std::string mode;
-  double (*f)(double, double) = nullptr;
-  PALETTIZE_RETURN_IF_ERROR(ScatterMode(ctx, &mode, &f));
+  ScatterArgs args;
+  PALETTIZE_RETURN_IF_ERROR(ReadScatterArgs(ctx, &args));
+  const Tensor *data = args.data, *idx = args.indices, *upd = args.updates;
+  const int axis = args.axis;
+  double (*f)(double, double) = args.combine;
   std::vector<int64_t> want(data->shape().begin(), data->shape().begin() + axis);
   want.insert(want.end(), idx->shape().begin(), idx->shape().end());
   want.insert(want.end(), data->shape().begin() + axis + 1, data->shape().end());
@@ -144,15 +156,11 @@ Status Scatter(OpContext& ctx) {
 // scatter_along_axis: indices and updates of one shape, rank of data; element p of updates goes
 // to data at p with its `axis` coordinate replaced by indices[p].
 Status ScatterAlongAxis(OpContext& ctx) {
-  const Tensor *data = nullptr, *idx = nullptr, *upd = nullptr;
-  PALETTIZE_RETURN_IF_ERROR(ctx.Input("data", &data));
-  PALETTIZE_RETURN_IF_ERROR(IndexTensor(ctx, "indices", &idx));
-  PALETTIZE_RETURN_IF_ERROR(ctx.Input("updates", &upd));
-  int axis = 0;
-  PALETTIZE_RETURN_IF_ERROR(AxisParam(ctx, "axis", 0, data->rank(), &axis));
-  std::string mode;
-  double (*f)(double, double) = nullptr;
-  PALETTIZE_RETURN_IF_ERROR(ScatterMode(ctx, &mode, &f));
+  ScatterArgs args;
+  PALETTIZE_RETURN_IF_ERROR(ReadScatterArgs(ctx, &args));
+  const Tensor *data = args.data, *idx = args.indices, *upd = args.updates;
+  const int axis = args.axis;
+  double (*f)(double, double) = args.combine;
   bool ok = idx->shape() == upd->shape() && idx->rank() == data->rank();
   for (int a = 0; ok && a < data->rank(); ++a) ok = a == axis || idx->dim(a) == data->dim(a);
   if (!ok)

@@ -24,6 +24,22 @@ Status ChannelParam(OpContext& ctx, const std::string& param, int64_t channels, 
   return Status::OK();
 }
 
+// gamma (default 1), beta (default 0), one per channel, and epsilon (default 1e-5): what batch_norm
+// and instance_norm share.
+Status ReadAffine(OpContext& ctx, int64_t channels, std::vector<float>* gamma, std::vector<float>* beta,
+                  double* eps) {
+  PALETTIZE_RETURN_IF_ERROR(ChannelParam(ctx, "gamma", channels, false, 1, gamma));
+  PALETTIZE_RETURN_IF_ERROR(ChannelParam(ctx, "beta", channels, false, 0, beta));
+  return ctx.FloatOr("epsilon", 1e-5, eps);
+}
+
+// Elements of one (n, c) plane of x [N, C, *D].
+size_t PlaneSize(const Tensor& x) {
+  size_t inner = 1;
+  for (int k = 2; k < x.rank(); ++k) inner *= size_t(x.dim(k));
+  return inner;
+}
+
 // y = (x - mean) / sqrt(variance + epsilon) * gamma + beta along axis 1 of x [N, C, *D].
 Status BatchNorm(OpContext& ctx) {
   const Tensor* x = nullptr;
@@ -33,13 +49,10 @@ Status BatchNorm(OpContext& ctx) {
   std::vector<float> mean, var, gamma, beta;
   PALETTIZE_RETURN_IF_ERROR(ChannelParam(ctx, "mean", c, true, 0, &mean));
   PALETTIZE_RETURN_IF_ERROR(ChannelParam(ctx, "variance", c, true, 0, &var));
-  PALETTIZE_RETURN_IF_ERROR(ChannelParam(ctx, "gamma", c, false, 1, &gamma));
-  PALETTIZE_RETURN_IF_ERROR(ChannelParam(ctx, "beta", c, false, 0, &beta));
   double eps = 1e-5;
-  PALETTIZE_RETURN_IF_ERROR(ctx.FloatOr("epsilon", 1e-5, &eps));
+  PALETTIZE_RETURN_IF_ERROR(ReadAffine(ctx, c, &gamma, &beta, &eps));
   Tensor y(OutDType(ctx, 0, x->dtype()), x->shape());
-  size_t inner = 1;
-  for (int k = 2; k < x->rank(); ++k) inner *= size_t(x->dim(k));
+  const size_t inner = PlaneSize(*x);
   for (int64_t n = 0; n < x->dim(0); ++n)
     for (int64_t ch = 0; ch < c; ++ch) {
       const size_t ci = size_t(ch);
@@ -58,13 +71,10 @@ Status InstanceNorm(OpContext& ctx) {
   if (x->rank() < 3) return ctx.Fail("x: " + DescribeTensor(*x) + ", expected [N, C, *D] with rank >= 3");
   const int64_t c = x->dim(1);
   std::vector<float> gamma, beta;
-  PALETTIZE_RETURN_IF_ERROR(ChannelParam(ctx, "gamma", c, false, 1, &gamma));
-  PALETTIZE_RETURN_IF_ERROR(ChannelParam(ctx, "beta", c, false, 0, &beta));
   double eps = 1e-5;
-  PALETTIZE_RETURN_IF_ERROR(ctx.FloatOr("epsilon", 1e-5, &eps));
+  PALETTIZE_RETURN_IF_ERROR(ReadAffine(ctx, c, &gamma, &beta, &eps));
   Tensor y(OutDType(ctx, 0, x->dtype()), x->shape());
-  size_t inner = 1;
-  for (int k = 2; k < x->rank(); ++k) inner *= size_t(x->dim(k));
+  const size_t inner = PlaneSize(*x);
   for (size_t p = 0; p < size_t(x->dim(0) * c); ++p) {
     const float* in = x->f().data() + p * inner;
     float* out = y.f().data() + p * inner;

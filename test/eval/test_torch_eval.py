@@ -17,6 +17,7 @@ The models:
 import math
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 # numpy's AVX512_ICL 16-bit sort is wrong on some AVX-512 CPUs (scripts/oracle/npcompat.py).
@@ -26,6 +27,8 @@ import pytest  # noqa: E402
 
 torch = pytest.importorskip("torch", reason="torch is not installed (scripts/setup-torch)")
 ct = pytest.importorskip("coremltools", reason="coremltools is not installed (scripts/setup-torch)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_models import op_types, psnr  # noqa: E402  (shared with test_torch_eval_ops.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 300
@@ -155,27 +158,6 @@ EXPECTED_OPS = {
     "cnn": {"conv", "relu", "add", "reduce_mean", "linear"},
     "transformer": {"gather", "layer_norm", "softmax", "gelu", "matmul", "transpose", "reshape", "linear"},
 }
-
-
-def op_types(spec):
-    types = set()
-
-    def walk(block):
-        for op in block.operations:
-            types.add(op.type)
-            for b in op.blocks:
-                walk(b)
-
-    for f in spec.mlProgram.functions.values():
-        for block in f.block_specializations.values():
-            walk(block)
-    return types
-
-
-def psnr(ref, got):
-    mse = float(np.mean((ref.astype(np.float64) - got.astype(np.float64)) ** 2))
-    peak = float(np.max(np.abs(ref)))
-    return math.inf if mse == 0 else 10 * math.log10(peak * peak / mse)
 
 
 def convert(model, x, input_type, precision, path):

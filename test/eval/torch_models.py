@@ -169,11 +169,8 @@ def psnr(ref, got):
     return float("inf") if mse == 0 else float(20 * np.log10(peak / np.sqrt(mse)))
 
 
-def ops_of(path):
-    """The op types of the converted program's main function (nested blocks included)."""
-    import coremltools as ct
-
-    spec = ct.utils.load_spec(str(path))
+def op_types(spec):
+    """The op types of a model spec's ML Program (every function, nested blocks included)."""
     types = set()
 
     def walk(block):
@@ -186,3 +183,10 @@ def ops_of(path):
         for b in f.block_specializations.values():
             walk(b)
     return types
+
+
+def ops_of(path):
+    """The op types of the converted program at `path`."""
+    import coremltools as ct
+
+    return op_types(ct.utils.load_spec(str(path)))
