@@ -39,7 +39,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitUsage = 1;
 constexpr int kExitInvalidInput = 2;
 constexpr int kExitIO = 3;
-constexpr int kExitQuality = 4;  // compare --min-snr: a weight below the threshold
+constexpr int kExitQuality = 4;  // compare --min-snr, --min-output-psnr: below the threshold
 
 // Errors are one line: control characters that a damaged file put into a name the message
 // quotes (a newline in a blob file name) are shown as \xNN.
@@ -146,19 +146,26 @@ palettize::Status FlagsToOverrides(const ConfigFlags& f, palettize::ConfigOverri
 }
 
 // compare: the report goes to stdout even when the packages do not match, so that a CI log shows
-// every weight; the exit code then says why the step failed (2 mismatch, 4 below --min-snr).
+// every weight; the exit code then says why the step failed (2 mismatch, 4 below --min-snr or
+// --min-output-psnr). With --inputs the outputs are compared before anything is printed, so that
+// an error there (a bad .npz) is the one line and nothing else.
 int RunCompare(const std::string& original, const std::string& compressed, bool as_json,
-               const double* min_snr) {
+               const palettize::CompareOutputsOptions& outputs, const double* min_snr,
+               const double* min_output_psnr) {
   palettize::CompareReport report;
   palettize::Status st = palettize::Compare(original, compressed, &report);
+  if (st.ok() && !outputs.inputs.empty())
+    st = palettize::CompareOutputs(original, compressed, outputs, &report);
   if (!st.ok()) return Fail(st);
   st = PrintOut(as_json ? palettize::CompareToJson(report) : palettize::CompareToTable(report));
   if (st.ok()) st = palettize::CheckComparable(report);
   if (!st.ok()) return Fail(st);
   const std::string below = min_snr ? palettize::CheckMinSnr(report, *min_snr) : "";
-  if (below.empty()) return kExitOk;
-  Error(below);
-  return kExitQuality;
+  const std::string below_outputs =
+      min_output_psnr ? palettize::CheckMinOutputPsnr(report, *min_output_psnr) : "";
+  if (!below.empty()) Error(below);
+  if (!below_outputs.empty()) Error(below_outputs);
+  return below.empty() && below_outputs.empty() ? kExitOk : kExitQuality;
 }
 
 // compress --output-dir: one ordinary compress per package the inputs name. Failures are listed
@@ -243,7 +250,8 @@ static int Run(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 success, 1 usage error (bad flag or option), 2 invalid input (malformed or\n"
       "inconsistent model), 3 I/O failure (missing file, unwritable output), 4 compare: a weight\n"
-      "below --min-snr. compress --output-dir exits with the highest code of the models that failed.\n"
+      "below --min-snr or an output below --min-output-psnr. compress --output-dir exits with the\n"
+      "highest code of the models that failed.\n"
       "SIGINT, SIGTERM, SIGHUP: what the run was writing is removed; exit 128 + the signal (130, 143, 129).");
 
   std::string model;
@@ -427,6 +435,30 @@ static int Run(int argc, char** argv) {
       "--min-snr", min_snr,
       "Exit 4 when a weight's SNR is below this many dB (identical weights have an infinite SNR). A weight "
       "missing from COMPRESSED, or of another dtype or shape, always exits 2");
+  palettize::CompareOutputsOptions cmp_outputs;
+  double min_output_psnr = 0;
+  auto* o_cmp_inputs =
+      compare
+          ->add_option(
+              "--inputs", cmp_outputs.inputs,
+              "Run both models on these samples and compare each output (PSNR with peak max |original|, "
+              "cosine, max abs error): .npz files as for eval --inputs, or folders of them (their *.npz "
+              "in name order)")
+          ->expected(1, -1);
+  compare->add_option("--function", cmp_outputs.function, "With --inputs: the program's function to run")
+      ->capture_default_str()
+      ->needs(o_cmp_inputs);
+  compare
+      ->add_option(
+          "--seed", cmp_outputs.seed,
+          "With --inputs: seed of the inputs a sample lacks (as eval --seed; the same for both models)")
+      ->capture_default_str()
+      ->needs(o_cmp_inputs);
+  auto* o_min_output_psnr = compare->add_option(
+      "--min-output-psnr", min_output_psnr,
+      "With --inputs: exit 4 when an output's PSNR on any sample is below this many dB (identical outputs "
+      "have an infinite PSNR)");
+  o_min_output_psnr->needs(o_cmp_inputs);
 
   std::string eval_model;
   palettize::EvalOptions eval_options;
@@ -471,7 +503,9 @@ static int Run(int argc, char** argv) {
   }
 
   if (compare->parsed())
-    return RunCompare(cmp_original, cmp_compressed, cmp_json, o_min_snr->count() ? &min_snr : nullptr);
+    return RunCompare(cmp_original, cmp_compressed, cmp_json, cmp_outputs,
+                      o_min_snr->count() ? &min_snr : nullptr,
+                      o_min_output_psnr->count() ? &min_output_psnr : nullptr);
 
   if (eval->parsed()) {
     palettize::EvalReport report;

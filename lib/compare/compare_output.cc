@@ -35,6 +35,52 @@ bool Compared(const WeightComparison& c) {
   return c.state != WeightState::kMissing && c.state != WeightState::kMismatch;
 }
 
+// A value that may be NaN (an output holding NaN): null, as for an infinite SNR.
+json Finite(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json OutputsJson(const CompareReport& r) {
+  json per_sample = json::array(), totals = json::array();
+  for (const OutputComparison& c : r.outputs)
+    per_sample.push_back({{"name", c.name},
+                          {"sample", c.sample},
+                          {"dtype", c.dtype},
+                          {"shape", c.shape},
+                          {"peak", Finite(c.peak)},
+                          {"mse", Finite(c.mse)},
+                          {"psnr_db", Snr(c.psnr_db)},
+                          {"cosine", Finite(c.cosine)},
+                          {"max_abs_error", Finite(c.max_abs_error)}});
+  for (const OutputTotals& t : r.output_totals)
+    totals.push_back({{"name", t.name},
+                      {"min_psnr_db", Snr(t.min_psnr_db)},
+                      {"mean_cosine", Finite(t.mean_cosine)},
+                      {"max_abs_error", Finite(t.max_abs_error)}});
+  return {{"samples", r.samples}, {"per_sample", per_sample}, {"totals", totals}};
+}
+
+std::string CosineText(double c) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.8f", c);
+  return buf;
+}
+
+// Per output and sample, then (several samples) a row "all": worst PSNR, mean cosine, largest error.
+std::string OutputsTable(const CompareReport& r) {
+  std::vector<std::vector<std::string>> rows = {{"output", "sample", "psnr_db", "cosine", "max_abs_error"}};
+  for (const OutputTotals& t : r.output_totals) {
+    for (const OutputComparison& c : r.outputs)
+      if (c.name == t.name)
+        rows.push_back(
+            {c.name, c.sample, SnrText(c.psnr_db), CosineText(c.cosine), ErrorText(c.max_abs_error)});
+    if (r.samples.size() > 1)
+      rows.push_back(
+          {t.name, "all", SnrText(t.min_psnr_db), CosineText(t.mean_cosine), ErrorText(t.max_abs_error)});
+  }
+  return "outputs on " + std::to_string(r.samples.size()) + (r.samples.size() == 1 ? " sample" : " samples") +
+         " (psnr_db: peak max |original|; all: worst PSNR, mean cosine, max error)\n" +
+         FormatTable(rows, "  ");
+}
+
 }  // namespace
 
 std::string CompareToJson(const CompareReport& r) {
@@ -67,6 +113,7 @@ std::string CompareToJson(const CompareReport& r) {
                  {"min_snr_db", Snr(r.min_snr_db)}};
   json doc = {
       {"original", r.original}, {"compressed", r.compressed}, {"weights", weights}, {"totals", totals}};
+  if (!r.samples.empty()) doc["outputs"] = OutputsJson(r);
   return JsonText(doc);
 }
 
@@ -94,6 +141,7 @@ std::string CompareToTable(const CompareReport& r) {
   if (r.mismatched) out += ", " + std::to_string(r.mismatched) + " mismatched";
   out += "; SNR " + SnrText(r.snr_db) + " dB overall, " + SnrText(r.min_snr_db) +
          " dB worst; max abs error " + ErrorText(r.max_abs_error) + "\n";
+  if (!r.samples.empty()) out += OutputsTable(r);
   return out;
 }
 

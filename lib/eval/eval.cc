@@ -10,6 +10,7 @@
 #include "eval/input_gen.h"
 #include "eval/interpreter.h"
 #include "eval/npz_io.h"
+#include "eval/sample_inputs.h"
 #include "mil/dtype.h"
 #include "npy/npz.h"
 #include "package/package.h"
@@ -41,24 +42,6 @@ EvalTensorSummary Summarize(const std::string& name, const eval::Tensor& t) {
   return s;
 }
 
-// Every array of `npz` must name an input of the function: a misspelt name would otherwise
-// leave that input generated without a word.
-Status CheckArrayNames(const NpzFile& npz, const std::string& file, const std::string& function,
-                       const std::vector<std::pair<std::string, const mil::ValueType*>>& declared) {
-  for (const NpyArray& a : npz.arrays()) {
-    bool found = false;
-    std::string names;
-    for (const auto& d : declared) {
-      found = found || d.first == a.name;
-      names += (names.empty() ? "" : ", ") + d.first;
-    }
-    if (!found)
-      return Status::InvalidArgument(file + ": array '" + a.name + "' is not an input of function '" +
-                                     function + "' (its inputs: " + names + ")");
-  }
-  return Status::OK();
-}
-
 Status EvalUnguarded(const std::string& model, const EvalOptions& options, EvalReport* report) {
   *report = EvalReport();
   RunPaths paths;
@@ -73,7 +56,7 @@ Status EvalUnguarded(const std::string& model, const EvalOptions& options, EvalR
   NpzFile npz;
   if (!options.inputs_path.empty()) {
     PALETTIZE_RETURN_IF_ERROR(npz.Open(options.inputs_path));
-    PALETTIZE_RETURN_IF_ERROR(CheckArrayNames(npz, options.inputs_path, options.function, declared));
+    PALETTIZE_RETURN_IF_ERROR(eval::CheckInputArrays(npz, options.inputs_path, options.function, declared));
   }
   std::map<std::string, eval::Tensor> inputs;
   for (const auto& [name, type] : declared) {

@@ -1,0 +1,51 @@
+// The inputs of one run (eval/sample_inputs.h).
+#include "eval/sample_inputs.h"
+
+#include "eval/input_gen.h"
+#include "eval/interpreter.h"
+#include "eval/npz_io.h"
+
+namespace palettize::eval {
+
+Status CheckInputArrays(const NpzFile& npz, const std::string& file, const std::string& function,
+                        const std::vector<std::pair<std::string, const mil::ValueType*>>& declared) {
+  for (const NpyArray& a : npz.arrays()) {
+    bool found = false;
+    std::string names;
+    for (const auto& d : declared) {
+      found = found || d.first == a.name;
+      names += (names.empty() ? "" : ", ") + d.first;
+    }
+    if (!found)
+      return Status::InvalidArgument(file + ": array '" + a.name + "' is not an input of function '" +
+                                     function + "' (its inputs: " + names + ")");
+  }
+  return Status::OK();
+}
+
+Status SampleInputs(const Package& package, const std::string& function, const std::string& npz_path,
+                    uint64_t seed, std::map<std::string, Tensor>* inputs, std::vector<std::string>* generated) {
+  inputs->clear();
+  if (generated) generated->clear();
+  std::vector<std::pair<std::string, const mil::ValueType*>> declared;
+  PALETTIZE_RETURN_IF_ERROR(Interpreter::FunctionInputs(package, function, &declared));
+  NpzFile npz;
+  if (!npz_path.empty()) {
+    PALETTIZE_RETURN_IF_ERROR(npz.Open(npz_path));
+    PALETTIZE_RETURN_IF_ERROR(CheckInputArrays(npz, npz_path, function, declared));
+  }
+  for (const auto& [name, type] : declared) {
+    Tensor t;
+    const NpyArray* given = npz_path.empty() ? nullptr : npz.Find(name);
+    if (given != nullptr) {
+      PALETTIZE_RETURN_IF_ERROR(TensorFromNpy(*given, npz_path, *type, &t));
+    } else {
+      PALETTIZE_RETURN_IF_ERROR(GenerateInput(name, *type, seed, &t));
+      if (generated) generated->push_back(name);
+    }
+    (*inputs)[name] = std::move(t);
+  }
+  return Status::OK();
+}
+
+}  // namespace palettize::eval

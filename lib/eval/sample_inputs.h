@@ -1,0 +1,30 @@
+// The inputs of one run, as `palettize eval --inputs FILE --seed SEED` makes them: every input of
+// the function read from the .npz by name, or generated (eval/input_gen.h) when the file lacks it.
+// Shared by eval and by callers above it (compare's output fidelity runs two packages on the same
+// inputs, made once from the original's input description).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "eval/tensor.h"
+#include "mil/weights.h"
+#include "npy/npz.h"
+#include "package/package.h"
+
+namespace palettize::eval {
+
+// Every array of `npz` must name an input of the function (`declared`): a misspelt name would
+// otherwise leave that input generated without a word. InvalidArgument naming `file` and the array.
+Status CheckInputArrays(const NpzFile& npz, const std::string& file, const std::string& function,
+                        const std::vector<std::pair<std::string, const mil::ValueType*>>& declared);
+
+// Every input of `function` of `package`: from the .npz at `npz_path` ("" generates all of them),
+// each checked against its declared dtype and shape, or generated from `seed`. `generated` (may
+// be null) gets the names of those generated.
+Status SampleInputs(const Package& package, const std::string& function, const std::string& npz_path,
+                    uint64_t seed, std::map<std::string, Tensor>* inputs, std::vector<std::string>* generated);
+
+}  // namespace palettize::eval
