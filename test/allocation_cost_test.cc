@@ -56,7 +56,8 @@ std::map<std::string, int> ChosenBits(const Allocation& a) {
 
 }  // namespace
 
-TEST_CASE("Relative cost: each candidate's cost is its sse times elements over the sum of squares", "[alloc]") {
+TEST_CASE("Relative cost: each candidate's cost is its sse times elements over the sum of squares",
+          "[alloc]") {
   TempDir tmp;
   const std::string in = WriteTwoScales(tmp.path() + "/m.safetensors");
   SafeTensorsFile orig;

@@ -102,11 +102,13 @@ def test_relative_cost_in_the_report(palettize_bin, mnist, tmp_path):
     runs = {}
     for cost in ("sse", "relative"):
         r = run(palettize_bin, "compress", mnist, "-o", tmp_path / f"{cost}.mlpackage", "--target-bpw", "3",
-                "--cost", cost, "--report", tmp_path / f"{cost}.json", "-q")
+                "--cost", cost, "--report", tmp_path / f"{cost}.json", "--plot", tmp_path / f"{cost}.svg", "-q")
         assert r.returncode == 0, r.stderr
         runs[cost] = json.loads((tmp_path / f"{cost}.json").read_text())["allocation"]
     sse, rel = runs["sse"], runs["relative"]
     assert sse["cost"] == "sse" and rel["cost"] == "relative"
+    assert "total cost: SSE / mean square" in (tmp_path / "relative.svg").read_text()
+    assert "total cost: SSE (log scale)" in (tmp_path / "sse.svg").read_text()
     assert rel["bpw"] <= 3 and rel["gap"] == 0
     # Each candidate's cost is its sse over the weight's mean square: elements x 10^(-snr/10).
     for w in rel["weights"]:
