@@ -2,7 +2,7 @@
 """Evidence for bit allocation on a real model (BENCHMARKS.md, section "Bit allocation").
 
 all-MiniLM-L6-v2 (the checkpoint of scripts/bench_sensitivity.py, whose text, recipe and
-evaluation this script reuses) is palettized at equal stored bytes in six ways, and each result's
+evaluation this script reuses) is palettized at equal stored bytes in seven ways, and each result's
 sentence embeddings are compared, by cosine similarity, with the fp32 model's over 500 sentences
 the calibration never saw:
 
@@ -14,7 +14,8 @@ the calibration never saw:
 - uniform with `--sensitivity`, for reference;
 - allocation on relative error: each candidate's cost is its SSE over the weight's mean square
   (elements x 10^(-SNR/10)), computed here from the allocation's curves and solved by a
-  Lagrangian (not palettize's exact solver), written as a config;
+  Lagrangian (not palettize's exact solver), written as a config; and the same cost in
+  palettize, `--target-bpw B --cost relative` (exact solver);
 - Apple's greedy recipe (apple/ml-stable-diffusion mixed_bit_compression_pre_analysis.py),
   reimplemented here on the same per-weight costs palettize reports: rank the weights by their
   damage alone at the smallest width, walk them in that order giving each the smallest width whose
@@ -207,7 +208,11 @@ def main():
         out, report, secs = compress(f"relative{nbits}", ["--config", cfg])
         rows.append(dict(nbits=nbits, method="allocation, relative SSE (benchmark-side Lagrangian)",
                          bpw=8 * size / alloc["elements"], seconds=secs, cost=None, cos=evaluate(out)))
-        for r in rows[-6:]:
+        out, report, secs = compress(f"alloc{nbits}.relative", ["--target-bpw", target, "--cost", "relative"])
+        ra = report["allocation"]
+        rows.append(dict(nbits=nbits, method="allocation, --cost relative", bpw=ra["bpw"], seconds=secs,
+                         cost=None, gap=ra["gap"], cos=evaluate(out)))
+        for r in rows[-7:]:
             print(f"bench_allocation: {r['method']}: {r['bpw']:.4f} bpw, cos {r['cos'][0]:.5f}",
                   file=sys.stderr)
 

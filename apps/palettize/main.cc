@@ -232,6 +232,7 @@ void InstallFlagNames() {
   names.emit_config = "--emit-config";
   names.plot = "--plot";
   names.nbits = "--nbits";
+  names.relative_cost = "--cost relative";
   palettize::SetOptionNames(names);
 }
 
@@ -386,7 +387,7 @@ static int Run(int argc, char** argv) {
 
   // Bit allocation: one objective at most (CLI11 refuses two); the library refuses the rest.
   double target_bpw = 0, target_min_snr = 0;
-  std::string target_size, emit_config, plot;
+  std::string target_size, emit_config, plot, cost = "sse";
   auto* o_bpw = compress->add_option(
       "--target-bpw", target_bpw,
       "Bit allocation: give each weight the config palettizes the nbits (1, 2, 4, 6, 8; 3 when the output is "
@@ -409,6 +410,15 @@ static int Run(int argc, char** argv) {
       "--plot", plot,
       "Bit allocation: write an SVG of the size-quality curve, the uniform widths, the chosen "
       "point and each weight's bits");
+  compress
+      ->add_option(
+          "--cost", cost,
+          "Bit allocation: what it minimises, summed over the weights. sse: each weight's squared "
+          "error (with --sensitivity, the sensitivity-weighted one); relative: each weight's squared "
+          "error over its mean square, so every weight's noise-to-signal counts alike (not with "
+          "--sensitivity). On all-MiniLM-L6-v2 (BENCHMARKS.md) relative matched uniform's output "
+          "quality where sse was far worse. Default: sse")
+      ->check(CLI::IsMember({"sse", "relative"}));
 
   std::string dec_input, dec_output;
   bool dec_force = false;
@@ -580,6 +590,7 @@ static int Run(int argc, char** argv) {
     }
     options.emit_config_path = emit_config;
     options.plot_path = plot;
+    options.relative_cost = cost == "relative";
     if (!output_dir.empty()) return RunBatch(std::move(run));
     // A progress bar only for people: on a terminal, never in logs or pipes.
     const bool bar = !quiet && isatty(STDERR_FILENO);

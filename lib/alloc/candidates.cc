@@ -14,6 +14,14 @@ std::vector<int> CandidateWidths(bool ios18) {
   return ios18 ? std::vector<int>{1, 2, 3, 4, 6, 8} : std::vector<int>{1, 2, 4, 6, 8};
 }
 
+double RelativeCost(const PalettizedWeight& p, uint64_t elements) {
+  if (std::isinf(p.snr_db)) return 0;
+  // Direct when both sums are finite (the ratio exact to rounding); else from the SNR.
+  if (p.signal > 0 && std::isfinite(p.signal) && std::isfinite(p.sse))
+    return double(elements) * (p.sse / p.signal);
+  return double(elements) * std::pow(10.0, -p.snr_db / 10.0);
+}
+
 uint64_t StoredBytes(const PalettizedWeight& p, const TensorShape& shape, const WeightPlan& plan,
                      const SweepOptions& options) {
   if (options.form == StoredForm::kPacked) return PackedTensorBytes(options.packed_dtype, shape, plan, p);
@@ -39,7 +47,9 @@ Status SweepWeight(const uint8_t* data, const TensorShape& shape, const WeightPl
     c.bytes = StoredBytes(p, shape, plan, options);
     if (c.bytes >= options.dense_bytes) continue;
     c.sse = p.sse;
-    c.cost = weighted ? p.weighted_sse : p.sse;
+    c.cost = options.cost == AllocationCost::kRelative ? RelativeCost(p, shape.elements)
+             : weighted                                ? p.weighted_sse
+                                                       : p.sse;
     c.snr_db = p.snr_db;
     candidates.push_back(c);
     kept.push_back(std::move(p));

@@ -27,7 +27,8 @@ struct SweepOptions {
   SafeDType packed_dtype = SafeDType::kF16;  // kPacked: the tensor's dtype
   uint64_t dense_bytes = 0;                  // the weight uncompressed, as stored (the report's bytes_before)
   // kSse: the candidate's sse. kSensitivity: its weighted_sse when the weight has sensitivities,
-  // else its sse (a weight no sensitivity applies to keeps the plain error).
+  // else its sse (a weight no sensitivity applies to keeps the plain error). kRelative: its sse
+  // over the weight's mean square (RelativeCost).
   AllocationCost cost = AllocationCost::kSse;
   bool keep_indices = false;  // keep every width's indices (memory: one byte per element per width)
 };
@@ -43,6 +44,11 @@ struct WeightSweep {
   std::vector<PalettizedWeight> results;  // per candidate (the uncompressed one's empty)
   std::string note;                       // why only uncompressed, when the weight cannot be palettized
 };
+
+// AllocationCost::kRelative's cost of `p`, a weight of `elements` elements: elements x sse / sum w^2,
+// from the ratio its snr_db keeps in double's range (sse and signal themselves may overflow); 0
+// when every element decodes to its own value.
+double RelativeCost(const PalettizedWeight& p, uint64_t elements);
 
 // The bytes `p` (of a weight of `shape` planned as `plan`) is stored in.
 uint64_t StoredBytes(const PalettizedWeight& p, const TensorShape& shape, const WeightPlan& plan,

@@ -29,8 +29,15 @@ Status CheckAllocationRun(const CompressRun& run) {
     if (!o.plot_path.empty())
       return Status::InvalidArgument(names.plot + ": needs an allocation objective (" + names.target_bpw +
                                      ", " + names.target_size + " or " + names.min_snr + ")");
+    if (o.relative_cost)
+      return Status::InvalidArgument(names.relative_cost + ": needs an allocation objective (" +
+                                     names.target_bpw + ", " + names.target_size + " or " + names.min_snr +
+                                     ")");
     return Status::OK();
   }
+  // The sweep does not sum the sensitivity-weighted mean square a relative weighted cost needs.
+  if (o.relative_cost && !o.sensitivity_file.empty())
+    return Status::InvalidArgument(names.relative_cost + ": not with " + names.sensitivity);
   const std::string& objective = ObjectiveName(*o.objective);
   if (run.overrides.nbits)
     return Status::InvalidArgument(objective + ": conflicts with " + names.nbits +

@@ -201,6 +201,7 @@ SpineSettings SpineSettingsFrom(const CompressOptions& options, std::chrono::ste
   s.budget = options.budget;
   s.emit_config_path = options.emit_config_path;
   s.plot_path = options.plot_path;
+  s.relative_cost = options.relative_cost;
   return s;
 }
 

@@ -108,6 +108,7 @@ struct SpineSettings {
   std::optional<AllocationObjective> objective;
   double budget = 0;
   std::string emit_config_path, plot_path;  // "" = none
+  bool relative_cost = false;               // CompressOptions::relative_cost
   const OptimizationConfig* config = nullptr;
   ConfigSchema schema = ConfigSchema::kCoreml;
 };

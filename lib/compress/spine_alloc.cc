@@ -55,8 +55,15 @@ Status ValidateAllocationOptions(const CompressOptions& o) {
       if (!path->empty())
         return Status::InvalidArgument(*name + ": needs an allocation objective (" + names.target_bpw + ", " +
                                        names.target_size + " or " + names.min_snr + ")");
+    if (o.relative_cost)
+      return Status::InvalidArgument(names.relative_cost + ": needs an allocation objective (" +
+                                     names.target_bpw + ", " + names.target_size + " or " + names.min_snr +
+                                     ")");
     return Status::OK();
   }
+  // The sweep does not sum the sensitivity-weighted mean square a relative weighted cost needs.
+  if (o.relative_cost && !o.sensitivity_file.empty())
+    return Status::InvalidArgument(names.relative_cost + ": not with " + names.sensitivity);
   const std::string& name = *o.objective == AllocationObjective::kTargetBpw    ? names.target_bpw
                             : *o.objective == AllocationObjective::kTargetSize ? names.target_size
                                                                                : names.min_snr;
@@ -69,7 +76,9 @@ Status ValidateAllocationOptions(const CompressOptions& o) {
 
 Status AllocateJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, SpineIO& io,
                     CompressReport* report, AllocationTexts* texts) {
-  const AllocationCost cost = settings.sensitivities ? AllocationCost::kSensitivity : AllocationCost::kSse;
+  const AllocationCost cost = settings.relative_cost   ? AllocationCost::kRelative
+                              : settings.sensitivities ? AllocationCost::kSensitivity
+                                                       : AllocationCost::kSse;
   std::vector<Swept> swept(jobs.size());
   for (size_t k = 0; k < jobs.size(); ++k) {
     Swept& s = swept[k];

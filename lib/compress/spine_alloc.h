@@ -19,7 +19,8 @@
 namespace palettize {
 
 // Checks the allocation options of `o` before any work: a finite positive budget (min_snr: any
-// finite dB), and emit_config_path and plot_path only with an objective. One-line
+// finite dB), emit_config_path, plot_path and relative_cost only with an objective, relative_cost
+// not with sensitivity_file. One-line
 // InvalidArgument naming the options (GetOptionNames()).
 Status ValidateAllocationOptions(const CompressOptions& o);
 

@@ -29,6 +29,7 @@ const char* CostName(AllocationCost cost) {
   switch (cost) {
     case AllocationCost::kSse: return "sse";
     case AllocationCost::kSensitivity: return "sensitivity";
+    case AllocationCost::kRelative: return "relative";
   }
   return "?";
 }

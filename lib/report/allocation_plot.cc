@@ -201,7 +201,9 @@ void CurvePanel(Svg& svg, const Allocation& a, const CurvePoint& chosen) {
   svg.Text((kLeft + kRight) / 2, kCurveBottom + 38,
            "bits per weight (allocated weights, tables and scales included)",
            "class=\"axis-label\" text-anchor=\"middle\"");
-  const std::string cost_name = a.cost == AllocationCost::kSse ? "SSE" : "sensitivity-weighted SSE";
+  const std::string cost_name = a.cost == AllocationCost::kSse        ? "SSE"
+                                : a.cost == AllocationCost::kRelative ? "SSE / mean square"
+                                                                      : "sensitivity-weighted SSE";
   svg.Text(24, (kCurveTop + kCurveBottom) / 2, "total cost: " + cost_name + " (log scale)",
            "class=\"axis-label\" text-anchor=\"middle\" transform=\"rotate(-90 24 " +
                Num((kCurveTop + kCurveBottom) / 2) + ")\"");

@@ -26,8 +26,10 @@ std::string AllocationSummary(const Allocation& a) {
   char line[512];
   std::snprintf(line, sizeof line,
                 "allocation for %s (%s cost): %zu weights at %.4f bpw, %s; total cost %.6g, %s\n", head,
-                a.cost == AllocationCost::kSensitivity ? "sensitivity" : "SSE", a.weights.size(), a.bpw,
-                FormatBytes(a.bytes).c_str(), a.total_cost, gap);
+                a.cost == AllocationCost::kSensitivity ? "sensitivity"
+                : a.cost == AllocationCost::kRelative  ? "relative"
+                                                       : "SSE",
+                a.weights.size(), a.bpw, FormatBytes(a.bytes).c_str(), a.total_cost, gap);
   return std::string(line) + "  widths: " + (mix.empty() ? "none" : mix) + "\n";
 }
 

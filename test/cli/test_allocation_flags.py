@@ -30,6 +30,11 @@ def tree_hash(root):
      "--emit-config: needs an allocation objective (--target-bpw, --target-size or --min-snr)"),
     (["--plot", "OUT/alloc.svg"],
      "--plot: needs an allocation objective (--target-bpw, --target-size or --min-snr)"),
+    (["--cost", "relative"],
+     "--cost relative: needs an allocation objective (--target-bpw, --target-size or --min-snr)"),
+    (["--target-bpw", "4", "--cost", "relative", "--sensitivity", "OUT/s.safetensors"],
+     "--cost relative: not with --sensitivity"),
+    (["--target-bpw", "4", "--cost", "snr"], "--cost: snr not in {sse,relative}"),
     (["--target-size", "1.5X"],
      "--target-size: '1.5X' is not a size in bytes (a number with an optional K, M, G or T)"),
     (["--target-size", "0.5"],
@@ -90,3 +95,28 @@ def test_each_model_of_a_batch_gets_its_own_allocation(palettize_bin, mnist, tmp
     assert alloc["bpw"] <= 3 and alloc["gap"] == 0
     assert 8 * alloc["bytes"] <= 3 * alloc["elements"]
     assert (out / "mnist.mlpackage" / "Manifest.json").is_file()
+
+
+def test_relative_cost_in_the_report(palettize_bin, mnist, tmp_path):
+    import json
+    runs = {}
+    for cost in ("sse", "relative"):
+        r = run(palettize_bin, "compress", mnist, "-o", tmp_path / f"{cost}.mlpackage", "--target-bpw", "3",
+                "--cost", cost, "--report", tmp_path / f"{cost}.json", "--plot", tmp_path / f"{cost}.svg", "-q")
+        assert r.returncode == 0, r.stderr
+        runs[cost] = json.loads((tmp_path / f"{cost}.json").read_text())["allocation"]
+    sse, rel = runs["sse"], runs["relative"]
+    assert sse["cost"] == "sse" and rel["cost"] == "relative"
+    assert "total cost: SSE / mean square" in (tmp_path / "relative.svg").read_text()
+    assert "total cost: SSE (log scale)" in (tmp_path / "sse.svg").read_text()
+    assert rel["bpw"] <= 3 and rel["gap"] == 0
+    # Each candidate's cost is its sse over the weight's mean square: elements x 10^(-snr/10).
+    for w in rel["weights"]:
+        for c in w["candidates"]:
+            if c["snr_db"] is None:  # kept uncompressed, or lossless
+                assert c["cost"] == 0
+            else:
+                assert c["cost"] == pytest.approx(w["elements"] * 10 ** (-c["snr_db"] / 10), rel=1e-9)
+    # The same curves' bytes and sse whatever the cost.
+    assert [[(c["bytes"], c["sse"]) for c in w["candidates"]] for w in sse["weights"]] == \
+        [[(c["bytes"], c["sse"]) for c in w["candidates"]] for w in rel["weights"]]

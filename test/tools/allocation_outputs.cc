@@ -63,8 +63,9 @@ Allocation AllocationFrom(const json& j) {
       j.at("objective").get<std::string>(),
       {AllocationObjective::kTargetBpw, AllocationObjective::kTargetSize, AllocationObjective::kMinSnr},
       ObjectiveName);
-  a.cost = FromName(j.at("cost").get<std::string>(), {AllocationCost::kSse, AllocationCost::kSensitivity},
-                    CostName);
+  a.cost =
+      FromName(j.at("cost").get<std::string>(),
+               {AllocationCost::kSse, AllocationCost::kSensitivity, AllocationCost::kRelative}, CostName);
   a.budget = j.at("budget");
   a.bytes = j.at("bytes");
   a.elements = j.at("elements");

@@ -23,6 +23,10 @@ enum class AllocationObjective {
 enum class AllocationCost {
   kSse,          // the weight's SSE after rounding to its dtype, as the report gives it
   kSensitivity,  // sum s_i (w_i - decoded_i)^2 with --sensitivity (the SKM objective)
+  // sse / (sum w^2 / elements) = elements x 10^(-snr_db / 10): the SSE in units of the weight's
+  // own mean square, so every weight's noise-to-signal ratio counts alike whatever its magnitude
+  // (raw SSE favours the weights of small values). Not with sensitivities.
+  kRelative,
 };
 
 // One way to store one weight.

@@ -53,6 +53,10 @@ struct CompressOptions {
   double budget = 0;             // bits per weight, bytes, or dB, per `objective`
   std::string emit_config_path;  // "" = none: the allocation as a config (--config reproduces it)
   std::string plot_path;         // "" = none: the size-quality curve as an SVG
+  // The allocation's cost (palettize/allocation.h): false, each weight's SSE (with
+  // sensitivity_file, the sensitivity-weighted SSE); true, AllocationCost::kRelative. Only with an
+  // objective, and not with sensitivity_file (its weighted mean square is not summed by the sweep).
+  bool relative_cost = false;
 };
 
 struct WeightReport {

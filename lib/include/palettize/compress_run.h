@@ -44,7 +44,8 @@ struct CompressRunReport {
 // the batch (then no model was started). A batch that ran returns OK whatever its models did.
 // Refused before any of those (InvalidArgument, named as palettize/option_names.h says): no input,
 // several inputs without output_dir, packed with an input that is not a checkpoint; an
-// emit_config_path or plot_path without an objective; an objective with an nbits override; with
+// emit_config_path, plot_path or relative_cost without an objective; relative_cost with a
+// sensitivity_file; an objective with an nbits override; with
 // output_dir, a target_size objective, an emit_config_path or a plot_path.
 Status RunCompress(const CompressRun& run, CompressRunReport* report);
 

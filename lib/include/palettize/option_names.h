@@ -22,6 +22,7 @@ struct OptionNames {
   std::string emit_config = "emit_config_path";  // CompressOptions::emit_config_path
   std::string plot = "plot_path";                // CompressOptions::plot_path
   std::string nbits = "nbits";                   // ConfigOverrides::nbits
+  std::string relative_cost = "relative_cost";   // CompressOptions::relative_cost
 };
 
 // Replaces the names messages use. Not synchronised: call it before any other library call (or
