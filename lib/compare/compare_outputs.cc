@@ -60,15 +60,17 @@ Status CheckSameInputs(const Package& x, const Package& y, const std::string& fu
   };
   bool same = xs.size() == ys.size();
   for (size_t k = 0; same && k < xs.size(); ++k)
-    same = xs[k].first == ys[k].first && xs[k].second->SerializeAsString() == ys[k].second->SerializeAsString();
+    same =
+        xs[k].first == ys[k].first && xs[k].second->SerializeAsString() == ys[k].second->SerializeAsString();
   if (same) return Status::OK();
   return Status::InvalidInput(y.model_path() + ": the inputs of function '" + function + "' (" + names(ys) +
                               ") differ from the original's (" + names(xs) + ") in name, dtype or shape");
 }
 
 // The two runs' outputs must be the same set of names, each of one dtype and shape.
-Status CheckSameOutputs(const std::map<std::string, eval::Tensor>& x, const std::map<std::string, eval::Tensor>& y,
-                        const std::string& compressed_file, const std::string& function) {
+Status CheckSameOutputs(const std::map<std::string, eval::Tensor>& x,
+                        const std::map<std::string, eval::Tensor>& y, const std::string& compressed_file,
+                        const std::string& function) {
   for (const auto& [name, t] : x)
     if (!y.count(name))
       return Status::InvalidInput(compressed_file + ": function '" + function + "' has no output '" + name +
@@ -82,7 +84,8 @@ Status CheckSameOutputs(const std::map<std::string, eval::Tensor>& x, const std:
       return Status::InvalidInput(compressed_file + ": output '" + name + "' is " + Describe(t) + ", not " +
                                   Describe(it->second) + " as in the original");
     if (t.is_string())
-      return Status::InvalidInput(compressed_file + ": output '" + name + "' holds strings, which have no error");
+      return Status::InvalidInput(compressed_file + ": output '" + name +
+                                  "' holds strings, which have no error");
   }
   return Status::OK();
 }
@@ -106,7 +109,8 @@ OutputComparison Measure(const std::string& name, const std::string& sample, con
     yy += b * b;
     xy += a * b;
   }
-  const double inf = std::numeric_limits<double>::infinity(), nan_v = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity(),
+               nan_v = std::numeric_limits<double>::quiet_NaN();
   c.mse = x.size() ? sse / double(x.size()) : 0;
   if (nan) {
     c.mse = c.psnr_db = c.cosine = c.max_abs_error = nan_v;
@@ -138,9 +142,11 @@ std::vector<OutputTotals> Totals(const std::vector<OutputComparison>& outputs) {
       t.min_psnr_db = c.psnr_db;
       t.max_abs_error = c.max_abs_error;
     }
-    t.min_psnr_db = std::isnan(t.min_psnr_db) || std::isnan(c.psnr_db) ? std::nan("") : std::min(t.min_psnr_db, c.psnr_db);
-    t.max_abs_error =
-        std::isnan(t.max_abs_error) || std::isnan(c.max_abs_error) ? std::nan("") : std::max(t.max_abs_error, c.max_abs_error);
+    t.min_psnr_db = std::isnan(t.min_psnr_db) || std::isnan(c.psnr_db) ? std::nan("")
+                                                                       : std::min(t.min_psnr_db, c.psnr_db);
+    t.max_abs_error = std::isnan(t.max_abs_error) || std::isnan(c.max_abs_error)
+                          ? std::nan("")
+                          : std::max(t.max_abs_error, c.max_abs_error);
     t.mean_cosine += c.cosine;
     ++it->second.second;
   }
@@ -165,7 +171,8 @@ Status CompareOutputsUnguarded(const std::string& original, const std::string& c
   std::map<std::string, std::vector<OutputComparison>> by_output;  // the report's order: output, then sample
   for (const std::string& sample : report->samples) {
     std::map<std::string, eval::Tensor> inputs, x, y;
-    PALETTIZE_RETURN_IF_ERROR(eval::SampleInputs(x_package, options.function, sample, options.seed, &inputs, nullptr));
+    PALETTIZE_RETURN_IF_ERROR(
+        eval::SampleInputs(x_package, options.function, sample, options.seed, &inputs, nullptr));
     {
       eval::Interpreter interp(x_package);
       PALETTIZE_RETURN_IF_ERROR(interp.Run(options.function, inputs, &x));
@@ -207,8 +214,8 @@ std::string CheckMinOutputPsnr(const CompareReport& report, double min_psnr_db) 
   }
   if (below == 0) return "";
   return report.compressed + ": " + std::to_string(below) + " of " + std::to_string(report.outputs.size()) +
-         " (output, sample) pairs have an output PSNR below " + Db(min_psnr_db) + " dB; the worst, '" + worst->name +
-         "' on " + worst->sample + ", has " + Db(worst->psnr_db) + " dB";
+         " (output, sample) pairs have an output PSNR below " + Db(min_psnr_db) + " dB; the worst, '" +
+         worst->name + "' on " + worst->sample + ", has " + Db(worst->psnr_db) + " dB";
 }
 
 }  // namespace palettize

@@ -24,7 +24,8 @@ Status CheckInputArrays(const NpzFile& npz, const std::string& file, const std::
 }
 
 Status SampleInputs(const Package& package, const std::string& function, const std::string& npz_path,
-                    uint64_t seed, std::map<std::string, Tensor>* inputs, std::vector<std::string>* generated) {
+                    uint64_t seed, std::map<std::string, Tensor>* inputs,
+                    std::vector<std::string>* generated) {
   inputs->clear();
   if (generated) generated->clear();
   std::vector<std::pair<std::string, const mil::ValueType*>> declared;

@@ -25,6 +25,7 @@ Status CheckInputArrays(const NpzFile& npz, const std::string& file, const std::
 // each checked against its declared dtype and shape, or generated from `seed`. `generated` (may
 // be null) gets the names of those generated.
 Status SampleInputs(const Package& package, const std::string& function, const std::string& npz_path,
-                    uint64_t seed, std::map<std::string, Tensor>* inputs, std::vector<std::string>* generated);
+                    uint64_t seed, std::map<std::string, Tensor>* inputs,
+                    std::vector<std::string>* generated);
 
 }  // namespace palettize::eval
