@@ -1,6 +1,7 @@
 // One compress run: the config, then a package, a checkpoint or a batch (palettize/compress_run.h).
 #include "palettize/compress_run.h"
 
+#include "compress/spine_alloc.h"
 #include "palettize/option_names.h"
 
 namespace palettize {
@@ -16,28 +17,15 @@ const std::string& ObjectiveName(AllocationObjective objective) {
   return names.target_bpw;
 }
 
-// What a run with an allocation objective may not also ask for. The budget's own checks (finite,
-// reachable) are the spine's, which knows the model.
+// What a run with an allocation objective may not also ask for. Whether the budget is reachable is
+// the spine's to say, which knows the model.
 Status CheckAllocationRun(const CompressRun& run) {
   const CompressOptions& o = run.options;
   const OptionNames& names = GetOptionNames();
-  if (!o.objective) {
-    if (!o.emit_config_path.empty())
-      return Status::InvalidArgument(names.emit_config + ": needs an allocation objective (" +
-                                     names.target_bpw + ", " + names.target_size + " or " + names.min_snr +
-                                     ")");
-    if (!o.plot_path.empty())
-      return Status::InvalidArgument(names.plot + ": needs an allocation objective (" + names.target_bpw +
-                                     ", " + names.target_size + " or " + names.min_snr + ")");
-    if (o.relative_cost)
-      return Status::InvalidArgument(names.relative_cost + ": needs an allocation objective (" +
-                                     names.target_bpw + ", " + names.target_size + " or " + names.min_snr +
-                                     ")");
-    return Status::OK();
-  }
-  // The sweep does not sum the sensitivity-weighted mean square a relative weighted cost needs.
-  if (o.relative_cost && !o.sensitivity_file.empty())
-    return Status::InvalidArgument(names.relative_cost + ": not with " + names.sensitivity);
+  // The options' own rules (what needs an objective, what conflicts, the budget's value), as
+  // Compress and CompressCheckpoint check them; then what only a run (flags, a batch) can break.
+  PALETTIZE_RETURN_IF_ERROR(ValidateAllocationOptions(o));
+  if (!o.objective) return Status::OK();
   const std::string& objective = ObjectiveName(*o.objective);
   if (run.overrides.nbits)
     return Status::InvalidArgument(objective + ": conflicts with " + names.nbits +
