@@ -46,6 +46,7 @@ Status WhileLoop(OpContext& ctx) {
   PALETTIZE_RETURN_IF_ERROR(ctx.Inputs("loop_vars", &init));
   if (ctx.num_blocks() != 2) return ctx.Fail(std::to_string(ctx.num_blocks()) + " blocks, expected 2");
   std::vector<Tensor> vars;
+  vars.reserve(init.size());
   for (const Tensor* t : init) vars.push_back(*t);
   for (int64_t it = 0;; ++it) {
     std::vector<Tensor> c;

@@ -52,9 +52,9 @@ Status Conv(OpContext& ctx) {
   PALETTIZE_RETURN_IF_ERROR(ctx.StringOr("pad_type", "valid", &pad_type));
   PALETTIZE_RETURN_IF_ERROR(ctx.IntsOr("strides", std::vector<int64_t>(size_t(spatial), 1), &strides));
   PALETTIZE_RETURN_IF_ERROR(ctx.IntsOr("dilations", std::vector<int64_t>(size_t(spatial), 1), &dilations));
-  PALETTIZE_RETURN_IF_ERROR(ctx.IntsOr("pad", std::vector<int64_t>(size_t(2 * spatial), 0), &pad));
+  PALETTIZE_RETURN_IF_ERROR(ctx.IntsOr("pad", std::vector<int64_t>(2 * size_t(spatial), 0), &pad));
   if (strides.size() != size_t(spatial) || dilations.size() != size_t(spatial) ||
-      pad.size() != size_t(2 * spatial))
+      pad.size() != 2 * size_t(spatial))
     return ctx.Fail("strides, dilations and pad need one value (pad: two) per spatial axis");
   const int64_t n = x->dim(0), c_in = x->dim(1), c_out = w->dim(0);
   if (groups <= 0 || c_in % groups != 0 || c_out % groups != 0 || w->dim(1) != c_in / groups)

@@ -16,9 +16,9 @@
 namespace palettize::eval {
 
 // float16, bfloat16, float32, float64.
-bool IsFloatDType(int mil_type);
+bool IsFloatDType(int t);
 // bool and every signed or unsigned integer dtype.
-bool IsIntDType(int mil_type);
+bool IsIntDType(int t);
 
 class Tensor {
  public:
