@@ -212,6 +212,12 @@ std::vector<double> VectorLloyd::Seed(uint64_t seed, size_t trials) const {
         best_trial.swap(trial);
       }
     }
+    if (best == n) {
+      // Every candidate's potential was infinite or NaN (values near the float range, as a damaged
+      // weight file gives): take the first draw rather than index past the points.
+      best = !picks.empty() && picks.front() < n ? picks.front() : 0;
+      trial_fn(soa.data(), n4, dim, &fcoords_[best * dim], closest.data(), wf.data(), best_trial.data());
+    }
     chosen[best] = 1;
     std::copy(pts_.Point(best), pts_.Point(best) + dim, centroids.begin() + c * dim);
     closest.swap(best_trial);
