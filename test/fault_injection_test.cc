@@ -64,18 +64,6 @@ struct Case {
   std::function<Status(const std::string& dir, std::vector<std::string>* targets)> run;
 };
 
-CompressRun SmallRun(const std::string& in, const std::string& out, const std::string& report, bool force) {
-  CompressRun r;
-  r.inputs = {in};
-  r.output = out;
-  r.options.report_path = report;
-  r.options.overwrite = force;
-  r.options.threads = 2;
-  r.overrides.nbits = 2;
-  r.overrides.weight_threshold = 0;  // the small fixtures' weights are palettized, not skipped
-  return r;
-}
-
 Case PackageCase(bool force) {
   return {[force](const std::string& dir) {
             CopyModel("activity_fp16", dir + "/in.mlpackage");

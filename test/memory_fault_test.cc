@@ -35,18 +35,6 @@ const std::string kDir = "/work";  // the test's folder inside the memory Env
 
 void WriteCheckpoint(const std::string& path) { WriteTestCheckpoint(path, 777); }
 
-CompressRun SmallRun(const std::string& in, const std::string& out, const std::string& report, bool force) {
-  CompressRun r;
-  r.inputs = {in};
-  r.output = out;
-  r.options.report_path = report;
-  r.options.overwrite = force;
-  r.options.threads = 2;
-  r.overrides.nbits = 2;
-  r.overrides.weight_threshold = 0;  // the small models' weights are palettized, not skipped
-  return r;
-}
-
 // What a target must be after a crash, if it is the new one: a package or checkpoint byte for
 // byte the clean run's; a report, JSON (its timings differ from run to run).
 enum class Check { kExact, kJson };

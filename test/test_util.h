@@ -11,6 +11,7 @@
 
 #include "MIL.pb.h"
 #include "mil/weights.h"
+#include "palettize/compress_run.h"
 #include "palettize/config.h"
 #include "safetensors/safetensors_writer.h"
 #include "util/file.h"
@@ -79,4 +80,19 @@ inline void WriteTestCheckpoint(const std::string& path, uint32_t seed) {
     }
   }
   if (!WriteStringToFile(path, bytes).ok()) throw std::runtime_error("cannot write " + path);
+}
+
+// A compress run of `in` at 2 bits on 2 threads, every weight palettized (the small test models'
+// weights would fall under the default size threshold); `force` replaces an existing output.
+inline palettize::CompressRun SmallRun(const std::string& in, const std::string& out,
+                                       const std::string& report, bool force) {
+  palettize::CompressRun r;
+  r.inputs = {in};
+  r.output = out;
+  r.options.report_path = report;
+  r.options.overwrite = force;
+  r.options.threads = 2;
+  r.overrides.nbits = 2;
+  r.overrides.weight_threshold = 0;
+  return r;
 }
