@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -51,4 +52,45 @@ TEST_CASE("double to float16 rounds once, to nearest even", "[encode]") {
   CHECK(DoubleToHalfBits(-0.0) == 0x8000);
   // Every half value converts back to itself.
   for (uint32_t b = 0; b < 0x7C00; ++b) REQUIRE(DoubleToHalfBits(HalfToFloat(uint16_t(b))) == b);
+}
+
+// The evaluator's float rounding (bit operations) must agree with the double reference on every
+// float whose result it could get wrong: each float16 value, the floats next to it, and the
+// floats next to each halfway point between neighbours (ties and their neighbours), in both signs,
+// plus a stride through all float bit patterns (NaN, inf, subnormals included).
+TEST_CASE("float to float16 and bfloat16 by bits agrees with the double rounding", "[encode]") {
+  auto check = [](float f) {
+    const uint16_t want = DoubleToHalfBits(double(f));
+    const uint16_t got = FloatToHalfBits(f);
+    if (std::isnan(f)) {
+      REQUIRE(got == want);
+      return;
+    }
+    REQUIRE(got == want);
+    REQUIRE(RoundFloatToBFloat16(f) == float(RoundToBFloat16(double(f))));
+  };
+  auto around = [&](float v) {
+    check(v);
+    check(std::nextafter(v, INFINITY));
+    check(std::nextafter(v, -INFINITY));
+  };
+  for (uint32_t b = 0; b < 0x7C00; ++b) {
+    for (float sign : {1.0f, -1.0f}) {
+      const float lo = sign * HalfToFloat(uint16_t(b));
+      const float hi = sign * HalfToFloat(uint16_t(b + 1));
+      around(lo);
+      around(lo + (hi - lo) / 2);  // exact in float: the halfway point
+    }
+  }
+  around(65520.0f);
+  around(-65520.0f);
+  for (uint64_t x = 0; x <= 0xFFFFFFFFu; x += 40961) {
+    float f;
+    const uint32_t bits = uint32_t(x);
+    std::memcpy(&f, &bits, sizeof f);
+    check(f);
+  }
+  check(INFINITY);
+  check(-INFINITY);
+  check(NAN);
 }
