@@ -8,7 +8,7 @@
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
 #include "package/tensor_reader.h"
-#include "util/half.h"
+#include "util/half_array.h"
 
 namespace palettize::eval {
 
@@ -235,11 +235,7 @@ Status Interpreter::ValueToTensor(const mil::Value& value, const std::string& wh
     // The weights' own layouts, copied without a per-element detour through double.
     std::memcpy(t.f().data(), data.data, t.size() * sizeof(float));
   } else if (shape.mil_type == MT::FLOAT16) {
-    for (size_t k = 0; k < t.size(); ++k) {
-      uint16_t h;
-      std::memcpy(&h, data.data + 2 * k, sizeof h);
-      t.f()[k] = HalfToFloat(h);
-    }
+    HalfBytesToFloats(data.data, t.f().data(), t.size());
   } else {
     for (size_t k = 0; k < t.size(); ++k) t.set(k, ElementAsDouble(data.data, shape.mil_type, k));
   }

@@ -6,6 +6,7 @@
 #include "MIL.pb.h"
 #include "mil/dtype.h"
 #include "util/half.h"
+#include "util/half_array.h"
 
 namespace palettize::eval {
 
@@ -71,7 +72,7 @@ void Tensor::set(size_t k, double x) {
 
 void Tensor::RoundToDType() {
   if (dtype_ == MT::FLOAT16) {
-    for (float& v : f_) v = RoundFloatToHalf(v);
+    RoundFloatsToHalf(f_.data(), f_.size());
   } else if (dtype_ == MT::BFLOAT16) {
     for (float& v : f_) v = RoundFloatToBFloat16(v);
   } else if (IsIntDType(dtype_) && dtype_ != MT::INT64 && dtype_ != MT::UINT64) {
