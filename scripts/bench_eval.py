@@ -7,7 +7,8 @@ batch 1, --seq-len tokens, output the token embeddings), is run
     consts, forward, writing), and
   - by build/test/eval_time (the interpreter's Run alone, the package loaded once in the process),
 against PyTorch's forward of the same fp32 model (torch.set_num_threads(2), no grad) in this
-process. The three alternate, round after round (--rounds); each keeps its best round. Wall is
+process (and, for reference, with 1 thread: on a loaded machine 2 OpenMP threads wait for each
+other). They alternate, round after round (--rounds); each keeps its best round. Wall is
 time.perf_counter; CPU is user + system seconds of all threads (getrusage of the child for
 palettize eval, eval_time's own, time.process_time for torch). The outputs of palettize eval are
 checked against torch's: PSNR with peak max |reference|.
@@ -86,7 +87,8 @@ def main(argv=None):
         if not package.exists():
             mm.convert(package, a.seq_len, prec, "iOS16", "tokens")
         out = a.workdir / f"out_{prec}.npz"
-        best = {"process": (1e9, 1e9), "evaluator": (1e9, 1e9), "torch": (1e9, 1e9)}
+        best = {"process": (1e9, 1e9), "evaluator": (1e9, 1e9), "torch": (1e9, 1e9),
+                "torch1": (1e9, 1e9)}
 
         def keep(key, wall, cpu):
             w, c = best[key]
@@ -101,10 +103,12 @@ def main(argv=None):
             _, _, text = time_process([eval_time, package, inputs, "2"])
             line = text.strip().splitlines()[-1].split()  # best wall W cpu C
             keep("evaluator", float(line[2]), float(line[4]))
-            with torch.no_grad():
-                c0, t0 = time.process_time(), time.perf_counter()
-                model(*args)
-                keep("torch", time.perf_counter() - t0, time.process_time() - c0)
+            for key, threads in (("torch", 2), ("torch1", 1)):
+                torch.set_num_threads(threads)
+                with torch.no_grad():
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    model(*args)
+                    keep(key, time.perf_counter() - t0, time.process_time() - c0)
         with np.load(out) as z:
             got = z["token_embeddings"]
         rows.append({
@@ -112,6 +116,7 @@ def main(argv=None):
             "process_wall": best["process"][0], "process_cpu": best["process"][1],
             "eval_wall": best["evaluator"][0], "eval_cpu": best["evaluator"][1],
             "torch_wall": best["torch"][0], "torch_cpu": best["torch"][1],
+            "torch1_wall": best["torch1"][0], "torch1_cpu": best["torch1"][1],
             "psnr_db": psnr(ref, got), "load_min": min(loads), "load_max": max(loads),
         })
     print(table(rows))
@@ -123,8 +128,9 @@ def main(argv=None):
 def table(rows):
     head = ("| package | palettize eval (process) s wall / CPU | evaluator alone s wall / CPU "
             "| PyTorch forward s wall / CPU | evaluator / PyTorch wall, CPU "
-            "| process / PyTorch wall, CPU | PSNR vs PyTorch | load avg |\n"
-            "|---|---|---|---|---|---|---|---|")
+            "| process / PyTorch wall, CPU | PyTorch 1 thread s wall / CPU | PSNR vs PyTorch "
+            "| load avg |\n"
+            "|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         lines.append(
@@ -134,6 +140,7 @@ def table(rows):
             f"| {r['torch_wall']:.3f} / {r['torch_cpu']:.3f} "
             f"| {r['eval_wall'] / r['torch_wall']:.2f}x, {r['eval_cpu'] / r['torch_cpu']:.2f}x "
             f"| {r['process_wall'] / r['torch_wall']:.2f}x, {r['process_cpu'] / r['torch_cpu']:.2f}x "
+            f"| {r['torch1_wall']:.3f} / {r['torch1_cpu']:.3f} "
             f"| {r['psnr_db']:.1f} dB | {r['load_min']:.1f}-{r['load_max']:.1f} |")
     return "\n".join(lines)
 

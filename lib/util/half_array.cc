@@ -5,6 +5,7 @@
 #include "util/half.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define PALETTIZE_HAVE_F16C_PATH 1
 #endif
@@ -37,8 +38,13 @@ __attribute__((target("avx,f16c"))) void RoundFloatsToHalfF16c(float* v, size_t 
   for (; k < n; ++k) v[k] = RoundFloatToHalf(v[k]);
 }
 
+// AVX usable (the CPU has it and the OS saves its registers: __builtin_cpu_supports checks both)
+// and the F16C bit of CPUID leaf 1 (not every compiler's __builtin_cpu_supports names "f16c").
 bool HasF16c() {
-  static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_F16C) != 0;
+  }();
   return has;
 }
 #endif
