@@ -1,11 +1,13 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "encode/bit_pack.h"
 #include "util/half.h"
+#include "util/half_array.h"
 
 using namespace palettize;
 
@@ -51,4 +53,88 @@ TEST_CASE("double to float16 rounds once, to nearest even", "[encode]") {
   CHECK(DoubleToHalfBits(-0.0) == 0x8000);
   // Every half value converts back to itself.
   for (uint32_t b = 0; b < 0x7C00; ++b) REQUIRE(DoubleToHalfBits(HalfToFloat(uint16_t(b))) == b);
+}
+
+// The evaluator's float rounding (bit operations) must agree with the double reference on every
+// float whose result it could get wrong: each float16 value, the floats next to it, and the
+// floats next to each halfway point between neighbours (ties and their neighbours), in both signs,
+// plus a stride through all float bit patterns (NaN, inf, subnormals included).
+TEST_CASE("float to float16 and bfloat16 by bits agrees with the double rounding", "[encode]") {
+  auto check = [](float f) {
+    const uint16_t want = DoubleToHalfBits(double(f));
+    const uint16_t got = FloatToHalfBits(f);
+    if (std::isnan(f)) {
+      REQUIRE(got == want);
+      return;
+    }
+    REQUIRE(got == want);
+    REQUIRE(RoundFloatToBFloat16(f) == float(RoundToBFloat16(double(f))));
+  };
+  auto around = [&](float v) {
+    check(v);
+    check(std::nextafter(v, INFINITY));
+    check(std::nextafter(v, -INFINITY));
+  };
+  for (uint32_t b = 0; b < 0x7C00; ++b) {
+    for (float sign : {1.0f, -1.0f}) {
+      const float lo = sign * HalfToFloat(uint16_t(b));
+      const float hi = sign * HalfToFloat(uint16_t(b + 1));
+      around(lo);
+      around(lo + (hi - lo) / 2);  // exact in float: the halfway point
+    }
+  }
+  around(65520.0f);
+  around(-65520.0f);
+  for (uint64_t x = 0; x <= 0xFFFFFFFFu; x += 40961) {
+    float f;
+    const uint32_t bits = uint32_t(x);
+    std::memcpy(&f, &bits, sizeof f);
+    check(f);
+  }
+  check(INFINITY);
+  check(-INFINITY);
+  check(NAN);
+}
+
+// The array forms (F16C instructions where the CPU has them) agree with the scalar functions: every
+// float16 bit pattern decoded, and floats around every float16 value and halfway point rounded,
+// at lengths that leave a scalar tail.
+TEST_CASE("float16 array conversions agree with the scalar ones", "[encode]") {
+  std::vector<uint8_t> bytes;
+  for (uint32_t b = 0; b < 0x10000; ++b) {
+    bytes.push_back(uint8_t(b & 0xFF));
+    bytes.push_back(uint8_t(b >> 8));
+  }
+  bytes.push_back(0);  // an odd offset below: the source need not be aligned
+  std::vector<float> decoded(0x10000 - 3);
+  HalfBytesToFloats(bytes.data() + 2, decoded.data(), decoded.size());
+  for (size_t k = 0; k < decoded.size(); ++k) {
+    const float want = HalfToFloat(uint16_t(k + 1));
+    if (std::isnan(want))
+      REQUIRE(std::isnan(decoded[k]));
+    else
+      REQUIRE(std::memcmp(&decoded[k], &want, sizeof want) == 0);
+  }
+  std::vector<float> v;
+  for (uint32_t b = 0; b < 0x7C00; ++b) {
+    for (float sign : {1.0f, -1.0f}) {
+      const float lo = sign * HalfToFloat(uint16_t(b));
+      const float mid = lo + (sign * HalfToFloat(uint16_t(b + 1)) - lo) / 2;
+      for (float x : {lo, mid})
+        for (float y : {x, std::nextafter(x, INFINITY), std::nextafter(x, -INFINITY)}) v.push_back(y);
+    }
+  }
+  for (float x : {65519.0f, 65520.0f, -65520.0f, 1e9f, INFINITY, -INFINITY, 1e-30f, -1e-30f}) v.push_back(x);
+  v.push_back(3.0f);  // 1 more than a multiple of 8 elements or not: a scalar tail either way
+  std::vector<float> rounded = v;
+  RoundFloatsToHalf(rounded.data(), rounded.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    const float want = HalfToFloat(FloatToHalfBits(v[k]));
+    REQUIRE(std::memcmp(&rounded[k], &want, sizeof want) == 0);
+  }
+  std::vector<float> nan = {NAN, -NAN, 1.0f};
+  RoundFloatsToHalf(nan.data(), nan.size());
+  CHECK(std::isnan(nan[0]));
+  CHECK(std::isnan(nan[1]));
+  CHECK(nan[2] == 1.0f);
 }

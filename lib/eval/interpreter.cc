@@ -1,5 +1,6 @@
 #include "eval/interpreter.h"
 
+#include <cstring>
 #include <set>
 
 #include "MIL.pb.h"
@@ -7,10 +8,13 @@
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
 #include "package/tensor_reader.h"
+#include "util/half_array.h"
 
 namespace palettize::eval {
 
 namespace {
+
+namespace MT = CoreML::Specification::MILSpec;
 
 // Nested blocks (cond inside while_loop inside ...) deeper than this are refused, so a crafted
 // program cannot exhaust the stack.
@@ -177,7 +181,7 @@ Status Interpreter::RunConst(const mil::Operation& op, Scope& scope) {
   Tensor t;
   Status st = ValueToTensor(it->second, "val", &t);
   if (!st.ok()) return ctx.Fail(st.message());
-  PALETTIZE_RETURN_IF_ERROR(ctx.SetOutput(0, std::move(t)));
+  PALETTIZE_RETURN_IF_ERROR(ctx.SetOutput(0, std::move(t), true));
   scope.values[op.outputs(0).name()] = std::move(ctx.outputs()[0]);
   return Status::OK();
 }
@@ -227,6 +231,11 @@ Status Interpreter::ValueToTensor(const mil::Value& value, const std::string& wh
     if (data.strings.size() != t.size())
       return Status::InvalidInput(what + ": string count differs from its shape");
     t.s() = data.strings;
+  } else if (shape.mil_type == MT::FLOAT32) {
+    // The weights' own layouts, copied without a per-element detour through double.
+    std::memcpy(t.f().data(), data.data, t.size() * sizeof(float));
+  } else if (shape.mil_type == MT::FLOAT16) {
+    HalfBytesToFloats(data.data, t.f().data(), t.size());
   } else {
     for (size_t k = 0; k < t.size(); ++k) t.set(k, ElementAsDouble(data.data, shape.mil_type, k));
   }

@@ -167,7 +167,7 @@ Status OpContext::IntsOr(const std::string& param, const std::vector<int64_t>& d
 
 int OpContext::num_outputs() const { return int(declared_.size()); }
 
-Status OpContext::SetOutput(int index, Tensor value) {
+Status OpContext::SetOutput(int index, Tensor value, bool representable) {
   if (index < 0 || size_t(index) >= declared_.size())
     return Fail("output " + std::to_string(index) + " set, the op declares " +
                 std::to_string(declared_.size()));
@@ -179,7 +179,7 @@ Status OpContext::SetOutput(int index, Tensor value) {
       return Fail("output " + std::to_string(index) + ": computed " + DescribeTensor(value) + ", declared " +
                   DTypeName(d.dtype) + " " + ShapeText(d.dims));
   }
-  value.RoundToDType();
+  if (!representable) value.RoundToDType();
   outputs_[size_t(index)] = std::move(value);
   set_[size_t(index)] = true;
   return Status::OK();

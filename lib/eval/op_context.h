@@ -94,8 +94,10 @@ class OpContext {
   const DeclaredType& output_type(int index) const { return declared_[size_t(index)]; }
   // Sets output `index`. A float output is rounded to its dtype (float16: the precision model,
   // tensor.h). Its dtype must be the declared one and its shape agree with every known declared
-  // dimension; otherwise the op fails. Call once per output.
-  Status SetOutput(int index, Tensor value);
+  // dimension; otherwise the op fails. Call once per output. `representable`: every value is
+  // known to be of the dtype already (a const read from its own dtype's data), so the rounding
+  // pass, a large share of a run on the weights of an fp16 model, is skipped.
+  Status SetOutput(int index, Tensor value, bool representable = false);
 
   // --- nested blocks (cond, while_loop) ---
   int num_blocks() const;

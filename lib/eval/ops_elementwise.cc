@@ -13,12 +13,30 @@ namespace {
 
 namespace MT = CoreML::Specification::MILSpec;
 
-using FloatFn = float (*)(float, float);
 using IntFn = int64_t (*)(int64_t, int64_t);
+
+// o[k] = f(a[k * step_a], b[k * step_b]) for k < n: the innermost axis of a broadcast (a step is
+// 0 or 1). F is the op's own function object, so the loop inlines and vectorises.
+template <typename F>
+void FloatRow(const float* a, size_t step_a, const float* b, size_t step_b, float* o, size_t n, F f) {
+  if (step_a == 1 && step_b == 1) {
+    for (size_t k = 0; k < n; ++k) o[k] = f(a[k], b[k]);
+  } else if (step_a == 1) {
+    const float bv = b[0];
+    for (size_t k = 0; k < n; ++k) o[k] = f(a[k], bv);
+  } else if (step_b == 1) {
+    const float av = a[0];
+    for (size_t k = 0; k < n; ++k) o[k] = f(av, b[k]);
+  } else {
+    const float v = f(a[0], b[0]);
+    for (size_t k = 0; k < n; ++k) o[k] = v;
+  }
+}
 
 // x, y broadcast; out = f(x, y) computed in float when either input is float, in int64 otherwise,
 // stored in the declared dtype.
-Status Binary(OpContext& ctx, FloatFn ff, IntFn fi) {
+template <typename F>
+Status Binary(OpContext& ctx, F ff, IntFn fi) {
   const Tensor *x = nullptr, *y = nullptr;
   PALETTIZE_RETURN_IF_ERROR(ctx.Input("x", &x));
   PALETTIZE_RETURN_IF_ERROR(ctx.Input("y", &y));
@@ -30,9 +48,20 @@ Status Binary(OpContext& ctx, FloatFn ff, IntFn fi) {
   const auto sa = BroadcastStrides(x->shape(), shape), sb = BroadcastStrides(y->shape(), shape);
   const bool as_float = x->is_float() || y->is_float() || fi == nullptr;
   if (as_float && x->is_float() && y->is_float() && out.is_float()) {
+    // Rows along the last axis, the outer axes by the generic walk (once per row).
     const float *a = x->f().data(), *b = y->f().data();
     float* o = out.f().data();
-    ForEachBroadcast(shape, sa, sb, [&](size_t k, size_t ia, size_t ib) { o[k] = ff(a[ia], b[ib]); });
+    if (shape.empty() || out.size() == 0) {
+      if (out.size() == 1) o[0] = ff(a[0], b[0]);
+    } else {
+      const size_t n = size_t(shape.back());
+      const size_t step_a = sa.back(), step_b = sb.back();
+      const std::vector<int64_t> outer(shape.begin(), shape.end() - 1);
+      const std::vector<size_t> oa(sa.begin(), sa.end() - 1), ob(sb.begin(), sb.end() - 1);
+      ForEachBroadcast(outer, oa, ob, [&](size_t r, size_t ia, size_t ib) {
+        FloatRow(a + ia, step_a, b + ib, step_b, o + r * n, n, ff);
+      });
+    }
   } else if (as_float) {
     ForEachBroadcast(shape, sa, sb, [&](size_t k, size_t ia, size_t ib) {
       out.set(k, ff(float(x->at(ia)), float(y->at(ib))));
@@ -59,7 +88,8 @@ int64_t PowInt(int64_t a, int64_t b) {
   return r;
 }
 
-void AddBinary(OpRegistry& r, const char* type, FloatFn ff, IntFn fi) {
+template <typename F>
+void AddBinary(OpRegistry& r, const char* type, F ff, IntFn fi) {
   r.Add(type, [ff, fi](OpContext& ctx) { return Binary(ctx, ff, fi); });
 }
 

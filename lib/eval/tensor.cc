@@ -6,6 +6,7 @@
 #include "MIL.pb.h"
 #include "mil/dtype.h"
 #include "util/half.h"
+#include "util/half_array.h"
 
 namespace palettize::eval {
 
@@ -71,9 +72,9 @@ void Tensor::set(size_t k, double x) {
 
 void Tensor::RoundToDType() {
   if (dtype_ == MT::FLOAT16) {
-    for (float& v : f_) v = HalfToFloat(DoubleToHalfBits(v));
+    RoundFloatsToHalf(f_.data(), f_.size());
   } else if (dtype_ == MT::BFLOAT16) {
-    for (float& v : f_) v = float(palettize::RoundToDType(v, MT::BFLOAT16));
+    for (float& v : f_) v = RoundFloatToBFloat16(v);
   } else if (IsIntDType(dtype_) && dtype_ != MT::INT64 && dtype_ != MT::UINT64) {
     if (dtype_ == MT::BOOL) {
       for (int64_t& v : i_) v = v != 0;

@@ -53,6 +53,40 @@ inline uint16_t DoubleToHalfBits(double d) {
   return sign | uint16_t(exp_field << 10) | mant;
 }
 
+// The binary16 nearest to the float `f` (ties to even), as bits: the same result as
+// DoubleToHalfBits(f), by integer operations on f's bits (the evaluator rounds every fp16
+// activation, so this is a hot path). Normal results round the 23-bit mantissa to 10 bits in
+// place (a carry moves into the exponent, as it should); subnormal ones, |f| < 2^-14, are
+// rounded to a multiple of 2^-24 by adding 0.5f, whose ulp is 2^-24 (default rounding mode).
+inline uint16_t FloatToHalfBits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  const uint16_t sign = uint16_t((x >> 16) & 0x8000);
+  const uint32_t a = x & 0x7FFFFFFF;
+  if (a > 0x7F800000) return sign | 0x7E00;   // NaN
+  if (a >= 0x477FF000) return sign | 0x7C00;  // >= 65520 (halfway above 65504): inf
+  if (a < 0x38800000) {                       // below 2^-14
+    const float v = BitsToFloat(a) + 0.5f;    // 0.5 + k * 2^-24, k in [0, 1024]
+    uint32_t vb;
+    std::memcpy(&vb, &v, sizeof vb);
+    return sign | uint16_t(vb - 0x3F000000);  // k = 1024 is the smallest normal's encoding
+  }
+  const uint32_t r = a + 0xFFF + ((a >> 13) & 1);
+  return sign | uint16_t((r >> 13) - (uint32_t(127 - 15) << 10));
+}
+
+// The float16 value nearest to `f`, as a float.
+inline float RoundFloatToHalf(float f) { return HalfToFloat(FloatToHalfBits(f)); }
+
+// The bfloat16 value nearest to `f` (ties to even), as a float: DoubleToBFloat16Bits(f) by
+// rounding f's bits to their upper 16 (float subnormals and the overflow to inf included).
+inline float RoundFloatToBFloat16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  if ((x & 0x7FFFFFFF) > 0x7F800000) return BFloat16ToFloat(uint16_t(((x >> 16) & 0x8000) | 0x7FC0));
+  return BFloat16ToFloat(uint16_t((x + 0x7FFF + ((x >> 16) & 1)) >> 16));
+}
+
 // `d` rounded to a float16 value, as a double.
 inline double RoundToHalf(double d) { return HalfToFloat(DoubleToHalfBits(d)); }
 
