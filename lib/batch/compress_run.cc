@@ -58,10 +58,14 @@ Status RunCompress(const CompressRun& run, CompressRunReport* report) {
   if (!run.options.tables_file.empty()) {
     // Trained tables are the whole config: nothing else may choose nbits or weights.
     std::string other;
-    if (!run.options.config_file.empty()) other = names.config;
-    else if (!run.overrides.empty()) other = "palettization flags";
-    else if (!run.output_dir.empty()) other = names.output_dir;
-    else if (IsCheckpointPath(run.inputs[0])) other = "a checkpoint input (" + run.inputs[0] + ")";
+    if (!run.options.config_file.empty())
+      other = names.config;
+    else if (!run.overrides.empty())
+      other = "palettization flags";
+    else if (!run.output_dir.empty())
+      other = names.output_dir;
+    else if (IsCheckpointPath(run.inputs[0]))
+      other = "a checkpoint input (" + run.inputs[0] + ")";
     if (!other.empty()) return Status::InvalidArgument(names.tables + ": not with " + other);
   }
   const bool checkpoint = run.output_dir.empty() && IsCheckpointPath(run.inputs[0]);

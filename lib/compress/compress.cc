@@ -196,8 +196,9 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
   } else {
     const OptionNames& names = GetOptionNames();
     if (!options.sensitivity_file.empty() || options.objective)
-      return Status::InvalidArgument(names.tables + ": not with " +
-                                     (options.objective ? std::string("a bit allocation") : names.sensitivity));
+      return Status::InvalidArgument(
+          names.tables + ": not with " +
+          (options.objective ? std::string("a bit allocation") : names.sensitivity));
     PALETTIZE_RETURN_IF_ERROR(PlanFromTables(package, weights, options.tables_file, &plans, &presets));
   }
   std::unique_ptr<SensitivitySet> sensitivities;

@@ -43,16 +43,18 @@ Status ParseTable(const SafeTensorsFile& f, const std::string& name, const std::
   nlohmann::json m = nlohmann::json::parse(json, nullptr, false);
   if (!m.is_object()) return Status::InvalidArgument(where + "__metadata__ entry is not a JSON object");
   auto integer = [&](const char* key, int64_t lo, int64_t hi, int64_t* out) {
-    if (!m.contains(key) || !m[key].is_number_integer() || m[key].get<int64_t>() < lo || m[key].get<int64_t>() > hi)
-      return Status::InvalidArgument(where + key + ": missing or not an integer in [" + std::to_string(lo) + ", " +
-                                     std::to_string(hi) + "]");
+    if (!m.contains(key) || !m[key].is_number_integer() || m[key].get<int64_t>() < lo ||
+        m[key].get<int64_t>() > hi)
+      return Status::InvalidArgument(where + key + ": missing or not an integer in [" + std::to_string(lo) +
+                                     ", " + std::to_string(hi) + "]");
     *out = m[key].get<int64_t>();
     return Status::OK();
   };
   int64_t nbits = 0, axis = 0, group = 0, dim = 0;
   PALETTIZE_RETURN_IF_ERROR(integer("nbits", 1, 8, &nbits));
-  if (nbits == 5 || nbits == 7) return Status::InvalidArgument(where + "nbits: " + std::to_string(nbits) +
-                                                               " has no MIL index type (1, 2, 3, 4, 6, 8)");
+  if (nbits == 5 || nbits == 7)
+    return Status::InvalidArgument(where + "nbits: " + std::to_string(nbits) +
+                                   " has no MIL index type (1, 2, 3, 4, 6, 8)");
   if (!m.contains("shape") || !m["shape"].is_array() || m["shape"].empty())
     return Status::InvalidArgument(where + "shape: missing or not a non-empty list");
   for (const auto& d : m["shape"]) {
@@ -212,8 +214,9 @@ Status PlanFromTables(Package& package, const std::vector<ConstWeight>& weights,
     PALETTIZE_RETURN_IF_ERROR(ParseTable(f, key.substr(prefix.size()), value, &tables.back()));
   }
   if (tables.empty())
-    return Status::InvalidArgument(file + ": no table (no __metadata__ entry palettize.X; write it with "
-                                          "save_palettized or compress --packed)");
+    return Status::InvalidArgument(file +
+                                   ": no table (no __metadata__ entry palettize.X; write it with "
+                                   "save_palettized or compress --packed)");
   std::map<std::string, std::vector<size_t>> by_name;
   for (size_t i = 0; i < weights.size(); ++i) by_name[weights[i].name].push_back(i);
   plans->assign(weights.size(), WeightPlan());
@@ -239,7 +242,8 @@ Status PlanFromTables(Package& package, const std::vector<ConstWeight>& weights,
     if (!matched) {
       std::string names;
       for (const std::string& c : CandidateNames(t.name)) names += (names.empty() ? "" : ", ") + c;
-      return Status::InvalidArgument(file + ": table '" + t.name + "' matches no const (looked for " + names + ")");
+      return Status::InvalidArgument(file + ": table '" + t.name + "' matches no const (looked for " + names +
+                                     ")");
     }
   }
   for (size_t i = 0; i < weights.size(); ++i)
