@@ -233,6 +233,7 @@ void InstallFlagNames() {
   names.plot = "--plot";
   names.nbits = "--nbits";
   names.relative_cost = "--cost relative";
+  names.tables = "--tables";
   palettize::SetOptionNames(names);
 }
 
@@ -384,6 +385,13 @@ static int Run(int argc, char** argv) {
           "zeros raised to its smallest non-zero value, at least 1e-12), so no element is ignored. "
           "Default: off, values used as given")
       ->needs(o_sens);
+  std::string tables_file;
+  compress->add_option(
+      "--tables", tables_file,
+      "A --packed .safetensors of trained tables (palettize.torch's save_palettized, or compress --packed): "
+      "each const a table names (X, X with '.' -> '_', either + '_to_fp16') becomes LUT ops holding that "
+      "table and its indices as they are; they must decode to the const bit for bit (docs/format.md "
+      "section 10). No other const is palettized; not with --config or palettizing flags. Default: none");
 
   // Bit allocation: one objective at most (CLI11 refuses two); the library refuses the rest.
   double target_bpw = 0, target_min_snr = 0;
@@ -577,6 +585,7 @@ static int Run(int argc, char** argv) {
     options.threads = threads;
     options.sensitivity_file = sensitivity_file;
     options.sensitivity_normalize = sensitivity_normalize;
+    options.tables_file = tables_file;
     if (o_bpw->count()) {
       options.objective = palettize::AllocationObjective::kTargetBpw;
       options.budget = target_bpw;

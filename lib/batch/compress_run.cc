@@ -55,6 +55,19 @@ Status RunCompress(const CompressRun& run, CompressRunReport* report) {
     return Status::InvalidArgument(names.packed + ": only for .safetensors checkpoints (" + run.inputs[0] +
                                    " is not one)");
   PALETTIZE_RETURN_IF_ERROR(CheckAllocationRun(run));
+  if (!run.options.tables_file.empty()) {
+    // Trained tables are the whole config: nothing else may choose nbits or weights.
+    std::string other;
+    if (!run.options.config_file.empty())
+      other = names.config;
+    else if (!run.overrides.empty())
+      other = "palettization flags";
+    else if (!run.output_dir.empty())
+      other = names.output_dir;
+    else if (IsCheckpointPath(run.inputs[0]))
+      other = "a checkpoint input (" + run.inputs[0] + ")";
+    if (!other.empty()) return Status::InvalidArgument(names.tables + ": not with " + other);
+  }
   const bool checkpoint = run.output_dir.empty() && IsCheckpointPath(run.inputs[0]);
   CompressOptions options = run.options;
   PALETTIZE_RETURN_IF_ERROR(ResolveConfig(options.config_file, checkpoint, run.overrides, &options.config));

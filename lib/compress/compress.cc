@@ -13,6 +13,7 @@
 #include "compress/shared_consts.h"
 #include "compress/spine.h"
 #include "compress/spine_alloc.h"
+#include "compress/tables.h"
 #include "compress/target_rules.h"
 #include "encode/lut_ops.h"
 #include "mil/compressed_weights.h"
@@ -22,6 +23,7 @@
 #include "mil/weights.h"
 #include "package/package.h"
 #include "package/tensor_reader.h"
+#include "palettize/option_names.h"
 #include "sensitivity/sensitivity.h"
 #include "util/guard.h"
 #include "util/path_rules.h"
@@ -187,7 +189,18 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
   std::vector<ConstWeight> weights;
   PALETTIZE_RETURN_IF_ERROR(FindWeights(model, &weights).WithContext(package.model_path()));
   std::vector<WeightPlan> plans;
-  PALETTIZE_RETURN_IF_ERROR(PlanMilWeights(weights, cfg, &plans));
+  // With tables, they alone say which consts are palettized and how (compress/tables.h).
+  std::vector<std::optional<PalettizedWeight>> presets;
+  if (options.tables_file.empty()) {
+    PALETTIZE_RETURN_IF_ERROR(PlanMilWeights(weights, cfg, &plans));
+  } else {
+    const OptionNames& names = GetOptionNames();
+    if (!options.sensitivity_file.empty() || options.objective)
+      return Status::InvalidArgument(
+          names.tables + ": not with " +
+          (options.objective ? std::string("a bit allocation") : names.sensitivity));
+    PALETTIZE_RETURN_IF_ERROR(PlanFromTables(package, weights, options.tables_file, &plans, &presets));
+  }
   std::unique_ptr<SensitivitySet> sensitivities;
   if (!options.sensitivity_file.empty()) {
     sensitivities = std::make_unique<SensitivitySet>();
@@ -218,6 +231,7 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
     jobs[k].shape = &weights[i].shape;
     jobs[k].plan = &plans[i];
     jobs[k].allowed_nbits = &AllowedNbits(targets.at(weights[i].program));
+    if (!presets.empty() && presets[i]) jobs[k].preset = &*presets[i];
   }
   SpineSettings settings = SpineSettingsFrom(options, start);
   settings.sensitivities = sensitivities.get();

@@ -88,6 +88,9 @@ Status Palettize(std::vector<SpineJob>& jobs, const SpineSettings& settings, Spi
       work->result = std::move(job.allocated);
       work->ok = FillIndices(data, *job.shape, WithNBits(*job.plan, job.allocated_nbits),
                              settings.keep_decoded, &work->result, &work->failure, sens);
+    } else if (job.preset) {
+      work->result = *job.preset;
+      work->ok = true;
     } else {
       work->ok = PalettizeWeightRaw(data, *job.shape, *job.plan, *job.allowed_nbits, settings.keep_decoded,
                                     &work->result, &work->failure, sens);

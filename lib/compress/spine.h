@@ -54,6 +54,8 @@ struct SpineJob {
   int allocated_nbits = -1;
   PalettizedWeight allocated;
   std::string allocation_note;
+  // Set (compress --tables): the weight's palettized form, taken as it is instead of computed.
+  const PalettizedWeight* preset = nullptr;
 };
 
 // job's elements, or a copy of them aligned to their element size (the fast paths read them in

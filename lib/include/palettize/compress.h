@@ -57,6 +57,11 @@ struct CompressOptions {
   // sensitivity_file, the sensitivity-weighted SSE); true, AllocationCost::kRelative. Only with an
   // objective, and not with sensitivity_file (its weighted mean square is not summed by the sweep).
   bool relative_cost = false;
+  // A `--packed` safetensors of trained tables ("" = none; docs/format.md section 10): each const
+  // a table names becomes LUT ops holding that table and its indices as they are, which must
+  // decode to the const bit for bit; no other const is palettized. Not with a config, sensitivities
+  // or an objective.
+  std::string tables_file;
 };
 
 struct WeightReport {

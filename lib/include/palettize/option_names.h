@@ -23,6 +23,7 @@ struct OptionNames {
   std::string plot = "plot_path";                // CompressOptions::plot_path
   std::string nbits = "nbits";                   // ConfigOverrides::nbits
   std::string relative_cost = "relative_cost";   // CompressOptions::relative_cost
+  std::string tables = "tables_file";            // CompressOptions::tables_file
 };
 
 // Replaces the names messages use. Not synchronised: call it before any other library call (or
