@@ -1,6 +1,7 @@
 // Float32 distinct values and indices on a group past 2^20 elements, where DistinctFloat radix-sorts
 // and GroupIndices finds each element's run of equal nearest entries: the same values, counts and
-// indices as a plain sort and a binary search over every distinct value.
+// indices as a plain sort and a binary search over every distinct value; with sensitivities, the
+// same weights as the general path's merge.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -12,6 +13,8 @@
 #include "mil/dtype.h"
 #include "palettizer/distinct.h"
 #include "palettizer/fast_path.h"
+#include "safetensors/safetensors.h"
+#include "sensitivity/sensitivity.h"
 
 using namespace palettize;
 
@@ -62,4 +65,54 @@ TEST_CASE("fp32 distinct values past 2^20 elements: radix sort and run lookup ma
   // A non-finite value is still refused.
   w[10] = std::nanf("");
   REQUIRE_FALSE(DistinctFloat(w.data(), L, 0, rows, buf, &d));
+}
+
+TEST_CASE("weighted fp32 distinct values past 2^20 values: bucketed lookup matches the general path's merge",
+          "[distinct]") {
+  // Past a million distinct values DistinctFloatWeighted finds each element's value by bucket and
+  // galloping search; its weights must be MergePoints' (sums in ascending sensitivity order).
+  std::mt19937_64 rng(9);
+  std::student_t_distribution<double> t(4.0);
+  std::gamma_distribution<double> g(2.0, 1.0);
+  const uint64_t rows = 1100, cols = 1024;
+  std::vector<float> w(rows * cols);
+  for (float& v : w) v = float(0.02 * t(rng));
+  // Repeated values (their sensitivities summed), both zeros, a dense run of consecutive floats
+  // (a bucket holding every float of its range), subnormals, and the extremes.
+  for (size_t i = 0; i < 20000; ++i) w[rng() % w.size()] = w[rng() % w.size()];
+  float f = 0.01f;
+  for (size_t i = 100; i < 9000; ++i) w[i] = f = std::nextafter(f, 1.0f);
+  w[3] = 0.0f, w[4] = -0.0f, w[5] = -0.0f, w[6] = 1e-45f, w[7] = -1e-45f;
+  w[8] = 3.4e38f, w[9] = -3.4e38f;
+  std::vector<double> s(w.size());
+  for (double& v : s) v = g(rng);
+  s[11] = 0;
+  SafeTensor st;
+  st.dtype = SafeDType::kF64;
+  st.shape = {s.size()};
+  st.elements = s.size();
+  st.bytes = s.size() * 8;
+  st.data = reinterpret_cast<const uint8_t*>(s.data());
+  ElementWeights sens;
+  sens.tensor = &st;
+  TensorShape shape;
+  shape.mil_type = mil::DataType::FLOAT32;
+  shape.dims = {rows, cols};
+  shape.elements = rows * cols;
+  shape.bits = 32;
+  const ChannelLayout L(shape, 0);
+  std::vector<float> buf;
+  std::vector<double> sbuf;
+  std::vector<RepeatedElement> repeats;
+  DistinctValues d;
+  REQUIRE(DistinctFloatWeighted(w.data(), L, 0, rows, sens, buf, sbuf, repeats, &d));
+  REQUIRE(d.values.size() >= (size_t(1) << 20));  // the bucketed lookup ran
+
+  std::vector<WeightedPoint> pts(w.size());
+  for (size_t e = 0; e < w.size(); ++e) pts[e] = {double(w[e]), 1.0, s[e]};
+  DistinctValues want;
+  MergePoints(pts, true, &want);
+  REQUIRE(d.values == want.values);
+  REQUIRE(d.counts == want.counts);
+  REQUIRE(d.weights == want.weights);
 }

@@ -20,11 +20,18 @@
 #include "cluster/kmeans1d_windows.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 namespace palettize::detail {
+
+extern std::atomic<bool> kmeans1d_vector_scans;  // kmeans1d.cc; tests compare the scans
 
 namespace {
 
@@ -46,6 +53,10 @@ struct Elements {
   std::vector<double> w{0}, s1{0}, s2{0}, wl{0}, s1l{0}, s2l{0};
   std::vector<size_t> start{0};  // value index where each element starts; start[E] = n
   size_t Count() const { return start.size() - 1; }
+  void Reserve(size_t elements) {
+    for (auto* v : {&w, &s1, &s2, &wl, &s1l, &s2l}) v->reserve(elements + 1);
+    start.reserve(elements + 1);
+  }
   static void Add(double& hi, double& lo, double t) {
     const double sum = hi + t, back = sum - hi;
     lo += (hi - (sum - back)) + (t - back);
@@ -79,6 +90,85 @@ void PushRun(const double* x, const double* w, size_t b, size_t e, double shift,
   el->Push(W, S1, S2, Wl, S1l, S2l, e);
 }
 
+struct Arg {
+  size_t arg;
+  double value;
+};
+
+// min over c in [c0, c1] of prev[c - plo] + Cost(e, c) (backward) or Cost(c, e) (forward),
+// leftmost on ties; c0 <= c1. The scalar loop is the definition; the AVX2 one (no FMA, so every
+// value is bit for bit the scalar one) runs where the processor has it, four candidates at a time.
+template <bool kBackward>
+Arg ScanScalar(const Elements& el, const double* prev, size_t plo, size_t e, size_t c0, size_t c1) {
+  Arg best{c0, kInf};
+  for (size_t c = c0; c <= c1; ++c) {
+    const double v = prev[c - plo] + (kBackward ? el.Cost(e, c) : el.Cost(c, e));
+    if (v < best.value) best = {c, v};
+  }
+  return best;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PALETTIZE_HAVE_AVX2_WINDOW_SCAN 1
+// A range's sum from two prefix pairs, the later minus the earlier: an empty range gives 0, and
+// its cost 0/0 = NaN, which the comparison in ScanAvx2 maps to 0, as Cost does.
+template <bool kBackward>
+__attribute__((target("avx2"), always_inline)) inline __m256d RangeSum(__m256d fixed, __m256d fixed_lo,
+                                                                       __m256d at, __m256d at_lo) {
+  return kBackward ? _mm256_add_pd(_mm256_sub_pd(at, fixed), _mm256_sub_pd(at_lo, fixed_lo))
+                   : _mm256_add_pd(_mm256_sub_pd(fixed, at), _mm256_sub_pd(fixed_lo, at_lo));
+}
+
+template <bool kBackward>
+__attribute__((target("avx2"))) Arg ScanAvx2(const Elements& el, const double* prev, size_t plo, size_t e,
+                                             size_t c0, size_t c1) {
+  const __m256d ew = _mm256_set1_pd(el.w[e]), es1 = _mm256_set1_pd(el.s1[e]), es2 = _mm256_set1_pd(el.s2[e]);
+  const __m256d ewl = _mm256_set1_pd(el.wl[e]), es1l = _mm256_set1_pd(el.s1l[e]);
+  const __m256d es2l = _mm256_set1_pd(el.s2l[e]);
+  const __m256d zero = _mm256_setzero_pd(), inf = _mm256_set1_pd(kInf);
+  const __m256i last = _mm256_set1_epi64x(static_cast<long long>(c1));
+  __m256i idx =
+      _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(c0)), _mm256_setr_epi64x(0, 1, 2, 3));
+  __m256d best_v = inf;
+  __m256i best_i = idx;
+  double tail_w[4], tail_s1[4], tail_s2[4], tail_wl[4], tail_s1l[4], tail_s2l[4], tail_p[4];
+  for (size_t c = c0; c <= c1; c += 4) {
+    const double *pw = &el.w[c], *ps1 = &el.s1[c], *ps2 = &el.s2[c];
+    const double *pwl = &el.wl[c], *ps1l = &el.s1l[c], *ps2l = &el.s2l[c], *pp = &prev[c - plo];
+    if (c1 - c < 3) {  // the arrays end at the last candidate: copy a partial vector
+      const size_t r = c1 - c + 1;
+      for (size_t i = 0; i < 4; ++i) {
+        const size_t q = i < r ? i : 0;
+        tail_w[i] = pw[q], tail_s1[i] = ps1[q], tail_s2[i] = ps2[q];
+        tail_wl[i] = pwl[q], tail_s1l[i] = ps1l[q], tail_s2l[i] = ps2l[q], tail_p[i] = pp[q];
+      }
+      pw = tail_w, ps1 = tail_s1, ps2 = tail_s2, pwl = tail_wl, ps1l = tail_s1l, ps2l = tail_s2l, pp = tail_p;
+    }
+    const __m256d w = RangeSum<kBackward>(ew, ewl, _mm256_loadu_pd(pw), _mm256_loadu_pd(pwl));
+    const __m256d s1 = RangeSum<kBackward>(es1, es1l, _mm256_loadu_pd(ps1), _mm256_loadu_pd(ps1l));
+    const __m256d s2 = RangeSum<kBackward>(es2, es2l, _mm256_loadu_pd(ps2), _mm256_loadu_pd(ps2l));
+    const __m256d cost = _mm256_sub_pd(s2, _mm256_mul_pd(s1, _mm256_div_pd(s1, w)));
+    const __m256d cpos = _mm256_and_pd(cost, _mm256_cmp_pd(cost, zero, _CMP_GT_OQ));
+    __m256d v = _mm256_add_pd(_mm256_loadu_pd(pp), cpos);
+    v = _mm256_blendv_pd(v, inf, _mm256_castsi256_pd(_mm256_cmpgt_epi64(idx, last)));
+    const __m256d better = _mm256_cmp_pd(v, best_v, _CMP_LT_OQ);
+    best_v = _mm256_blendv_pd(best_v, v, better);
+    best_i =
+        _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(best_i), _mm256_castsi256_pd(idx), better));
+    idx = _mm256_add_epi64(idx, _mm256_set1_epi64x(4));
+  }
+  alignas(32) double vs[4];
+  alignas(32) long long is[4];
+  _mm256_store_pd(vs, best_v);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(is), best_i);
+  Arg best{c0, kInf};
+  for (int i = 0; i < 4; ++i)
+    if (vs[i] < best.value || (vs[i] == best.value && size_t(is[i]) < best.arg))
+      best = {size_t(is[i]), vs[i]};
+  return best;
+}
+#endif
+
 // Leftmost row minima by divide and conquer for rows [r0, r1] over candidates [c0, c1]; scan(r,
 // lo, hi) returns the leftmost (argmin, min) over candidates [lo, hi] clipped to those valid for r.
 template <class Scan>
@@ -91,16 +181,14 @@ void Rows(size_t r0, size_t r1, size_t c0, size_t c1, const Scan& scan, double* 
   Rows(mid + 1, r1, arg, c1, scan, out, base);
 }
 
-struct Arg {
-  size_t arg;
-  double value;
-};
-
 // F[j][e] (first j clusters end at edge e) or, backward, G[j][e] (clusters j+1.. start at e), for
 // edges e in [lo[j-1], hi[j-1]], stored at off[j-1]. With `strict` clusters are nonempty.
 void Dp(const Elements& el, const std::vector<size_t>& lo, const std::vector<size_t>& hi,
         const std::vector<size_t>& off, bool strict, bool backward, std::vector<double>* t) {
   const size_t layers = lo.size(), E = el.Count();
+#ifdef PALETTIZE_HAVE_AVX2_WINDOW_SCAN
+  const bool avx2 = __builtin_cpu_supports("avx2") && kmeans1d_vector_scans;
+#endif
   for (size_t i = 0; i < layers; ++i) {
     const size_t j = backward ? layers - 1 - i : i;
     double* out = t->data() + off[j];
@@ -116,12 +204,14 @@ void Dp(const Elements& el, const std::vector<size_t>& lo, const std::vector<siz
         c0 = std::max(c0, e + strict);
       else
         c1 = std::min(c1, e - strict);
-      Arg best{c0, kInf};
-      for (size_t c = c0; c <= c1; ++c) {
-        const double v = prev[c - plo] + (backward ? el.Cost(e, c) : el.Cost(c, e));
-        if (v < best.value) best = {c, v};
-      }
-      return best;
+      if (c0 > c1) return Arg{c0, kInf};
+#ifdef PALETTIZE_HAVE_AVX2_WINDOW_SCAN
+      if (avx2 && c1 - c0 >= 3)
+        return backward ? ScanAvx2<true>(el, prev, plo, e, c0, c1)
+                        : ScanAvx2<false>(el, prev, plo, e, c0, c1);
+#endif
+      return backward ? ScanScalar<true>(el, prev, plo, e, c0, c1)
+                      : ScanScalar<false>(el, prev, plo, e, c0, c1);
     };
     Rows(lo[j], hi[j], lo[pj], hi[pj], scan, out, lo[j]);
   }
@@ -176,6 +266,11 @@ void ExactStage(const double* x, const double* w, size_t n, double shift, const 
                 const std::vector<size_t>& phi, std::vector<size_t>* starts) {
   const size_t m = plo.size();
   Elements el;
+  el.Reserve(2 * m + 1 + [&] {
+    size_t union_size = 0;
+    for (size_t j = 0, b = 0; j < m; ++j) union_size += phi[j] + 1 - std::max(plo[j], b), b = phi[j] + 1;
+    return union_size;
+  }());
   std::vector<size_t> span_start, span_elem;  // the windows' union: each run's first value, element
   size_t done = 0;
   for (size_t j = 0; j < m;) {
@@ -267,6 +362,7 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
     const size_t count = std::max<size_t>(1, 4 * total / level_rows + 1);
     const double span = value_span / double(std::max<size_t>(1, union_size / count));
     Elements el;
+    el.Reserve(2 * spans.size() + 1 + 4 * (union_size / count + spans.size()));
     std::vector<size_t> ustart, ufirst;  // each unit's first value and first element
     double gap = 0;                      // sum of D_u
     size_t done = 0;
