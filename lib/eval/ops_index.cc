@@ -244,7 +244,7 @@ Status Topk(OpContext& ctx) {
   Tensor values(OutDType(ctx, 0, x->dtype()), shape);
   if (return_indices && ctx.num_outputs() < 2)
     return ctx.Fail("return_indices is true but the op declares one output");
-  Tensor indices(return_indices ? OutDType(ctx, 1, 0) : x->dtype(),
+  Tensor indices(return_indices ? DeclaredDType(ctx, 1, 0) : x->dtype(),
                  return_indices ? shape : std::vector<int64_t>{});
   size_t outer = 0, inner = 0;
   Split(x->shape(), axis, &outer, &inner);
