@@ -31,6 +31,7 @@ std::vector<UnsupportedOp> UnsupportedOps(const mil::Function& function, const O
   auto it = function.block_specializations().find(function.opset());
   if (it != function.block_specializations().end()) Walk(it->second, registry, &found);
   std::vector<UnsupportedOp> out;
+  out.reserve(found.size());
   for (auto& kv : found) out.push_back(std::move(kv.second));
   return out;
 }
