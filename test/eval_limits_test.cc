@@ -30,8 +30,11 @@ Tensor I1(int64_t v, int dtype = MT::INT32) {
 MT::Operation* AddOp(MT::Block* block, const std::string& type, const std::string& out, int dtype, int rank) {
   MT::Operation* op = block->add_operations();
   op->set_type(type);
-  (*op->mutable_attributes())["name"].mutable_immediatevalue()->mutable_tensor()->mutable_strings()->add_values(
-      out + "_op");
+  (*op->mutable_attributes())["name"]
+      .mutable_immediatevalue()
+      ->mutable_tensor()
+      ->mutable_strings()
+      ->add_values(out + "_op");
   auto* o = op->add_outputs();
   o->set_name(out);
   auto* tt = o->mutable_type()->mutable_tensortype();
@@ -136,5 +139,6 @@ TEST_CASE("eval limits: a generated input past the limit is refused before it is
   Tensor t;
   const Status st = GenerateInput("x", type, 0, &t);
   REQUIRE_FALSE(st.ok());
-  CHECK(st.message() == "input 'x': a tensor of shape [10, 11]: more than 100 elements (the evaluator's limit)");
+  CHECK(st.message() ==
+        "input 'x': a tensor of shape [10, 11]: more than 100 elements (the evaluator's limit)");
 }

@@ -13,8 +13,8 @@ namespace palettize::eval {
 
 struct UnsupportedOp {
   std::string op_type;
-  uint64_t count = 0;       // ops of this type in the function
-  std::string example;      // the name of the first one, in program order
+  uint64_t count = 0;   // ops of this type in the function
+  std::string example;  // the name of the first one, in program order
 };
 
 // The op types of `function` (the block of its opset) that neither `registry` nor the interpreter
