@@ -4,6 +4,7 @@
 
 #include "MIL.pb.h"
 #include "Model.pb.h"
+#include "eval/limits.h"
 #include "eval/op_context.h"
 
 namespace palettize::eval {
@@ -44,6 +45,11 @@ Status GenerateInput(const std::string& name, const mil::ValueType& type, uint64
     if (shape[k] < 0)
       return Status::InvalidArgument("input '" + name + "': dimension " + std::to_string(k) +
                                      " is not fixed by the model; give the input in --inputs");
+  try {
+    CheckTensorShape(shape);
+  } catch (const TensorLimitError& e) {
+    return Status::InvalidArgument("input '" + name + "': " + e.what());
+  }
   Tensor t(d.dtype, shape);
   if (t.is_string())
     return Status::InvalidArgument("input '" + name + "': a string input; give it in --inputs");

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "MIL.pb.h"
+#include "eval/limits.h"
 #include "eval/op_context.h"
 #include "mil/program_walk.h"
 #include "mil/tensor_data.h"
@@ -160,6 +161,14 @@ Status Interpreter::RunBlock(const mil::Block& block, const Scope* parent, const
 }
 
 Status Interpreter::RunOp(const mil::Operation& op, Scope& scope) {
+  try {
+    return RunOpUnlimited(op, scope);
+  } catch (const TensorLimitError& e) {  // eval/limits.h: a shape refused before allocation
+    return Status::InvalidInput(model_file() + ": op '" + OpName(op) + "' (" + op.type() + "): " + e.what());
+  }
+}
+
+Status Interpreter::RunOpUnlimited(const mil::Operation& op, Scope& scope) {
   if (op.type() == "const") return RunConst(op, scope);
   if (IsDecompressible(op)) return RunConstexpr(op, scope);
   OpContext ctx(*this, op, scope);

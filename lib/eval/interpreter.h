@@ -46,7 +46,8 @@ class Interpreter {
   const std::string& model_file() const { return package_.model_path(); }
 
  private:
-  Status RunOp(const mil::Operation& op, Scope& scope);
+  Status RunOp(const mil::Operation& op, Scope& scope);  // RunOpUnlimited, TensorLimitError as a Status
+  Status RunOpUnlimited(const mil::Operation& op, Scope& scope);
   Status RunConst(const mil::Operation& op, Scope& scope);
   Status RunConstexpr(const mil::Operation& op, Scope& scope);
 

@@ -7,8 +7,20 @@
 
 namespace palettize::eval {
 
-// The declared dtype of output `index`, or `fallback` when the program does not declare a tensor.
+// The declared dtype of output `index`, or `fallback` when the program does not declare a tensor
+// or declares one stored unlike `fallback` (float, integer, string: tensor.h). Kernels write the
+// storage of the dtype they compute in; a damaged declaration then fails in SetOutput ("computed
+// float32, declared ...") instead of leaving the kernel an empty buffer to write.
 inline int OutDType(const OpContext& ctx, int index, int fallback) {
+  const DeclaredType& d = ctx.output_type(index);
+  const auto storage = [](int t) { return IsFloatDType(t) ? 0 : IsIntDType(t) ? 1 : 2; };
+  return d.tensor && storage(d.dtype) == storage(fallback) ? d.dtype : fallback;
+}
+
+// The declared dtype of output `index`, whatever its storage, or `fallback` when the program does
+// not declare a tensor: for kernels that write only through Tensor::set, which every dtype takes
+// (fill, topk's indices).
+inline int DeclaredDType(const OpContext& ctx, int index, int fallback) {
   const DeclaredType& d = ctx.output_type(index);
   return d.tensor ? d.dtype : fallback;
 }

@@ -1,4 +1,4 @@
-// Activations (relu ... softplus, clip) and softmax. Float inputs; computed in float.
+// Activations (relu ... softplus, softplus_parametric, clip) and softmax. Float inputs; computed in float.
 #include <algorithm>
 #include <cmath>
 
@@ -82,6 +82,35 @@ Status Softmax(OpContext& ctx) {
   return ctx.SetOutput(0, std::move(y));
 }
 
+// softplus_parametric: alpha[c] * log(1 + e^(beta[c] x)) for x [B, C, *D] (rank >= 3), alpha and
+// beta of length C (coremltools iOS15 activation.py), without overflow for large beta x.
+Status SoftplusParametric(OpContext& ctx) {
+  const Tensor *x = nullptr, *alpha = nullptr, *beta = nullptr;
+  PALETTIZE_RETURN_IF_ERROR(FloatInput(ctx, "x", &x));
+  PALETTIZE_RETURN_IF_ERROR(FloatInput(ctx, "alpha", &alpha));
+  PALETTIZE_RETURN_IF_ERROR(FloatInput(ctx, "beta", &beta));
+  if (x->rank() < 3) return ctx.Fail("x: " + DescribeTensor(*x) + ", expected rank >= 3");
+  const int64_t channels = x->dim(1);
+  for (const Tensor* p : {alpha, beta})
+    if (p->rank() != 1 || p->dim(0) != channels)
+      return ctx.Fail((p == alpha ? "alpha: " : "beta: ") + DescribeTensor(*p) + ", expected [" +
+                      std::to_string(channels) + "] (x's dimension 1)");
+  Tensor y(OutDType(ctx, 0, x->dtype()), x->shape());
+  const size_t batch = size_t(x->dim(0));
+  size_t inner = 1;
+  for (int k = 2; k < x->rank(); ++k) inner *= size_t(x->dim(k));
+  for (size_t b = 0; b < batch; ++b)
+    for (size_t c = 0; c < size_t(channels); ++c) {
+      const float a = alpha->f()[c], s = beta->f()[c];
+      const size_t base = (b * size_t(channels) + c) * inner;
+      for (size_t k = 0; k < inner; ++k) {
+        const float v = s * x->f()[base + k];
+        y.f()[base + k] = a * (std::max(v, 0.0f) + std::log1p(std::exp(-std::fabs(v))));
+      }
+    }
+  return ctx.SetOutput(0, std::move(y));
+}
+
 }  // namespace
 
 void RegisterActivationOps(OpRegistry& r) {
@@ -107,6 +136,7 @@ void RegisterActivationOps(OpRegistry& r) {
   AddActivation(r, "clip", [](float v, float a, float b) { return std::min(std::max(v, a), b); });
   r.Add("gelu", Gelu);
   r.Add("softmax", Softmax);
+  r.Add("softplus_parametric", SoftplusParametric);
 }
 
 }  // namespace palettize::eval

@@ -1,15 +1,12 @@
 // cond and while_loop: their nested blocks run through OpContext::RunBlock and see every value
 // visible to the op.
 #include "eval/kernel_util.h"
+#include "eval/limits.h"
 #include "eval/op_registry.h"
 
 namespace palettize::eval {
 
 namespace {
-
-// A loop runs at most this many iterations: a program whose condition never turns false fails
-// instead of running forever.
-constexpr int64_t kMaxIterations = int64_t(1) << 24;
 
 Status SetAll(OpContext& ctx, std::vector<Tensor>& values, const char* what) {
   if (int(values.size()) != ctx.num_outputs())
@@ -48,6 +45,8 @@ Status WhileLoop(OpContext& ctx) {
   std::vector<Tensor> vars;
   vars.reserve(init.size());
   for (const Tensor* t : init) vars.push_back(*t);
+  // A program whose condition never turns false fails instead of running forever.
+  const int64_t max_iterations = CurrentEvalLimits().max_loop_iterations;
   for (int64_t it = 0;; ++it) {
     std::vector<Tensor> c;
     PALETTIZE_RETURN_IF_ERROR(ctx.RunBlock(0, vars, &c));
@@ -56,7 +55,7 @@ Status WhileLoop(OpContext& ctx) {
       return ctx.Fail("the condition block gives " + std::to_string(c.size()) + " values, expected 1");
     PALETTIZE_RETURN_IF_ERROR(ScalarTruth(ctx, c[0], "the condition block's output", &go));
     if (!go) break;
-    if (it >= kMaxIterations) return ctx.Fail("more than " + std::to_string(kMaxIterations) + " iterations");
+    if (it >= max_iterations) return ctx.Fail("more than " + std::to_string(max_iterations) + " iterations");
     std::vector<Tensor> next;
     PALETTIZE_RETURN_IF_ERROR(ctx.RunBlock(1, vars, &next));
     if (next.size() != vars.size())

@@ -73,13 +73,20 @@ Status Binary(OpContext& ctx, F ff, IntFn fi) {
   return ctx.SetOutput(0, std::move(out));
 }
 
+// Integer arithmetic wraps (two's complement, as Core ML's int32 does), where int64's would be
+// undefined on overflow.
+int64_t AddInt(int64_t a, int64_t b) { return int64_t(uint64_t(a) + uint64_t(b)); }
+int64_t SubInt(int64_t a, int64_t b) { return int64_t(uint64_t(a) - uint64_t(b)); }
+int64_t MulInt(int64_t a, int64_t b) { return int64_t(uint64_t(a) * uint64_t(b)); }
+
 int64_t FloorDivInt(int64_t a, int64_t b) {
   if (b == 0) return 0;
+  if (b == -1) return SubInt(0, a);  // INT64_MIN / -1 overflows
   int64_t q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
-int64_t ModInt(int64_t a, int64_t b) { return b == 0 ? 0 : a - FloorDivInt(a, b) * b; }
+int64_t ModInt(int64_t a, int64_t b) { return b == 0 ? 0 : SubInt(a, MulInt(FloorDivInt(a, b), b)); }
 
 int64_t PowInt(int64_t a, int64_t b) {
   if (b < 0) return a == 1 ? 1 : 0;
@@ -146,11 +153,11 @@ float Sign(float v, float) { return float((v > 0) - (v < 0)); }
 
 void RegisterElementwiseOps(OpRegistry& r) {
   AddBinary(
-      r, "add", [](float a, float b) { return a + b; }, [](int64_t a, int64_t b) { return a + b; });
+      r, "add", [](float a, float b) { return a + b; }, AddInt);
   AddBinary(
-      r, "sub", [](float a, float b) { return a - b; }, [](int64_t a, int64_t b) { return a - b; });
+      r, "sub", [](float a, float b) { return a - b; }, SubInt);
   AddBinary(
-      r, "mul", [](float a, float b) { return a * b; }, [](int64_t a, int64_t b) { return a * b; });
+      r, "mul", [](float a, float b) { return a * b; }, MulInt);
   AddBinary(
       r, "real_div", [](float a, float b) { return a / b; }, nullptr);
   AddBinary(

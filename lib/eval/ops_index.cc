@@ -1,4 +1,5 @@
-// Index ops: gather_nd, scatter, scatter_along_axis, cumsum, topk (reduce_argmax/argmin: ops_reduce.cc).
+// Index ops: gather_nd, scatter, scatter_along_axis, cumsum, topk, argsort (reduce_argmax/argmin:
+// ops_reduce.cc).
 // Indices may be negative (counted from the end of their axis); one out of range fails the op.
 #include <algorithm>
 #include <numeric>
@@ -243,7 +244,7 @@ Status Topk(OpContext& ctx) {
   Tensor values(OutDType(ctx, 0, x->dtype()), shape);
   if (return_indices && ctx.num_outputs() < 2)
     return ctx.Fail("return_indices is true but the op declares one output");
-  Tensor indices(return_indices ? OutDType(ctx, 1, 0) : x->dtype(),
+  Tensor indices(return_indices ? DeclaredDType(ctx, 1, 0) : x->dtype(),
                  return_indices ? shape : std::vector<int64_t>{});
   size_t outer = 0, inner = 0;
   Split(x->shape(), axis, &outer, &inner);
@@ -266,6 +267,36 @@ Status Topk(OpContext& ctx) {
   return ctx.SetOutput(1, std::move(indices));
 }
 
+// argsort: the indices that sort x along `axis`, descending by default (coremltools' value
+// inference: np.argsort(-x)); ties keep the lower index first (numpy's stable sort).
+Status Argsort(OpContext& ctx) {
+  const Tensor* x = nullptr;
+  PALETTIZE_RETURN_IF_ERROR(ctx.Input("x", &x));
+  if (x->is_string() || x->rank() == 0)
+    return ctx.Fail("x: " + DescribeTensor(*x) + ", expected numbers of rank >= 1");
+  int axis = 0;
+  bool ascending = false;
+  PALETTIZE_RETURN_IF_ERROR(AxisParam(ctx, "axis", -1, x->rank(), &axis));
+  PALETTIZE_RETURN_IF_ERROR(ctx.BoolOr("ascending", false, &ascending));
+  const int64_t len = x->dim(axis);
+  if (ctx.num_outputs() != 1 || !ctx.output_type(0).tensor || !IsIntDType(ctx.output_type(0).dtype))
+    return ctx.Fail("expected one integer tensor output");
+  Tensor indices(ctx.output_type(0).dtype, x->shape());
+  size_t outer = 0, inner = 0;
+  Split(x->shape(), axis, &outer, &inner);
+  std::vector<int64_t> order(static_cast<size_t>(len));
+  for (size_t o = 0; o < outer; ++o)
+    for (size_t i = 0; i < inner; ++i) {
+      auto at = [&](int64_t j) { return x->at((o * size_t(len) + size_t(j)) * inner + i); };
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int64_t a, int64_t b) { return ascending ? at(a) < at(b) : at(a) > at(b); });
+      for (int64_t j = 0; j < len; ++j)
+        indices.i()[(o * size_t(len) + size_t(j)) * inner + i] = order[size_t(j)];
+    }
+  return ctx.SetOutput(0, std::move(indices));
+}
+
 }  // namespace
 
 void RegisterIndexOps(OpRegistry& r) {
@@ -274,6 +305,7 @@ void RegisterIndexOps(OpRegistry& r) {
   r.Add("scatter_along_axis", ScatterAlongAxis);
   r.Add("cumsum", Cumsum);
   r.Add("topk", Topk);
+  r.Add("argsort", Argsort);
 }
 
 }  // namespace palettize::eval

@@ -1,5 +1,5 @@
-// upsample_nearest_neighbor, resize_nearest_neighbor, upsample_bilinear and resize_bilinear on
-// the last two axes of x [*D, H, W]. Each output coordinate maps to a source grid point as
+// upsample_nearest_neighbor, resize_nearest_neighbor, upsample_bilinear, resize_bilinear and
+// iOS17's resize on the last two axes of x [*D, H, W]. Each output coordinate maps to a source grid point as
 // coremltools' image_resizing.py (iOS15, iOS16) describes; bilinear reads the two neighbours
 // of the point along each axis.
 #include <algorithm>
@@ -81,7 +81,7 @@ Status RankAtLeast3(OpContext& ctx, const Tensor& x) {
 // Output size floor(in * scale); fails when it is not positive.
 Status ScaledSize(OpContext& ctx, const std::string& param, int64_t in, double* scale, int64_t* out) {
   PALETTIZE_RETURN_IF_ERROR(ctx.FloatOr(param, 1.0, scale));
-  *out = int64_t(std::floor(double(in) * *scale));
+  *out = ToInt64(std::floor(double(in) * *scale));
   if (!(*scale > 0) || *out < 1) return ctx.Fail(param + ": " + std::to_string(*scale) + " gives no output");
   return Status::OK();
 }
@@ -183,6 +183,61 @@ Status ResizeBilinear(OpContext& ctx) {
   return ctx.SetOutput(0, Bilinear(*x, OutDType(ctx, 0, x->dtype()), gy, gx));
 }
 
+// iOS17 resize: the last `resized_dims` (1 or 2) axes of x take their sizes from the last entries
+// of `shape` (0 keeps x's size). LINEAR samples as resize_bilinear with `sampling_mode` on each
+// resized axis; NEAREST_NEIGHBOR reads source floor(i * in / out), as resize_nearest_neighbor
+// (coremltools gives no sampling mode for it, and its converters emit none).
+Status Resize(OpContext& ctx) {
+  const Tensor *x = nullptr, *shape = nullptr;
+  PALETTIZE_RETURN_IF_ERROR(ctx.Input("x", &x));
+  PALETTIZE_RETURN_IF_ERROR(ctx.Input("shape", &shape));
+  int64_t resized = 0;
+  PALETTIZE_RETURN_IF_ERROR(ctx.Int("resized_dims", &resized));
+  std::string interpolation, mode;
+  PALETTIZE_RETURN_IF_ERROR(ctx.StringOr("interpolation_mode", "LINEAR", &interpolation));
+  PALETTIZE_RETURN_IF_ERROR(ctx.StringOr("sampling_mode", "DEFAULT", &mode));
+  if (!IsIntDType(shape->dtype()) || shape->rank() != 1)
+    return ctx.Fail("shape: " + DescribeTensor(*shape) + ", expected integers of rank 1");
+  const int r = x->rank();
+  if (resized < 1 || resized > 2 || resized > shape->dim(0) || shape->dim(0) > r || r < 2)
+    return ctx.Fail("resized_dims " + std::to_string(resized) + " with shape " + DescribeTensor(*shape) +
+                    " and x " + DescribeTensor(*x) + ": expected 1 or 2, at most shape's length <= x's rank");
+  std::vector<int64_t> sizes = {x->dim(r - 2), x->dim(r - 1)};  // the output's last two sizes
+  for (int64_t k = 0; k < resized; ++k) {
+    const int64_t want = shape->i()[size_t(shape->dim(0) - resized + k)];
+    if (want < 0) return ctx.Fail("shape: a negative size " + std::to_string(want));
+    if (want > 0) sizes[size_t(2 - resized + k)] = want;
+  }
+  const int64_t h = x->dim(r - 2), w = x->dim(r - 1), oh = sizes[0], ow = sizes[1];
+  if ((h == 0 || w == 0) && oh * ow > 0)
+    return ctx.Fail("x: " + DescribeTensor(*x) + " has nothing to sample");
+  Grid gy(static_cast<size_t>(oh)), gx(static_cast<size_t>(ow));
+  if (interpolation == "LINEAR") {
+    if (!x->is_float()) return ctx.Fail("x: " + DescribeTensor(*x) + ", LINEAR needs a float tensor");
+    for (int64_t i = 0; i < oh; ++i) gy[size_t(i)] = double(i);
+    if (resized == 2) PALETTIZE_RETURN_IF_ERROR(SamplingGrid(ctx, mode, h, oh, &gy));
+    PALETTIZE_RETURN_IF_ERROR(SamplingGrid(ctx, mode, w, ow, &gx));
+  } else if (interpolation == "NEAREST_NEIGHBOR") {
+    for (int64_t i = 0; i < oh; ++i) gy[size_t(i)] = double(std::min(h - 1, i * h / oh));
+    for (int64_t j = 0; j < ow; ++j) gx[size_t(j)] = double(std::min(w - 1, j * w / ow));
+  } else {
+    return ctx.Fail("interpolation_mode: '" + interpolation + "', expected LINEAR or NEAREST_NEIGHBOR");
+  }
+  const int dtype = OutDType(ctx, 0, x->dtype());
+  if (interpolation == "LINEAR") return ctx.SetOutput(0, Bilinear(*x, dtype, gy, gx));
+  std::vector<int64_t> out_shape = x->shape();
+  out_shape[size_t(r - 2)] = oh;
+  out_shape[size_t(r - 1)] = ow;
+  Tensor y(dtype, out_shape);
+  const size_t planes = size_t(h * w) == 0 ? 0 : x->size() / size_t(h * w);
+  for (size_t p = 0; p < planes; ++p)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j)
+        y.set(p * size_t(oh * ow) + size_t(i * ow + j),
+              x->at(p * size_t(h * w) + size_t(int64_t(gy[size_t(i)]) * w + int64_t(gx[size_t(j)]))));
+  return ctx.SetOutput(0, std::move(y));
+}
+
 }  // namespace
 
 void RegisterResampleOps(OpRegistry& r) {
@@ -190,6 +245,7 @@ void RegisterResampleOps(OpRegistry& r) {
   r.Add("resize_nearest_neighbor", [](OpContext& ctx) { return Nearest(ctx, false); });
   r.Add("upsample_bilinear", UpsampleBilinear);
   r.Add("resize_bilinear", ResizeBilinear);
+  r.Add("resize", Resize);
 }
 
 }  // namespace palettize::eval

@@ -196,7 +196,7 @@ Status Fill(OpContext& ctx) {
   PALETTIZE_RETURN_IF_ERROR(ctx.FloatOr("value", 0, &value));
   for (int64_t d : shape)
     if (d < 0) return ctx.Fail("shape: " + ShapeText(shape) + " has a negative dimension");
-  Tensor y(OutDType(ctx, 0, MT::FLOAT32), shape);
+  Tensor y(DeclaredDType(ctx, 0, MT::FLOAT32), shape);
   for (size_t k = 0; k < y.size(); ++k) y.set(k, value);
   return ctx.SetOutput(0, std::move(y));
 }

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "MIL.pb.h"
+#include "eval/limits.h"
 #include "mil/dtype.h"
 #include "util/half.h"
 #include "util/half_array.h"
@@ -37,6 +38,14 @@ bool IsIntDType(int t) {
   }
 }
 
+// x truncated toward zero, saturated to int64's range (a float's cast past it is undefined); NaN 0.
+int64_t ToInt64(double x) {
+  if (!(x == x)) return 0;
+  if (x >= 9223372036854775807.0) return std::numeric_limits<int64_t>::max();
+  if (x <= -9223372036854775808.0) return std::numeric_limits<int64_t>::min();
+  return int64_t(x);
+}
+
 size_t ElementCount(const std::vector<int64_t>& shape) {
   size_t n = 1;
   for (int64_t d : shape) n *= size_t(d);
@@ -45,6 +54,7 @@ size_t ElementCount(const std::vector<int64_t>& shape) {
 
 Tensor::Tensor(int dtype, std::vector<int64_t> shape)
     : dtype_(dtype), shape_(std::move(shape)), size_(ElementCount(shape_)) {
+  CheckTensorShape(shape_);  // throws before the storage below is allocated
   if (IsFloatDType(dtype_))
     f_.assign(size_, 0.0f);
   else if (dtype_ == MT::STRING)
@@ -67,7 +77,7 @@ void Tensor::set(size_t k, double x) {
   else if (dtype_ == MT::BOOL)
     i_[k] = x != 0;
   else if (!i_.empty())
-    i_[k] = std::isfinite(x) ? int64_t(x) : 0;
+    i_[k] = ToInt64(x);
 }
 
 void Tensor::RoundToDType() {

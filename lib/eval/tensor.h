@@ -44,7 +44,7 @@ class Tensor {
 
   // Element k as a double, whatever the storage (strings: NaN).
   double at(size_t k) const;
-  // Sets element k from a double: float dtypes store float(x), integer ones int64(x), bool x != 0.
+  // Sets element k from a double: float dtypes store float(x), integer ones ToInt64(x), bool x != 0.
   void set(size_t k, double x);
 
   // Element k of this tensor = element j of `src` (same storage kind: same dtype class).
@@ -72,6 +72,10 @@ class Tensor {
   std::vector<int64_t> i_;
   std::vector<std::string> s_;
 };
+
+// x truncated toward zero and saturated to int64's range; NaN gives 0 (a cast past the range
+// is undefined behaviour).
+int64_t ToInt64(double x);
 
 // Product of `shape`'s dimensions (1 for a scalar).
 size_t ElementCount(const std::vector<int64_t>& shape);

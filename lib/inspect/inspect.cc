@@ -5,6 +5,7 @@
 
 #include "blob/blob_reader.h"
 #include "compress/mil_plan.h"
+#include "eval/support.h"
 #include "inspect/weight_stats.h"
 #include "mil/dtype.h"
 #include "mil/program_walk.h"
@@ -52,8 +53,16 @@ static Status InspectUnguarded(const std::string& path, const InspectOptions& op
     ProgramInfo pi;
     pi.path = p;
     pi.specification_version = owner.specificationversion();
-    for (const std::string& name : SortedKeys(program.functions()))
-      pi.functions.push_back({name, program.functions().at(name).opset()});
+    for (const std::string& name : SortedKeys(program.functions())) {
+      const mil::Function& f = program.functions().at(name);
+      FunctionInfo fi;
+      fi.name = name;
+      fi.opset = f.opset();
+      for (const eval::UnsupportedOp& u : eval::UnsupportedOps(f))
+        fi.unsupported_ops.push_back({u.op_type, u.count, u.example});
+      fi.evaluable = p.empty() && fi.unsupported_ops.empty();
+      pi.functions.push_back(std::move(fi));
+    }
     info.programs.push_back(std::move(pi));
   });
 

@@ -10,12 +10,38 @@
 
 namespace palettize {
 
+namespace {
+
+// "    main: evaluable by palettize eval", or which op types keep it from being.
+std::string EvaluableLine(const ProgramInfo& p, const FunctionInfo& f) {
+  std::string out = "    " + f.name + ": ";
+  if (f.evaluable) return out + "evaluable by palettize eval\n";
+  out += "not evaluable by palettize eval";
+  if (!p.path.empty()) out += " (a program inside a pipeline)";
+  std::string ops;
+  for (const UnsupportedOpInfo& u : f.unsupported_ops)
+    ops += (ops.empty() ? "" : ", ") + u.op_type + " x" + std::to_string(u.count) + " (e.g. '" +
+           u.example_op + "')";
+  if (!ops.empty()) out += "; unsupported ops: " + ops;
+  return out + "\n";
+}
+
+}  // namespace
+
 std::string InspectToJson(const ModelInfo& info) {
   using json = nlohmann::ordered_json;
   json programs = json::array();
   for (const ProgramInfo& p : info.programs) {
     json functions = json::array();
-    for (const FunctionInfo& f : p.functions) functions.push_back({{"name", f.name}, {"opset", f.opset}});
+    for (const FunctionInfo& f : p.functions) {
+      json unsupported = json::array();
+      for (const UnsupportedOpInfo& u : f.unsupported_ops)
+        unsupported.push_back({{"op_type", u.op_type}, {"count", u.count}, {"example_op", u.example_op}});
+      functions.push_back({{"name", f.name},
+                           {"opset", f.opset},
+                           {"evaluable", f.evaluable},
+                           {"unsupported_ops", unsupported}});
+    }
     programs.push_back(
         {{"path", p.path}, {"specification_version", p.specification_version}, {"functions", functions}});
   }
@@ -55,6 +81,7 @@ std::string InspectToTable(const ModelInfo& info) {
     out += "  program " + (p.path.empty() ? std::string("(root)") : p.path) + ":";
     for (const FunctionInfo& f : p.functions) out += " " + f.name + " (" + f.opset + ")";
     out += "\n";
+    for (const FunctionInfo& f : p.functions) out += EvaluableLine(p, f);
   }
   size_t candidates = 0;
   std::vector<std::vector<std::string>> rows = {

@@ -78,16 +78,45 @@ def test_unsupported_op_is_named(palettize_bin, tmp_path):
 
     @mb.program(input_specs=[mb.TensorSpec(shape=(1, 8))], opset_version=ct.target.iOS16)
     def prog(x):
-        return mb.argsort(x=x, name="top")
+        return mb.sliding_windows(x=x, axis=1, size=2, stride=2, name="win")
 
     model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
                        compute_precision=ct.precision.FLOAT32)
-    path = tmp_path / "argsort.mlpackage"
+    path = tmp_path / "sliding_windows.mlpackage"
     model.save(str(path))
     r = run(palettize_bin, "eval", path)
-    assert r.returncode == 2
-    assert r.stderr == (f"palettize: {path}/Data/com.apple.CoreML/model.mlmodel: op 'top' (argsort): "
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == (f"palettize: {path}/Data/com.apple.CoreML/model.mlmodel: op 'win' (sliding_windows): "
                         "op type not supported by palettize eval\n")
+
+
+def test_a_missing_input_of_open_shape_is_named(palettize_bin, tmp_path):
+    """An input the .npz lacks is generated from its description; one whose shape the model leaves
+    open cannot be, and the error says to give it."""
+    np = pytest.importorskip("numpy")
+    ct = pytest.importorskip("coremltools")
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil import get_new_symbol
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 4)), mb.TensorSpec(shape=(1, get_new_symbol()))],
+                opset_version=ct.target.iOS16)
+    def prog(a, b):
+        return mb.relu(x=a, name="ra"), mb.relu(x=b, name="rb")
+
+    model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
+                       compute_precision=ct.precision.FLOAT32)
+    path = tmp_path / "open.mlpackage"
+    model.save(str(path))
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, a=np.ones((1, 4), np.float32))
+    r = run(palettize_bin, "eval", path, "--inputs", inputs)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == "palettize: input 'b': dimension 1 is not fixed by the model; give the input in --inputs\n"
+    # Given, it runs at the size given; the missing fixed-shape input is generated.
+    np.savez(inputs, b=-np.ones((1, 2), np.float32))
+    out = summary(palettize_bin, path, "--inputs", inputs)
+    assert out["rb"] == ("float32", "1, 2", 0.0, 0.0, 0.0)
+    assert out["ra"][:2] == ("float32", "1, 4") and out["ra"][3] > 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -163,6 +192,11 @@ def test_a_damaged_npz_and_a_missing_one_are_named(palettize_bin, tmp_path):
     bad.write_bytes(b"PK\x03\x04 not really a zip archive")
     r = run(palettize_bin, "eval", ACTIVITY, "--inputs", bad)
     assert (r.returncode, r.stderr) == (2, f"palettize: {bad}: not a zip archive (no end of central directory record)\n")
+    text = tmp_path / "text.npz"
+    text.write_text("features = [1, 2, 3]\n")
+    r = run(palettize_bin, "eval", ACTIVITY, "--inputs", text)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"palettize: {text}: not a zip archive (21 bytes)\n"
     r = run(palettize_bin, "eval", ACTIVITY, "--inputs", tmp_path / "none.npz")
     assert r.returncode == 3 and r.stderr.startswith(f"palettize: {tmp_path / 'none.npz'}: ")
 

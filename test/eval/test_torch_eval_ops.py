@@ -1,4 +1,4 @@
-"""palettize's evaluator (lib/eval, through test/tools/eval_raw) against torch on small models
+"""palettize's evaluator (`palettize eval --inputs IN.npz --outputs OUT.npz`) against torch on small models
 with seeded random weights, converted by coremltools at fp32 and fp16 compute precision. Each
 model exercises op families: depthwise/SE (conv, max_pool ceil_mode, avg_pool without padding,
 sigmoid_hard, upsample_bilinear both ways), a 1-D U-Net with a GRU (conv_transpose,
@@ -27,22 +27,35 @@ MUST_HAVE = {
 }
 
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def palettize_bin():
+    path = os.environ.get("PALETTIZE_BIN", str(ROOT / "build/apps/palettize/palettize"))
+    assert os.access(path, os.X_OK), f"palettize binary not found at {path}"
+    return path
+
+
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("name", sorted(MUST_HAVE))
-def test_eval_matches_torch(tmp_path, name, precision):
+def test_eval_matches_torch(palettize_bin, tmp_path, name, precision):
     path = tmp_path / f"{name}_{precision}.mlpackage"
     inputs, outputs, ref = torch_models.convert(name, precision, path)
     ops = torch_models.ops_of(path)
     assert MUST_HAVE[name] <= ops, sorted(ops)
-    for k, v in inputs.items():
-        v.astype(np.float32).tofile(tmp_path / f"{k}.f32")
-    r = subprocess.run([os.environ["EVAL_RAW_BIN"], str(path), str(tmp_path)], capture_output=True, text=True,
-                       timeout=300)
+    in_npz, out_npz = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(in_npz, **{k: v.astype(np.float32) for k, v in inputs.items()})
+    r = subprocess.run([palettize_bin, "eval", str(path), "--inputs", str(in_npz), "--outputs", str(out_npz)],
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert len(outputs) == len(ref)
+    with np.load(out_npz) as z:
+        assert sorted(z.files) == sorted(outputs)
+        got_all = {k: z[k] for k in z.files}
     for out, want in zip(outputs, ref):
-        got = np.fromfile(tmp_path / f"out_{out}.f32", np.float32)
-        assert got.size == want.size, (out, got.size, want.shape)
+        got = got_all[out]
+        assert got.size == want.size, (out, got.shape, want.shape)
         db = torch_models.psnr(want, got)
         print(f"\n{name} {precision} {out}: PSNR {db:.1f} dB (min {MIN_PSNR[precision]})")
         assert db >= MIN_PSNR[precision], (name, precision, out, db)

@@ -16,6 +16,7 @@ int FuzzConfig(const uint8_t* data, size_t size);      // a YAML config
 int FuzzCompress(const uint8_t* data, size_t size);    // options byte + package archive: compress
 int FuzzConstexpr(const uint8_t* data, size_t size);   // a compressed package archive: decompress, compare
 int FuzzNpz(const uint8_t* data, size_t size);         // an .npz file: read, written again, read again
+int FuzzEval(const uint8_t* data, size_t size);        // a package archive (+ inputs.npz): eval
 
 struct FuzzTarget {
   const char* name;  // the harness's name: test/fuzz/<name>_fuzz.cc, regressions/<name>/
@@ -30,6 +31,7 @@ inline constexpr FuzzTarget kFuzzTargets[] = {
     {"compress", FuzzCompress},
     {"constexpr", FuzzConstexpr},
     {"npz", FuzzNpz},
+    {"eval", FuzzEval},
 };
 
 }  // namespace palettize

@@ -5,7 +5,8 @@
 
 Writes OUT/<harness>/<seed> for every harness: each package's weight.bin files (blob_reader),
 Manifest.json (manifest), the package as an archive (ml_program; compress, with a few option
-bytes; constexpr, when its model holds constexpr ops, i.e. it is compressed), and every YAML file
+bytes; constexpr, when its model holds constexpr ops, i.e. it is compressed; eval, alone and with
+an inputs.npz record of its multi-array inputs), and every YAML file
 of CONFIG_DIR (config), and a few small .npz files (npz). A folder that is not itself a package stands
 for every *.mlpackage in it. Packages after --constexpr-only (many compressed variants of the
 same models) seed only the constexpr harness, so the others' corpora stay small. Standard library
@@ -68,6 +69,101 @@ def npz_seeds(out):
         put(out, "npz", name, buf.getvalue())
 
 
+def fields(buf):
+    """(field number, wire type, value) of a protobuf message: an int for varints, bytes otherwise."""
+    at = 0
+
+    def varint():
+        nonlocal at
+        v = shift = 0
+        while True:
+            b = buf[at]
+            at += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v
+    while at < len(buf):
+        key = varint()
+        wire = key & 7
+        if wire == 0:
+            yield key >> 3, wire, varint()
+        elif wire == 2:
+            n = varint()
+            yield key >> 3, wire, buf[at:at + n]
+            at += n
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+            yield key >> 3, wire, buf[at:at + n]
+            at += n
+        else:
+            return
+
+
+# Model.proto's ArrayFeatureType.ArrayDataType -> .npy descr, element size, a value's packing.
+ARRAY_DTYPES = {65568: ("<f4", "f"), 65600: ("<f8", "d"), 131104: ("<i4", "i"), 65552: ("<f2", "e")}
+
+
+def inputs_npz(model):
+    """An .npz holding each multi-array input of `model` (model.mlmodel bytes) at its declared
+    shape, values 0, 1, 2, ... (model.description.input[k].type.multiArrayType; others left out)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for f, _, desc in fields(model):
+            if f != 2:
+                continue
+            for g, _, feature in fields(desc):
+                if g != 1:
+                    continue
+                name, array = None, None
+                for h, _, v in fields(feature):
+                    if h == 1:
+                        name = v.decode("utf-8", "replace")
+                    elif h == 3:
+                        array = next((v2 for i, _, v2 in fields(v) if i == 5), None)
+                if name is None or array is None:
+                    continue
+                shape, dtype = [], 65568
+                for i, wire, v in fields(array):
+                    if i == 1 and wire == 0:
+                        shape.append(v)
+                    elif i == 1 and wire == 2:
+                        shape += unpack_varints(v)  # packed
+                    elif i == 2:
+                        dtype = v
+                if dtype not in ARRAY_DTYPES:
+                    continue
+                descr, fmt = ARRAY_DTYPES[dtype]
+                n = 1
+                for d in shape:
+                    n *= d
+                if n > 1 << 16:
+                    continue
+                data = struct.pack(f"<{n}{fmt}", *[(k % 7) for k in range(n)])
+                z.writestr(name + ".npy", npy(descr, tuple(shape), data))
+    return buf.getvalue()
+
+
+def unpack_varints(v):
+    out, at = [], 0
+    while at < len(v):
+        x = shift = 0
+        while True:
+            b = v[at]
+            at += 1
+            x |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        out.append(x)
+    return out
+
+
+def record(path, data):
+    """One record of a package archive (fuzz_package.h)."""
+    return struct.pack("<H", len(path)) + path.encode() + struct.pack("<I", len(data)) + data
+
+
 def packages(args):
     for a in map(pathlib.Path, args):
         if (a / "Manifest.json").is_file():
@@ -101,6 +197,9 @@ def main():
         small = size <= SMALL
         put(out, "ml_program", name, archive(pkg, small))
         if small:
+            model = (pkg / "Data/com.apple.CoreML/model.mlmodel").read_bytes()
+            put(out, "eval", name, archive(pkg, True))
+            put(out, "eval", name + "-inputs", archive(pkg, True) + record("inputs.npz", inputs_npz(model)))
             for b in OPTION_BYTES:
                 put(out, "compress", f"{name}-{b:02x}", bytes([b]) + archive(pkg, True))
             if has_constexpr(pkg):

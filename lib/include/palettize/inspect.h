@@ -38,9 +38,20 @@ struct WeightInfo {
   std::string reason;  // why not a candidate; empty for candidates
 };
 
+// An op type `palettize eval` has no kernel for, in one function.
+struct UnsupportedOpInfo {
+  std::string op_type;
+  uint64_t count = 0;      // ops of this type in the function (nested blocks included)
+  std::string example_op;  // the first one's name
+};
+
 struct FunctionInfo {
   std::string name;
   std::string opset;
+  // Whether `palettize eval --function NAME` can run it: a function of the root model's ML
+  // Program (eval runs no pipeline) with no unsupported op.
+  bool evaluable = false;
+  std::vector<UnsupportedOpInfo> unsupported_ops;  // sorted by op_type
 };
 
 struct ProgramInfo {
