@@ -375,10 +375,12 @@ LloydRun VectorLloyd::Iterate(std::vector<double> centroids, int max_iterations,
     if (it >= max_iterations || stalled) break;
     previous = sse;
     load();
+    // Half the distance to the nearest other centroid: the second nearest of all, as c itself is at
+    // 0 (a duplicate of c is too, and then both are right: 0).
     for (size_t c = 0; c < k; ++c) {
-      float nearest = kInf;
-      for (size_t o = 0; o < k; ++o)
-        if (o != c) nearest = std::min(nearest, Distance2(&fc[c * dim], &fc[o * dim], dim));
+      uint32_t self;
+      float zero, nearest;
+      nearest_two(&fc[c * dim], ct.data(), kp, dim, &self, &zero, &nearest);
       s[c] = 0.5f * std::sqrt(nearest);
     }
     size_t changed = 0;
