@@ -54,8 +54,8 @@ PALETTIZE_INLINE F4 Load4(const float* p) {
 PALETTIZE_INLINE F4 Splat(float x) { return F4{} + x; }
 
 template <size_t D>
-PALETTIZE_INLINE void NearestTwoT(const float* x, const float* ct, size_t kp, size_t dim, uint32_t* best, float* best_d2,
-                 float* second_d2) {
+PALETTIZE_INLINE void NearestTwoT(const float* x, const float* ct, size_t kp, size_t dim, uint32_t* best,
+                                  float* best_d2, float* second_d2) {
   const size_t nd = D ? D : dim;
   F4 m1 = Splat(kInf), m2 = Splat(kInf);
   I4 id = {}, index = {0, 1, 2, 3, 4, 5, 6, 7};
@@ -96,8 +96,8 @@ float Distance2T(const float* a, const float* b, size_t dim) {
 // summed in four float lanes in a fixed order. pts is transposed: pts[t * n4 + i], n4 = n
 // rounded up to 4, the padding at FLT_MAX with weight 0.
 template <size_t D>
-PALETTIZE_INLINE double TrialT(const float* pts, size_t n4, size_t dim, const float* y, const float* closest, const float* w,
-              float* trial) {
+PALETTIZE_INLINE double TrialT(const float* pts, size_t n4, size_t dim, const float* y, const float* closest,
+                               const float* w, float* trial) {
   const size_t nd = D ? D : dim;
   F4 acc = Splat(0);
   for (size_t i = 0; i < n4; i += kLanes) {
@@ -137,14 +137,14 @@ void NearestTwoBase(const float* x, const float* ct, size_t kp, size_t dim, uint
   NearestTwoT<D>(x, ct, kp, dim, best, best_d2, second_d2);
 }
 template <size_t D>
-double TrialBase(const float* pts, size_t n4, size_t dim, const float* y, const float* closest, const float* w,
-                 float* trial) {
+double TrialBase(const float* pts, size_t n4, size_t dim, const float* y, const float* closest,
+                 const float* w, float* trial) {
   return TrialT<D>(pts, n4, dim, y, closest, w, trial);
 }
 #if PALETTIZE_AVX2
 template <size_t D>
 __attribute__((target("avx2"))) void NearestTwoAvx2(const float* x, const float* ct, size_t kp, size_t dim,
-                                                     uint32_t* best, float* best_d2, float* second_d2) {
+                                                    uint32_t* best, float* best_d2, float* second_d2) {
   NearestTwoT<D>(x, ct, kp, dim, best, best_d2, second_d2);
 }
 template <size_t D>
@@ -166,11 +166,15 @@ NearestTwoFn NearestTwoFor(size_t dim) {
            : dim == 8 ? NearestTwoAvx2<8>
                       : NearestTwoAvx2<0>;
 #endif
-  return dim == 2 ? NearestTwoBase<2> : dim == 4 ? NearestTwoBase<4> : dim == 8 ? NearestTwoBase<8> : NearestTwoBase<0>;
+  return dim == 2   ? NearestTwoBase<2>
+         : dim == 4 ? NearestTwoBase<4>
+         : dim == 8 ? NearestTwoBase<8>
+                    : NearestTwoBase<0>;
 }
 TrialFn TrialFor(size_t dim) {
 #if PALETTIZE_AVX2
-  if (HasAvx2()) return dim == 2 ? TrialAvx2<2> : dim == 4 ? TrialAvx2<4> : dim == 8 ? TrialAvx2<8> : TrialAvx2<0>;
+  if (HasAvx2())
+    return dim == 2 ? TrialAvx2<2> : dim == 4 ? TrialAvx2<4> : dim == 8 ? TrialAvx2<8> : TrialAvx2<0>;
 #endif
   return dim == 2 ? TrialBase<2> : dim == 4 ? TrialBase<4> : dim == 8 ? TrialBase<8> : TrialBase<0>;
 }
