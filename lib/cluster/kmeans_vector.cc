@@ -11,6 +11,10 @@
 //     least kSampleMin), where seeding and the early iterations are cheap, and only the best of
 //     them (least sample error, lowest restart index on ties) is refined on every point. The
 //     refinement starts near a local optimum, so it needs few bounded iterations.
+//   - Two-dimensional points that a grid coreset (vector_coreset.h) shrinks at least four-fold skip
+//     deduplication and the sample: the restarts run on the cells, then kPolishIterations Lloyd
+//     iterations on every point settle the cells a boundary cuts. (On the 4-bit cluster_dim 2
+//     benchmark weights: ~3x faster than the sample and full refinement, with a lower error.)
 //   - Every restart has its own fixed seed and writes its own slot, so running them in parallel
 //     gives the same result for any thread count.
 //   - Lloyd stops when an iteration improves the error by at most `tol` of itself (scikit-learn,
@@ -26,6 +30,7 @@
 #include <numeric>
 
 #include "cluster/nearest_vector.h"
+#include "cluster/vector_coreset.h"
 #include "cluster/vector_lloyd.h"
 
 namespace palettize {
@@ -33,6 +38,10 @@ namespace {
 
 constexpr size_t kSampleFactor = 256;
 constexpr size_t kSampleMin = 32768;
+// Lloyd iterations on every point after k-means on a grid coreset: the coreset's optimum is
+// already near a local optimum of the points (more iterations gained <0.3% on the benchmark
+// weights, at 30% more time).
+constexpr int kPolishIterations = 2;
 
 uint64_t Mix(uint64_t x) { return SplitMix64(x).Next(); }
 
@@ -137,6 +146,20 @@ VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t
                               const VectorKMeansOptions& options) {
   VectorClustering out;
   if (n == 0 || dim == 0 || k == 0) return out;
+  if (dim == 2) {
+    WeightedPoints cells;
+    if (GridCoreset2(points, n, n / 4, &cells) && cells.count > k) {
+      const std::vector<double> start = Solve(cells, k, options).centroids;
+      WeightedPoints all;
+      all.count = n;
+      all.dim = dim;
+      all.coords.assign(points, points + n * dim);
+      all.weights.assign(n, 1.0);
+      out.centroids = VectorLloyd(all, k).Iterate(start, kPolishIterations, options.tol).centroids;
+      if (options.labels) Label(points, n, dim, &out);
+      return out;
+    }
+  }
   WeightedPoints pts;
   std::vector<uint32_t> group;
   Deduplicate(points, nullptr, n, dim, &pts, &group);

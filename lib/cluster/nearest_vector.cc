@@ -1,6 +1,8 @@
 #include "cluster/nearest_vector.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -13,9 +15,53 @@ NearestVector::NearestVector(const double* entries, size_t k, size_t dim) : k_(k
                    [&](uint32_t a, uint32_t b) { return entries[a * dim] < entries[b * dim]; });
   rows_.resize(k * dim);
   for (size_t j = 0; j < k; ++j) std::copy_n(entries + size_t(index_[j]) * dim, dim, &rows_[j * dim]);
+  if (k <= kBruteMax) {
+    kp_ = (k + 1) / 2 * 2;
+    columns_.resize(kp_ * dim);
+    for (size_t j = 0; j < kp_; ++j)
+      for (size_t t = 0; t < dim; ++t) columns_[t * kp_ + j] = entries[(j < k ? j : 0) * dim + t];
+  }
 }
 
 uint32_t NearestVector::operator()(const double* x, double* error) const {
+  if (!columns_.empty() && std::all_of(x, x + dim_, [](double v) { return std::isfinite(v); }))
+    return Brute(x, error);
+  return Search(x, error);
+}
+
+uint32_t NearestVector::Brute(const double* x, double* error) const {
+  typedef double D2 __attribute__((vector_size(16)));
+  typedef int64_t L2 __attribute__((vector_size(16)));
+  auto load = [](const double* p) {
+    D2 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  // Lane l tries entries l, l + 2, ...: it starts at its first and keeps the earliest of the least
+  // error (strict <); the lanes' ties go to the lower index.
+  auto error_at = [&](size_t j) {
+    D2 e = D2{} + 0.0;
+    for (size_t t = 0; t < dim_; ++t) {
+      const D2 d = (D2{} + x[t]) - load(&columns_[t * kp_ + j]);
+      e += d * d;
+    }
+    return e;
+  };
+  D2 best = error_at(0);
+  L2 id = {0, 1}, index = {0, 1};
+  for (size_t j = 2; j < kp_; j += 2) {
+    index += 2;
+    const D2 e = error_at(j);
+    const L2 lt = e < best;
+    best = D2((L2(e) & lt) | (L2(best) & ~lt));
+    id = (index & lt) | (id & ~lt);
+  }
+  const size_t b = best[1] < best[0] || (best[1] == best[0] && id[1] < id[0]) ? 1 : 0;
+  if (error) *error = best[b];
+  return uint32_t(id[b]);
+}
+
+uint32_t NearestVector::Search(const double* x, double* error) const {
   const double x0 = x[0];
   // First sorted position whose first coordinate is >= x0.
   size_t lo = 0, hi = k_;

@@ -4,7 +4,9 @@
 // coordinate and stops in each direction once (e_0 - x_0)^2 alone exceeds the best error found.
 // The error is sum_t (x_t - e_t)^2 in double, summed in t order, and ties go to the lowest entry
 // index: exactly what trying every entry in index order gives (the skipped entries' errors are
-// strictly larger, as adding non-negative terms never lowers a rounded sum).
+// strictly larger, as adding non-negative terms never lowers a rounded sum). Small tables
+// (k <= kBruteMax) and finite queries try every entry instead, two at a time without branches:
+// the same errors, the same tie rule, and faster than the search's unpredictable branches.
 #pragma once
 
 #include <cstddef>
@@ -23,8 +25,17 @@ class NearestVector {
 
  private:
   size_t k_, dim_;
+  static constexpr size_t kBruteMax = 64;
+
+  uint32_t Search(const double* x, double* error) const;
+  uint32_t Brute(const double* x, double* error) const;
+
+  size_t kp_ = 0;
   std::vector<double> rows_;     // entries in sorted order
   std::vector<uint32_t> index_;  // their original indices
+  // Small tables: entries transposed (t * kp_ + j, kp_ = k rounded up to 2), in index order; the
+  // padding repeats entry 0 (so it ties with it and loses the tie: its index is >= k).
+  std::vector<double> columns_;
 };
 
 }  // namespace palettize

@@ -16,19 +16,32 @@
 #include <cstring>
 #include <limits>
 
+// 32-byte vector types in functions built for the baseline target draw GCC's ABI note; every such
+// function here is inlined or internal.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
+#define PALETTIZE_AVX2 1
+#else
+#define PALETTIZE_AVX2 0
+#endif
+
 namespace palettize {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// Full scans run four centroids at a time, one lane each, from centroids transposed and padded
-// to a multiple of four (ct[t * kp + c]; padding at FLT_MAX, whose squared distance is +inf and
+// Full scans run eight centroids at a time, one lane each, from centroids transposed and padded
+// to a multiple of eight (ct[t * kp + c]; padding at FLT_MAX, whose squared distance is +inf and
 // never wins). Each lane keeps its nearest (earliest on ties) and second nearest; the lanes are
 // merged at the end. GCC/Clang vector types: per lane the same IEEE operations as scalar code,
-// whatever the target's vector width.
-constexpr size_t kLanes = 4;
-typedef float F4 __attribute__((vector_size(16)));
-typedef int32_t I4 __attribute__((vector_size(16)));
+// whatever the target's vector width, so the AVX2 copies of the kernels (below, chosen at run
+// time) and the baseline ones (two SSE halves) give the same bits. Neither target has FMA, so
+// nothing is contracted.
+constexpr size_t kLanes = 8;
+typedef float F4 __attribute__((vector_size(32)));
+typedef int32_t I4 __attribute__((vector_size(32)));
 
 #define PALETTIZE_INLINE inline __attribute__((always_inline))
 PALETTIZE_INLINE F4 Select(I4 mask, F4 a, F4 b) { return F4((I4(a) & mask) | (I4(b) & ~mask)); }
@@ -38,14 +51,14 @@ PALETTIZE_INLINE F4 Load4(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-PALETTIZE_INLINE F4 Splat(float x) { return F4{x, x, x, x}; }
+PALETTIZE_INLINE F4 Splat(float x) { return F4{} + x; }
 
 template <size_t D>
-void NearestTwoT(const float* x, const float* ct, size_t kp, size_t dim, uint32_t* best, float* best_d2,
-                 float* second_d2) {
+PALETTIZE_INLINE void NearestTwoT(const float* x, const float* ct, size_t kp, size_t dim, uint32_t* best,
+                                  float* best_d2, float* second_d2) {
   const size_t nd = D ? D : dim;
   F4 m1 = Splat(kInf), m2 = Splat(kInf);
-  I4 id = {0, 0, 0, 0}, index = {0, 1, 2, 3};
+  I4 id = {}, index = {0, 1, 2, 3, 4, 5, 6, 7};
   for (size_t c = 0; c < kp; c += kLanes, index += int32_t(kLanes)) {
     F4 d = Splat(0);
     for (size_t t = 0; t < nd; ++t) {
@@ -83,8 +96,8 @@ float Distance2T(const float* a, const float* b, size_t dim) {
 // summed in four float lanes in a fixed order. pts is transposed: pts[t * n4 + i], n4 = n
 // rounded up to 4, the padding at FLT_MAX with weight 0.
 template <size_t D>
-double TrialT(const float* pts, size_t n4, size_t dim, const float* y, const float* closest, const float* w,
-              float* trial) {
+PALETTIZE_INLINE double TrialT(const float* pts, size_t n4, size_t dim, const float* y, const float* closest,
+                               const float* w, float* trial) {
   const size_t nd = D ? D : dim;
   F4 acc = Splat(0);
   for (size_t i = 0; i < n4; i += kLanes) {
@@ -117,11 +130,53 @@ double Distance2(const double* a, const double* b, size_t dim) {
 using NearestTwoFn = void (*)(const float*, const float*, size_t, size_t, uint32_t*, float*, float*);
 using TrialFn = double (*)(const float*, size_t, size_t, const float*, const float*, const float*, float*);
 
+// The kernels as functions: baseline, and (x86-64) AVX2 copies of the same code.
+template <size_t D>
+void NearestTwoBase(const float* x, const float* ct, size_t kp, size_t dim, uint32_t* best, float* best_d2,
+                    float* second_d2) {
+  NearestTwoT<D>(x, ct, kp, dim, best, best_d2, second_d2);
+}
+template <size_t D>
+double TrialBase(const float* pts, size_t n4, size_t dim, const float* y, const float* closest,
+                 const float* w, float* trial) {
+  return TrialT<D>(pts, n4, dim, y, closest, w, trial);
+}
+#if PALETTIZE_AVX2
+template <size_t D>
+__attribute__((target("avx2"))) void NearestTwoAvx2(const float* x, const float* ct, size_t kp, size_t dim,
+                                                    uint32_t* best, float* best_d2, float* second_d2) {
+  NearestTwoT<D>(x, ct, kp, dim, best, best_d2, second_d2);
+}
+template <size_t D>
+__attribute__((target("avx2"))) double TrialAvx2(const float* pts, size_t n4, size_t dim, const float* y,
+                                                 const float* closest, const float* w, float* trial) {
+  return TrialT<D>(pts, n4, dim, y, closest, w, trial);
+}
+bool HasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+#endif
+
 NearestTwoFn NearestTwoFor(size_t dim) {
-  return dim == 2 ? NearestTwoT<2> : dim == 4 ? NearestTwoT<4> : dim == 8 ? NearestTwoT<8> : NearestTwoT<0>;
+#if PALETTIZE_AVX2
+  if (HasAvx2())
+    return dim == 2   ? NearestTwoAvx2<2>
+           : dim == 4 ? NearestTwoAvx2<4>
+           : dim == 8 ? NearestTwoAvx2<8>
+                      : NearestTwoAvx2<0>;
+#endif
+  return dim == 2   ? NearestTwoBase<2>
+         : dim == 4 ? NearestTwoBase<4>
+         : dim == 8 ? NearestTwoBase<8>
+                    : NearestTwoBase<0>;
 }
 TrialFn TrialFor(size_t dim) {
-  return dim == 2 ? TrialT<2> : dim == 4 ? TrialT<4> : dim == 8 ? TrialT<8> : TrialT<0>;
+#if PALETTIZE_AVX2
+  if (HasAvx2())
+    return dim == 2 ? TrialAvx2<2> : dim == 4 ? TrialAvx2<4> : dim == 8 ? TrialAvx2<8> : TrialAvx2<0>;
+#endif
+  return dim == 2 ? TrialBase<2> : dim == 4 ? TrialBase<4> : dim == 8 ? TrialBase<8> : TrialBase<0>;
 }
 
 }  // namespace
@@ -158,7 +213,8 @@ std::vector<double> VectorLloyd::Seed(uint64_t seed, size_t trials) const {
     for (size_t b = 0; b < block.size(); ++b) {
       F4 acc = Splat(0);
       for (size_t i = b * kBlock; i < std::min(n4, (b + 1) * kBlock); i += kLanes) acc += Load4(&mass[i]);
-      block[b] = double(acc[0]) + double(acc[1]) + double(acc[2]) + double(acc[3]);
+      block[b] = 0;
+      for (size_t j = 0; j < kLanes; ++j) block[b] += double(acc[j]);
       total += block[b];
     }
     targets.clear();
@@ -323,10 +379,12 @@ LloydRun VectorLloyd::Iterate(std::vector<double> centroids, int max_iterations,
     if (it >= max_iterations || stalled) break;
     previous = sse;
     load();
+    // Half the distance to the nearest other centroid: the second nearest of all, as c itself is at
+    // 0 (a duplicate of c is too, and then both are right: 0).
     for (size_t c = 0; c < k; ++c) {
-      float nearest = kInf;
-      for (size_t o = 0; o < k; ++o)
-        if (o != c) nearest = std::min(nearest, Distance2(&fc[c * dim], &fc[o * dim], dim));
+      uint32_t self;
+      float zero, nearest;
+      nearest_two(&fc[c * dim], ct.data(), kp, dim, &self, &zero, &nearest);
       s[c] = 0.5f * std::sqrt(nearest);
     }
     size_t changed = 0;

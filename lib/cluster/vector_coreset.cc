@@ -1,0 +1,57 @@
+#include "cluster/vector_coreset.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace palettize {
+namespace {
+
+// The cell coordinate of x: its float's sign, exponent and top mantissa bits (-0 as +0).
+uint32_t CellKey(double x) {
+  const float f = float(x) + 0.0f;
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits >> (23 - kCoresetMantissaBits);
+}
+
+}  // namespace
+
+bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoints* cells) {
+  size_t cap = 16;
+  while (cap < 2 * max_cells + 2) cap *= 2;
+  std::vector<uint64_t> keys(cap);
+  std::vector<uint32_t> slot(cap, UINT32_MAX);
+  cells->count = 0;
+  cells->dim = 2;
+  cells->coords.clear();
+  cells->weights.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const double* p = points + 2 * i;
+    if (!std::isfinite(p[0]) || !std::isfinite(p[1])) return false;
+    const uint64_t key = uint64_t(CellKey(p[0])) << 32 | CellKey(p[1]);
+    // Fibonacci hashing: the top bits of key x 2^64/phi.
+    size_t s = size_t((key * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+    while (slot[s] != UINT32_MAX && keys[s] != key) s = (s + 1) & (cap - 1);
+    if (slot[s] == UINT32_MAX) {
+      if (cells->count == max_cells) return false;
+      slot[s] = uint32_t(cells->count++);
+      keys[s] = key;
+      cells->coords.push_back(0.0);
+      cells->coords.push_back(0.0);
+      cells->weights.push_back(0.0);
+    }
+    const size_t c = slot[s];
+    cells->coords[2 * c] += p[0];
+    cells->coords[2 * c + 1] += p[1];
+    cells->weights[c] += 1.0;
+  }
+  for (size_t c = 0; c < cells->count; ++c) {
+    cells->coords[2 * c] /= cells->weights[c];
+    cells->coords[2 * c + 1] /= cells->weights[c];
+  }
+  return true;
+}
+
+}  // namespace palettize
