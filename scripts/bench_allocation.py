@@ -21,7 +21,10 @@ the calibration never saw:
   damage alone at the smallest width, walk them in that order giving each the smallest width whose
   cumulative cost stays under a threshold, and take the threshold (bisected) whose recipe is the
   best that fits the byte budget. Its recipe is written as a config and run by
-  `palettize compress --config`.
+  `palettize compress --config`;
+- allocation by measured output error (`--calibration`, scripts/bench_allocation_measured.py):
+  each candidate's cost is the output error of the converted package with only that weight at
+  that width, on a few calibration sentences; its widths are then applied to the checkpoint.
 
 Bits per weight count what the allocation counts: stored bytes (indices, tables, scales) of the
 weights the config palettizes, over their elements. Run with scripts/bench_allocation.
@@ -147,6 +150,8 @@ def main():
     ap.add_argument("--nbits", default="3,4", help="the uniform widths to match (default 3,4)")
     ap.add_argument("--evaluation", type=int, default=500)
     ap.add_argument("--json", help="write every number here too")
+    ap.add_argument("--measured-samples", type=int, default=4,
+                    help="calibration sentences for the measured-cost row (0: no such row)")
     args = ap.parse_args()
     work = pathlib.Path(args.work or tempfile.mkdtemp(prefix="bench_allocation."))
     work.mkdir(parents=True, exist_ok=True)
@@ -212,7 +217,13 @@ def main():
         ra = report["allocation"]
         rows.append(dict(nbits=nbits, method="allocation, --cost relative", bpw=ra["bpw"], seconds=secs,
                          cost=None, gap=ra["gap"], cos=evaluate(out)))
-        for r in rows[-7:]:
+        if args.measured_samples > 0:
+            import bench_allocation_measured as bam
+            ctx = dict(work=work, palettize=args.palettize, compress=compress, evaluate=evaluate, model=m,
+                       ckpt=ckpt, recipe_yaml=recipe_yaml, run=run)
+            calib_sentences = bs.split(bs.CALIBRATION, 0)[0][:args.measured_samples]
+            rows.append(bam.measured_row(ctx, nbits, budget, alloc, calib_sentences))
+        for r in rows[-8:]:
             print(f"bench_allocation: {r['method']}: {r['bpw']:.4f} bpw, cos {r['cos'][0]:.5f}",
                   file=sys.stderr)
 
