@@ -75,7 +75,7 @@ def measured_row(ctx, nbits, budget_bytes, ckpt_alloc, calib_sentences, seq_len=
     flags), evaluate(out), model, ckpt, recipe_yaml, run."""
     work = ctx["work"]
     pkg = package(work, seq_len)
-    calib = calibration_samples(ctx["model"], calib_sentences, work / "calibration", seq_len)
+    calib = calibration_samples(ctx["model"], calib_sentences, work / f"calibration{len(calib_sentences)}", seq_len)
     names = match(package_weights(pkg), ctx["ckpt"])
     matched = set(names.values())
     # The checkpoint weights the package does not hold: the position table at the uniform width,
