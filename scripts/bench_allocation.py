@@ -21,7 +21,10 @@ the calibration never saw:
   damage alone at the smallest width, walk them in that order giving each the smallest width whose
   cumulative cost stays under a threshold, and take the threshold (bisected) whose recipe is the
   best that fits the byte budget. Its recipe is written as a config and run by
-  `palettize compress --config`.
+  `palettize compress --config`;
+- allocation by measured output error (`--calibration`, scripts/bench_allocation_measured.py):
+  each candidate's cost is the output error of the converted package with only that weight at
+  that width, on a few calibration sentences; its widths are then applied to the checkpoint.
 
 Bits per weight count what the allocation counts: stored bytes (indices, tables, scales) of the
 weights the config palettizes, over their elements. Run with scripts/bench_allocation.
@@ -147,14 +150,19 @@ def main():
     ap.add_argument("--nbits", default="3,4", help="the uniform widths to match (default 3,4)")
     ap.add_argument("--evaluation", type=int, default=500)
     ap.add_argument("--json", help="write every number here too")
+    ap.add_argument("--measured-samples", type=int, default=4,
+                    help="calibration sentences for the measured-cost row (0: no such row)")
+    ap.add_argument("--methods", default="uniform,fisher,sse,greedy,relative,measured",
+                    help="rows to run (uniform and the SSE allocation, whose curves the others use, always run)")
     args = ap.parse_args()
     work = pathlib.Path(args.work or tempfile.mkdtemp(prefix="bench_allocation."))
     work.mkdir(parents=True, exist_ok=True)
     ckpt = bs.model_dir() / "model.safetensors"
     _, evaluation = bs.split(bs.CALIBRATION, args.evaluation)
 
+    methods = set(args.methods.split(","))
     sens = work / "minilm.sensitivity.safetensors"
-    if not sens.exists():
+    if "fisher" in methods and not sens.exists():
         run([sys.executable, bs.ROOT / "scripts/sensitivity.py", bs.__file__, "-o", sens,
              "-n", bs.CALIBRATION, "-q"])
     m = bs.model()
@@ -182,37 +190,47 @@ def main():
         rows.append(dict(nbits=nbits, method=f"uniform {nbits}-bit", bpw=bpw, seconds=secs,
                          cost=sum(w["sse"] for w in report["weights"] if w["status"] == "palettized"),
                          cos=cos))
-        out, report, secs = compress(f"uniform{nbits}.fisher", ["--nbits", nbits, "--sensitivity", sens])
-        rows.append(dict(nbits=nbits, method=f"uniform {nbits}-bit, --sensitivity",
-                         bpw=palettized_bpw(report)[0], seconds=secs, cost=None, cos=evaluate(out)))
+        if "fisher" in methods:
+            out, report, secs = compress(f"uniform{nbits}.fisher", ["--nbits", nbits, "--sensitivity", sens])
+            rows.append(dict(nbits=nbits, method=f"uniform {nbits}-bit, --sensitivity",
+                             bpw=palettized_bpw(report)[0], seconds=secs, cost=None, cos=evaluate(out)))
         target = f"{bpw:.6f}"
         out, report, secs = compress(f"alloc{nbits}", ["--target-bpw", target])
         alloc = report["allocation"]
         rows.append(dict(nbits=nbits, method="allocation, SSE cost", bpw=alloc["bpw"], seconds=secs,
                          cost=alloc["total_cost"], gap=alloc["gap"], cos=evaluate(out)))
         weights = alloc["weights"]
-        out, report, secs = compress(f"alloc{nbits}.fisher",
-                                     ["--target-bpw", target, "--sensitivity", sens])
-        fa = report["allocation"]
-        rows.append(dict(nbits=nbits, method="allocation, Fisher cost", bpw=fa["bpw"], seconds=secs,
-                         cost=None, gap=fa["gap"], cos=evaluate(out)))
-        chosen, size, total = greedy_recipe(weights, budget)
-        cfg = work / f"greedy{nbits}.yaml"
-        cfg.write_text(recipe_yaml(weights, chosen, {"n_bits": nbits}))
-        out, report, secs = compress(f"greedy{nbits}", ["--config", cfg])
-        rows.append(dict(nbits=nbits, method="Apple's greedy recipe, SSE cost",
-                         bpw=8 * size / alloc["elements"], seconds=secs, cost=total, cos=evaluate(out)))
-        chosen, size = relative_recipe(weights, budget)
-        cfg = work / f"relative{nbits}.yaml"
-        cfg.write_text(recipe_yaml(weights, chosen, {"n_bits": nbits}))
-        out, report, secs = compress(f"relative{nbits}", ["--config", cfg])
-        rows.append(dict(nbits=nbits, method="allocation, relative SSE (benchmark-side Lagrangian)",
-                         bpw=8 * size / alloc["elements"], seconds=secs, cost=None, cos=evaluate(out)))
-        out, report, secs = compress(f"alloc{nbits}.relative", ["--target-bpw", target, "--cost", "relative"])
-        ra = report["allocation"]
-        rows.append(dict(nbits=nbits, method="allocation, --cost relative", bpw=ra["bpw"], seconds=secs,
-                         cost=None, gap=ra["gap"], cos=evaluate(out)))
-        for r in rows[-7:]:
+        if "fisher" in methods:
+            out, report, secs = compress(f"alloc{nbits}.fisher",
+                                         ["--target-bpw", target, "--sensitivity", sens])
+            fa = report["allocation"]
+            rows.append(dict(nbits=nbits, method="allocation, Fisher cost", bpw=fa["bpw"], seconds=secs,
+                             cost=None, gap=fa["gap"], cos=evaluate(out)))
+        if "greedy" in methods:
+            chosen, size, total = greedy_recipe(weights, budget)
+            cfg = work / f"greedy{nbits}.yaml"
+            cfg.write_text(recipe_yaml(weights, chosen, {"n_bits": nbits}))
+            out, report, secs = compress(f"greedy{nbits}", ["--config", cfg])
+            rows.append(dict(nbits=nbits, method="Apple's greedy recipe, SSE cost",
+                             bpw=8 * size / alloc["elements"], seconds=secs, cost=total, cos=evaluate(out)))
+        if "relative" in methods:
+            chosen, size = relative_recipe(weights, budget)
+            cfg = work / f"relative{nbits}.yaml"
+            cfg.write_text(recipe_yaml(weights, chosen, {"n_bits": nbits}))
+            out, report, secs = compress(f"relative{nbits}", ["--config", cfg])
+            rows.append(dict(nbits=nbits, method="allocation, relative SSE (benchmark-side Lagrangian)",
+                             bpw=8 * size / alloc["elements"], seconds=secs, cost=None, cos=evaluate(out)))
+            out, report, secs = compress(f"alloc{nbits}.relative", ["--target-bpw", target, "--cost", "relative"])
+            ra = report["allocation"]
+            rows.append(dict(nbits=nbits, method="allocation, --cost relative", bpw=ra["bpw"], seconds=secs,
+                             cost=None, gap=ra["gap"], cos=evaluate(out)))
+        if "measured" in methods and args.measured_samples > 0:
+            import bench_allocation_measured as bam
+            ctx = dict(work=work, palettize=args.palettize, compress=compress, evaluate=evaluate, model=m,
+                       ckpt=ckpt, recipe_yaml=recipe_yaml, run=run)
+            calib_sentences = bs.split(bs.CALIBRATION, 0)[0][:args.measured_samples]
+            rows.append(bam.measured_row(ctx, nbits, budget, alloc, calib_sentences))
+        for r in [r for r in rows if r["nbits"] == nbits]:
             print(f"bench_allocation: {r['method']}: {r['bpw']:.4f} bpw, cos {r['cos'][0]:.5f}",
                   file=sys.stderr)
 

@@ -234,6 +234,8 @@ void InstallFlagNames() {
   names.nbits = "--nbits";
   names.relative_cost = "--cost relative";
   names.tables = "--tables";
+  names.calibration = "--calibration";
+  names.min_output_psnr = "--min-output-psnr";
   palettize::SetOptionNames(names);
 }
 
@@ -408,8 +410,22 @@ static int Run(int argc, char** argv) {
   auto* o_snr = compress->add_option("--min-snr", target_min_snr,
                                      "Bit allocation: each weight the config palettizes takes its smallest "
                                      "candidate whose SNR is at least this many dB (or stays uncompressed)");
-  o_bpw->excludes(o_size)->excludes(o_snr);
-  o_size->excludes(o_snr);
+  double target_output_psnr = 0;
+  std::vector<std::string> calibration;
+  auto* o_out_psnr = compress->add_option(
+      "--min-output-psnr", target_output_psnr,
+      "Bit allocation with --calibration: the smallest allocation (on the Lagrangian path of the measured "
+      "costs, by bisection) whose output PSNR on the calibration samples, worst (sample, output) pair, "
+      "is at least this many dB");
+  o_bpw->excludes(o_size)->excludes(o_snr)->excludes(o_out_psnr);
+  o_size->excludes(o_snr)->excludes(o_out_psnr);
+  o_snr->excludes(o_out_psnr);
+  compress->add_option(
+      "--calibration", calibration,
+      "Bit allocation by measured output error: .npz files or folders of them, one sample each (as "
+      "compare --inputs). Each candidate's cost is the output error of the model with only that weight "
+      "at that candidate; the report gives the written model's output PSNR beside the predicted one. "
+      "Packages only; not with --sensitivity, --cost relative or --min-snr");
   compress->add_option(
       "--emit-config", emit_config,
       "Bit allocation: write it as a config (coremltools' schema; for a checkpoint, the Torch "
@@ -596,7 +612,11 @@ static int Run(int argc, char** argv) {
     } else if (o_snr->count()) {
       options.objective = palettize::AllocationObjective::kMinSnr;
       options.budget = target_min_snr;
+    } else if (o_out_psnr->count()) {
+      options.objective = palettize::AllocationObjective::kMinOutputPsnr;
+      options.budget = target_output_psnr;
     }
+    options.calibration = calibration;
     options.emit_config_path = emit_config;
     options.plot_path = plot;
     options.relative_cost = cost == "relative";

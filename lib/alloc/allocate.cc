@@ -16,7 +16,8 @@ std::string OptionName(AllocationObjective objective) {
   switch (objective) {
     case AllocationObjective::kTargetBpw: return names.target_bpw;
     case AllocationObjective::kTargetSize: return names.target_size;
-    default: return names.min_snr;
+    case AllocationObjective::kMinSnr: return names.min_snr;
+    default: return names.min_output_psnr;
   }
 }
 
@@ -24,7 +25,11 @@ double Bpw(uint64_t bytes, uint64_t elements) {
   return elements ? 8.0 * double(bytes) / double(elements) : 0;
 }
 
-void Totals(Allocation* a) {
+}  // namespace
+
+void AllocationTotals(Allocation* a) {
+  a->elements = 0;
+  for (const WeightAllocation& w : a->weights) a->elements += w.elements;
   a->bytes = 0;
   a->total_cost = 0;
   for (const WeightAllocation& w : a->weights) {
@@ -33,8 +38,6 @@ void Totals(Allocation* a) {
   }
   a->bpw = Bpw(a->bytes, a->elements);
 }
-
-}  // namespace
 
 uint64_t BudgetBytes(AllocationObjective objective, double budget, uint64_t elements) {
   const long double bytes =
@@ -57,6 +60,8 @@ Status SolveAllocation(AllocationObjective objective, double budget, Allocation*
       return Status::InvalidArgument("weight '" + w.name + "': no candidate to allocate from");
     a.elements += w.elements;
   }
+  if (objective == AllocationObjective::kMinOutputPsnr)
+    return Status::InvalidArgument(option + ": chosen by measuring outputs, not by SolveAllocation");
   const bool budgeted = objective != AllocationObjective::kMinSnr;
   if (!std::isfinite(budget) || (budgeted && !(budget > 0)))
     return Status::InvalidArgument(option + " " + std::to_string(budget) + ": not a finite positive number");
@@ -74,7 +79,7 @@ Status SolveAllocation(AllocationObjective objective, double budget, Allocation*
       if (w.chosen < 0)
         return Status::InvalidArgument("weight '" + w.name + "': no uncompressed candidate to fall back on");
     }
-    Totals(&a);
+    AllocationTotals(&a);
     return Status::OK();
   }
 
@@ -101,7 +106,7 @@ Status SolveAllocation(AllocationObjective objective, double budget, Allocation*
   if (!SolveKnapsack(curves, bytes, limits, &s))
     return Status::InvalidArgument(option + ": internal error: no assignment within the budget");
   for (size_t i = 0; i < a.weights.size(); ++i) a.weights[i].chosen = s.chosen[i];
-  Totals(&a);
+  AllocationTotals(&a);
   a.gap = s.proven ? 0.0 : std::max(0.0, a.total_cost - s.lower_bound);
   return Status::OK();
 }

@@ -23,6 +23,9 @@ uint64_t BudgetBytes(AllocationObjective objective, double budget, uint64_t elem
 // A budget below what the smallest candidates need, or not a finite positive number, is an
 // InvalidArgument before any search, naming the option (GetOptionNames()) and the smallest and
 // largest reachable bits per weight.
+// Sets elements, bytes, bpw and total_cost of `a` from its weights' chosen candidates.
+void AllocationTotals(Allocation* a);
+
 Status SolveAllocation(AllocationObjective objective, double budget, Allocation* inout,
                        const KnapsackLimits& limits = KnapsackLimits());
 

@@ -30,12 +30,7 @@
 
 namespace palettize {
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// One curve's efficient options, as indices into the caller's options.
-std::vector<int> Efficient(const std::vector<KnapsackOption>& options) {
+std::vector<int> EfficientOptions(const std::vector<KnapsackOption>& options) {
   std::vector<int> order(options.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
@@ -48,8 +43,7 @@ std::vector<int> Efficient(const std::vector<KnapsackOption>& options) {
   return kept;
 }
 
-// Indices into `front` (ascending bytes, descending cost) of its lower convex hull's vertices.
-std::vector<size_t> Hull(const std::vector<KnapsackOption>& options, const std::vector<int>& front) {
+std::vector<size_t> LowerHull(const std::vector<KnapsackOption>& options, const std::vector<int>& front) {
   std::vector<size_t> h;
   auto at = [&](size_t k) -> const KnapsackOption& { return options[size_t(front[k])]; };
   // Slopes are cost per byte, negative, rising along a convex hull.
@@ -62,6 +56,10 @@ std::vector<size_t> Hull(const std::vector<KnapsackOption>& options, const std::
   }
   return h;
 }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
 
 struct Segment {
   double efficiency;  // cost saved per byte added
@@ -178,7 +176,7 @@ bool SolveKnapsack(const std::vector<std::vector<KnapsackOption>>& curves, uint6
   uint64_t least = 0;
   for (size_t i = 0; i < n; ++i) {
     if (curves[i].empty()) return false;
-    front[i] = Efficient(curves[i]);
+    front[i] = EfficientOptions(curves[i]);
     least += curves[i][size_t(front[i][0])].bytes;
   }
   if (least > budget) return false;
@@ -203,7 +201,7 @@ bool SolveKnapsack(const std::vector<std::vector<KnapsackOption>>& curves, uint6
   std::vector<std::vector<size_t>> hull(n);
   std::vector<Segment> segments;
   for (size_t i = 0; i < n; ++i) {
-    hull[i] = Hull(curves[i], front[i]);
+    hull[i] = LowerHull(curves[i], front[i]);
     for (size_t k = 0; k + 1 < hull[i].size(); ++k) {
       const KnapsackOption& a = curves[i][size_t(front[i][hull[i][k]])];
       const KnapsackOption& b = curves[i][size_t(front[i][hull[i][k + 1]])];

@@ -4,6 +4,7 @@
 // bound cannot rule out. See knapsack.cc for the method and why each bound holds.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -30,6 +31,13 @@ struct KnapsackSolution {
   bool proven = false;  // the search finished: `cost` is the optimum
   uint64_t nodes = 0;   // states the search kept (0 when the bound closed the gap at once)
 };
+
+// One curve's efficient options (no other has both fewer or equal bytes and lower or equal cost),
+// as indices into `options`, ascending in bytes and descending in cost.
+std::vector<int> EfficientOptions(const std::vector<KnapsackOption>& options);
+
+// Indices into `front` (EfficientOptions of `options`) of its lower convex hull's vertices.
+std::vector<size_t> LowerHull(const std::vector<KnapsackOption>& options, const std::vector<int>& front);
 
 // The smallest and largest total bytes any assignment reaches: sums of each curve's smallest and
 // largest option.

@@ -1,6 +1,8 @@
 // One compress run: the config, then a package, a checkpoint or a batch (palettize/compress_run.h).
 #include "palettize/compress_run.h"
 
+#include "calib/calibration_meter.h"
+#include "compress/compress_package.h"
 #include "compress/spine_alloc.h"
 #include "palettize/option_names.h"
 
@@ -13,6 +15,7 @@ const std::string& ObjectiveName(AllocationObjective objective) {
     case AllocationObjective::kTargetBpw: return names.target_bpw;
     case AllocationObjective::kTargetSize: return names.target_size;
     case AllocationObjective::kMinSnr: return names.min_snr;
+    case AllocationObjective::kMinOutputPsnr: return names.min_output_psnr;
   }
   return names.target_bpw;
 }
@@ -69,6 +72,14 @@ Status RunCompress(const CompressRun& run, CompressRunReport* report) {
     if (!other.empty()) return Status::InvalidArgument(names.tables + ": not with " + other);
   }
   const bool checkpoint = run.output_dir.empty() && IsCheckpointPath(run.inputs[0]);
+  if (!run.options.calibration.empty()) {
+    // The samples run one package; a checkpoint has no program to run.
+    if (!run.output_dir.empty())
+      return Status::InvalidArgument(names.calibration + ": not with " + names.output_dir);
+    if (checkpoint)
+      return Status::InvalidArgument(names.calibration + ": only for packages (" + run.inputs[0] +
+                                     " is a checkpoint, which palettize cannot run)");
+  }
   CompressOptions options = run.options;
   PALETTIZE_RETURN_IF_ERROR(ResolveConfig(options.config_file, checkpoint, run.overrides, &options.config));
   if (!run.output_dir.empty()) {
@@ -92,7 +103,9 @@ Status RunCompress(const CompressRun& run, CompressRunReport* report) {
     return CompressCheckpoint(run.inputs[0], run.output, ck, &report->checkpoint);
   }
   report->kind = CompressRunReport::Kind::kPackage;
-  return Compress(run.inputs[0], run.output, options, &report->package);
+  if (options.calibration.empty()) return Compress(run.inputs[0], run.output, options, &report->package);
+  CalibrationMeter meter(run.inputs[0], options.calibration, options.calibration_function);
+  return CompressPackage(run.inputs[0], run.output, options, &meter, &report->package);
 }
 
 }  // namespace palettize

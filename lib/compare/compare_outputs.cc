@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <limits>
 #include <map>
 
@@ -17,29 +16,6 @@
 namespace palettize {
 
 namespace {
-
-namespace fs = std::filesystem;
-
-// The samples `inputs` names: a file as given, a folder as its *.npz files in name order.
-Status ListSamples(const std::vector<std::string>& inputs, std::vector<std::string>* samples) {
-  for (const std::string& in : inputs) {
-    std::error_code ec;
-    if (!fs::is_directory(in, ec)) {
-      samples->push_back(in);  // a missing or unreadable file is NpzFile::Open's error
-      continue;
-    }
-    std::vector<std::string> names;
-    for (fs::directory_iterator it(in, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npz") == 0) names.push_back(name);
-    }
-    if (ec) return Status::IOError(in + ": cannot list the folder: " + ec.message());
-    if (names.empty()) return Status::InvalidArgument(in + ": a folder of --inputs holds no .npz file");
-    std::sort(names.begin(), names.end());
-    for (const std::string& name : names) samples->push_back((fs::path(in) / name).string());
-  }
-  return Status::OK();
-}
 
 std::string Describe(const eval::Tensor& t) {
   std::string out = DTypeName(t.dtype()) + " [";
@@ -163,7 +139,7 @@ Status CompareOutputsUnguarded(const std::string& original, const std::string& c
   report->samples.clear();
   report->outputs.clear();
   report->output_totals.clear();
-  PALETTIZE_RETURN_IF_ERROR(ListSamples(options.inputs, &report->samples));
+  PALETTIZE_RETURN_IF_ERROR(eval::ListSamples(options.inputs, "--inputs", &report->samples));
   Package x_package, y_package;
   PALETTIZE_RETURN_IF_ERROR(x_package.Load(original));
   PALETTIZE_RETURN_IF_ERROR(y_package.Load(compressed));

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "blob/blob_reader.h"
+#include "compress/compress_package.h"
 #include "compress/mil_plan.h"
 #include "compress/shared_consts.h"
 #include "compress/spine.h"
@@ -114,6 +115,8 @@ class PackageIO : public SpineIO {
         FormFor(targets_.at(w.program)) == LutForm::kIOS18 ? StoredForm::kLutIOS18 : StoredForm::kLutIOS16;
     *config_key = w.name;
   }
+  const std::string* ConstOutputName(const SpineJob& job) override { return &weights_[job.index].output; }
+  std::string WrittenPath() const override { return writer_.staged_path(); }
   void Allocated(const std::vector<bool>& palettized) override {
     DropUnusedTargets(weights_, palettized, &targets_);
   }
@@ -176,7 +179,7 @@ class PackageIO : public SpineIO {
 }  // namespace
 
 static Status CompressUnguarded(const std::string& input, const std::string& output,
-                                const CompressOptions& options, CompressReport* report) {
+                                const CompressOptions& options, OutputMeter* meter, CompressReport* report) {
   const auto start = std::chrono::steady_clock::now();
   PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(CompressRunPaths(input, {output, OutputKind::kPackage}, options)));
   PALETTIZE_RETURN_IF_ERROR(ValidateAllocationOptions(options));
@@ -239,15 +242,25 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
   settings.report_json = [&rep] { return CompressReportToJson(rep); };
   settings.config = &cfg;
   settings.schema = ConfigSchema::kCoreml;
+  settings.meter = meter;
   PackageIO io(package, output, options, weights, plans, targets, shared);
   PALETTIZE_RETURN_IF_ERROR(RunSpine(std::move(jobs), settings, io, &rep));
   *report = std::move(rep);
   return Status::OK();
 }
 
+Status CompressPackage(const std::string& input, const std::string& output, const CompressOptions& options,
+                       OutputMeter* meter, CompressReport* report) {
+  if (!options.calibration.empty() && meter == nullptr)
+    return Status::InvalidArgument(
+        GetOptionNames().calibration +
+        ": runs through RunCompress (palettize/compress_run.h), which measures the samples");
+  return Guarded(input, [&] { return CompressUnguarded(input, output, options, meter, report); });
+}
+
 Status Compress(const std::string& input, const std::string& output, const CompressOptions& options,
                 CompressReport* report) {
-  return Guarded(input, [&] { return CompressUnguarded(input, output, options, report); });
+  return CompressPackage(input, output, options, nullptr, report);
 }
 
 }  // namespace palettize

@@ -232,6 +232,16 @@ Status RunSpine(std::vector<SpineJob> jobs, const SpineSettings& settings, Spine
   PALETTIZE_RETURN_IF_ERROR(io.Begin());
   PALETTIZE_RETURN_IF_ERROR(Palettize(jobs, settings, io, report));
   PALETTIZE_RETURN_IF_ERROR(io.Finish(report));
+  if (settings.meter && report->allocation && report->allocation->outputs) {
+    // The output as written, before it is committed: a model the evaluator cannot run fails the
+    // run and leaves nothing behind.
+    std::vector<double> errors;
+    PALETTIZE_RETURN_IF_ERROR(settings.meter->MeasureWritten(io.WrittenPath(), &errors));
+    AllocationOutputs& out = *report->allocation->outputs;
+    out.measured_worst_psnr_db = WorstPsnrDb(errors);
+    out.measured_mean_psnr_db = MeanPsnrDb(errors);
+    out.measured_on = "written";
+  }
   Totals(report, true);
   report->wall_seconds = Seconds(settings.start);
   // The report is complete before the output is committed, and all are committed together: a

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "alloc/candidates.h"
+#include "compress/output_meter.h"
 #include "config/config_writer.h"
 #include "mil/weights.h"
 #include "palettize/compress.h"
@@ -74,6 +75,11 @@ class SpineIO {
   // Bit allocation: how job's weight would be stored at each width it can take (sets widths, form
   // and packed_dtype of `sweep`), and the config key that selects it alone (WeightAllocation).
   virtual void AllocationFacts(const SpineJob& job, SweepOptions* sweep, std::string* config_key) = 0;
+  // Bit allocation by measured output error: the name job's const binds in the program, which
+  // the evaluator substitutes (nullptr: the input kind cannot be measured).
+  virtual const std::string* ConstOutputName(const SpineJob& /*job*/) { return nullptr; }
+  // After Finish: where the output lies, complete but not yet committed ("" when not a package).
+  virtual std::string WrittenPath() const { return ""; }
   // Bit allocation, once solved (before Begin, and in a dry run): `palettized` per report weight.
   virtual void Allocated(const std::vector<bool>& /*palettized*/) {}
   // Opens the output (not in a dry run).
@@ -111,6 +117,9 @@ struct SpineSettings {
   double budget = 0;
   std::string emit_config_path, plot_path;  // "" = none
   bool relative_cost = false;               // CompressOptions::relative_cost
+  // CompressOptions::calibration: each candidate's cost measured on the model's outputs
+  // (spine_measured.h), and the written output measured before it is committed.
+  OutputMeter* meter = nullptr;
   const OptimizationConfig* config = nullptr;
   ConfigSchema schema = ConfigSchema::kCoreml;
 };

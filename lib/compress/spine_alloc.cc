@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "alloc/allocate.h"
+#include "compress/spine_measured.h"
 #include "config/allocation_config.h"
 #include "palettize/option_names.h"
 #include "report/allocation_plot.h"
@@ -49,6 +50,7 @@ void SweepJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, std::
 
 Status ValidateAllocationOptions(const CompressOptions& o) {
   const OptionNames& names = GetOptionNames();
+  const bool calibrated = !o.calibration.empty();
   if (!o.objective) {
     for (const auto& [path, name] :
          {std::pair{&o.emit_config_path, &names.emit_config}, std::pair{&o.plot_path, &names.plot}})
@@ -59,24 +61,85 @@ Status ValidateAllocationOptions(const CompressOptions& o) {
       return Status::InvalidArgument(names.relative_cost + ": needs an allocation objective (" +
                                      names.target_bpw + ", " + names.target_size + " or " + names.min_snr +
                                      ")");
+    if (calibrated)
+      return Status::InvalidArgument(names.calibration + ": needs an allocation objective (" +
+                                     names.target_bpw + ", " + names.target_size + " or " +
+                                     names.min_output_psnr + ")");
     return Status::OK();
   }
   // The sweep does not sum the sensitivity-weighted mean square a relative weighted cost needs.
   if (o.relative_cost && !o.sensitivity_file.empty())
     return Status::InvalidArgument(names.relative_cost + ": not with " + names.sensitivity);
+  if (*o.objective == AllocationObjective::kMinOutputPsnr && !calibrated)
+    return Status::InvalidArgument(names.min_output_psnr + ": needs " + names.calibration +
+                                   " (the samples to measure the outputs on)");
+  if (calibrated) {
+    // Measured costs replace the others; --min-snr chooses by each weight's SNR, not by a cost.
+    if (!o.sensitivity_file.empty())
+      return Status::InvalidArgument(names.calibration + ": not with " + names.sensitivity);
+    if (o.relative_cost)
+      return Status::InvalidArgument(names.calibration + ": not with " + names.relative_cost);
+    if (*o.objective == AllocationObjective::kMinSnr)
+      return Status::InvalidArgument(names.calibration + ": not with " + names.min_snr + " (use " +
+                                     names.min_output_psnr + ")");
+  }
   const std::string& name = *o.objective == AllocationObjective::kTargetBpw    ? names.target_bpw
                             : *o.objective == AllocationObjective::kTargetSize ? names.target_size
-                                                                               : names.min_snr;
+                            : *o.objective == AllocationObjective::kMinSnr     ? names.min_snr
+                                                                               : names.min_output_psnr;
   if (!std::isfinite(o.budget))
     return Status::InvalidArgument(name + ": " + std::to_string(o.budget) + " is not a finite number");
-  if (*o.objective != AllocationObjective::kMinSnr && !(o.budget > 0))
+  const bool budgeted =
+      *o.objective == AllocationObjective::kTargetBpw || *o.objective == AllocationObjective::kTargetSize;
+  if (budgeted && !(o.budget > 0))
     return Status::InvalidArgument(name + ": " + std::to_string(o.budget) + " is not greater than 0");
   return Status::OK();
 }
 
+namespace {
+
+// With a meter: every candidate's cost measured, then kMinOutputPsnr's search or the solve, and
+// the outputs the costs predict (and, in a dry run, those measured by substitution).
+Status SolveMeasured(std::vector<MeasuredWeight>& measured, const SpineSettings& settings, Allocation* a) {
+  OutputMeter& meter = *settings.meter;
+  PALETTIZE_RETURN_IF_ERROR(meter.Prepare(settings.threads));
+  PALETTIZE_RETURN_IF_ERROR(MeasureCandidates(measured, meter, settings.threads));
+  for (size_t i = 0; i < measured.size(); ++i) a->weights[i].candidates = measured[i].sweep->candidates;
+  AllocationOutputs out;
+  out.samples = meter.Samples();
+  out.outputs = meter.Outputs();
+  if (*settings.objective == AllocationObjective::kMinOutputPsnr) {
+    a->objective = *settings.objective;
+    a->budget = settings.budget;
+    a->gap = 0;
+    PALETTIZE_RETURN_IF_ERROR(
+        SearchMinOutputPsnr(measured, settings.budget, GetOptionNames().min_output_psnr, meter, a, &out));
+    AllocationTotals(a);
+  } else {
+    PALETTIZE_RETURN_IF_ERROR(SolveAllocation(*settings.objective, settings.budget, a));
+  }
+  std::vector<int> chosen;
+  for (const WeightAllocation& w : a->weights) chosen.push_back(w.chosen);
+  const std::vector<double> predicted = PredictedErrors(measured, chosen);
+  out.predicted_worst_psnr_db = WorstPsnrDb(predicted);
+  out.predicted_mean_psnr_db = MeanPsnrDb(predicted);
+  if (settings.dry_run) {
+    std::vector<double> errors;
+    PALETTIZE_RETURN_IF_ERROR(MeasureAllocation(measured, chosen, meter, &errors));
+    out.measured_worst_psnr_db = WorstPsnrDb(errors);
+    out.measured_mean_psnr_db = MeanPsnrDb(errors);
+    out.measured_on = "substituted";
+  }
+  a->outputs = std::move(out);
+  return Status::OK();
+}
+
+}  // namespace
+
 Status AllocateJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, SpineIO& io,
                     CompressReport* report, AllocationTexts* texts) {
-  const AllocationCost cost = settings.relative_cost   ? AllocationCost::kRelative
+  const AllocationCost cost = settings.meter           ? AllocationCost::kOutput
+                              : settings.relative_cost ? AllocationCost::kRelative
                               : settings.sensitivities ? AllocationCost::kSensitivity
                                                        : AllocationCost::kSse;
   std::vector<Swept> swept(jobs.size());
@@ -96,6 +159,7 @@ Status AllocateJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, 
             [&](size_t a, size_t b) { return jobs[a].index < jobs[b].index; });
   Allocation a;
   a.cost = cost;
+  std::vector<MeasuredWeight> measured;
   for (size_t k : by_index) {
     const SpineJob& job = jobs[k];
     WeightAllocation w;
@@ -105,8 +169,15 @@ Status AllocateJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, 
     w.elements = job.shape->elements;
     w.candidates = swept[k].sweep.candidates;
     a.weights.push_back(std::move(w));
+    if (!settings.meter) continue;
+    const std::string* name = io.ConstOutputName(job);
+    if (name == nullptr) return Status::InvalidArgument(GetOptionNames().calibration + ": only for packages");
+    measured.push_back({&job, name, &swept[k].sweep, {}});
   }
-  PALETTIZE_RETURN_IF_ERROR(SolveAllocation(*settings.objective, settings.budget, &a));
+  if (settings.meter)
+    PALETTIZE_RETURN_IF_ERROR(SolveMeasured(measured, settings, &a));
+  else
+    PALETTIZE_RETURN_IF_ERROR(SolveAllocation(*settings.objective, settings.budget, &a));
 
   std::vector<bool> palettized(report->weights.size(), false);
   for (size_t n = 0; n < by_index.size(); ++n) {

@@ -18,9 +18,10 @@
 
 namespace palettize {
 
-// Checks the allocation options of `o` before any work: a finite positive budget (min_snr: any
-// finite dB), emit_config_path, plot_path and relative_cost only with an objective, relative_cost
-// not with sensitivity_file. One-line
+// Checks the allocation options of `o` before any work: a finite positive budget (min_snr,
+// min_output_psnr: any finite dB), emit_config_path, plot_path, relative_cost and calibration
+// only with an objective, relative_cost not with sensitivity_file, calibration not with
+// sensitivity_file, relative_cost or min_snr, min_output_psnr only with calibration. One-line
 // InvalidArgument naming the options (GetOptionNames()).
 Status ValidateAllocationOptions(const CompressOptions& o);
 
@@ -31,11 +32,11 @@ struct AllocationTexts {
   std::string plot_svg;     // when settings.plot_path is set
 };
 
-// Sweeps `jobs` (read, sensitivities matched, largest first), solves settings.objective over
-// them, and sets each job's allocated_nbits (and allocated / allocation_note), its report entry's
-// config nbits and results (nbits, tables, errors, bytes_after as the chosen candidate stores it;
-// kept uncompressed: not palettized, with the reason) and report->allocation. An impossible
-// budget is an error here, before the output is begun.
+// Sweeps `jobs` (read, sensitivities matched, largest first), with settings.meter measures every
+// candidate's output error as its cost (spine_measured.h), solves settings.objective over them, and sets each
+// job's allocated_nbits (and allocated / allocation_note), its report entry's config nbits and results
+// (nbits, tables, errors, bytes_after as the chosen candidate stores it; kept uncompressed: not palettized,
+// with the reason) and report->allocation. An impossible budget is an error here, before the output is begun.
 Status AllocateJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, SpineIO& io,
                     CompressReport* report, AllocationTexts* texts);
 

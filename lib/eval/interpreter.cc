@@ -190,6 +190,15 @@ Status Interpreter::RunConst(const mil::Operation& op, Scope& scope) {
   Tensor t;
   Status st = ValueToTensor(it->second, "val", &t);
   if (!st.ok()) return ctx.Fail(st.message());
+  if (const_values_ != nullptr) {
+    auto sub = const_values_->find(op.outputs(0).name());
+    if (sub != const_values_->end()) {
+      if (sub->second->dtype() != t.dtype() || sub->second->shape() != t.shape())
+        return ctx.Fail("substituted value " + DescribeTensor(*sub->second) + " differs from the const's " +
+                        DescribeTensor(t));
+      t = *sub->second;
+    }
+  }
   PALETTIZE_RETURN_IF_ERROR(ctx.SetOutput(0, std::move(t), true));
   scope.values[op.outputs(0).name()] = std::move(ctx.outputs()[0]);
   return Status::OK();

@@ -35,6 +35,13 @@ class Interpreter {
   Status Run(const std::string& function, std::map<std::string, Tensor> inputs,
              std::map<std::string, Tensor>* outputs);
 
+  // Consts whose output is named in `values` take that tensor instead of their own value (same
+  // dtype and shape, else InvalidInput): allocation by measured output error runs the model with a
+  // weight as a candidate decodes it. The map must outlive the runs; nullptr: none.
+  void SetConstValues(const std::unordered_map<std::string, const Tensor*>* values) {
+    const_values_ = values;
+  }
+
   // The function's inputs as declared: name -> type.
   static Status FunctionInputs(const Package& package, const std::string& function,
                                std::vector<std::pair<std::string, const mil::ValueType*>>* out);
@@ -55,6 +62,7 @@ class Interpreter {
   const OpRegistry& registry_;
   std::map<std::string, mil::Operation*> producers_;  // the function's ops by output (constexpr chains)
   std::unique_ptr<ConstexprEvaluator> constexpr_;
+  const std::unordered_map<std::string, const Tensor*>* const_values_ = nullptr;
   int depth_ = 0;  // nested blocks being run: bounds a program that nests without end
 };
 

@@ -1,11 +1,35 @@
 // The inputs of one run (eval/sample_inputs.h).
 #include "eval/sample_inputs.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "eval/input_gen.h"
 #include "eval/interpreter.h"
 #include "eval/npz_io.h"
 
 namespace palettize::eval {
+
+Status ListSamples(const std::vector<std::string>& inputs, const std::string& what,
+                   std::vector<std::string>* samples) {
+  for (const std::string& in : inputs) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(in, ec)) {
+      samples->push_back(in);  // a missing or unreadable file is NpzFile::Open's error
+      continue;
+    }
+    std::vector<std::string> names;
+    for (std::filesystem::directory_iterator it(in, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npz") == 0) names.push_back(name);
+    }
+    if (ec) return Status::IOError(in + ": cannot list the folder: " + ec.message());
+    if (names.empty()) return Status::InvalidArgument(in + ": a folder of " + what + " holds no .npz file");
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) samples->push_back((std::filesystem::path(in) / name).string());
+  }
+  return Status::OK();
+}
 
 Status CheckInputArrays(const NpzFile& npz, const std::string& file, const std::string& function,
                         const std::vector<std::pair<std::string, const mil::ValueType*>>& declared) {

@@ -16,6 +16,11 @@
 
 namespace palettize::eval {
 
+// The samples `inputs` names: a file as given, a folder as its *.npz files in name order. A folder
+// without one is InvalidArgument naming it and `what` (the option that named it).
+Status ListSamples(const std::vector<std::string>& inputs, const std::string& what,
+                   std::vector<std::string>* samples);
+
 // Every array of `npz` must name an input of the function (`declared`): a misspelt name would
 // otherwise leave that input generated without a word. InvalidArgument naming `file` and the array.
 Status CheckInputArrays(const NpzFile& npz, const std::string& file, const std::string& function,

@@ -125,6 +125,8 @@ class PackageWriter {
   // each may be null or inactive): all of them or, on failure, none, every previous file left as
   // it was.
   Status Commit(const std::vector<StagedOutput*>& also = {});
+  // The staged package (complete after Finish, until Commit renames it into place).
+  const std::string& staged_path() const { return tmp_; }
 
  private:
   Status WriterFor(const std::string& mil_file_name, BlobWriter** out);

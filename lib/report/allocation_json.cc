@@ -14,6 +14,25 @@ using json = nlohmann::ordered_json;
 // includes the one kept uncompressed) has null.
 json SnrJson(double snr_db) { return std::isfinite(snr_db) ? json(snr_db) : json(nullptr); }
 
+// Measured output fidelity: PSNR in dB, null when infinite (the outputs equal) or NaN.
+json OutputsJson(const AllocationOutputs& o) {
+  json probes = json::array();
+  for (const AllocationOutputs::Probe& p : o.probes)
+    probes.push_back({{"bytes", p.bytes}, {"worst_psnr_db", SnrJson(p.worst_psnr_db)}, {"passed", p.passed}});
+  json out = {{"samples", o.samples},
+              {"outputs", o.outputs},
+              {"predicted_worst_psnr_db", SnrJson(o.predicted_worst_psnr_db)},
+              {"predicted_mean_psnr_db", SnrJson(o.predicted_mean_psnr_db)},
+              {"measured_on", o.measured_on},
+              {"measured_worst_psnr_db", SnrJson(o.measured_worst_psnr_db)},
+              {"measured_mean_psnr_db", SnrJson(o.measured_mean_psnr_db)}};
+  if (!o.probes.empty()) {
+    out["path_steps"] = o.path_steps;
+    out["probes"] = std::move(probes);
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* ObjectiveName(AllocationObjective objective) {
@@ -21,6 +40,7 @@ const char* ObjectiveName(AllocationObjective objective) {
     case AllocationObjective::kTargetBpw: return "target_bpw";
     case AllocationObjective::kTargetSize: return "target_size";
     case AllocationObjective::kMinSnr: return "min_snr";
+    case AllocationObjective::kMinOutputPsnr: return "min_output_psnr";
   }
   return "?";
 }
@@ -30,6 +50,7 @@ const char* CostName(AllocationCost cost) {
     case AllocationCost::kSse: return "sse";
     case AllocationCost::kSensitivity: return "sensitivity";
     case AllocationCost::kRelative: return "relative";
+    case AllocationCost::kOutput: return "output";
   }
   return "?";
 }
@@ -52,15 +73,17 @@ json AllocationJsonValue(const Allocation& a) {
                        {"chosen", chosen ? json(w.chosen) : json(nullptr)},
                        {"candidates", std::move(candidates)}});
   }
-  return {{"objective", ObjectiveName(a.objective)},
-          {"budget", a.budget},
-          {"cost", CostName(a.cost)},
-          {"bytes", a.bytes},
-          {"elements", a.elements},
-          {"bpw", a.bpw},
-          {"total_cost", a.total_cost},
-          {"gap", a.gap},
-          {"weights", std::move(weights)}};
+  json out = {{"objective", ObjectiveName(a.objective)},
+              {"budget", a.budget},
+              {"cost", CostName(a.cost)},
+              {"bytes", a.bytes},
+              {"elements", a.elements},
+              {"bpw", a.bpw},
+              {"total_cost", a.total_cost},
+              {"gap", a.gap}};
+  if (a.outputs) out["outputs"] = OutputsJson(*a.outputs);
+  out["weights"] = std::move(weights);
+  return out;
 }
 
 }  // namespace palettize

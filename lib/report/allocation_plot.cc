@@ -131,7 +131,8 @@ std::optional<double> BudgetBpw(const Allocation& a, uint64_t elements) {
 std::string Title(const Allocation& a, const CurvePoint& chosen) {
   const std::string flag = a.objective == AllocationObjective::kTargetBpw    ? "--target-bpw "
                            : a.objective == AllocationObjective::kTargetSize ? "--target-size "
-                                                                             : "--min-snr ";
+                           : a.objective == AllocationObjective::kMinSnr     ? "--min-snr "
+                                                                             : "--min-output-psnr ";
   return "Bit allocation, " + flag + Fmt("%.10g", a.budget) + ": " + std::to_string(a.weights.size()) +
          " weights at " + Fmt("%.3f", chosen.bpw) + " bits per weight";
 }

@@ -5,7 +5,9 @@
 // report's `allocation` section built from these types.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,9 @@ enum class AllocationObjective {
   kTargetBpw,   // budget: bits per weight, 8 * bytes / elements of the allocated weights
   kTargetSize,  // budget: bytes of the allocated weights
   kMinSnr,      // budget: dB; each weight takes its smallest candidate with snr_db >= budget
+  // budget: dB; with calibration samples, the smallest allocation on the measured cost's
+  // Lagrangian path whose measured output PSNR (the worst (sample, output) pair) is >= budget.
+  kMinOutputPsnr,
 };
 
 // What the solver minimises, summed over weights.
@@ -27,6 +32,31 @@ enum class AllocationCost {
   // own mean square, so every weight's noise-to-signal ratio counts alike whatever its magnitude
   // (raw SSE favours the weights of small values). Not with sensitivities.
   kRelative,
+  // Measured output error (calibration samples): the model run with only this weight at this
+  // candidate, sum over samples and outputs of mse / peak^2 (peak = max |reference output|; 1 when
+  // the reference is all zero) against the uncompressed model's outputs.
+  kOutput,
+};
+
+// With measured costs (AllocationCost::kOutput): the output PSNR on the calibration samples the
+// summed costs predict, and the one measured on the whole allocated model. PSNR per (sample,
+// output) pair is 10 log10(peak^2 / mse), as `compare --inputs` gives it; `worst` is the lowest
+// pair, `mean` is -10 log10 of the pairs' mean mse / peak^2.
+struct AllocationOutputs {
+  size_t samples = 0, outputs = 0;
+  double predicted_worst_psnr_db = 0, predicted_mean_psnr_db = 0;
+  double measured_worst_psnr_db = 0, measured_mean_psnr_db = 0;
+  // "written": the output package run after it was written; "substituted": the chosen decoded
+  // weights put in place of the originals in the evaluator (a dry run).
+  std::string measured_on;
+  // kMinOutputPsnr: each evaluated allocation, in the order probed.
+  struct Probe {
+    uint64_t bytes = 0;
+    double worst_psnr_db = 0;
+    bool passed = false;
+  };
+  std::vector<Probe> probes;
+  size_t path_steps = 0;  // allocations on the Lagrangian path the search bisected over
 };
 
 // One way to store one weight.
@@ -57,6 +87,7 @@ struct Allocation {
   double total_cost = 0;                  // sum of the chosen candidates' cost
   double gap = 0;                         // proven upper bound on total_cost - optimum; 0 when proven optimal
   std::vector<WeightAllocation> weights;  // in model order
+  std::optional<AllocationOutputs> outputs;  // AllocationCost::kOutput only
 };
 
 }  // namespace palettize

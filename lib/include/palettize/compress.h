@@ -62,6 +62,15 @@ struct CompressOptions {
   // decode to the const bit for bit; no other const is palettized. Not with a config, sensitivities
   // or an objective.
   std::string tables_file;
+  // Allocation by measured output error (README "Bit allocation"): .npz files or folders of them,
+  // one sample each, as `compare --inputs` takes them (inputs a file lacks are generated, seed 0).
+  // Each candidate's cost is then the output error of the model with only that weight at that
+  // candidate (AllocationCost::kOutput); after writing, the output is run on the samples and its
+  // PSNR reported beside the predicted one. Packages only, through RunCompress
+  // (palettize/compress_run.h: Compress alone refuses it); not with sensitivity_file, relative_cost
+  // or kMinSnr. kMinOutputPsnr needs it.
+  std::vector<std::string> calibration;
+  std::string calibration_function = "main";
 };
 
 struct WeightReport {

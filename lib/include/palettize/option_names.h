@@ -19,10 +19,12 @@ struct OptionNames {
   std::string target_bpw = "target_bpw";
   std::string target_size = "target_size";
   std::string min_snr = "min_snr";
-  std::string emit_config = "emit_config_path";  // CompressOptions::emit_config_path
-  std::string plot = "plot_path";                // CompressOptions::plot_path
-  std::string nbits = "nbits";                   // ConfigOverrides::nbits
-  std::string relative_cost = "relative_cost";   // CompressOptions::relative_cost
+  std::string emit_config = "emit_config_path";     // CompressOptions::emit_config_path
+  std::string plot = "plot_path";                   // CompressOptions::plot_path
+  std::string nbits = "nbits";                      // ConfigOverrides::nbits
+  std::string relative_cost = "relative_cost";      // CompressOptions::relative_cost
+  std::string calibration = "calibration";          // CompressOptions::calibration
+  std::string min_output_psnr = "min_output_psnr";  // AllocationObjective::kMinOutputPsnr
   std::string tables = "tables_file";            // CompressOptions::tables_file
 };
 
