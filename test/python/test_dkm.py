@@ -212,3 +212,33 @@ def test_config_object_and_null_entries():
     final = pal.finalize()
     assert torch.unique(final.conv.weight).numel() == final.conv.weight.numel()
     assert torch.unique(final.fc1.weight).numel() <= 4
+
+
+def test_seed_example_through_the_package_and_its_config_class():
+    # The seed's DKM example with only the import changed: the config class of palettize.torch
+    # (coremltools' schema), DKMPalettizer from the package's top level, milestone 10.
+    from palettize.torch import DKMPalettizer as TopLevelDKM
+    from palettize.torch import DKMPalettizerConfig
+
+    torch.manual_seed(3)
+    model = Net()
+    config = DKMPalettizerConfig.from_dict(
+        {"global_config": {"n_bits": 4, "weight_threshold": 1000, "milestone": 10}})
+    palettizer = TopLevelDKM(model, config)
+    prepared = palettizer.prepare()
+    before = weights(prepared)
+    opt = torch.optim.SGD(prepared.parameters(), lr=0.01)
+    x, y = data()
+    for step in range(12):
+        same = torch.equal(prepared.fc1.weight, prepared.fc1.parametrizations.weight.original)
+        assert same == (step <= 10), step
+        loss = torch.nn.functional.cross_entropy(prepared(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        palettizer.step()
+    final = palettizer.finalize()
+    for name in ("conv.weight", "fc1.weight"):
+        assert 8 <= torch.unique(final.state_dict()[name]).numel() <= 16, name
+        assert not torch.equal(final.state_dict()[name], before[name]), name
+    assert torch.unique(final.fc2.weight).numel() == 256  # 256 elements: below weight_threshold
