@@ -39,11 +39,11 @@ class CalibrationMeter : public OutputMeter {
 
   std::string model_, function_;
   std::vector<std::string> inputs_;
-  std::vector<std::string> samples_;                       // the .npz files, in order
+  std::vector<std::string> samples_;                        // the .npz files, in order
   std::vector<std::map<std::string, eval::Tensor>> feeds_;  // per sample, every input
-  std::vector<std::string> names_;                         // the float outputs, in name order
-  std::vector<std::vector<eval::Tensor>> reference_;       // per sample, per output
-  std::vector<double> peak_sq_;                            // per pair: max |reference|^2, 1 when 0
+  std::vector<std::string> names_;                          // the float outputs, in name order
+  std::vector<std::vector<eval::Tensor>> reference_;        // per sample, per output
+  std::vector<double> peak_sq_;                             // per pair: max |reference|^2, 1 when 0
   std::mutex mu_;
   std::vector<std::unique_ptr<Package>> pool_;
 };

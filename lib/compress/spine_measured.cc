@@ -60,7 +60,8 @@ Status MeasureCandidates(std::vector<MeasuredWeight>& weights, OutputMeter& mete
     PalettizedWeight p;
     t.status = Decode(w, t.candidate, &p);
     if (t.status.ok())
-      t.status = meter.Measure({{w.const_name, w.job->shape, &p.decoded}}, &weights[t.weight].errors[t.candidate]);
+      t.status =
+          meter.Measure({{w.const_name, w.job->shape, &p.decoded}}, &weights[t.weight].errors[t.candidate]);
     return k;
   };
   RunOrdered(order, threads, measure, [](size_t) {});
@@ -76,8 +77,12 @@ Status MeasureCandidates(std::vector<MeasuredWeight>& weights, OutputMeter& mete
   return Status::OK();
 }
 
-std::vector<double> PredictedErrors(const std::vector<MeasuredWeight>& weights, const std::vector<int>& chosen) {
-  std::vector<double> sum(weights.empty() ? 0 : weights[0].errors.empty() ? 0 : weights[0].errors[0].size(), 0.0);
+std::vector<double> PredictedErrors(const std::vector<MeasuredWeight>& weights,
+                                    const std::vector<int>& chosen) {
+  std::vector<double> sum(weights.empty()             ? 0
+                          : weights[0].errors.empty() ? 0
+                                                      : weights[0].errors[0].size(),
+                          0.0);
   for (size_t i = 0; i < weights.size(); ++i) {
     const std::vector<double>& e = weights[i].errors[size_t(chosen[i])];
     for (size_t k = 0; k < e.size() && k < sum.size(); ++k) sum[k] += e[k];

@@ -33,7 +33,8 @@ Status MeasureCandidates(std::vector<MeasuredWeight>& weights, OutputMeter& mete
 
 // The per-pair errors the costs predict for `chosen` (one candidate per weight): the sums of the
 // chosen candidates' errors (the errors of small perturbations add).
-std::vector<double> PredictedErrors(const std::vector<MeasuredWeight>& weights, const std::vector<int>& chosen);
+std::vector<double> PredictedErrors(const std::vector<MeasuredWeight>& weights,
+                                    const std::vector<int>& chosen);
 
 // The per-pair errors measured with every weight at its `chosen` candidate at once.
 Status MeasureAllocation(const std::vector<MeasuredWeight>& weights, const std::vector<int>& chosen,

@@ -25,7 +25,7 @@ struct OptionNames {
   std::string relative_cost = "relative_cost";      // CompressOptions::relative_cost
   std::string calibration = "calibration";          // CompressOptions::calibration
   std::string min_output_psnr = "min_output_psnr";  // AllocationObjective::kMinOutputPsnr
-  std::string tables = "tables_file";            // CompressOptions::tables_file
+  std::string tables = "tables_file";               // CompressOptions::tables_file
 };
 
 // Replaces the names messages use. Not synchronised: call it before any other library call (or
