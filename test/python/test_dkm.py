@@ -224,9 +224,9 @@ def test_seed_example_through_the_package_and_its_config_class():
     model = Net()
     config = DKMPalettizerConfig.from_dict(
         {"global_config": {"n_bits": 4, "weight_threshold": 1000, "milestone": 10}})
+    before = weights(model)
     palettizer = TopLevelDKM(model, config)
     prepared = palettizer.prepare()
-    before = weights(prepared)
     opt = torch.optim.SGD(prepared.parameters(), lr=0.01)
     x, y = data()
     for step in range(12):
