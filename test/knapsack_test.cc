@@ -6,27 +6,13 @@
 
 #include "alloc/allocate.h"
 #include "alloc/knapsack.h"
+#include "exhaustive_allocation.h"
 
 using namespace palettize;
 
 namespace {
 
-using Curves = std::vector<std::vector<KnapsackOption>>;
-
-// The least cost within `budget` over every assignment (infinity when none fits).
-double Exhaustive(const Curves& curves, uint64_t budget) {
-  double best = INFINITY;
-  std::vector<size_t> at(curves.size(), 0);
-  while (true) {
-    uint64_t bytes = 0;
-    double cost = 0;
-    for (size_t i = 0; i < curves.size(); ++i) bytes += curves[i][at[i]].bytes, cost += curves[i][at[i]].cost;
-    if (bytes <= budget) best = std::min(best, cost);
-    size_t i = 0;
-    while (i < curves.size() && ++at[i] == curves[i].size()) at[i++] = 0;
-    if (i == curves.size()) return best;
-  }
-}
+using Curves = AllocationCurves;
 
 // Random curves: bytes from a small range (so that ties and equal sizes occur), costs either
 // falling with bytes like a rate-distortion curve or arbitrary (non-convex, dominated options),
@@ -65,7 +51,7 @@ TEST_CASE("SolveKnapsack matches exhaustive search on random small instances", "
     const uint64_t budget = pick(rng);
     KnapsackSolution s;
     const bool ok = SolveKnapsack(curves, budget, KnapsackLimits(), &s);
-    const double best = Exhaustive(curves, budget);
+    const double best = ExhaustiveAllocation(curves, budget);
     INFO("trial " << trial << " budget " << budget);
     REQUIRE(ok == std::isfinite(best));
     if (!ok) continue;
@@ -103,7 +89,7 @@ TEST_CASE("SolveKnapsack: a stopped search keeps a feasible point and a true low
     limits.max_nodes = 2;
     KnapsackSolution s;
     REQUIRE(SolveKnapsack(curves, budget, limits, &s));
-    const double best = Exhaustive(curves, budget);
+    const double best = ExhaustiveAllocation(curves, budget);
     CHECK(s.bytes <= budget);
     CHECK(s.lower_bound <= best + 1e-9 * std::max(1.0, best));
     CHECK(s.cost >= best - 1e-9 * std::max(1.0, best));

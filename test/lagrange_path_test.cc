@@ -6,28 +6,11 @@
 #include <random>
 
 #include "alloc/lagrange_path.h"
+#include "exhaustive_allocation.h"
 
 using namespace palettize;
 
-namespace {
-
-using Curves = std::vector<std::vector<KnapsackOption>>;
-
-double Exhaustive(const Curves& curves, uint64_t budget) {
-  double best = INFINITY;
-  std::vector<size_t> at(curves.size(), 0);
-  while (true) {
-    uint64_t bytes = 0;
-    double cost = 0;
-    for (size_t i = 0; i < curves.size(); ++i) bytes += curves[i][at[i]].bytes, cost += curves[i][at[i]].cost;
-    if (bytes <= budget) best = std::min(best, cost);
-    size_t i = 0;
-    while (i < curves.size() && ++at[i] == curves[i].size()) at[i++] = 0;
-    if (i == curves.size()) return best;
-  }
-}
-
-}  // namespace
+using Curves = AllocationCurves;
 
 TEST_CASE("Each allocation on the Lagrangian path is optimal at its bytes", "[alloc]") {
   std::mt19937 rng(15);
@@ -54,7 +37,7 @@ TEST_CASE("Each allocation on the Lagrangian path is optimal at its bytes", "[al
       }
       if (last_bytes != 0) CHECK(b > last_bytes);
       CHECK(c < last_cost);
-      CHECK(c == Approx(Exhaustive(curves, b)).margin(1e-9));
+      CHECK(c == Approx(ExhaustiveAllocation(curves, b)).margin(1e-9));
       last_bytes = b;
       last_cost = c;
       ++steps;

@@ -219,6 +219,25 @@ Status Cumsum(OpContext& ctx) {
   return ctx.SetOutput(0, std::move(y));
 }
 
+// Calls emit(o, i, order) for every line of x along `axis` (o: the index before the axis, i: after
+// it), `order` the line's positions sorted by value, ascending or descending; stable, so ties keep
+// the lower position first (numpy's stable sort, which coremltools' value inference uses).
+template <typename Emit>
+void ForEachSortedLine(const Tensor& x, int axis, bool ascending, Emit emit) {
+  const int64_t len = x.dim(axis);
+  size_t outer = 0, inner = 0;
+  Split(x.shape(), axis, &outer, &inner);
+  std::vector<int64_t> order(static_cast<size_t>(len));
+  for (size_t o = 0; o < outer; ++o)
+    for (size_t i = 0; i < inner; ++i) {
+      auto at = [&](int64_t j) { return x.at((o * size_t(len) + size_t(j)) * inner + i); };
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int64_t a, int64_t b) { return ascending ? at(a) < at(b) : at(a) > at(b); });
+      emit(o, i, order);
+    }
+}
+
 // topk: the k largest (ascending: smallest) values along `axis` and their indices; ties keep the
 // lower index first. With sort false the k values keep their order along the axis.
 Status Topk(OpContext& ctx) {
@@ -248,20 +267,14 @@ Status Topk(OpContext& ctx) {
                  return_indices ? shape : std::vector<int64_t>{});
   size_t outer = 0, inner = 0;
   Split(x->shape(), axis, &outer, &inner);
-  std::vector<int64_t> order(static_cast<size_t>(len));
-  for (size_t o = 0; o < outer; ++o)
-    for (size_t i = 0; i < inner; ++i) {
-      auto at = [&](int64_t j) { return x->at((o * size_t(len) + size_t(j)) * inner + i); };
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int64_t a, int64_t b) { return ascending ? at(a) < at(b) : at(a) > at(b); });
-      if (!sort) std::sort(order.begin(), order.begin() + k);
-      for (int64_t j = 0; j < k; ++j) {
-        const size_t p = (o * size_t(k) + size_t(j)) * inner + i;
-        values.set(p, at(order[size_t(j)]));
-        if (return_indices) indices.set(p, double(order[size_t(j)]));
-      }
+  ForEachSortedLine(*x, axis, ascending, [&](size_t o, size_t i, std::vector<int64_t>& order) {
+    if (!sort) std::sort(order.begin(), order.begin() + k);
+    for (int64_t j = 0; j < k; ++j) {
+      const size_t p = (o * size_t(k) + size_t(j)) * inner + i;
+      values.set(p, x->at((o * size_t(len) + size_t(order[size_t(j)])) * inner + i));
+      if (return_indices) indices.set(p, double(order[size_t(j)]));
     }
+  });
   PALETTIZE_RETURN_IF_ERROR(ctx.SetOutput(0, std::move(values)));
   if (!return_indices) return Status::OK();
   return ctx.SetOutput(1, std::move(indices));
@@ -284,16 +297,10 @@ Status Argsort(OpContext& ctx) {
   Tensor indices(ctx.output_type(0).dtype, x->shape());
   size_t outer = 0, inner = 0;
   Split(x->shape(), axis, &outer, &inner);
-  std::vector<int64_t> order(static_cast<size_t>(len));
-  for (size_t o = 0; o < outer; ++o)
-    for (size_t i = 0; i < inner; ++i) {
-      auto at = [&](int64_t j) { return x->at((o * size_t(len) + size_t(j)) * inner + i); };
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int64_t a, int64_t b) { return ascending ? at(a) < at(b) : at(a) > at(b); });
-      for (int64_t j = 0; j < len; ++j)
-        indices.i()[(o * size_t(len) + size_t(j)) * inner + i] = order[size_t(j)];
-    }
+  ForEachSortedLine(*x, axis, ascending, [&](size_t o, size_t i, const std::vector<int64_t>& order) {
+    for (int64_t j = 0; j < len; ++j)
+      indices.i()[(o * size_t(len) + size_t(j)) * inner + i] = order[size_t(j)];
+  });
   return ctx.SetOutput(0, std::move(indices));
 }
 
