@@ -58,24 +58,28 @@ def test_init_centroids_is_the_exact_optimum():
         assert c.shape == (k,)
 
 
+def train_through_milestone_10(prepared, palettizer, module):
+    """12 SGD steps with step() after each; before the 11th step() (10 calls made) `module`'s
+    weight is used as it is."""
+    opt = torch.optim.SGD(prepared.parameters(), lr=0.01)
+    x, y = data()
+    for step in range(12):
+        same = torch.equal(module.weight, module.parametrizations.weight.original)
+        assert same == (step <= 10), step
+        loss = torch.nn.functional.cross_entropy(prepared(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        palettizer.step()
+
+
 def test_milestone_leaves_weights_untouched_then_finalize_leaves_16_values():
     torch.manual_seed(0)
     model = Net()
     cfg = {"global_config": {"n_bits": 4, "weight_threshold": 1000, "milestone": 10}}
     pal = DKMPalettizer(model, cfg)
     prepared = pal.prepare()
-    opt = torch.optim.SGD(prepared.parameters(), lr=0.01)
-    x, y = data()
-    for step in range(12):
-        # Before the 11th step() (10 calls made), every weight is used as it is.
-        wrapped = prepared.conv.parametrizations.weight
-        same = torch.equal(prepared.conv.weight, wrapped.original)
-        assert same == (step <= 10), step
-        loss = torch.nn.functional.cross_entropy(prepared(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        pal.step()
+    train_through_milestone_10(prepared, pal, prepared.conv)
     final = pal.finalize()
     for name in ("conv.weight", "fc1.weight"):
         w = final.state_dict()[name]
@@ -227,16 +231,7 @@ def test_seed_example_through_the_package_and_its_config_class():
     before = weights(model)
     palettizer = TopLevelDKM(model, config)
     prepared = palettizer.prepare()
-    opt = torch.optim.SGD(prepared.parameters(), lr=0.01)
-    x, y = data()
-    for step in range(12):
-        same = torch.equal(prepared.fc1.weight, prepared.fc1.parametrizations.weight.original)
-        assert same == (step <= 10), step
-        loss = torch.nn.functional.cross_entropy(prepared(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        palettizer.step()
+    train_through_milestone_10(prepared, palettizer, prepared.fc1)
     final = palettizer.finalize()
     for name in ("conv.weight", "fc1.weight"):
         assert 8 <= torch.unique(final.state_dict()[name]).numel() <= 16, name
