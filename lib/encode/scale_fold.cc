@@ -24,7 +24,13 @@ View ViewOf(const std::vector<uint64_t>& dims, int axis) {
   return v;
 }
 
-bool SameBits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+// Bit patterns, so that -0 and +0 differ (both are finite doubles: no NaN here).
+bool SameBits(double a, double b) {
+  uint64_t x = 0, y = 0;
+  std::memcpy(&x, &a, sizeof x);
+  std::memcpy(&y, &b, sizeof y);
+  return x == y;
+}
 
 }  // namespace
 

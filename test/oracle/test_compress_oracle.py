@@ -1044,6 +1044,7 @@ def test_per_channel_scale_forms_decode_alike(oracle, tmp_path, model, flags):
                 f"{model} {form}")
         with open(report) as f:
             rep = json.load(f)
+        (tmp_path / f"{form}-ct").mkdir()
         ct_idx, how = co.decompressed_index(out, tmp_path / f"{form}-ct")
         vars_, _ = co.pymil_vars(out)
         outs[form] = (rep, ct_idx, how, co.proto_op_index(out), vars_)
