@@ -34,7 +34,8 @@ std::vector<double> Weight(uint64_t rows, uint64_t cols, int dtype) {
   std::normal_distribution<double> n(0.0, 1.0);
   std::vector<double> v(rows * cols);
   for (uint64_t r = 0; r < rows; ++r)
-    for (uint64_t c = 0; c < cols; ++c) v[r * cols + c] = RoundToDType(n(rng) * double(1 + c % 5) * 0.01, dtype);
+    for (uint64_t c = 0; c < cols; ++c)
+      v[r * cols + c] = RoundToDType(n(rng) * double(1 + c % 5) * 0.01, dtype);
   return v;
 }
 
@@ -92,7 +93,8 @@ TEST_CASE("auto folds a per-channel scale only when at most 1.5x the wrapper's b
   // per_tensor 4-bit: indices 1024 B; wrapper adds 16 entries + 32 scales, the fold 32 x 16 entries.
   PalettizedWeight p;
   REQUIRE(PalettizeWeight(w, shape, ScaledPlan(4, 0), {1, 2, 3, 4, 6, 8}, &p, &why));
-  ScaleFormOutcome a = ChooseScaleForm(p, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kAuto, &fold);
+  ScaleFormOutcome a =
+      ChooseScaleForm(p, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kAuto, &fold);
   CHECK(a.wrapper_bytes == 1024 + 16 * 2 + 32 * 2);
   CHECK(a.folded_bytes == 1024 + 32 * 16 * 2);
   CHECK(a.folded);
@@ -103,7 +105,8 @@ TEST_CASE("auto folds a per-channel scale only when at most 1.5x the wrapper's b
   // Groups of 4 channels: 16 tables, folded to 16 x 32 tables of 16 entries (16 KiB) against 1.6 KiB.
   PalettizedWeight g;
   REQUIRE(PalettizeWeight(w, shape, ScaledPlan(4, 4), {1, 2, 3, 4, 6, 8}, &g, &why));
-  ScaleFormOutcome big = ChooseScaleForm(g, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kAuto, &fold);
+  ScaleFormOutcome big =
+      ChooseScaleForm(g, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kAuto, &fold);
   CHECK(big.folded_bytes == 1024 + 16 * 32 * 16 * 2);
   CHECK_FALSE(big.folded);
   CHECK(big.note == "folded form larger than 1.5 x the wrapper form");

@@ -54,8 +54,8 @@ uint64_t FoldedBytes(const PalettizedWeight& p, const std::vector<uint64_t>& dim
   return PackedSize(indices, p.nbits) + entries * uint64_t(FindDType(mil_type)->bits / 8);
 }
 
-bool FoldChannelScale(const PalettizedWeight& p, const std::vector<uint64_t>& dims, int mil_type, FoldedLut* out,
-                      std::string* reason) {
+bool FoldChannelScale(const PalettizedWeight& p, const std::vector<uint64_t>& dims, int mil_type,
+                      FoldedLut* out, std::string* reason) {
   if (p.channel_scale.empty()) {
     *reason = "no per-channel scale";
     return false;
@@ -95,11 +95,12 @@ bool FoldChannelScale(const PalettizedWeight& p, const std::vector<uint64_t>& di
         const uint64_t t = c / G;
         const uint64_t k = p.indices[e];
         const double folded = out->lut[((o * T + t) * v.inner + i) * K + k];
-        const double wrapper = have_decoded
-                                   ? p.decoded[e]
-                                   : RoundToDType(p.channel_scale[o * v.inner + i] * entries[t * K + k], mil_type);
+        const double wrapper =
+            have_decoded ? p.decoded[e]
+                         : RoundToDType(p.channel_scale[o * v.inner + i] * entries[t * K + k], mil_type);
         if (!SameBits(folded, wrapper)) {
-          *reason = "element " + std::to_string(e) + " folds to a different value than the wrapper decodes to";
+          *reason =
+              "element " + std::to_string(e) + " folds to a different value than the wrapper decodes to";
           return false;
         }
       }

@@ -29,8 +29,8 @@ std::vector<double> FloatLutEntries(const PalettizedWeight& p, int mil_type);
 // `reason` when it cannot, or when some element of the folded form would not decode to exactly
 // the value the wrapper form decodes to (checked per element, bit for bit, against p.decoded when
 // filled, else against round(s * entry)).
-bool FoldChannelScale(const PalettizedWeight& p, const std::vector<uint64_t>& dims, int mil_type, FoldedLut* out,
-                      std::string* reason);
+bool FoldChannelScale(const PalettizedWeight& p, const std::vector<uint64_t>& dims, int mil_type,
+                      FoldedLut* out, std::string* reason);
 
 // Bytes of the folded form: packed indices and the folded tables.
 uint64_t FoldedBytes(const PalettizedWeight& p, const std::vector<uint64_t>& dims, int mil_type);
