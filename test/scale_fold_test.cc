@@ -16,7 +16,8 @@ using MT = CoreML::Specification::MILSpec::DataType;
 
 namespace {
 
-WeightPlan ScaledPlan(int nbits, uint64_t group_size) {
+// group_size 0: per_tensor (one group of all `channels`).
+WeightPlan ScaledPlan(int nbits, uint64_t group_size, uint64_t channels) {
   WeightPlan p;
   p.palettize = true;
   p.config.mode = PalettizeMode::kKMeans;
@@ -24,7 +25,7 @@ WeightPlan ScaledPlan(int nbits, uint64_t group_size) {
   p.config.enable_per_channel_scale = true;
   if (group_size != 0) p.config.granularity = Granularity::kPerGroupedChannel;
   p.channel_axis = 0;
-  p.group_size = group_size;
+  p.group_size = group_size == 0 ? channels : group_size;
   return p;
 }
 
@@ -50,7 +51,7 @@ TEST_CASE("a folded per-channel scale decodes to the wrapper's bits", "[encode]"
     const std::vector<double> w = Weight(rows, cols, dtype);
     PalettizedWeight p;
     std::string why;
-    REQUIRE(PalettizeWeight(w, shape, ScaledPlan(4, 0), {1, 2, 3, 4, 6, 8}, &p, &why));
+    REQUIRE(PalettizeWeight(w, shape, ScaledPlan(4, 0, rows), {1, 2, 3, 4, 6, 8}, &p, &why));
     REQUIRE(p.decoded.size() == w.size());
     FoldedLut fold;
     REQUIRE(FoldChannelScale(p, shape.dims, dtype, &fold, &why));
@@ -71,7 +72,8 @@ TEST_CASE("the fold check names the first element that differs", "[encode]") {
   const TensorShape shape = MakeShape({8, 12}, MT::FLOAT16);
   PalettizedWeight p;
   std::string why;
-  REQUIRE(PalettizeWeight(Weight(8, 12, MT::FLOAT16), shape, ScaledPlan(2, 0), {1, 2, 3, 4, 6, 8}, &p, &why));
+  REQUIRE(
+      PalettizeWeight(Weight(8, 12, MT::FLOAT16), shape, ScaledPlan(2, 0, 8), {1, 2, 3, 4, 6, 8}, &p, &why));
   FoldedLut fold;
   REQUIRE(FoldChannelScale(p, shape.dims, MT::FLOAT16, &fold, &why));
   // A wrapper decode that differs at element 13: the fold no longer reproduces it.
@@ -85,33 +87,34 @@ TEST_CASE("the fold check names the first element that differs", "[encode]") {
 }
 
 TEST_CASE("auto folds a per-channel scale only when at most 1.5x the wrapper's bytes", "[encode]") {
-  const uint64_t rows = 64, cols = 32;
+  const uint64_t rows = 256, cols = 32;
   const TensorShape shape = MakeShape({rows, cols}, MT::FLOAT16);
   const std::vector<double> w = Weight(rows, cols, MT::FLOAT16);
   std::string why;
   FoldedLut fold;
-  // per_tensor 4-bit: indices 1024 B; wrapper adds 16 entries + 32 scales, the fold 32 x 16 entries.
+  // per_tensor 4-bit: indices 4096 B; the wrapper adds 16 entries + 32 scales, the fold 32 x 16
+  // entries (1.22x: folded).
   PalettizedWeight p;
-  REQUIRE(PalettizeWeight(w, shape, ScaledPlan(4, 0), {1, 2, 3, 4, 6, 8}, &p, &why));
+  REQUIRE(PalettizeWeight(w, shape, ScaledPlan(4, 0, rows), {1, 2, 3, 4, 6, 8}, &p, &why));
   ScaleFormOutcome a =
       ChooseScaleForm(p, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kAuto, &fold);
-  CHECK(a.wrapper_bytes == 1024 + 16 * 2 + 32 * 2);
-  CHECK(a.folded_bytes == 1024 + 32 * 16 * 2);
+  CHECK(a.wrapper_bytes == 4096 + 16 * 2 + 32 * 2);
+  CHECK(a.folded_bytes == 4096 + 32 * 16 * 2);
   CHECK(a.folded);
   ScaleFormOutcome wr =
       ChooseScaleForm(p, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kWrapper, &fold);
   CHECK_FALSE(wr.folded);
   CHECK(wr.note == "wrapper form asked for");
-  // Groups of 4 channels: 16 tables, folded to 16 x 32 tables of 16 entries (16 KiB) against 1.6 KiB.
+  // Groups of 4 channels: 64 tables, folded to 64 x 32 tables of 16 entries (16x: the wrapper).
   PalettizedWeight g;
-  REQUIRE(PalettizeWeight(w, shape, ScaledPlan(4, 4), {1, 2, 3, 4, 6, 8}, &g, &why));
+  REQUIRE(PalettizeWeight(w, shape, ScaledPlan(4, 4, rows), {1, 2, 3, 4, 6, 8}, &g, &why));
   ScaleFormOutcome big =
       ChooseScaleForm(g, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kAuto, &fold);
-  CHECK(big.folded_bytes == 1024 + 16 * 32 * 16 * 2);
+  CHECK(big.folded_bytes == 4096 + 64 * 32 * 16 * 2);
   CHECK_FALSE(big.folded);
   CHECK(big.note == "folded form larger than 1.5 x the wrapper form");
   ScaleFormOutcome forced =
       ChooseScaleForm(g, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kFolded, &fold);
   CHECK(forced.folded);
-  CHECK(fold.shape == std::vector<uint64_t>{16, cols, 16, 1});
+  CHECK(fold.shape == std::vector<uint64_t>{64, cols, 16, 1});
 }
