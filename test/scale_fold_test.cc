@@ -113,8 +113,13 @@ TEST_CASE("auto folds a per-channel scale only when at most 1.5x the wrapper's b
   CHECK(big.folded_bytes == 4096 + 64 * 32 * 16 * 2);
   CHECK_FALSE(big.folded);
   CHECK(big.note == "folded form larger than 1.5 x the wrapper form");
+  // Asked for, the fold is still refused when it is no smaller than the dense weight (16 KiB).
   ScaleFormOutcome forced =
       ChooseScaleForm(g, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kFolded, &fold);
-  CHECK(forced.folded);
-  CHECK(fold.shape == std::vector<uint64_t>{64, cols, 16, 1});
+  CHECK_FALSE(forced.folded);
+  CHECK(forced.note == "folded form not smaller than the dense weight");
+  ScaleFormOutcome forced_small =
+      ChooseScaleForm(p, shape.dims, MT::FLOAT16, LutDType::kFloat, PerChannelScaleForm::kFolded, &fold);
+  CHECK(forced_small.folded);
+  CHECK(fold.shape == std::vector<uint64_t>{1, cols, 16, 1});
 }

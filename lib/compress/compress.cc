@@ -112,6 +112,7 @@ class PackageIO : public SpineIO {
     sweep->widths = *job.allowed_nbits;
     sweep->form =
         FormFor(targets_.at(w.program)) == LutForm::kIOS18 ? StoredForm::kLutIOS18 : StoredForm::kLutIOS16;
+    sweep->scale_form = options_.per_channel_scale_form;
     *config_key = w.name;
   }
   void Allocated(const std::vector<bool>& palettized) override {

@@ -138,8 +138,9 @@ namespace {
 std::string SizeRule(const ScaleFormOutcome& o, const std::vector<uint64_t>& dims, int mil_type,
                      PerChannelScaleForm form) {
   if (form == PerChannelScaleForm::kWrapper) return "wrapper form asked for";
-  if (form == PerChannelScaleForm::kFolded) return "";
-  if (2 * o.folded_bytes > 3 * o.wrapper_bytes) return "folded form larger than 1.5 x the wrapper form";
+  if (form == PerChannelScaleForm::kAuto && 2 * o.folded_bytes > 3 * o.wrapper_bytes)
+    return "folded form larger than 1.5 x the wrapper form";
+  // Even when asked for: a fold as large as the weight would leave it uncompressed.
   uint64_t dense = uint64_t(FindDType(mil_type)->bits / 8);
   for (uint64_t d : dims) dense *= d;
   if (o.folded_bytes >= dense) return "folded form not smaller than the dense weight";

@@ -44,7 +44,8 @@ struct ScaleFormOutcome {
 
 // Decides the form for `p` (with a per-channel scale, iOS18): kWrapper keeps the wrapper; kFolded
 // folds whenever the fold is exact; kAuto folds when it is exact and folded bytes <= 1.5 x the
-// wrapper's and smaller than the dense weight. Fills `fold` when it folds.
+// wrapper's. Neither folds when the fold is no smaller than the dense weight. Fills `fold` when
+// it folds.
 ScaleFormOutcome ChooseScaleForm(const PalettizedWeight& p, const std::vector<uint64_t>& dims, int mil_type,
                                  LutDType lut_dtype, PerChannelScaleForm form, FoldedLut* fold);
 

@@ -63,7 +63,7 @@ struct CompressOptions {
   // or an objective.
   std::string tables_file;
   // How enable_per_channel_scale is stored in iOS18 outputs (palettize/config.h):
-  // --per-channel-scale-form. (Bit allocation's size model counts the wrapper form.)
+  // --per-channel-scale-form. Bit allocation sizes each candidate in the form it will take.
   PerChannelScaleForm per_channel_scale_form = PerChannelScaleForm::kAuto;
 };
 
