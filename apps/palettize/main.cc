@@ -7,6 +7,7 @@
 // progress bar and summaries people read, and the exit codes. Only this file prints errors.
 #include <unistd.h>
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -239,6 +240,14 @@ void InstallFlagNames() {
   palettize::SetOptionNames(names);
 }
 
+// --per-channel-scale-form's value (CLI11 has checked it is one of the three, in any case).
+palettize::PerChannelScaleForm ScaleFormFromName(std::string name) {
+  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (name == "folded") return palettize::PerChannelScaleForm::kFolded;
+  if (name == "wrapper") return palettize::PerChannelScaleForm::kWrapper;
+  return palettize::PerChannelScaleForm::kAuto;
+}
+
 }  // namespace
 
 static int Run(int argc, char** argv) {
@@ -274,7 +283,7 @@ static int Run(int argc, char** argv) {
       ->capture_default_str();
 
   // compress: flags fill the global config (or override the config file's global_config).
-  std::string output, config_file, report_file, target;
+  std::string output, config_file, report_file, target, scale_form = "auto";
   bool dry_run = false, force = false, quiet = false, verbose = false;
   ConfigFlags flags;
   CLI::App* compress = app.add_subcommand(
@@ -338,6 +347,13 @@ static int Run(int argc, char** argv) {
                                            "Vector length of table entries (default 1; > 1 needs iOS18)");
   flags.per_channel_scale = compress->add_flag("--per-channel-scale", flags.per_channel_scale_value,
                                                "Normalise by a per-channel scale before clustering (iOS18)");
+  compress
+      ->add_option("--per-channel-scale-form", scale_form,
+                   "How an iOS18 output stores --per-channel-scale: auto (default: the scale folded into "
+                   "the tables when exact and at most 1.5x the bytes, else wrapper), folded, or wrapper "
+                   "(constexpr_blockwise_shift_scale around the LUT op; rejected by the Neural Engine on "
+                   "macOS 26)")
+      ->check(CLI::IsMember({"auto", "folded", "wrapper"}, CLI::ignore_case));
   flags.lut_dtype = compress
                         ->add_option("--lut-dtype", flags.lut_dtype_name,
                                      "Store tables as int8 or uint8 with a scale per table (iOS18)")
@@ -594,6 +610,7 @@ static int Run(int argc, char** argv) {
     if (st.ok() && !target.empty())
       st = ParseFlag(o_target, target, palettize::ParseDeploymentTarget, &options.min_target);
     if (!st.ok()) return Fail(st);
+    options.per_channel_scale_form = ScaleFormFromName(scale_form);
     options.overwrite = force;
     options.report_path = report_file;
     options.config_file = config_file;

@@ -25,8 +25,9 @@ double RelativeCost(const PalettizedWeight& p, uint64_t elements) {
 uint64_t StoredBytes(const PalettizedWeight& p, const TensorShape& shape, const WeightPlan& plan,
                      const SweepOptions& options) {
   if (options.form == StoredForm::kPacked) return PackedTensorBytes(options.packed_dtype, shape, plan, p);
-  return LutEncodedBytes(p, shape.mil_type, plan.config.lut_dtype,
-                         options.form == StoredForm::kLutIOS18 ? LutForm::kIOS18 : LutForm::kIOS16);
+  return LutEncodedBytes(p, shape.dims, shape.mil_type, plan.config.lut_dtype,
+                         options.form == StoredForm::kLutIOS18 ? LutForm::kIOS18 : LutForm::kIOS16,
+                         options.scale_form);
 }
 
 Status SweepWeight(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,

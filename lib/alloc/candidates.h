@@ -31,6 +31,8 @@ struct SweepOptions {
   // over the weight's mean square (RelativeCost).
   AllocationCost cost = AllocationCost::kSse;
   bool keep_indices = false;  // keep every width's indices (memory: one byte per element per width)
+  // kLutIOS18 with a per-channel scale: the form compress will store (encode/lut_ops.h).
+  PerChannelScaleForm scale_form = PerChannelScaleForm::kAuto;
 };
 
 // The widths a package output can hold: 1, 2, 4, 6, 8, and 3 when it targets iOS18 anyway. A

@@ -113,6 +113,7 @@ class PackageIO : public SpineIO {
     sweep->widths = *job.allowed_nbits;
     sweep->form =
         FormFor(targets_.at(w.program)) == LutForm::kIOS18 ? StoredForm::kLutIOS18 : StoredForm::kLutIOS16;
+    sweep->scale_form = options_.per_channel_scale_form;
     *config_key = w.name;
   }
   const std::string* ConstOutputName(const SpineJob& job) override { return &weights_[job.index].output; }
@@ -123,14 +124,21 @@ class PackageIO : public SpineIO {
   Status Begin() override { return writer_.Begin(&package_, output_, options_.overwrite); }
   uint64_t EncodedBytes(const SpineJob& job, const PalettizedWeight& p) override {
     const ConstWeight& w = weights_[job.index];
-    return LutEncodedBytes(p, w.shape.mil_type, plans_[job.index].config.lut_dtype,
-                           FormFor(targets_.at(w.program)));
+    return LutEncodedBytes(p, w.shape.dims, w.shape.mil_type, plans_[job.index].config.lut_dtype,
+                           FormFor(targets_.at(w.program)), options_.per_channel_scale_form);
   }
   Status Write(const SpineJob& job, PalettizedWeight&& p, uint64_t /*encoded*/, WeightReport* r) override {
     const BlobSink append = [this](PendingBlob&& b, uint64_t* handle) {
       return writer_.AppendNew(b, handle);
     };
-    Status status = Rewrite(job.index, p, shared_.SinkFor(job.index, append), &r->bytes_after);
+    ScaleFormOutcome scale;
+    Status status = Rewrite(job.index, p, shared_.SinkFor(job.index, append), &r->bytes_after, &scale);
+    if (scale.wrapper_bytes != 0) {
+      r->scale_form = scale.folded ? "folded" : "wrapper";
+      r->scale_wrapper_bytes = scale.wrapper_bytes;
+      r->scale_folded_bytes = scale.folded_bytes;
+      r->scale_form_note = scale.note;
+    }
     shared_.Keep(job.index, std::move(p));
     return status;
   }
@@ -145,13 +153,14 @@ class PackageIO : public SpineIO {
 
  private:
   // Replaces const `i` by the LUT ops of `p`, whose new blobs go to `sink`.
-  Status Rewrite(size_t i, const PalettizedWeight& p, const BlobSink& sink, uint64_t* bytes) {
+  Status Rewrite(size_t i, const PalettizedWeight& p, const BlobSink& sink, uint64_t* bytes,
+                 ScaleFormOutcome* scale = nullptr) {
     const ConstWeight& w = weights_[i];
     const ProgramTarget& t = targets_.at(w.program);
     const std::string weight_file =
         w.value->has_blobfilevalue() ? w.value->blobfilevalue().filename() : "@model_path/weights/weight.bin";
-    return RewriteAsLut(w, p, plans_[i].config.lut_dtype, FormFor(t), weight_file, NamesOf(w, t), sink,
-                        bytes);
+    return RewriteAsLut(w, p, plans_[i].config.lut_dtype, FormFor(t), weight_file, NamesOf(w, t), sink, bytes,
+                        options_.per_channel_scale_form, scale);
   }
   // The names used in w's function, which new ops must not take; gathered on first use.
   std::set<std::string>* NamesOf(const ConstWeight& w, const ProgramTarget& t) {

@@ -132,9 +132,52 @@ uint64_t LutEncodedBytes(const PalettizedWeight& p, int mil_type, LutDType lut_d
   return bytes + p.channel_scale.size() * elem;
 }
 
+namespace {
+
+// The size half of ChooseScaleForm: "" when the folded form may be taken, else why not.
+std::string SizeRule(const ScaleFormOutcome& o, const std::vector<uint64_t>& dims, int mil_type,
+                     PerChannelScaleForm form) {
+  if (form == PerChannelScaleForm::kWrapper) return "wrapper form asked for";
+  if (form == PerChannelScaleForm::kAuto && 2 * o.folded_bytes > 3 * o.wrapper_bytes)
+    return "folded form larger than 1.5 x the wrapper form";
+  // Even when asked for: a fold as large as the weight would leave it uncompressed.
+  uint64_t dense = uint64_t(FindDType(mil_type)->bits / 8);
+  for (uint64_t d : dims) dense *= d;
+  if (o.folded_bytes >= dense) return "folded form not smaller than the dense weight";
+  return "";
+}
+
+}  // namespace
+
+uint64_t LutEncodedBytes(const PalettizedWeight& p, const std::vector<uint64_t>& dims, int mil_type,
+                         LutDType lut_dtype, LutForm form, PerChannelScaleForm scale_form) {
+  ScaleFormOutcome o;
+  o.wrapper_bytes = LutEncodedBytes(p, mil_type, lut_dtype, form);
+  if (p.channel_scale.empty() || form != LutForm::kIOS18) return o.wrapper_bytes;
+  o.folded_bytes = FoldedBytes(p, dims, mil_type);
+  return SizeRule(o, dims, mil_type, scale_form).empty() ? o.folded_bytes : o.wrapper_bytes;
+}
+
+ScaleFormOutcome ChooseScaleForm(const PalettizedWeight& p, const std::vector<uint64_t>& dims, int mil_type,
+                                 LutDType lut_dtype, PerChannelScaleForm form, FoldedLut* fold) {
+  ScaleFormOutcome out;
+  out.wrapper_bytes = LutEncodedBytes(p, mil_type, lut_dtype, LutForm::kIOS18);
+  out.folded_bytes = FoldedBytes(p, dims, mil_type);
+  // Size first: the fold (and its per-element check) is skipped when it would not be taken.
+  out.note = SizeRule(out, dims, mil_type, form);
+  if (!out.note.empty()) return out;
+  std::string reason;
+  if (!FoldChannelScale(p, dims, mil_type, fold, &reason)) {
+    out.note = "not exact: " + reason;
+    return out;
+  }
+  out.folded = true;
+  return out;
+}
+
 Status RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lut_dtype, LutForm form,
                     const std::string& weight_file, std::set<std::string>* used_names, const BlobSink& sink,
-                    uint64_t* bytes) {
+                    uint64_t* bytes, PerChannelScaleForm scale_form, ScaleFormOutcome* scale_outcome) {
   const int dtype = w.shape.mil_type;
   const uint64_t K = uint64_t(1) << p.nbits;
   const uint64_t D = uint64_t(p.cluster_dim);
@@ -158,6 +201,12 @@ Status RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lu
     return values.status;
   }
 
+  FoldedLut fold;
+  ScaleFormOutcome outcome;
+  if (!p.channel_scale.empty())
+    outcome = ChooseScaleForm(p, w.shape.dims, dtype, lut_dtype, scale_form, &fold);
+  if (scale_outcome != nullptr) *scale_outcome = outcome;
+
   std::vector<mil::Operation> before;
   // The LUT: a value, or the output of a shift/scale op over an 8-bit table.
   std::vector<uint64_t> lut_shape(w.shape.dims.size(), 1);
@@ -167,7 +216,9 @@ Status RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lu
   lut_shape.push_back(D);
   mil::Value lut_value;
   std::string lut_name;
-  if (lut_dtype == LutDType::kFloat) {
+  if (outcome.folded) {
+    lut_value = values.Make(dtype, fold.shape, fold.lut);
+  } else if (lut_dtype == LutDType::kFloat) {
     lut_value = values.Make(dtype, lut_shape, p.lut);
   } else {
     const int qtype = lut_dtype == LutDType::kInt8 ? MT::INT8 : MT::UINT8;
@@ -200,7 +251,7 @@ Status RewriteAsLut(const ConstWeight& w, const PalettizedWeight& p, LutDType lu
     if (D > 1) BindValue(&op, "vector_axis", Int32Scalar(p.channel_axis));
     return op;
   };
-  if (p.channel_scale.empty()) {
+  if (p.channel_scale.empty() || outcome.folded) {
     *w.op = make_lut_op(name, output);
   } else {
     std::string dense = Unique(name + "_palettized", used_names);

@@ -94,6 +94,11 @@ json CompressReportJsonValue(const CompressReport& r, bool with_timings) {
               // 0) has snr_db null, and only it: the compressor never gives NaN or -infinity.
               {"snr_db", w.palettized && w.snr_db != INFINITY ? json(w.snr_db) : json(nullptr)},
               {"sensitivity", SensitivityJson(w)}};
+    if (!w.scale_form.empty())
+      j["per_channel_scale_form"] = {{"emitted", w.scale_form},
+                                     {"wrapper_bytes", w.scale_wrapper_bytes},
+                                     {"folded_bytes", w.scale_folded_bytes},
+                                     {"note", w.scale_form_note}};
     if (with_timings) j["seconds"] = w.seconds;
     weights.push_back(std::move(j));
   }

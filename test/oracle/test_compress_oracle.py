@@ -530,13 +530,36 @@ def test_compress_case(oracle, runs, case_id):
             E(f"{name}: indices dtype {info['indices_dtype']}, expected uint{nbits}")
         blocks, groups = co.blocks_of(info["lut_dense"], info["lut_shape"])
         luts = int(np.prod(groups))
-        if w.get("luts") != luts:
-            E(f"{name}: report luts={w.get('luts')!r}, LUT shape {info['lut_shape']} has {luts}")
+        form = (w.get("per_channel_scale_form") or {}).get("emitted")
+        folded = form == "folded"
+        # A folded scale stores one table per k-means table and position off the channel axis.
+        shape = [int(d) for d in rec["shape"]]
+        positions = 1
+        if folded:
+            axes = [a for a in range(len(shape)) if int(groups[a]) == w.get("luts")
+                    and all(int(groups[j]) == shape[j] for j in range(len(shape)) if j != a)]
+            if not axes:
+                E(f"{name}: folded LUT groups {list(groups)} are not {w.get('luts')} tables x one per position")
+            else:
+                positions = int(np.prod(shape)) // shape[axes[0]]
+        if w.get("luts") * positions != luts:
+            E(f"{name}: report luts={w.get('luts')!r} (x {positions} positions), LUT shape {info['lut_shape']} has {luts}")
+        want_form = bool(cfg.get("enable_per_channel_scale")) and info["form"] == "ios18"
+        if bool(form) != want_form:
+            E(f"{name}: report per_channel_scale_form={w.get('per_channel_scale_form')!r}, expected one: {want_form}")
+        if form:
+            f = w["per_channel_scale_form"]
+            emitted_bytes = f["folded_bytes"] if folded else f["wrapper_bytes"]
+            if w.get("bytes_after") != emitted_bytes:
+                E(f"{name}: bytes_after={w.get('bytes_after')} but the {form} form's bytes are {emitted_bytes}")
+            if folded != (2 * f["folded_bytes"] <= 3 * f["wrapper_bytes"] and f["folded_bytes"] < w["bytes_before"]):
+                E(f"{name}: emitted {form} with folded {f['folded_bytes']} B, wrapper {f['wrapper_bytes']} B")
         if exp_cfg and (exp_cfg.get("cluster_dim") or 1) != info["cluster_dim"]:
             E(f"{name}: LUT cluster_dim {info['cluster_dim']}, config {exp_cfg.get('cluster_dim')}")
-        if bool(info["pcs"]) != bool(cfg.get("enable_per_channel_scale")):
-            E(f"{name}: per-channel scale op present={info['pcs']}, config says {cfg.get('enable_per_channel_scale')}")
-        if bool(info["quantized_lut"]) != bool(cfg.get("lut_dtype")):
+        if bool(info["pcs"]) != (bool(cfg.get("enable_per_channel_scale")) and not folded):
+            E(f"{name}: per-channel scale op present={info['pcs']}, config says {cfg.get('enable_per_channel_scale')}"
+              f", form {form}")
+        if bool(info["quantized_lut"]) != (bool(cfg.get("lut_dtype")) and not folded):
             E(f"{name}: quantized LUT present={info['quantized_lut']}, config lut_dtype={cfg.get('lut_dtype')!r}")
         for bi, b in enumerate(blocks):
             n = co.distinct_entries(b, info["cluster_dim"], info["vector_axis"] if info["vector_axis"] is not None else 0)
@@ -990,3 +1013,90 @@ def test_same_output_for_any_thread_count(oracle, tmp_path, model, flags):
         assert r.returncode == 0, r.stderr
         trees.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
     assert trees[0] == trees[1] == trees[2], f"{model} {flags}: output depends on the thread count"
+
+
+# --------------------------------------------------------------------------------------
+# Per-channel scale: the wrapper form and the folded form (issue 18 item 5)
+# --------------------------------------------------------------------------------------
+
+PCS_FORM_CASES = [
+    ("fixture/conv", ["--per-channel-scale", "--nbits", "4"]),
+    ("shared/mnist", ["--per-channel-scale", "--nbits", "4"]),
+    ("fixture/linear_fp32", ["--per-channel-scale"]),
+    ("fixture/conv", ["--lut-dtype", "int8", "--per-channel-scale", "--nbits", "4"] + G + ["--group-size", "8"]),
+]
+
+
+@pytest.mark.parametrize("model,flags", PCS_FORM_CASES, ids=lambda x: x if isinstance(x, str) else "-".join(x))
+def test_per_channel_scale_forms_decode_alike(oracle, tmp_path, model, flags):
+    """--per-channel-scale-form wrapper and folded: coremltools decompresses both outputs to the same
+    bits for every weight, which are what each report's sse / max_abs_error say; the op chains are
+    the forms the reports name, and the reports agree on both forms' bytes."""
+    src = oracle.copy_model(model, tmp_path / "in")
+    orig_idx, orig_dump = co.const_index(src)
+    recs = {(w["program"], w["function"], w["name"]): w for w in orig_dump["weights"]}
+    outs = {}
+    for form in ("wrapper", "folded"):
+        out = tmp_path / form / src.name
+        out.parent.mkdir()
+        report = tmp_path / f"{form}.json"
+        run_cli(oracle, ["compress", src, "-o", out, "--report", report, "--per-channel-scale-form", form] + flags,
+                f"{model} {form}")
+        with open(report) as f:
+            rep = json.load(f)
+        (tmp_path / f"{form}-ct").mkdir()
+        ct_idx, how = co.decompressed_index(out, tmp_path / f"{form}-ct")
+        vars_, _ = co.pymil_vars(out)
+        outs[form] = (rep, ct_idx, how, co.proto_op_index(out), vars_)
+
+    errors = []
+    E = errors.append
+    reports = {form: {wkey(w): w for w in o[0]["weights"] if w.get("status") == "palettized"} for form, o in outs.items()}
+    if set(reports["wrapper"]) != set(reports["folded"]):
+        E("the two forms palettized different weights")
+    if not reports["wrapper"]:
+        E("nothing palettized")
+    folded_count = 0
+    for k in sorted(reports["wrapper"]):
+        rec, orig = recs[k], orig_idx.get(*k)
+        values = {}
+        for form, (rep, ct_idx, how, proto_ops, vars_) in outs.items():
+            w = reports[form].get(k)
+            if w is None:
+                continue
+            label = f"{form} {fmt(k)}"
+            ctv = co.decompressed_const(ct_idx, how, rec, orig, label, E)
+            if ctv is None:
+                continue
+            values[form] = ctv
+            co.check_reported_error(w, ctv, orig, label, E)
+            f = w.get("per_channel_scale_form") or {}
+            info = co.lut_info(proto_ops[(k[0], k[1])], vars_[(k[0], k[1])], rec["output"])
+            if "error" in info:
+                E(f"{label}: {info['error']}")
+                continue
+            too_big = form == "folded" and f.get("folded_bytes", 0) >= w.get("bytes_before", 0)
+            if too_big and f.get("note") != "folded form not smaller than the dense weight":
+                E(f"{label}: folded form of {f.get('folded_bytes')} B >= dense, but note {f.get('note')!r}")
+            if f.get("emitted") != (form if not too_big else "wrapper"):
+                E(f"{label}: report per_channel_scale_form={f!r}, asked for {form}")
+            if info["pcs"] != (f.get("emitted") == "wrapper"):
+                E(f"{label}: constexpr_blockwise_shift_scale around the LUT op: {info['pcs']}, report {f!r}")
+            if f.get("emitted") == "folded":
+                folded_count += 1
+                if info["quantized_lut"]:
+                    E(f"{label}: folded form still has a quantized LUT")
+            emitted = f.get("folded_bytes") if f.get("emitted") == "folded" else f.get("wrapper_bytes")
+            if w.get("bytes_after") != emitted:
+                E(f"{label}: bytes_after={w.get('bytes_after')}, the {f.get('emitted')} form's bytes {emitted}")
+        if len(values) == 2 and not same_bits(values["wrapper"], values["folded"]):
+            E(f"{fmt(k)}: wrapper and folded forms decompress differently: "
+              f"{describe_diff(values['wrapper'], values['folded'])}")
+        fw = (reports["wrapper"][k].get("per_channel_scale_form") or {})
+        ff = (reports["folded"].get(k, {}).get("per_channel_scale_form") or {})
+        if (fw.get("wrapper_bytes"), fw.get("folded_bytes")) != (ff.get("wrapper_bytes"), ff.get("folded_bytes")):
+            E(f"{fmt(k)}: the reports disagree on the forms' bytes: {fw} vs {ff}")
+    if folded_count == 0 and any((w.get("per_channel_scale_form") or {}).get("folded_bytes", 0) < w["bytes_before"]
+                                 for w in reports["folded"].values()):
+        E("no weight was emitted folded")
+    assert not errors, f"{model} {' '.join(flags)}:\n  " + "\n  ".join(errors[:30])

@@ -71,6 +71,9 @@ struct CompressOptions {
   // or kMinSnr. kMinOutputPsnr needs it.
   std::vector<std::string> calibration;
   std::string calibration_function = "main";
+  // How enable_per_channel_scale is stored in iOS18 outputs (palettize/config.h):
+  // --per-channel-scale-form. Bit allocation sizes each candidate in the form it will take.
+  PerChannelScaleForm per_channel_scale_form = PerChannelScaleForm::kAuto;
 };
 
 struct WeightReport {
@@ -102,6 +105,12 @@ struct WeightReport {
   std::string sensitivity_match;  // "name" or "values"; "" when none applied
   std::string sensitivity_note;   // why none applied (plain k-means), or why it was not used
   double weighted_sse = 0;        // sum s_i (w_i - decoded_i)^2 when one applied
+  // With a per-channel scale in an iOS18 output: "folded" or "wrapper" (else ""), the bytes of
+  // both forms, and why the wrapper was kept.
+  std::string scale_form;
+  uint64_t scale_wrapper_bytes = 0;
+  uint64_t scale_folded_bytes = 0;
+  std::string scale_form_note;
 };
 
 struct CompressReport {

@@ -17,6 +17,13 @@ enum class Granularity { kPerTensor, kPerGroupedChannel };
 // with one scale per table (iOS18: constexpr_blockwise_shift_scale feeding the LUT).
 enum class LutDType { kFloat, kInt8, kUInt8 };
 
+// How an iOS18 output stores enable_per_channel_scale (README "Device caveats"): kWrapper, the LUT
+// op wrapped by constexpr_blockwise_shift_scale (coremltools' form; the Neural Engine on macOS 26
+// rejects it at load); kFolded, the scale folded into one table per position (a lone
+// constexpr_lut_to_dense, the same decoded bits) whenever that is exact; kAuto, folded when exact
+// and at most 1.5 x the wrapper's bytes, else the wrapper.
+enum class PerChannelScaleForm { kAuto, kWrapper, kFolded };
+
 // One OpPalettizerConfig. Defaults are coremltools' defaults.
 struct PalettizeConfig {
   PalettizeMode mode = PalettizeMode::kKMeans;
