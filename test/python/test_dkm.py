@@ -1,6 +1,7 @@
 """palettize.torch.dkm: differentiable k-means (issue 17 item 3). Run from the repo root:
     PYTHONPATH=python .venv-torch/bin/python -m pytest test/python/test_dkm.py"""
 
+import copy
 import itertools
 import os
 
@@ -98,6 +99,24 @@ def test_finalize_holds_exactly_the_learned_centroids():
     final = pal.finalize()
     values = set(torch.unique(final.fc1.weight).tolist())
     assert values <= set(centroids.tolist())
+
+
+def test_finalize_copy_leaves_the_prepared_model_and_its_copies_usable():
+    # finalize() with inplace=False used to delete `weight` from the class torch shares between
+    # the prepared model and its deep copies (AttributeError on the next read).
+    torch.manual_seed(2)
+    pal = DKMPalettizer(Net(), CFG4)
+    m = pal.prepare()
+    x = data()[0]
+    m(x)
+    twin = copy.deepcopy(m)
+    final = pal.finalize()
+    assert torch.unique(final.fc1.weight).numel() <= 16
+    for model in (m, twin):  # still parametrized: soft weights, many distinct values
+        assert model.fc1.weight.shape == (64, 256)
+        assert torch.unique(model.fc1.weight.detach()).numel() > 16
+        model(x)
+    assert torch.unique(pal.finalize().fc1.weight).numel() <= 16
 
 
 def train(model, pal, steps, lr=0.05):

@@ -20,6 +20,15 @@ from .config import resolve
 from .dkm_weight import DKMWeight
 
 
+def _own_class(module):
+    """Give a deep-copied parametrized module a class of its own. torch's deepcopy of a
+    parametrized module keeps the class torch made at prepare (Parametrized<Cls>), shared with
+    the prepared model and every other copy; remove_parametrizations deletes the `weight`
+    property from that class, which would leave the prepared model without its weight."""
+    cls = module.__class__
+    module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
+
+
 class _ActivationFakeQuant:
     """Forward hook: moving-average min/max of the output, then per-tensor fake quantization."""
 
@@ -92,6 +101,8 @@ class DKMPalettizer:
             wrapper = module.parametrizations.weight[0]
             original = module.parametrizations.weight.original
             weight, luts, indices, scale = wrapper.hard_assign(original.detach())
+            if not inplace:
+                _own_class(module)
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
             with torch.no_grad():
                 module.weight.copy_(weight)
