@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .kmeans_init import init_centroids
-from .soft_kmeans import soft_assign
+from .soft_kmeans import soft_assign, unique_points
 
 
 def table_points(w2, t, G, D):
@@ -60,7 +60,7 @@ class DKMWeight(torch.nn.Module):
             w2 = (w / self.scale).reshape(w.shape[0], -1) if self.per_channel_scale else w.reshape(w.shape[0], -1)
             for t in range(self.T):
                 pts = table_points(w2, t, self.G, self.D).to(torch.float16).to(torch.float64)
-                uniq, counts = torch.unique(pts, dim=0, return_counts=True)
+                uniq, counts = unique_points(pts, return_counts=True)
                 c = init_centroids(uniq.numpy(), counts.numpy(), 2 ** self.n_bits)
                 self.centroids[t].copy_(torch.from_numpy(c))
             self.initialised.fill_(True)
