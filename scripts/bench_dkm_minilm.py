@@ -160,8 +160,7 @@ def dkm_rows(args, teacher, train, targets, held_out, reference, cfg, rows):
     walls, cpus, loss = distill(prepared, train, targets, args, palettizer=pal)
     seconds = time.perf_counter() - t0
     peak_kb = bench_dkm._status_kb("VmHWM")
-    # The soft weights, computed once, on a copy: a forward also moves the centroids. Before
-    # finalize(), which leaves the prepared model (and its copies) without their weights.
+    # The soft weights, computed once, on a copy: a forward also moves the centroids.
     with torch.nn.utils.parametrize.cached():
         soft = summary(cosines(copy.deepcopy(prepared), held_out, reference))
     t0 = time.perf_counter()

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -27,7 +28,9 @@ struct Table {
   uint64_t group_size = 0;
   uint64_t cluster_dim = 1;
   bool scaled = false;
+  bool int8 = false;  // lut_dtype "int8": X.lut holds integers, X.lut_scale one scale per table
   const SafeTensor* lut = nullptr;
+  const SafeTensor* lut_scale = nullptr;
   const SafeTensor* indices = nullptr;
   const SafeTensor* scale = nullptr;
 };
@@ -70,8 +73,9 @@ Status ParseTable(const SafeTensorsFile& f, const std::string& name, const std::
     return Status::InvalidArgument(where + "group_size " + std::to_string(group) + " and cluster_dim " +
                                    std::to_string(dim) + " do not divide the " + std::to_string(channels) +
                                    " channels");
-  if (!m.contains("lut_dtype") || m["lut_dtype"] != "float")
-    return Status::InvalidArgument(where + "lut_dtype: only \"float\" tables can be written as they are");
+  if (!m.contains("lut_dtype") || (m["lut_dtype"] != "float" && m["lut_dtype"] != "int8"))
+    return Status::InvalidArgument(
+        where + "lut_dtype: only \"float\" and \"int8\" tables can be written as they are");
   if (!m.contains("per_channel_scale") || !m["per_channel_scale"].is_boolean())
     return Status::InvalidArgument(where + "per_channel_scale: missing or not a bool");
   t->name = name;
@@ -80,6 +84,7 @@ Status ParseTable(const SafeTensorsFile& f, const std::string& name, const std::
   t->group_size = uint64_t(group);
   t->cluster_dim = uint64_t(dim);
   t->scaled = m["per_channel_scale"].get<bool>();
+  t->int8 = m["lut_dtype"] == "int8";
 
   const uint64_t K = uint64_t(1) << nbits, T = channels / t->group_size;
   uint64_t elements = 1;
@@ -89,22 +94,31 @@ Status ParseTable(const SafeTensorsFile& f, const std::string& name, const std::
   lut_shape.push_back(K);
   lut_shape.push_back(t->cluster_dim);
   scale_shape[size_t(axis)] = 1;
-  auto tensor = [&](const std::string& suffix, const std::vector<uint64_t>& shape, bool u8,
-                    const SafeTensor** out) {
+  // `int_type`: the tensor must be that dtype (U8, I8); otherwise any float dtype.
+  auto tensor = [&](const std::string& suffix, const std::vector<uint64_t>& shape,
+                    std::optional<SafeDType> int_type, const SafeTensor** out) {
     const SafeTensor* x = f.Find(name + suffix);
     if (!x) return Status::InvalidArgument(where + "no tensor " + name + suffix);
     const bool float_type = x->dtype == SafeDType::kF16 || x->dtype == SafeDType::kBF16 ||
                             x->dtype == SafeDType::kF32 || x->dtype == SafeDType::kF64;
-    if ((u8 ? x->dtype != SafeDType::kU8 : !float_type) || x->shape != shape)
-      return Status::InvalidArgument(where + name + suffix + " is " + DescribeSafeTensor(*x) + ", expected " +
-                                     (u8 ? "U8 " : "a float tensor of shape ") + Dims(shape));
+    if ((int_type ? x->dtype != *int_type : !float_type) || x->shape != shape)
+      return Status::InvalidArgument(
+          where + name + suffix + " is " + DescribeSafeTensor(*x) + ", expected " +
+          (int_type ? (*int_type == SafeDType::kU8 ? "U8 " : "I8 ") : "a float tensor of shape ") +
+          Dims(shape));
     *out = x;
     return Status::OK();
   };
-  PALETTIZE_RETURN_IF_ERROR(tensor(".lut", lut_shape, false, &t->lut));
+  const std::optional<SafeDType> lut_type = t->int8 ? std::optional(SafeDType::kI8) : std::nullopt;
+  PALETTIZE_RETURN_IF_ERROR(tensor(".lut", lut_shape, lut_type, &t->lut));
+  if (t->int8) {
+    std::vector<uint64_t> lut_scale_shape = lut_shape;
+    lut_scale_shape[lut_shape.size() - 2] = lut_scale_shape[lut_shape.size() - 1] = 1;
+    PALETTIZE_RETURN_IF_ERROR(tensor(".lut_scale", lut_scale_shape, std::nullopt, &t->lut_scale));
+  }
   PALETTIZE_RETURN_IF_ERROR(
-      tensor(".indices", {PackedSize(elements / t->cluster_dim, t->nbits)}, true, &t->indices));
-  if (t->scaled) PALETTIZE_RETURN_IF_ERROR(tensor(".scale", scale_shape, false, &t->scale));
+      tensor(".indices", {PackedSize(elements / t->cluster_dim, t->nbits)}, SafeDType::kU8, &t->indices));
+  if (t->scaled) PALETTIZE_RETURN_IF_ERROR(tensor(".scale", scale_shape, std::nullopt, &t->scale));
   return Status::OK();
 }
 
@@ -144,7 +158,19 @@ Status Preset(Package& package, const ConstWeight& w, const Table& t, const std:
   p->tables = C / t.group_size;
   p->lut.resize(t.lut->elements);
   t.lut->Read(0, t.lut->elements, p->lut.data());
-  for (double& e : p->lut) e = RoundToDType(e, dtype);
+  // Entries as the const's dtype holds them: float ones rounded to it; int8 ones are kept as the
+  // integers (constexpr_blockwise_shift_scale's data) and decode to round(lut_scale * q).
+  std::vector<double> entries = p->lut;
+  if (t.lut_scale) {
+    p->lut_scale.resize(t.lut_scale->elements);
+    t.lut_scale->Read(0, t.lut_scale->elements, p->lut_scale.data());
+    for (double& s : p->lut_scale) s = RoundToDType(s, dtype);
+    for (uint64_t e = 0; e < entries.size(); ++e)
+      entries[e] = RoundToDType(p->lut_scale[e / (K * D)] * p->lut[e], dtype);
+  } else {
+    for (double& e : p->lut) e = RoundToDType(e, dtype);
+    entries = p->lut;
+  }
   const uint64_t n = w.shape.elements / D;
   p->indices.resize(n);
   for (uint64_t i = 0; i < n; ++i) p->indices[i] = UnpackBits(t.indices->data, i, t.nbits);
@@ -165,7 +191,7 @@ Status Preset(Package& package, const ConstWeight& w, const Table& t, const std:
       for (uint64_t i = 0; i < inner; ++i) {
         const uint64_t at = (o * C + c) * inner + i;
         const uint64_t idx = p->indices[(o * (C / D) + c / D) * inner + i];
-        double e = p->lut[((c / t.group_size) * K + idx) * D + c % D];
+        double e = entries[((c / t.group_size) * K + idx) * D + c % D];
         if (t.scale) e = RoundToDType(p->channel_scale[o * inner + i] * e, dtype);
         const double x = ElementAsDouble(data.data, dtype, at);
         if (!SameBits(e, x))
@@ -193,10 +219,11 @@ WeightPlan TablePlan(const Table& t) {
   c.channel_axis = t.axis;
   c.cluster_dim = int64_t(t.cluster_dim);
   c.enable_per_channel_scale = t.scaled;
+  c.lut_dtype = t.int8 ? LutDType::kInt8 : LutDType::kFloat;
   c.weight_threshold = 0;
   plan.channel_axis = t.axis;
   plan.group_size = t.group_size;
-  plan.needs_ios18 = t.group_size != channels || t.cluster_dim > 1 || t.scaled || t.nbits == 3;
+  plan.needs_ios18 = t.group_size != channels || t.cluster_dim > 1 || t.scaled || t.nbits == 3 || t.int8;
   return plan;
 }
 

@@ -1,7 +1,8 @@
 // `compress --tables FILE`: LUT ops from tables trained elsewhere (palettize.torch's DKM, through
 // save_palettized), written as they are instead of computed. FILE is a `--packed` safetensors
 // (docs/format.md section 9): per palettized tensor X, __metadata__["palettize.X"], X.lut,
-// X.indices and, with a per-channel scale, X.scale.
+// X.indices, with int8 tables X.lut_scale (written as the int8 LUT form, as lut_dtype int8) and,
+// with a per-channel scale, X.scale.
 //
 // Name rule (docs/format.md section 10): table X applies to each const named X, X with every '.'
 // replaced by '_' (ct.convert's name for Torch parameter "fc1.weight" is "fc1_weight"), or either

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts" / "oracle"))
 import dump_weights  # noqa: E402
 from palettize.torch.dkm import DKMPalettizer, save_palettized  # noqa: E402
+from palettize.torch.dkm.export import write_safetensors  # noqa: E402
 
 TIMEOUT = 300
 
@@ -53,6 +54,16 @@ CONFIGS = {
             "conv": {"n_bits": 2, "weight_threshold": 1000, "granularity": "per_grouped_channel",
                      "group_size": 4, "cluster_dim": 2},
             "head": {"n_bits": 2, "weight_threshold": 1000, "granularity": "per_grouped_channel",
+                     "group_size": 16},
+        },
+    },
+    # int8 tables (lut_dtype "i8"): Core ML's quantized LUT, a constexpr_blockwise_shift_scale of
+    # the int8 entries feeding constexpr_lut_to_dense; with a per-channel scale on conv.
+    "int8_tables": {
+        "global_config": {"n_bits": 4, "weight_threshold": 1000, "lut_dtype": "i8"},
+        "module_name_configs": {
+            "conv": {"n_bits": 3, "weight_threshold": 1000, "lut_dtype": "i8", "enable_per_channel_scale": True},
+            "head": {"n_bits": 2, "weight_threshold": 1000, "lut_dtype": "i8", "granularity": "per_grouped_channel",
                      "group_size": 16},
         },
     },
@@ -122,6 +133,17 @@ def test_tables_make_lut_ops_that_decompress_to_the_finalized_weights(case, tmp_
     ops = [op.type for op in spec.mlProgram.functions["main"].block_specializations.values().__iter__().__next__()
            .operations]
     assert ops.count("constexpr_lut_to_dense") == 3
+    if case == "int8_tables":
+        header = json.loads(tables.read_bytes()[8:8 + int.from_bytes(tables.read_bytes()[:8], "little")])
+        for key in ("conv.weight", "block.0.weight", "head.weight"):
+            assert json.loads(header["__metadata__"]["palettize." + key])["lut_dtype"] == "int8"
+            assert header[key + ".lut"]["dtype"] == "I8" and header[key + ".lut_scale"]["dtype"] == "F32"
+        # block_0 and head keep the int8 entries behind a shift/scale op (conv's per-channel
+        # scale is folded into a float table by compress's default --per-channel-scale-form).
+        assert ops.count("constexpr_blockwise_shift_scale") >= 2
+        for w in rep["weights"]:
+            if w["name"] in ("block_0_weight", "head_weight"):
+                assert w["config"]["lut_dtype"] == "int8", w
 
 
 def test_tables_that_do_not_fit_the_model_are_one_line_errors(tmp_path):
@@ -150,6 +172,22 @@ def test_tables_that_do_not_fit_the_model_are_one_line_errors(tmp_path):
     p = run(["compress", pkg, "-o", tmp_path / "o.mlpackage", "--tables", tmp_path / "other.safetensors"],
             expect_rc=1)
     assert "table 'elsewhere.weight' matches no const (looked for elsewhere.weight, elsewhere_weight" in p.stderr
+    # An int8 table without its lut_scale.
+    int8 = finalized(CONFIGS["int8_tables"])
+    save_palettized(int8, tmp_path / "int8.safetensors")
+    blob = (tmp_path / "int8.safetensors").read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    meta = header.pop("__metadata__")
+    kept = [(k, v["dtype"], v["shape"], blob[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            for k, v in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0])
+            if k != "head.weight.lut_scale"]
+    write_safetensors(tmp_path / "no_scale.safetensors", kept, meta)
+    convert(int8, tmp_path / "int8.mlpackage")
+    p = run(["compress", tmp_path / "int8.mlpackage", "-o", tmp_path / "o.mlpackage", "--tables",
+             tmp_path / "no_scale.safetensors"], expect_rc=1)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "table 'head.weight': no tensor head.weight.lut_scale" in lines[0], p.stderr
     # Tables with a config: refused before any work.
     p = run(["compress", pkg, "-o", tmp_path / "o.mlpackage", "--tables", tables, "--nbits", "4"], expect_rc=1)
     assert "--tables: not with palettization flags" in p.stderr

@@ -7,8 +7,8 @@ from collections import OrderedDict
 
 import torch
 
-from ._fields import (Field, ModuleConfigBase, PalettizationGranularity, load_yaml, module_type_key,
-                      resolve, to_dtype, to_granularity, to_lut_dtype, unknown_key)
+from ._fields import (DictConfig, Field, ModuleConfigBase, PalettizationGranularity, module_type_key, resolve,
+                      to_dtype, to_granularity, to_lut_dtype, unknown_key)
 
 _G = PalettizationGranularity
 
@@ -124,7 +124,7 @@ class ModuleDKMPalettizerConfig(ModuleConfigBase):
         _check_group_size(self)
 
 
-class _ModelConfig:
+class _ModelConfig(DictConfig):
     """global_config, module_type_configs and module_name_configs of `_MODULE` configs, plus the
     class's `_EXTRA` top-level fields. With none of the three given, global_config is the default
     module config (`_default`)."""
@@ -185,19 +185,8 @@ class _ModelConfig:
         raise TypeError(f"{where}: expected a {self._MODULE.__name__}, a mapping or null, got {type(value).__name__}")
 
     @classmethod
-    def from_dict(cls, config_dict):
-        if not isinstance(config_dict, dict):
-            raise TypeError(f"{cls.__name__}: expected a dict, got {type(config_dict).__name__}")
-        return cls(**config_dict)
-
-    @classmethod
     def _known(cls):
         return ("global_config", "module_type_configs", "module_name_configs", *cls._EXTRA)
-
-    @classmethod
-    def from_yaml(cls, yml):
-        """From a YAML stream or the path of a YAML file."""
-        return cls.from_dict(load_yaml(yml))
 
     def set_global(self, global_config):
         self.global_config = self._value("global_config", global_config, sort=False)

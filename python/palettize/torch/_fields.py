@@ -90,7 +90,23 @@ def unknown_key(key, owner, known):
     return f"{key}: unrecognized key ({owner} has {', '.join(known)})"
 
 
-class ModuleConfigBase:
+class DictConfig:
+    """from_dict and from_yaml of every config class (module and model level): a dict is the
+    keyword arguments of the constructor, which rejects unknown keys naming them."""
+
+    @classmethod
+    def from_dict(cls, config_dict):
+        if not isinstance(config_dict, dict):
+            raise TypeError(f"{cls.__name__}: expected a dict, got {type(config_dict).__name__}")
+        return cls(**config_dict)
+
+    @classmethod
+    def from_yaml(cls, yml):
+        """From a YAML stream or the path of a YAML file."""
+        return cls.from_dict(load_yaml(yml))
+
+
+class ModuleConfigBase(DictConfig):
     """A module-level config: the fields of `_FIELDS`, in order."""
 
     _FIELDS = OrderedDict()
@@ -106,16 +122,6 @@ class ModuleConfigBase:
 
     def _check(self):
         pass
-
-    @classmethod
-    def from_dict(cls, config_dict):
-        if not isinstance(config_dict, dict):
-            raise TypeError(f"{cls.__name__}: expected a dict, got {type(config_dict).__name__}")
-        return cls(**config_dict)
-
-    @classmethod
-    def from_yaml(cls, yml):
-        return cls.from_dict(load_yaml(yml))
 
     def as_dict(self):
         return OrderedDict((name, getattr(self, name)) for name in self._FIELDS)

@@ -34,6 +34,9 @@ DEFAULTS = {
     "kmeans_max_iter": 3,
 }
 TABLE_DTYPES = {"f32": torch.float32, "f16": torch.float16, "b16": torch.bfloat16}
+# Quantized tables: trained in float32, each table quantized to int8 with one scale at finalize
+# (dkm_weight.quantize_int8; coremltools also fake-quantizes them during training).
+INT8_TABLES = ("i8",)
 ACT_DTYPES = {"qint8": torch.qint8, "quint8": torch.quint8, "float32": torch.float32}
 
 
@@ -71,9 +74,11 @@ def _resolve_module_config(raw, module_type):
     if out["cluster_dim"] > 1 and out["enable_per_channel_scale"]:
         raise ValueError("cluster_dim > 1 with enable_per_channel_scale is not supported")
     table = out["cluster_dtype"] if out["cluster_dtype"] not in (None, "") else out["lut_dtype"]
-    if table not in TABLE_DTYPES:
-        raise ValueError(f"lut_dtype/cluster_dtype: {table!r} is not one of {', '.join(TABLE_DTYPES)}")
-    out["table_dtype"] = TABLE_DTYPES[table]
+    if table not in TABLE_DTYPES and table not in INT8_TABLES:
+        raise ValueError(f"lut_dtype/cluster_dtype: {table!r} is not one of "
+                         f"{', '.join((*TABLE_DTYPES, *INT8_TABLES))}")
+    out["lut_int8"] = table in INT8_TABLES
+    out["table_dtype"] = torch.float32 if out["lut_int8"] else TABLE_DTYPES[table]
     dt = out["dtype"]
     if isinstance(dt, str):
         name = dt.replace("torch.", "")

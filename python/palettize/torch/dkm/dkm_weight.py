@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .kmeans_init import init_centroids
-from .soft_kmeans import soft_assign
+from .soft_kmeans import soft_assign, unique_points
 
 
 def table_points(w2, t, G, D):
@@ -44,6 +44,7 @@ class DKMWeight(torch.nn.Module):
         self.iterations = int(cfg["kmeans_max_iter"])
         self.per_channel_scale = bool(cfg["enable_per_channel_scale"])
         self.table_dtype = cfg["table_dtype"]
+        self.lut_int8 = bool(cfg.get("lut_int8", False))
         self.efficient = efficient
         self.register_buffer("enabled", torch.zeros((), dtype=torch.bool))
         self.register_buffer("centroids", torch.zeros(self.T, 2 ** self.n_bits, self.D))
@@ -60,7 +61,7 @@ class DKMWeight(torch.nn.Module):
             w2 = (w / self.scale).reshape(w.shape[0], -1) if self.per_channel_scale else w.reshape(w.shape[0], -1)
             for t in range(self.T):
                 pts = table_points(w2, t, self.G, self.D).to(torch.float16).to(torch.float64)
-                uniq, counts = torch.unique(pts, dim=0, return_counts=True)
+                uniq, counts = unique_points(pts, return_counts=True)
                 c = init_centroids(uniq.numpy(), counts.numpy(), 2 ** self.n_bits)
                 self.centroids[t].copy_(torch.from_numpy(c))
             self.initialised.fill_(True)
@@ -87,7 +88,9 @@ class DKMWeight(torch.nn.Module):
     @torch.no_grad()
     def hard_assign(self, w):
         """(weight with each point set to its nearest table entry, tables [T, K, D] in w's dtype,
-        indices [C/D * R] uint8 in packed order, scale or None)."""
+        indices [C/D * R] uint8 in packed order, scale or None, int8 form or None). With int8
+        tables the entries are round(lut_scale[t] * q) and the int8 form is (q [T, K, D] int8,
+        lut_scale [T] in w's dtype)."""
         if not bool(self.initialised):
             self._start(w)
         scale = self.scale.to(w.dtype) if self.per_channel_scale else None
@@ -95,6 +98,11 @@ class DKMWeight(torch.nn.Module):
         w2 = ws.reshape(w.shape[0], -1)
         R = w2.shape[1]
         luts = self.centroids.to(self.table_dtype).to(w.dtype)
+        quantized = None
+        if self.lut_int8:
+            quantized = quantize_int8(luts)
+            q, lut_scale = quantized
+            luts = (lut_scale.to(torch.float64)[:, None, None] * q.to(torch.float64)).to(w.dtype)
         parts, idx = [], []
         for t in range(self.T):
             pts = table_points(w2, t, self.G, self.D)
@@ -104,7 +112,25 @@ class DKMWeight(torch.nn.Module):
         out = torch.cat(parts).reshape(w.shape)
         if scale is not None:
             out = scale * out  # one rounding to w's dtype of an exact product
-        return out, luts, torch.cat(idx).to(torch.uint8), scale
+        return out, luts, torch.cat(idx).to(torch.uint8), scale, quantized
+
+
+# The smallest positive value of each dtype (subnormal), as table.cc's SmallestPositive.
+_SMALLEST = {torch.float16: 2.0**-24, torch.bfloat16: 2.0**-133, torch.float32: 2.0**-149,
+             torch.float64: 5e-324}
+
+
+def quantize_int8(luts):
+    """(q [T, K, D] int8, lut_scale [T] in luts' dtype) of tables `luts` [T, K, D]: the rule of the
+    engine's int8 LUTs (lib/palettizer/table.cc), symmetric, lut_scale = max |entry| / 127 rounded
+    to the dtype (1 for an all-zero table, the smallest positive value if it rounds to 0), q the
+    entry / lut_scale rounded half to even and clamped to [-128, 127]."""
+    x = luts.to(torch.float64)
+    m = x.abs().amax(dim=(1, 2))
+    scale = torch.where(m > 0, m / 127.0, torch.ones_like(m)).to(luts.dtype)
+    scale = torch.where(scale == 0, torch.full_like(scale, _SMALLEST[luts.dtype]), scale)
+    q = torch.round(x / scale.to(torch.float64)[:, None, None]).clamp(-128, 127).to(torch.int8)
+    return q, scale
 
 
 def decode(luts, indices, scale, shape, G, D):

@@ -1,6 +1,7 @@
 """save_palettized(model, path): a finalized model's state_dict as a `--packed` safetensors
 (docs/format.md section 9): each finalized weight X becomes X.lut, X.indices and, with a
-per-channel scale, X.scale, described by __metadata__["palettize.X"]; every other tensor is
+per-channel scale, X.scale (int8 tables, lut_dtype "i8": X.lut holds the integers and
+X.lut_scale one scale per table), described by __metadata__["palettize.X"]; every other tensor is
 stored as it is. `palettize compress MODEL.mlpackage OUT --tables FILE` turns the tables into
 LUT ops (README, "From DKM to Core ML")."""
 
@@ -66,12 +67,19 @@ def save_palettized(model, path):
         # and tables follow one another along the channels.
         T, K = lut.shape[0], lut.shape[1]
         lut_shape = (T,) + (1,) * (len(shape) - 1) + (K, D)
-        tensors.append((key + ".lut", _DTYPES[value.dtype], lut_shape, _bytes(lut)))
+        int8 = table.get("int8")
+        if int8 is None:
+            tensors.append((key + ".lut", _DTYPES[value.dtype], lut_shape, _bytes(lut)))
+        else:  # section 9's quantized form: the integers, and one scale per table
+            q, lut_scale = int8
+            tensors.append((key + ".lut", "I8", lut_shape, _bytes(q)))
+            tensors.append((key + ".lut_scale", _DTYPES[value.dtype], lut_shape[:-2] + (1, 1),
+                            _bytes(lut_scale)))
         packed = pack_bits(indices.numpy(), nbits)
         tensors.append((key + ".indices", "U8", (len(packed),), packed))
         if scale is not None:
             tensors.append((key + ".scale", _DTYPES[value.dtype], tuple(scale.shape), _bytes(scale)))
         metadata["palettize." + key] = json.dumps({
             "dtype": _DTYPES[value.dtype], "shape": list(shape), "nbits": nbits, "channel_axis": 0,
-            "group_size": G, "cluster_dim": D, "lut_dtype": "float", "per_channel_scale": scale is not None})
+            "group_size": G, "cluster_dim": D, "lut_dtype": "float" if int8 is None else "int8", "per_channel_scale": scale is not None})
     write_safetensors(path, tensors, metadata)

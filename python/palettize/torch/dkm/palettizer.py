@@ -8,7 +8,8 @@ the soft k-means of every forward; activations (module outputs) are fake-quantiz
 on when `quantize_activations` is set, with a moving-average min/max observer, to
 [quant_min, quant_max] (dtype float32: not quantized). finalize() replaces each weight by its
 hard assignment (each point to its nearest entry), so each table holds at most 2^n_bits values,
-exactly the learned centroids (rounded to lut_dtype/cluster_dtype), and drops the wrappers and
+exactly the learned centroids (rounded to lut_dtype/cluster_dtype; with lut_dtype "i8" quantized
+to int8 with one scale per table, here rather than at every step), and drops the wrappers and
 the activation fake quantization."""
 
 import copy
@@ -100,7 +101,7 @@ class DKMPalettizer:
             module = out.get_submodule(name)
             wrapper = module.parametrizations.weight[0]
             original = module.parametrizations.weight.original
-            weight, luts, indices, scale = wrapper.hard_assign(original.detach())
+            weight, luts, indices, scale, quantized = wrapper.hard_assign(original.detach())
             if not inplace:
                 _own_class(module)
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
@@ -109,6 +110,7 @@ class DKMPalettizer:
             module._palettize_table = {
                 "lut": luts.clone(), "indices": indices, "scale": None if scale is None else scale.clone(),
                 "n_bits": wrapper.n_bits, "group_size": wrapper.G, "cluster_dim": wrapper.D,
+                "int8": None if quantized is None else tuple(x.clone() for x in quantized),
             }
             if name in self._hooks:
                 module._forward_hooks.pop(self._hooks[name].id, None)

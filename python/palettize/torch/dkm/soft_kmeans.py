@@ -28,6 +28,19 @@ import torch
 EPS = 1e-7  # coremltools' zero_threshold: attention floor
 
 
+def unique_points(points, **kwargs):
+    """torch.unique over the rows of points [P, D]: (distinct rows [U, D] ascending, then whatever
+    `kwargs` asks for: inverse [P], counts [U]). For D 1 the flat form: the same result, but on
+    CPU torch.unique(dim=0) sorts through a path that costs about ten times the memory (260 MB
+    against 27 MB for 1M half-precision values, BENCHMARKS.md "palettize.torch")."""
+    if points.shape[1] != 1:
+        return torch.unique(points, dim=0, **kwargs)
+    out = torch.unique(points.reshape(-1), sorted=True, **kwargs)
+    if not isinstance(out, tuple):
+        return out[:, None]
+    return (out[0][:, None],) + tuple(out[1:])
+
+
 def soft_kmeans(x, counts, centroids, temperature, iterations):
     """(output [P, D], final centroids [K, D]) for points x [P, D] of weights `counts` [P] (None:
     all 1), from `centroids` [K, D]. Differentiable in x."""
@@ -64,7 +77,7 @@ class UniqueSoftKMeans(torch.autograd.Function):
     @staticmethod
     def forward(ctx, points, centroids, temperature, iterations):
         half = points.detach().to(torch.float16)
-        uniq, inv, counts = torch.unique(half, dim=0, return_inverse=True, return_counts=True)
+        uniq, inv, counts = unique_points(half, return_inverse=True, return_counts=True)
         u = uniq.to(torch.float32)
         with torch.no_grad():
             out_u, c = soft_kmeans(u, counts, centroids.to(torch.float32), temperature, iterations)
