@@ -238,5 +238,6 @@ TEST_CASE("staging: macOS's /dev/stdout (a link to fd/1) and /dev/fd/N are writt
   }
   CHECK(env.Contents("/dev/fd/1") == "{}");
   CHECK(env.Contents("/dev/fd/3") == "{}");
-  CHECK(env.AllPaths() == std::vector<std::string>{"/dev", "/dev/fd", "/dev/fd/1", "/dev/fd/3", "/dev/stdout"});
+  CHECK(env.AllPaths() ==
+        std::vector<std::string>{"/dev", "/dev/fd", "/dev/fd/1", "/dev/fd/3", "/dev/stdout"});
 }
