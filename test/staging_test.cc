@@ -220,3 +220,24 @@ TEST_CASE("staging: the files of a staged folder are synced before it is committ
   CHECK(env.Contents("/out/pkg/Manifest.json") == "{}");
   CHECK(env.Contents("/out/pkg/Data/extra/notes.txt") == "copied through");
 }
+
+TEST_CASE("staging: macOS's /dev/stdout (a link to fd/1) and /dev/fd/N are written in place") {
+  // macOS and the BSDs: /dev/fd is a folder of their own (fdescfs) and /dev/stdout links to the
+  // relative fd/1; stdout redirected to a file shows as a regular file there. Linux's /proc/self/fd
+  // layout is covered by test/cli/test_commit.py on the real /dev/stdout.
+  palettize::MemoryEnv env;
+  env.AddFile("/dev/fd/1", "");
+  env.AddFile("/dev/fd/3", "");
+  env.AddLink("/dev/stdout", "fd/1");
+  palettize::ScopedEnvForTesting scoped(&env);
+  for (const std::string target : {"/dev/stdout", "/dev/fd/3"}) {
+    StagedOutput report;
+    REQUIRE(palettize::StageText(target, "{}", &report).ok());
+    CHECK(report.in_place());
+    REQUIRE(CommitStaged({&report}).ok());
+  }
+  CHECK(env.Contents("/dev/fd/1") == "{}");
+  CHECK(env.Contents("/dev/fd/3") == "{}");
+  CHECK(env.AllPaths() ==
+        std::vector<std::string>{"/dev", "/dev/fd", "/dev/fd/1", "/dev/fd/3", "/dev/stdout"});
+}

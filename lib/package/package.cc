@@ -7,7 +7,10 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/common.h>  // GOOGLE_PROTOBUF_VERSION
+#if GOOGLE_PROTOBUF_VERSION < 4022000
 #include <google/protobuf/stubs/logging.h>
+#endif
 
 #include "blob/blob_writer.h"
 #include "mil/dtype.h"
@@ -25,9 +28,17 @@ namespace {
 
 constexpr char kModelPathPrefix[] = "@model_path/";
 
+// Silences protobuf's own log lines while in scope. protobuf 22 and later (Homebrew's) log through
+// Abseil and have no LogSilencer: built against them, such a line can show before our error.
+#if GOOGLE_PROTOBUF_VERSION < 4022000
+using ProtobufQuiet = google::protobuf::LogSilencer;
+#else
+struct ProtobufQuiet {};
+#endif
+
 // Serializes with sorted map keys, so the same model always gives the same bytes.
 bool SerializeDeterministic(const google::protobuf::Message& m, std::string* out) {
-  google::protobuf::LogSilencer quiet;
+  [[maybe_unused]] ProtobufQuiet quiet;
   out->clear();
   google::protobuf::io::StringOutputStream raw(out);
   google::protobuf::io::CodedOutputStream coded(&raw);
@@ -67,7 +78,7 @@ Status Package::Load(const std::string& path) {
       ReadUnder(JoinPath("Data", model_rel_), kMaxModelBytes, "a model.mlmodel", &bytes));
   // The library prints nothing: protobuf's own log line (invalid UTF-8 in a string field) would
   // come before our one-line error.
-  google::protobuf::LogSilencer quiet;
+  [[maybe_unused]] ProtobufQuiet quiet;
   if (!model_.ParseFromString(bytes))
     return Status::InvalidInput(model_path_ + ": not a valid Core ML model (protobuf parse failed)");
   return Status::OK();

@@ -113,7 +113,25 @@ class PosixEnv final : public Env {
     return std::rename(from.c_str(), to.c_str());
   }
   int Rename2(const std::string& from, const std::string& to, unsigned flags) override {
+#if defined(__GLIBC__)
     return ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags);
+#elif defined(__APPLE__)
+    // renameatx_np (macOS 10.12+): RENAME_EXCL is RENAME_NOREPLACE, RENAME_SWAP is RENAME_EXCHANGE
+    // (ENOTSUP on a volume without swap, which staging.cc treats as renameat2's EINVAL).
+    if ((flags & ~unsigned(RENAME_NOREPLACE | RENAME_EXCHANGE)) != 0) {
+      errno = EINVAL;
+      return -1;
+    }
+    unsigned mac = 0;
+    if ((flags & RENAME_NOREPLACE) != 0) mac |= RENAME_EXCL;
+    if ((flags & RENAME_EXCHANGE) != 0) mac |= RENAME_SWAP;
+    return ::renameatx_np(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), mac);
+#else
+    // No atomic no-replace or exchange rename here: staging.cc then commits the portable way.
+    (void)from, (void)to, (void)flags;
+    errno = ENOSYS;
+    return -1;
+#endif
   }
   int Unlink(const std::string& path) override { return ::unlink(path.c_str()); }
   int RemoveFolder(const std::string& path) override { return ::rmdir(path.c_str()); }

@@ -21,8 +21,18 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdio>  // RENAME_NOREPLACE, RENAME_EXCHANGE: glibc's, with _GNU_SOURCE (g++ and clang++ set it)
 #include <string>
 #include <vector>
+
+// Rename2's flags are Linux's renameat2(2) flags. Where the C library has none (macOS, the BSDs,
+// musl) they get Linux's values here, and the POSIX Env maps them to the platform's call.
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1U << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1U << 1)
+#endif
 
 namespace palettize {
 

@@ -27,6 +27,17 @@ sigset_t CleanupSignals() {
   return set;
 }
 
+// The names of CleanupSignals(), as sigabbrev_np(3) gives them; spelled out because that call is
+// glibc's (2.32 and later), absent from macOS and musl.
+const char* SignalName(int sig) {
+  switch (sig) {
+    case SIGINT: return "INT";
+    case SIGTERM: return "TERM";
+    case SIGHUP: return "HUP";
+    default: return "?";
+  }
+}
+
 void* WaitAndRemove(void*) {
   const sigset_t set = CleanupSignals();
   int sig = 0;
@@ -36,7 +47,7 @@ void* WaitAndRemove(void*) {
   auto lock = LockStaged();
   RemoveAllStagedLocked();
   const std::string line =
-      std::string("palettize: stopped by SIG") + sigabbrev_np(sig) + "; partial outputs removed\n";
+      std::string("palettize: stopped by SIG") + SignalName(sig) + "; partial outputs removed\n";
   if (::write(STDERR_FILENO, line.data(), line.size()) < 0) {
   }
   _exit(128 + sig);

@@ -65,14 +65,23 @@ std::string MakeTemporary(const std::string& target, const char* infix, StagedOu
   return name;
 }
 
+// Where descriptors of this process show as files: Linux's /proc/self/fd (and /dev/fd, a link to
+// it), macOS's and the BSDs' /dev/fd (fdescfs, a folder of its own).
+bool InDescriptorFolder(const std::string& path) {
+  return path.compare(0, 6, "/proc/") == 0 || path == "/dev/fd" || path.compare(0, 8, "/dev/fd/") == 0;
+}
+
 // /dev/stdout, /dev/fd/1, /proc/self/fd/1: a descriptor of this process, whatever it is open on
 // (a regular file when stdout is redirected). Beside it is /dev or /proc, not the file.
+// /dev/stdout links to /proc/self/fd/1 on Linux, to the relative fd/1 on macOS.
 bool NamesAnOpenFile(const std::string& path) {
   Env* env = Env::Current();
   std::string link, folder;
-  if (env->ReadLink(path, &link) > 0 && link.compare(0, 6, "/proc/") == 0) return true;
-  return env->RealPath(Dirname(path).empty() ? "." : Dirname(path), &folder) &&
-         folder.compare(0, 6, "/proc/") == 0;
+  if (env->ReadLink(path, &link) > 0) {
+    if (link[0] != '/' && !Dirname(path).empty()) link = JoinPath(Dirname(path), link);
+    if (InDescriptorFolder(link)) return true;
+  }
+  return env->RealPath(Dirname(path).empty() ? "." : Dirname(path), &folder) && InDescriptorFolder(folder);
 }
 
 Status WriteAll(int fd, const std::string& data, const std::string& path, const char* what) {
