@@ -119,8 +119,8 @@ TEST_CASE("float64 fast path equals the general exact path on hard random tensor
             std::string why1, why2;
             const ElementWeights* sw = weighted ? &sens.w : nullptr;
             REQUIRE(PalettizeWeight(v, s, plan, kAll, &general, &why1, sw));
-            REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, plan, kAll, true, &fast,
-                                       &why2, sw));
+            REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, plan, kAll, true,
+                                       &fast, &why2, sw));
             INFO("mode " << int(mode) << " lut " << int(lut) << " group " << group << " weighted " << weighted
                          << " nbits " << nbits);
             RequireSame(fast, general);
@@ -169,7 +169,8 @@ TEST_CASE("float64 sweep widths equal single-width runs of the general path", "[
   const WeightPlan plan = Plan(PalettizeMode::kKMeans, 4, 32, 0);
   std::vector<PalettizedWeight> swept;
   std::string why;
-  REQUIRE(PalettizeWeightSweep(reinterpret_cast<const uint8_t*>(raw.data()), s, plan, kAll, true, &swept, &why));
+  REQUIRE(
+      PalettizeWeightSweep(reinterpret_cast<const uint8_t*>(raw.data()), s, plan, kAll, true, &swept, &why));
   REQUIRE(swept.size() == kAll.size());
   for (size_t w = 0; w < kAll.size(); ++w) {
     PalettizedWeight general;
@@ -200,7 +201,8 @@ TEST_CASE("float64 beyond the safe range, unique mode, and NaN stay with the gen
   v[7] = NAN;
   raw = EncodeElements(v, MT::FLOAT64);
   REQUIRE(TakesFastPath(reinterpret_cast<const uint8_t*>(raw.data()), s, kmeans.config));
-  CHECK_FALSE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, kmeans, kAll, true, &p, &why));
+  CHECK_FALSE(
+      PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, kmeans, kAll, true, &p, &why));
   CHECK(why == "holds NaN or Inf values");
 }
 
@@ -221,7 +223,8 @@ TEST_CASE("float64 errors whose squares underflow: the general path's choice of 
       PalettizedWeight general, fast;
       std::string why;
       REQUIRE(PalettizeWeight(v, s, plan, kAll, &general, &why));
-      REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, plan, kAll, true, &fast, &why));
+      REQUIRE(
+          PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), s, plan, kAll, true, &fast, &why));
       INFO("round " << round << " nbits " << nbits);
       RequireSame(fast, general);
     }
