@@ -179,38 +179,51 @@ bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t
   return true;
 }
 
-bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
-                           const ElementWeights& sens, std::vector<float>& buf, std::vector<double>& sbuf,
-                           std::vector<RepeatedElement>& repeats, DistinctValues* d) {
-  if (!DistinctFloat(w, L, c0, c1, buf, d)) return false;
-  if (buf.capacity() > (size_t(1) << 20)) std::vector<float>().swap(buf);
+namespace {
+
+// A value's order key (its bits with the sign bit flipped for positive values, all bits for
+// negative ones, so that keys order like values), for float or double: -0 takes +0's key (they
+// are one value).
+uint64_t KeyOf(float x) {
+  if (x == 0) x = 0.0f;
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u ^ (u >> 31 ? 0xFFFFFFFFu : 0x80000000u);
+}
+uint64_t KeyOf(double x) {
+  if (x == 0) x = 0.0;
+  uint64_t u;
+  std::memcpy(&u, &x, 8);
+  return u ^ (u >> 63 ? ~uint64_t(0) : uint64_t(1) << 63);
+}
+
+// Fills d->weights for the distinct values of `w` (d's values and counts, already found).
+template <typename F>
+void AddWeights(const F* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, const ElementWeights& sens,
+                std::vector<double>& sbuf, std::vector<RepeatedElement>& repeats, DistinctValues* d) {
   d->weights.assign(d->values.size(), 0.0);
   // Past a million distinct values, each element finds its value through its order key: its top
-  // 20 bits name a bucket (where each bucket starts in d->values is tabled), and its low 12 bits
-  // guess the position inside it (exact where every float of the bucket is present, as near zero
-  // in weights), from which a galloping search finds it in a few steps, in a cache line or two. A
-  // binary search among all the values missed the cache at every step (32 s of CPU on 27M values,
-  // against 2 s for the rest of the weight). -0 and +0 both take +0's key: they are one value.
-  constexpr int kShift = 12;
-  auto key = [](float x) {
-    if (x == 0) x = 0.0f;
-    uint32_t u;
-    std::memcpy(&u, &x, 4);
-    return u ^ (u >> 31 ? 0xFFFFFFFFu : 0x80000000u);
-  };
+  // 20 bits name a bucket (where each bucket starts in d->values is tabled), and its next 12 bits
+  // guess the position inside it (for float32, exact where every float of the bucket is present,
+  // as near zero in weights), from which a galloping search finds it in a few steps, in a cache
+  // line or two. A binary search among all the values missed the cache at every step (32 s of CPU
+  // on 27M values, against 2 s for the rest of the weight).
+  constexpr int kKeyBits = int(8 * sizeof(F)), kBucketBits = 20, kGuessBits = 12;
+  constexpr int kBucketShift = kKeyBits - kBucketBits, kGuessShift = kBucketShift - kGuessBits;
   const bool bucketed = d->values.size() >= (size_t(1) << 20);
-  std::vector<size_t> bucket_start(bucketed ? (size_t(1) << (32 - kShift)) + 1 : 0, 0);
+  std::vector<size_t> bucket_start(bucketed ? (size_t(1) << kBucketBits) + 1 : 0, 0);
   if (bucketed) {
-    for (double v : d->values) ++bucket_start[(key(float(v)) >> kShift) + 1];
+    for (double v : d->values) ++bucket_start[(KeyOf(F(v)) >> kBucketShift) + 1];
     for (size_t b = 1; b < bucket_start.size(); ++b) bucket_start[b] += bucket_start[b - 1];
   }
   const double* values = d->values.data();
-  // The first position in [lo, hi) whose value is not below x (hi when none).
+  // The first position whose value is not below x.
   auto find = [&](double x) -> size_t {
     if (!bucketed) return size_t(std::lower_bound(values, values + d->values.size(), x) - values);
-    const uint32_t k = key(float(x));
-    const size_t lo = bucket_start[k >> kShift], hi = bucket_start[(k >> kShift) + 1];
-    const size_t guess = lo + (((hi - lo) * (k & ((1u << kShift) - 1))) >> kShift);
+    const uint64_t k = KeyOf(F(x));
+    const size_t lo = bucket_start[k >> kBucketShift], hi = bucket_start[(k >> kBucketShift) + 1];
+    const uint64_t frac = (k >> kGuessShift) & ((uint64_t(1) << kGuessBits) - 1);
+    const size_t guess = lo + size_t(((hi - lo) * frac) >> kGuessBits);
     // Gallop from the guess to a range that holds the answer, then search it.
     size_t a = guess, b = guess;
     if (guess < hi && values[guess] < x) {
@@ -251,8 +264,26 @@ bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, 
     double& weight = d->weights[repeats[r].v];
     weight = r > 0 && repeats[r - 1].v == repeats[r].v ? weight + repeats[r].s : repeats[r].s;
   }
-  // A per-thread buffer: a large one (a float32 tensor per tensor) must not outlive the weight.
+  // A per-thread buffer: a large one (a tensor per tensor) must not outlive the weight.
   if (repeats.capacity() > (size_t(1) << 20)) std::vector<RepeatedElement>().swap(repeats);
+}
+
+}  // namespace
+
+bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
+                           const ElementWeights& sens, std::vector<float>& buf, std::vector<double>& sbuf,
+                           std::vector<RepeatedElement>& repeats, DistinctValues* d) {
+  if (!DistinctFloat(w, L, c0, c1, buf, d)) return false;
+  if (buf.capacity() > (size_t(1) << 20)) std::vector<float>().swap(buf);
+  AddWeights(w, L, c0, c1, sens, sbuf, repeats, d);
+  return true;
+}
+
+bool DistinctDoubleWeighted(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
+                            const ElementWeights& sens, std::vector<double>& sbuf,
+                            std::vector<RepeatedElement>& repeats, DistinctValues* d) {
+  if (!DistinctDouble(w, L, c0, c1, d)) return false;
+  AddWeights(w, L, c0, c1, sens, sbuf, repeats, d);
   return true;
 }
 

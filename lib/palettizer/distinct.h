@@ -1,5 +1,6 @@
 // The distinct values of a weight's channel groups, with their counts and summed sensitivities:
-// a histogram of bit patterns for 16-bit floats, sorting for float32, merging for the general path.
+// a histogram of bit patterns for 16-bit floats, sorting for float32 and float64, merging for the
+// general path.
 #pragma once
 
 #include <cstdint>
@@ -87,5 +88,16 @@ struct RepeatedElement {
 bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
                            const ElementWeights& sens, std::vector<float>& buf, std::vector<double>& sbuf,
                            std::vector<RepeatedElement>& repeats, DistinctValues* d);
+
+// Float64 (distinct_double.cc): a 64-bit radix sort of order keys (two arrays of 8 bytes an
+// element), decoded into the values, which are merged in place: never more than two such arrays
+// at once, so a 32.8M-element tensor needs 2 x 262 MB beside its input. -0 and +0 merge into one value, -0
+// when present (it sorts first), as for float32. False when the group holds NaN or Inf.
+bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d);
+
+// The same with sensitivities, summed as DistinctFloatWeighted sums them.
+bool DistinctDoubleWeighted(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
+                            const ElementWeights& sens, std::vector<double>& sbuf,
+                            std::vector<RepeatedElement>& repeats, DistinctValues* d);
 
 }  // namespace palettize

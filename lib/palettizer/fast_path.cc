@@ -2,13 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <numeric>
 
 #include <tbb/parallel_for.h>
 
 #include "palettizer/distinct.h"
+#include "palettizer/sensitivity_window.h"
 #include "palettizer/table.h"
 #include "palettizer/totals.h"
 #include "util/half.h"
+#include "util/pow2.h"
 
 namespace palettize {
 
@@ -34,6 +38,32 @@ void NearestSorted(const std::vector<double>& values, const double* entries, uin
   }
 }
 
+void NearestLikeGeneral(const std::vector<double>& values, const double* entries, uint64_t K,
+                        std::vector<uint8_t>* idx) {
+  thread_local std::vector<uint32_t> order;
+  thread_local std::vector<double> sorted;
+  order.resize(K), sorted.resize(K);
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return entries[a] < entries[b]; });
+  for (uint64_t j = 0; j < K; ++j) sorted[j] = entries[order[j]];
+  idx->resize(values.size());
+  size_t pos = 0;  // lower_bound of the value among `sorted`: values ascend, so it only moves up
+  for (size_t v = 0; v < values.size(); ++v) {
+    const double x = values[v];
+    while (pos < K && sorted[pos] < x) ++pos;
+    uint32_t best = 0;
+    double best_err = std::numeric_limits<double>::infinity();
+    for (size_t q = pos > 1 ? pos - 2 : 0; q < std::min<size_t>(K, pos + 2); ++q) {
+      const uint32_t j = order[q];
+      const double diff = x - entries[j];
+      const double err = diff * diff;
+      if (err < best_err || (err == best_err && j < best)) best_err = err, best = j;
+    }
+    (*idx)[v] = uint8_t(best);
+  }
+}
+
 void ReleaseLarge(DistinctValues* d, std::vector<uint8_t>* nearest) {
   constexpr size_t kLarge = size_t(1) << 20;
   if (d->values.capacity() > kLarge) *d = DistinctValues();
@@ -47,10 +77,15 @@ bool GroupDistinct(const uint8_t* data, int dtype, const ChannelLayout& L, uint6
   thread_local std::vector<double> whist, sbuf;
   thread_local std::vector<float> buf;
   thread_local std::vector<RepeatedElement> repeats;
+  const uint64_t c0 = t * G, c1 = (t + 1) * G;
+  if (dtype == MT::FLOAT64) {
+    const double* w = reinterpret_cast<const double*>(data);
+    return sens ? DistinctDoubleWeighted(w, L, c0, c1, *sens, sbuf, repeats, d)
+                : DistinctDouble(w, L, c0, c1, d);
+  }
   const bool half = dtype == MT::FLOAT16 || dtype == MT::BFLOAT16;
   if (half) hist.resize(65536, 0u), seen.resize(1024, 0u);
   if (half && sens) whist.resize(65536, 0.0);
-  const uint64_t c0 = t * G, c1 = (t + 1) * G;
   if (half)
     return DistinctHalf(dtype == MT::FLOAT16 ? kHalfFormat : kBFloat16Format,
                         reinterpret_cast<const uint16_t*>(data), L, c0, c1, hist, seen, sens, whist, sbuf, d);
@@ -78,25 +113,31 @@ void GroupIndices(const uint8_t* data, int dtype, const ChannelLayout& L, uint64
     }
     return;
   }
-  // Float32: the runs of equal indices over the sorted distinct values. Each element finds its run
-  // among at most a few hundred run starts, in cache, rather than its value among up to millions
-  // (a cache miss per step: 80% of a 32M-value tensor's time). Same index as nearest[its value].
+  // Float32 and float64: the runs of equal indices over the sorted distinct values. Each element
+  // finds its run among at most a few hundred run starts, in cache, rather than its value among up
+  // to millions (a cache miss per step: 80% of a 32M-value tensor's time). Same index as
+  // nearest[its value], for any `nearest` (runs need not be ordered).
   thread_local std::vector<double> run_first;
   thread_local std::vector<uint8_t> run_index;
   run_first.clear(), run_index.clear();
   for (size_t v = 0; v < d.values.size(); ++v)
     if (v == 0 || nearest[v] != nearest[v - 1])
       run_first.push_back(d.values[v]), run_index.push_back(nearest[v]);
-  const float* w = reinterpret_cast<const float*>(data);
-  for (uint64_t o = 0; o < L.outer; ++o) {
-    const uint64_t base = L.Offset(o, t * G, 0);
-    for (uint64_t e = 0; e < run; ++e) {
-      const double x = w[base + e];  // -0 is in the run of 0
-      const size_t r =
-          size_t(std::upper_bound(run_first.begin() + 1, run_first.end(), x) - run_first.begin()) - 1;
-      indices[base + e] = run_index[r];
+  auto lookup = [&](const auto* w) {
+    for (uint64_t o = 0; o < L.outer; ++o) {
+      const uint64_t base = L.Offset(o, t * G, 0);
+      for (uint64_t e = 0; e < run; ++e) {
+        const double x = w[base + e];  // -0 is in the run of 0
+        const size_t r =
+            size_t(std::upper_bound(run_first.begin() + 1, run_first.end(), x) - run_first.begin()) - 1;
+        indices[base + e] = run_index[r];
+      }
     }
-  }
+  };
+  if (dtype == MT::FLOAT64)
+    lookup(reinterpret_cast<const double*>(data));
+  else
+    lookup(reinterpret_cast<const float*>(data));
 }
 
 GroupTotals GroupTable(const DistinctValues& d, const PalettizeConfig& cfg, int dtype, uint64_t K,
@@ -105,7 +146,10 @@ GroupTotals GroupTable(const DistinctValues& d, const PalettizeConfig& cfg, int 
   const size_t used = ScalarTable(d, cfg, K, lut);
   FinishTable(lut, used, K, 1, cfg, dtype, entries, lut_scale, lut_offset);
   // Error totals from the distinct values and their counts: no second pass over the elements.
-  NearestSorted(d.values, entries, K, nearest);
+  if (dtype == MT::FLOAT64)
+    NearestLikeGeneral(d.values, entries, K, nearest);
+  else
+    NearestSorted(d.values, entries, K, nearest);
   GroupTotals g;
   for (size_t v = 0; v < d.values.size(); ++v) {
     const double diff = d.values[v] - entries[(*nearest)[v]];
@@ -115,6 +159,23 @@ GroupTotals GroupTable(const DistinctValues& d, const PalettizeConfig& cfg, int 
     if (!d.weights.empty()) g.wsse += d.weights[v] * diff * diff;
   }
   return g;
+}
+
+bool TakesFastPath(const uint8_t* data, const TensorShape& shape, const PalettizeConfig& cfg) {
+  if (cfg.cluster_dim != 1 || cfg.enable_per_channel_scale) return false;
+  const int dtype = shape.mil_type;
+  if (dtype == MT::FLOAT16 || dtype == MT::BFLOAT16 || dtype == MT::FLOAT32) return true;
+  // Float64 data is read as doubles: a checkpoint's may start anywhere (then the general path).
+  if (dtype != MT::FLOAT64 || cfg.mode == PalettizeMode::kUnique ||
+      reinterpret_cast<uintptr_t>(data) % 8 != 0)
+    return false;
+  // Float64 values beyond the safe range need the general path's scaling by 2^-E; NaN is skipped
+  // (the fast path refuses it as the general one does) and Inf gives E = 0.
+  const double* w = reinterpret_cast<const double*>(data);
+  double largest = 0;
+  for (uint64_t e = 0; e < shape.elements; ++e)
+    largest = std::fabs(w[e]) > largest ? std::fabs(w[e]) : largest;
+  return FarExponent(largest) == 0;
 }
 
 bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan& plan,
@@ -197,15 +258,39 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
       }
     });
   }
-  double total_sse = 0, total_signal = 0, total_max = 0, total_wsse = 0;
-  for (uint64_t t = 0; t < tables; ++t) {
-    total_sse += sse[t];
-    total_max = std::max(total_max, max_err[t]);
-    total_signal += signal[t];
-    total_wsse += wsse[t];
+  double total_sse = 0, total_signal = 0, total_max = 0, total_wsse = 0, largest = 0;
+  if (dtype == MT::FLOAT64) {
+    // The general path's sums, element by element in its order, so that the totals (which reach
+    // the report and the bit allocation) are its bits: a float64 error need not be exact, and
+    // sums of counts times squares round differently.
+    const double* w = reinterpret_cast<const double*>(data);
+    SensitivityWindow window(sens, shape.elements, std::min<uint64_t>(G * L.inner, uint64_t(1) << 14));
+    for (uint64_t t = 0; t < tables; ++t) {
+      const double* ent = &entries[t * K];
+      for (uint64_t o = 0; o < L.outer; ++o) {
+        const uint64_t base = L.Offset(o, t * G, 0);
+        for (uint64_t e = 0; e < G * L.inner; ++e) {
+          const double x = w[base + e], diff = x - ent[p.indices[base + e]];
+          total_sse += diff * diff;
+          if (sens) total_wsse += window.at(base + e) * diff * diff;
+          total_max = std::max(total_max, std::fabs(diff));
+          total_signal += x * x;
+          largest = std::max(largest, std::fabs(x));
+        }
+      }
+    }
+  } else {
+    for (uint64_t t = 0; t < tables; ++t) {
+      total_sse += sse[t];
+      total_max = std::max(total_max, max_err[t]);
+      total_signal += signal[t];
+      total_wsse += wsse[t];
+    }
   }
-  // float16, bfloat16 and float32 values never need scaling (E = 0); sensitivities may.
-  if (!SetTotals(total_sse, total_signal, total_max, total_wsse, 0, sens ? sens->exponent : 0, 0, &p, reason))
+  // float16, bfloat16 and float32 values never need scaling (E = 0), nor float64 ones here
+  // (TakesFastPath); sensitivities may.
+  if (!SetTotals(total_sse, total_signal, total_max, total_wsse, 0, sens ? sens->exponent : 0, largest, &p,
+                 reason))
     return false;
   *out = std::move(p);
   return true;

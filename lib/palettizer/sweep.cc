@@ -43,6 +43,19 @@ bool PalettizeWeightSweep(const uint8_t* data, const TensorShape& shape, const W
     if (!keep_indices) std::vector<uint8_t>().swap((*out)[0].indices);
     return true;
   }
+  if (!Shared(shape, cfg) && TakesFastPath(data, shape, cfg)) {
+    // Float64: each width through the fast path from the raw data (its distinct values found again
+    // per width), never the general path's 32 bytes an element.
+    out->resize(widths.size());
+    for (size_t w = 0; w < widths.size(); ++w) {
+      PalettizedWeight& p = (*out)[w];
+      if (!PalettizeWeightRaw(data, shape, WithNBits(plan, widths[w]), widths, false, &p, reason,
+                              sensitivity))
+        return false;
+      if (!keep_indices) std::vector<uint8_t>().swap(p.indices);
+    }
+    return true;
+  }
   if (!Shared(shape, cfg)) {
     std::vector<double> values(shape.elements);
     for (uint64_t e = 0; e < shape.elements; ++e) values[e] = ElementAsDouble(data, shape.mil_type, e);

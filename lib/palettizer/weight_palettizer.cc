@@ -20,12 +20,6 @@
 
 namespace palettize {
 
-namespace {
-
-using MT = mil::DataType;
-
-}  // namespace
-
 bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape, const WeightPlan& plan,
                      const std::vector<int>& allowed_nbits, PalettizedWeight* out, std::string* reason,
                      const ElementWeights* sensitivity) {
@@ -268,8 +262,7 @@ bool PalettizeWeightRaw(const uint8_t* data, const TensorShape& shape, const Wei
                         const std::vector<int>& allowed_nbits, bool keep_decoded, PalettizedWeight* out,
                         std::string* reason, const ElementWeights* sensitivity) {
   const PalettizeConfig& cfg = plan.config;
-  if (cfg.cluster_dim == 1 && !cfg.enable_per_channel_scale &&
-      (shape.mil_type == MT::FLOAT16 || shape.mil_type == MT::BFLOAT16 || shape.mil_type == MT::FLOAT32))
+  if (TakesFastPath(data, shape, cfg))
     return FastScalar(data, shape, plan, allowed_nbits, keep_decoded, out, reason, sensitivity);
   std::vector<double> values(shape.elements);
   for (uint64_t e = 0; e < shape.elements; ++e) values[e] = ElementAsDouble(data, shape.mil_type, e);
