@@ -205,6 +205,11 @@ int RunOne(const palettize::CompressRun& run) {
   palettize::CompressRunReport report;
   palettize::Status st = palettize::RunCompress(run, &report);
   if (!st.ok()) return Fail(st);
+  if (!run.options.shard.empty()) {
+    Say(spdlog::level::info,
+        "measured slice " + run.options.shard + " of the costs into " + run.options.costs_out);
+    return kExitOk;
+  }
   const bool checkpoint = report.kind == palettize::CompressRunReport::Kind::kCheckpoint;
   if (run.options.dry_run) {
     std::cout << (checkpoint ? palettize::CheckpointPlanText(report.checkpoint)
@@ -237,6 +242,9 @@ void InstallFlagNames() {
   names.tables = "--tables";
   names.calibration = "--calibration";
   names.min_output_psnr = "--min-output-psnr";
+  names.shard = "--shard";
+  names.costs_out = "--costs-out";
+  names.costs = "--costs";
   palettize::SetOptionNames(names);
 }
 
@@ -442,6 +450,21 @@ static int Run(int argc, char** argv) {
       "compare --inputs). Each candidate's cost is the output error of the model with only that weight "
       "at that candidate; the report gives the written model's output PSNR beside the predicted one. "
       "Packages only; not with --sensitivity, --cost relative or --min-snr");
+  std::string shard, costs_out;
+  std::vector<std::string> costs;
+  compress->add_option(
+      "--shard", shard,
+      "With --calibration: measure only slice K of N (0 <= K < N) of the candidates' output errors, every "
+      "N-th (weight, width) pair, and write them to --costs-out instead of a package (no -o). Run the N "
+      "slices anywhere (a Slurm array, GNU parallel; README), then merge them with --costs");
+  compress->add_option("--costs-out", costs_out,
+                       "With --shard: the costs file (JSON, docs/format.md) to write");
+  compress->add_option(
+      "--costs", costs,
+      "The N slices' costs files, merged instead of measuring: the output is byte for byte the --calibration "
+      "run's with the same options. Each must be of this model, these options and one set of samples. "
+      "--calibration too (the same samples) measures the written model's output PSNR; --min-output-psnr "
+      "needs it");
   compress->add_option(
       "--emit-config", emit_config,
       "Bit allocation: write it as a config (coremltools' schema; for a checkpoint, the Torch "
@@ -595,7 +618,7 @@ static int Run(int argc, char** argv) {
             "OUTPUT.safetensors");
       return kExitUsage;
     }
-    if (output.empty() && output_dir.empty() && !dry_run) {
+    if (output.empty() && output_dir.empty() && !dry_run && costs_out.empty() && shard.empty()) {
       Error("compress: -o OUTPUT is required (or use --dry-run)");
       return kExitUsage;
     }
@@ -634,6 +657,9 @@ static int Run(int argc, char** argv) {
       options.budget = target_output_psnr;
     }
     options.calibration = calibration;
+    options.shard = shard;
+    options.costs_out = costs_out;
+    options.costs = costs;
     options.emit_config_path = emit_config;
     options.plot_path = plot;
     options.relative_cost = cost == "relative";

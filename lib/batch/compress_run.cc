@@ -27,7 +27,7 @@ Status CheckAllocationRun(const CompressRun& run) {
   const OptionNames& names = GetOptionNames();
   // The options' own rules (what needs an objective, what conflicts, the budget's value), as
   // Compress and CompressCheckpoint check them; then what only a run (flags, a batch) can break.
-  PALETTIZE_RETURN_IF_ERROR(ValidateAllocationOptions(o));
+  PALETTIZE_RETURN_IF_ERROR(ValidateAllocationOptions(o, run.output));
   if (!o.objective) return Status::OK();
   const std::string& objective = ObjectiveName(*o.objective);
   if (run.overrides.nbits)
@@ -72,12 +72,12 @@ Status RunCompress(const CompressRun& run, CompressRunReport* report) {
     if (!other.empty()) return Status::InvalidArgument(names.tables + ": not with " + other);
   }
   const bool checkpoint = run.output_dir.empty() && IsCheckpointPath(run.inputs[0]);
-  if (!run.options.calibration.empty()) {
+  if (!run.options.calibration.empty() || !run.options.costs.empty()) {
     // The samples run one package; a checkpoint has no program to run.
-    if (!run.output_dir.empty())
-      return Status::InvalidArgument(names.calibration + ": not with " + names.output_dir);
+    const std::string& name = run.options.calibration.empty() ? names.costs : names.calibration;
+    if (!run.output_dir.empty()) return Status::InvalidArgument(name + ": not with " + names.output_dir);
     if (checkpoint)
-      return Status::InvalidArgument(names.calibration + ": only for packages (" + run.inputs[0] +
+      return Status::InvalidArgument(name + ": only for packages (" + run.inputs[0] +
                                      " is a checkpoint, which palettize cannot run)");
   }
   CompressOptions options = run.options;

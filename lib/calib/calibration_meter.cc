@@ -7,6 +7,8 @@
 #include "eval/interpreter.h"
 #include "eval/sample_inputs.h"
 #include "palettize/option_names.h"
+#include "util/digest.h"
+#include "util/file.h"
 
 namespace palettize {
 
@@ -64,6 +66,17 @@ Status CalibrationMeter::Prepare(int /*threads*/) {
       for (size_t k = 0; k < t.size(); ++k) peak = std::fmax(peak, std::fabs(t.at(k)));
       peak_sq_.push_back(peak > 0 ? peak * peak : 1.0);
     }
+  // The samples as read (a generated input is the same for the same file), the function and the
+  // outputs: what the errors of a pair depend on besides the model and the candidate.
+  Digest d;
+  d.Update(function_).Update(uint64_t(samples_.size()));
+  for (const std::string& sample : samples_) {
+    std::string bytes;
+    PALETTIZE_RETURN_IF_ERROR(ReadFileToString(sample, &bytes));
+    d.Update(bytes);
+  }
+  for (const std::string& name : names_) d.Update(name);
+  digest_ = d.Hex();
   Give(std::move(package));
   return Status::OK();
 }

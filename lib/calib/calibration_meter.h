@@ -30,6 +30,7 @@ class CalibrationMeter : public OutputMeter {
   size_t Outputs() const override { return names_.size(); }
   Status Measure(const std::vector<SubstitutedWeight>& weights, std::vector<double>* errors) override;
   Status MeasureWritten(const std::string& path, std::vector<double>* errors) override;
+  std::string SamplesDigest() const override { return digest_; }
 
  private:
   // Runs `package` (with `weights` in place) on every sample; errors per pair.
@@ -44,6 +45,7 @@ class CalibrationMeter : public OutputMeter {
   std::vector<std::string> names_;                          // the float outputs, in name order
   std::vector<std::vector<eval::Tensor>> reference_;        // per sample, per output
   std::vector<double> peak_sq_;                             // per pair: max |reference|^2, 1 when 0
+  std::string digest_;                                      // SamplesDigest
   std::mutex mu_;
   std::vector<std::unique_ptr<Package>> pool_;
 };

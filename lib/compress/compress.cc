@@ -23,6 +23,7 @@
 #include "mil/tensor_data.h"
 #include "mil/weights.h"
 #include "package/package.h"
+#include "package/package_digest.h"
 #include "package/tensor_reader.h"
 #include "palettize/option_names.h"
 #include "sensitivity/sensitivity.h"
@@ -191,7 +192,7 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
                                 const CompressOptions& options, OutputMeter* meter, CompressReport* report) {
   const auto start = std::chrono::steady_clock::now();
   PALETTIZE_RETURN_IF_ERROR(CheckRunPaths(CompressRunPaths(input, {output, OutputKind::kPackage}, options)));
-  PALETTIZE_RETURN_IF_ERROR(ValidateAllocationOptions(options));
+  PALETTIZE_RETURN_IF_ERROR(ValidateAllocationOptions(options, output));
   const OptimizationConfig& cfg = options.config;
   PALETTIZE_RETURN_IF_ERROR(ValidateConfigs(cfg, "op_type_configs", "op_name_configs"));
 
@@ -252,6 +253,8 @@ static Status CompressUnguarded(const std::string& input, const std::string& out
   settings.config = &cfg;
   settings.schema = ConfigSchema::kCoreml;
   settings.meter = meter;
+  if (!options.shard.empty() || !options.costs.empty())
+    PALETTIZE_RETURN_IF_ERROR(PackageDigest(package, &settings.model_digest));
   PackageIO io(package, output, options, weights, plans, targets, shared);
   PALETTIZE_RETURN_IF_ERROR(RunSpine(std::move(jobs), settings, io, &rep));
   *report = std::move(rep);

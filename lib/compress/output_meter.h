@@ -36,6 +36,9 @@ class OutputMeter {
   virtual Status Measure(const std::vector<SubstitutedWeight>& weights, std::vector<double>* errors) = 0;
   // Each pair's normalised error of the package written at `path` (the allocated model).
   virtual Status MeasureWritten(const std::string& path, std::vector<double>* errors) = 0;
+  // After Prepare: the identity of what is measured (the samples' bytes, the function, the outputs
+  // measured), util/digest.h's form; a sharded sweep's slices must agree on it.
+  virtual std::string SamplesDigest() const = 0;
 };
 
 // The PSNR of one pair's normalised error, and of the worst and the mean pair.

@@ -205,6 +205,9 @@ SpineSettings SpineSettingsFrom(const CompressOptions& options, std::chrono::ste
   s.emit_config_path = options.emit_config_path;
   s.plot_path = options.plot_path;
   s.relative_cost = options.relative_cost;
+  s.shard = options.shard;
+  s.costs_out = options.costs_out;
+  s.costs = options.costs;
   return s;
 }
 
@@ -218,6 +221,7 @@ Status RunSpine(std::vector<SpineJob> jobs, const SpineSettings& settings, Spine
   io.Matched(report);
   AllocationTexts texts;
   if (settings.objective) PALETTIZE_RETURN_IF_ERROR(AllocateJobs(jobs, settings, io, report, &texts));
+  if (!settings.shard.empty()) return Status::OK();  // the slice's costs are written: nothing else is
   std::vector<std::unique_ptr<StagedOutput>> staged;
   if (settings.dry_run) {
     Totals(report, settings.dry_run_bytes);

@@ -120,6 +120,12 @@ struct SpineSettings {
   // CompressOptions::calibration: each candidate's cost measured on the model's outputs
   // (spine_measured.h), and the written output measured before it is committed.
   OutputMeter* meter = nullptr;
+  // CompressOptions::shard, costs_out, costs (spine_costs.h): measure one slice and write its costs
+  // instead of solving, or merge the slices instead of measuring. `model_digest`: the input's
+  // identity the costs files carry (package/package_digest.h).
+  std::string shard, costs_out;
+  std::vector<std::string> costs;
+  std::string model_digest;
   const OptimizationConfig* config = nullptr;
   ConfigSchema schema = ConfigSchema::kCoreml;
 };

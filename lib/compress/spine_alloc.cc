@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "alloc/allocate.h"
+#include "alloc/costs_file.h"
+#include "compress/spine_costs.h"
 #include "compress/spine_measured.h"
 #include "config/allocation_config.h"
 #include "palettize/option_names.h"
@@ -48,9 +50,12 @@ void SweepJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, std::
 
 }  // namespace
 
-Status ValidateAllocationOptions(const CompressOptions& o) {
+Status ValidateAllocationOptions(const CompressOptions& o, const std::string& output) {
   const OptionNames& names = GetOptionNames();
-  const bool calibrated = !o.calibration.empty();
+  PALETTIZE_RETURN_IF_ERROR(ValidateCostsOptions(o, output));
+  // Merged costs stand for measured ones: the same rules.
+  const bool calibrated = !o.calibration.empty() || !o.costs.empty();
+  const std::string& measured_by = o.calibration.empty() ? names.costs : names.calibration;
   if (!o.objective) {
     for (const auto& [path, name] :
          {std::pair{&o.emit_config_path, &names.emit_config}, std::pair{&o.plot_path, &names.plot}})
@@ -62,25 +67,23 @@ Status ValidateAllocationOptions(const CompressOptions& o) {
                                      names.target_bpw + ", " + names.target_size + " or " + names.min_snr +
                                      ")");
     if (calibrated)
-      return Status::InvalidArgument(names.calibration + ": needs an allocation objective (" +
-                                     names.target_bpw + ", " + names.target_size + " or " +
-                                     names.min_output_psnr + ")");
+      return Status::InvalidArgument(measured_by + ": needs an allocation objective (" + names.target_bpw +
+                                     ", " + names.target_size + " or " + names.min_output_psnr + ")");
     return Status::OK();
   }
   // The sweep does not sum the sensitivity-weighted mean square a relative weighted cost needs.
   if (o.relative_cost && !o.sensitivity_file.empty())
     return Status::InvalidArgument(names.relative_cost + ": not with " + names.sensitivity);
-  if (*o.objective == AllocationObjective::kMinOutputPsnr && !calibrated)
+  if (*o.objective == AllocationObjective::kMinOutputPsnr && o.calibration.empty())
     return Status::InvalidArgument(names.min_output_psnr + ": needs " + names.calibration +
                                    " (the samples to measure the outputs on)");
   if (calibrated) {
     // Measured costs replace the others; --min-snr chooses by each weight's SNR, not by a cost.
     if (!o.sensitivity_file.empty())
-      return Status::InvalidArgument(names.calibration + ": not with " + names.sensitivity);
-    if (o.relative_cost)
-      return Status::InvalidArgument(names.calibration + ": not with " + names.relative_cost);
+      return Status::InvalidArgument(measured_by + ": not with " + names.sensitivity);
+    if (o.relative_cost) return Status::InvalidArgument(measured_by + ": not with " + names.relative_cost);
     if (*o.objective == AllocationObjective::kMinSnr)
-      return Status::InvalidArgument(names.calibration + ": not with " + names.min_snr + " (use " +
+      return Status::InvalidArgument(measured_by + ": not with " + names.min_snr + " (use " +
                                      names.min_output_psnr + ")");
   }
   const std::string& name = *o.objective == AllocationObjective::kTargetBpw    ? names.target_bpw
@@ -98,22 +101,33 @@ Status ValidateAllocationOptions(const CompressOptions& o) {
 
 namespace {
 
-// With a meter: every candidate's cost measured, then kMinOutputPsnr's search or the solve, and
-// the outputs the costs predict (and, in a dry run, those measured by substitution).
-Status SolveMeasured(std::vector<MeasuredWeight>& measured, const SpineSettings& settings, Allocation* a) {
-  OutputMeter& meter = *settings.meter;
-  PALETTIZE_RETURN_IF_ERROR(meter.Prepare(settings.threads));
-  PALETTIZE_RETURN_IF_ERROR(MeasureCandidates(measured, meter, settings.threads));
-  for (size_t i = 0; i < measured.size(); ++i) a->weights[i].candidates = measured[i].sweep->candidates;
+// Every candidate's cost measured (or merged from costs files; or only a slice measured, written,
+// and nothing solved), then kMinOutputPsnr's search or the solve, and the outputs the costs predict
+// (and, in a dry run with a meter, those measured by substitution).
+Status SolveMeasured(std::vector<MeasuredWeight>& measured, const SpineSettings& settings,
+                     const std::string& input, Allocation* a) {
+  OutputMeter* meter = settings.meter;
+  if (meter) PALETTIZE_RETURN_IF_ERROR(meter->Prepare(settings.threads));
   AllocationOutputs out;
-  out.samples = meter.Samples();
-  out.outputs = meter.Outputs();
+  if (!settings.costs.empty()) {
+    PALETTIZE_RETURN_IF_ERROR(MergeCosts(measured, settings, meter, input, &out.samples, &out.outputs));
+  } else {
+    uint64_t index = 0, count = 1;
+    if (!settings.shard.empty())
+      PALETTIZE_RETURN_IF_ERROR(ParseShard(settings.shard, GetOptionNames().shard, &index, &count));
+    PALETTIZE_RETURN_IF_ERROR(MeasureCandidates(measured, *meter, settings.threads, index, count));
+    if (!settings.shard.empty()) return WriteCostsSlice(measured, settings, *meter);
+    out.samples = meter->Samples();
+    out.outputs = meter->Outputs();
+  }
+  SetMeasuredCosts(measured);
+  for (size_t i = 0; i < measured.size(); ++i) a->weights[i].candidates = measured[i].sweep->candidates;
   if (*settings.objective == AllocationObjective::kMinOutputPsnr) {
     a->objective = *settings.objective;
     a->budget = settings.budget;
     a->gap = 0;
     PALETTIZE_RETURN_IF_ERROR(
-        SearchMinOutputPsnr(measured, settings.budget, GetOptionNames().min_output_psnr, meter, a, &out));
+        SearchMinOutputPsnr(measured, settings.budget, GetOptionNames().min_output_psnr, *meter, a, &out));
     AllocationTotals(a);
   } else {
     PALETTIZE_RETURN_IF_ERROR(SolveAllocation(*settings.objective, settings.budget, a));
@@ -123,9 +137,9 @@ Status SolveMeasured(std::vector<MeasuredWeight>& measured, const SpineSettings&
   const std::vector<double> predicted = PredictedErrors(measured, chosen);
   out.predicted_worst_psnr_db = WorstPsnrDb(predicted);
   out.predicted_mean_psnr_db = MeanPsnrDb(predicted);
-  if (settings.dry_run) {
+  if (settings.dry_run && meter) {
     std::vector<double> errors;
-    PALETTIZE_RETURN_IF_ERROR(MeasureAllocation(measured, chosen, meter, &errors));
+    PALETTIZE_RETURN_IF_ERROR(MeasureAllocation(measured, chosen, *meter, &errors));
     out.measured_worst_psnr_db = WorstPsnrDb(errors);
     out.measured_mean_psnr_db = MeanPsnrDb(errors);
     out.measured_on = "substituted";
@@ -138,7 +152,9 @@ Status SolveMeasured(std::vector<MeasuredWeight>& measured, const SpineSettings&
 
 Status AllocateJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, SpineIO& io,
                     CompressReport* report, AllocationTexts* texts) {
-  const AllocationCost cost = settings.meter           ? AllocationCost::kOutput
+  // Measured here, or merged from the costs files of a sharded sweep (spine_costs.h).
+  const bool by_measure = settings.meter || !settings.costs.empty();
+  const AllocationCost cost = by_measure               ? AllocationCost::kOutput
                               : settings.relative_cost ? AllocationCost::kRelative
                               : settings.sensitivities ? AllocationCost::kSensitivity
                                                        : AllocationCost::kSse;
@@ -169,14 +185,15 @@ Status AllocateJobs(std::vector<SpineJob>& jobs, const SpineSettings& settings, 
     w.elements = job.shape->elements;
     w.candidates = swept[k].sweep.candidates;
     a.weights.push_back(std::move(w));
-    if (!settings.meter) continue;
+    if (!by_measure) continue;
     const std::string* name = io.ConstOutputName(job);
     if (name == nullptr) return Status::InvalidArgument(GetOptionNames().calibration + ": only for packages");
     measured.push_back({&job, name, &swept[k].sweep, {}});
   }
-  if (settings.meter)
-    PALETTIZE_RETURN_IF_ERROR(SolveMeasured(measured, settings, &a));
-  else
+  if (by_measure) {
+    PALETTIZE_RETURN_IF_ERROR(SolveMeasured(measured, settings, report->input, &a));
+    if (!settings.shard.empty()) return Status::OK();
+  } else
     PALETTIZE_RETURN_IF_ERROR(SolveAllocation(*settings.objective, settings.budget, &a));
 
   std::vector<bool> palettized(report->weights.size(), false);

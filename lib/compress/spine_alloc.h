@@ -22,8 +22,10 @@ namespace palettize {
 // min_output_psnr: any finite dB), emit_config_path, plot_path, relative_cost and calibration
 // only with an objective, relative_cost not with sensitivity_file, calibration not with
 // sensitivity_file, relative_cost or min_snr, min_output_psnr only with calibration. One-line
-// InvalidArgument naming the options (GetOptionNames()).
-Status ValidateAllocationOptions(const CompressOptions& o);
+// InvalidArgument naming the options (GetOptionNames()). First the rules of a sharded sweep
+// (spine_costs.h: ValidateCostsOptions; `output` is the run's output path); costs count as
+// calibration in the rules above, except that min_output_psnr needs calibration itself.
+Status ValidateAllocationOptions(const CompressOptions& o, const std::string& output = "");
 
 // What the allocation leaves for the outputs: the emitted config and the plot, as text, made
 // before anything is written so that a config that cannot be emitted fails the run first.

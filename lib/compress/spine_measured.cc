@@ -36,18 +36,26 @@ uint64_t Bytes(const std::vector<MeasuredWeight>& weights, const std::vector<int
 
 }  // namespace
 
-Status MeasureCandidates(std::vector<MeasuredWeight>& weights, OutputMeter& meter, int threads) {
+std::vector<MeasuredTask> MeasuredTasks(const std::vector<MeasuredWeight>& weights) {
+  std::vector<MeasuredTask> tasks;
+  for (size_t i = 0; i < weights.size(); ++i)
+    for (size_t j = 0; j < weights[i].sweep->candidates.size(); ++j)
+      if (weights[i].sweep->candidates[j].nbits != 0) tasks.push_back({i, j});
+  return tasks;
+}
+
+Status MeasureCandidates(std::vector<MeasuredWeight>& weights, OutputMeter& meter, int threads,
+                         uint64_t index, uint64_t count) {
   struct Task {
     size_t weight, candidate;
     Status status;
   };
-  std::vector<Task> tasks;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    MeasuredWeight& w = weights[i];
+  for (MeasuredWeight& w : weights)
     w.errors.assign(w.sweep->candidates.size(), std::vector<double>(meter.Pairs(), 0.0));
-    for (size_t j = 0; j < w.sweep->candidates.size(); ++j)
-      if (w.sweep->candidates[j].nbits != 0) tasks.push_back({i, j, Status::OK()});
-  }
+  std::vector<Task> tasks;
+  const std::vector<MeasuredTask> all = MeasuredTasks(weights);
+  for (size_t t = index; t < all.size(); t += size_t(count))
+    tasks.push_back({all[t].weight, all[t].candidate, Status::OK()});
   // The largest weights first, so that no worker is left with one at the end.
   std::vector<size_t> order(tasks.size());
   for (size_t k = 0; k < tasks.size(); ++k) order[k] = k;
@@ -66,6 +74,10 @@ Status MeasureCandidates(std::vector<MeasuredWeight>& weights, OutputMeter& mete
   };
   RunOrdered(order, threads, measure, [](size_t) {});
   for (const Task& t : tasks) PALETTIZE_RETURN_IF_ERROR(t.status);
+  return Status::OK();
+}
+
+void SetMeasuredCosts(std::vector<MeasuredWeight>& weights) {
   for (MeasuredWeight& w : weights)
     for (size_t j = 0; j < w.errors.size(); ++j) {
       double sum = 0;
@@ -74,7 +86,6 @@ Status MeasureCandidates(std::vector<MeasuredWeight>& weights, OutputMeter& mete
       // finite one.
       w.sweep->candidates[j].cost = std::isfinite(sum) ? sum : std::numeric_limits<double>::max() / 1e6;
     }
-  return Status::OK();
 }
 
 std::vector<double> PredictedErrors(const std::vector<MeasuredWeight>& weights,

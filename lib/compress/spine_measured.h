@@ -5,6 +5,7 @@
 // (alloc/lagrange_path.h), each probe the whole allocation measured the same way.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,24 @@ struct MeasuredWeight {
   std::vector<std::vector<double>> errors;
 };
 
-// Measures every palettized candidate (in parallel over the (weight, candidate) pairs, `threads`
-// workers; each result in its own slot, so the same for any count) and sets each candidate's cost
-// to the sum of its errors.
-Status MeasureCandidates(std::vector<MeasuredWeight>& weights, OutputMeter& meter, int threads);
+// One measurement of the sweep: candidate `candidate` (palettized) of weight `weight`.
+struct MeasuredTask {
+  size_t weight = 0, candidate = 0;
+};
+
+// Every palettized candidate of every weight, the weights in the order given (model order), each
+// one's candidates in theirs: task t of the sweep is the t-th. A sharded sweep (spine_costs.h)
+// numbers its slices by this.
+std::vector<MeasuredTask> MeasuredTasks(const std::vector<MeasuredWeight>& weights);
+
+// Sets every weight's errors to one 0 per pair for every candidate; then measures the tasks t with
+// t % count == index (all of them by default; in parallel, `threads` workers, each result in its own
+// slot, so the same for any count).
+Status MeasureCandidates(std::vector<MeasuredWeight>& weights, OutputMeter& meter, int threads,
+                         uint64_t index = 0, uint64_t count = 1);
+
+// Sets each candidate's cost to the sum of its errors (a non-finite sum: the largest cost).
+void SetMeasuredCosts(std::vector<MeasuredWeight>& weights);
 
 // The per-pair errors the costs predict for `chosen` (one candidate per weight): the sums of the
 // chosen candidates' errors (the errors of small perturbations add).

@@ -19,13 +19,15 @@ json OutputsJson(const AllocationOutputs& o) {
   json probes = json::array();
   for (const AllocationOutputs::Probe& p : o.probes)
     probes.push_back({{"bytes", p.bytes}, {"worst_psnr_db", SnrJson(p.worst_psnr_db)}, {"passed", p.passed}});
-  json out = {{"samples", o.samples},
-              {"outputs", o.outputs},
-              {"predicted_worst_psnr_db", SnrJson(o.predicted_worst_psnr_db)},
-              {"predicted_mean_psnr_db", SnrJson(o.predicted_mean_psnr_db)},
-              {"measured_on", o.measured_on},
-              {"measured_worst_psnr_db", SnrJson(o.measured_worst_psnr_db)},
-              {"measured_mean_psnr_db", SnrJson(o.measured_mean_psnr_db)}};
+  json out = {
+      {"samples", o.samples},
+      {"outputs", o.outputs},
+      {"predicted_worst_psnr_db", SnrJson(o.predicted_worst_psnr_db)},
+      {"predicted_mean_psnr_db", SnrJson(o.predicted_mean_psnr_db)},
+      {"measured_on", o.measured_on},
+      // Nothing measured (merged costs without the samples): null.
+      {"measured_worst_psnr_db", o.measured_on.empty() ? json(nullptr) : SnrJson(o.measured_worst_psnr_db)},
+      {"measured_mean_psnr_db", o.measured_on.empty() ? json(nullptr) : SnrJson(o.measured_mean_psnr_db)}};
   if (!o.probes.empty()) {
     out["path_steps"] = o.path_steps;
     out["probes"] = std::move(probes);

@@ -203,7 +203,8 @@ RunPaths CompressRunPaths(const std::string& input, const WriteTarget& output,
   r.outputs = {output};
   r.report = options.report_path;
   r.texts = {{"the " + GetOptionNames().emit_config + " file", options.emit_config_path},
-             {"the " + GetOptionNames().plot + " file", options.plot_path}};
+             {"the " + GetOptionNames().plot + " file", options.plot_path},
+             {"the " + GetOptionNames().costs_out + " file", options.costs_out}};
   r.overwrite = options.overwrite;
   r.dry_run = options.dry_run;
   return r;

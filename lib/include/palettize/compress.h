@@ -71,6 +71,15 @@ struct CompressOptions {
   // or kMinSnr. kMinOutputPsnr needs it.
   std::vector<std::string> calibration;
   std::string calibration_function = "main";
+  // The measured sweep beyond one machine (README "Sharding the measured sweep"; docs/format.md
+  // section 11). `shard` "K/N" (0 <= K < N), with calibration: only slice K of N of the (weight,
+  // candidate) pairs is measured and written to `costs_out` (a costs file; no package, no report).
+  // `costs`: the N slices' files, merged instead of measuring (calibration then optional: without
+  // it no output PSNR is measured, and kMinOutputPsnr needs it); the output is the one calibration
+  // alone gives, byte for byte.
+  std::string shard;
+  std::string costs_out;
+  std::vector<std::string> costs;
   // How enable_per_channel_scale is stored in iOS18 outputs (palettize/config.h):
   // --per-channel-scale-form. Bit allocation sizes each candidate in the form it will take.
   PerChannelScaleForm per_channel_scale_form = PerChannelScaleForm::kAuto;

@@ -26,6 +26,9 @@ struct OptionNames {
   std::string calibration = "calibration";          // CompressOptions::calibration
   std::string min_output_psnr = "min_output_psnr";  // AllocationObjective::kMinOutputPsnr
   std::string tables = "tables_file";               // CompressOptions::tables_file
+  std::string shard = "shard";                      // CompressOptions::shard
+  std::string costs_out = "costs_out";              // CompressOptions::costs_out
+  std::string costs = "costs";                      // CompressOptions::costs
 };
 
 // Replaces the names messages use. Not synchronised: call it before any other library call (or
