@@ -455,3 +455,52 @@ TEST_CASE("eval index ops: gather_nd, scatter, scatter_along_axis, cumsum, topk,
   CHECK_FALSE(badk.Out(MT::FLOAT32, {5}).Out(MT::INT32, {5}).Run());
   CHECK(badk.error == ": op 't' (topk): k: 5, expected 1 to 4 (axis 0)");
 }
+
+TEST_CASE("eval crop_resize: Core ML's values, pad_value, box modes, iOS17 boxes and bad boxes") {
+  // x is 1..16 in a 4x4 plane: value(y, x) = 1 + 4y + x, so a bilinear sample is that formula.
+  std::vector<float> v(16);
+  for (size_t k = 0; k < 16; ++k) v[k] = float(k + 1);
+  const Tensor x = F({1, 1, 4, 4}, v);
+  // coremltools' TestCropResize (the values Core ML gives): box rows/cols 1..2, ALIGN_CORNERS.
+  OpRun a("crop_resize");
+  a.In("x", x)
+      .In("roi", F({1, 1, 4, 1, 1}, {1, 1, 2, 2}))
+      .In("target_height", I1(2))
+      .In("target_width", I1(2));
+  a.In("sampling_mode", S1("ALIGN_CORNERS"));
+  REQUIRE(a.Out(MT::FLOAT32, {1, 1, 1, 2, 2}).Run());
+  CheckNear(a.Floats(), {6, 7, 10, 11});
+  // Normalized, image index first, partly outside the image (iOS16 pad_value): rows 0.3..3.9,
+  // columns 0.9..3.0; row 3.9 lies below the last row.
+  OpRun p("crop_resize");
+  p.In("x", x).In("roi", F({1, 1, 5, 1, 1}, {0, 0.1f, 0.3f, 1.3f, 1})).In("target_height", I1(2));
+  p.In("target_width", I1(2)).In("normalized_coordinates", B1(true)).In("sampling_mode", S1("ALIGN_CORNERS"));
+  p.In("pad_value", F1(-7));
+  REQUIRE(p.Out(MT::FLOAT32, {1, 1, 1, 2, 2}).Run());
+  CheckNear(p.Floats(), {3.1f, 5.2f, -7, -7}, 1e-5f);
+  // iOS17: boxes [N, 4] centre-size width first, box_indices; one target point: the centre.
+  OpRun c("crop_resize");
+  c.In("x", F({2, 1, 4, 4}, [&] {
+         std::vector<float> two = v;
+         for (float f : v) two.push_back(100 + f);
+         return two;
+       }()));
+  c.In("boxes", F({2, 4}, {1, 2, 2, 2, 2.5f, 0.5f, 1, 1})).In("box_indices", I({2}, {1, 0}));
+  c.In("box_coordinate_mode", S1("CENTER_SIZE_WIDTH_FIRST")).In("sampling_mode", S1("ALIGN_CORNERS"));
+  REQUIRE(c.Out(MT::FLOAT32, {2, 1, 1, 1}).Run());
+  CheckNear(c.Floats(), {100 + 1 + 4 * 2 + 1, 1 + 4 * 0.5f + 2.5f}, 1e-5f);
+  // Bad image indices and modes are one line each.
+  OpRun bad_index("crop_resize");
+  bad_index.In("x", x).In("roi", F({1, 1, 5, 1, 1}, {1, 0, 0, 1, 1}));
+  CHECK_FALSE(bad_index.Out(MT::FLOAT32, {1, 1, 1, 1, 1}).Run());
+  CHECK(bad_index.error.find("roi: image index 1.000000 is not in [0, 1)") != std::string::npos);
+  OpRun bad_mode("crop_resize");
+  bad_mode.In("x", x).In("boxes", F({1, 4}, {0, 0, 1, 1})).In("box_coordinate_mode", S1("CORNERS"));
+  CHECK_FALSE(bad_mode.Out(MT::FLOAT32, {1, 1, 1, 1}).Run());
+  CHECK(bad_mode.error.find("box_coordinate_mode: 'CORNERS', expected CORNERS_HEIGHT_FIRST") !=
+        std::string::npos);
+  OpRun bad_roi("crop_resize");
+  bad_roi.In("x", x).In("roi", F({1, 4}, {0, 0, 1, 1}));
+  CHECK_FALSE(bad_roi.Out(MT::FLOAT32, {1, 1, 1, 1, 1}).Run());
+  CHECK(bad_roi.error.find("roi: float32 [1, 4], expected float [N, 1, 4 or 5, 1, 1]") != std::string::npos);
+}

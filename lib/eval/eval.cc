@@ -7,7 +7,6 @@
 #include <limits>
 #include <map>
 
-#include "eval/input_gen.h"
 #include "eval/interpreter.h"
 #include "eval/npz_io.h"
 #include "eval/sample_inputs.h"
@@ -58,16 +57,18 @@ Status EvalUnguarded(const std::string& model, const EvalOptions& options, EvalR
     PALETTIZE_RETURN_IF_ERROR(npz.Open(options.inputs_path));
     PALETTIZE_RETURN_IF_ERROR(eval::CheckInputArrays(npz, options.inputs_path, options.function, declared));
   }
+  std::map<std::string, eval::DescribedShape> described;
+  PALETTIZE_RETURN_IF_ERROR(eval::DescribedShapes(package, options.function, declared, &described));
   std::map<std::string, eval::Tensor> inputs;
   for (const auto& [name, type] : declared) {
     eval::Tensor t;
-    const NpyArray* given = options.inputs_path.empty() ? nullptr : npz.Find(name);
-    if (given != nullptr)
-      PALETTIZE_RETURN_IF_ERROR(eval::TensorFromNpy(*given, options.inputs_path, *type, &t));
-    else
-      PALETTIZE_RETURN_IF_ERROR(eval::GenerateInput(name, *type, options.seed, &t));
+    bool generated = false;
+    auto d = described.find(name);
+    PALETTIZE_RETURN_IF_ERROR(eval::ReadOrGenerateInput(
+        name, *type, d == described.end() ? nullptr : &d->second,
+        options.inputs_path.empty() ? nullptr : &npz, options.inputs_path, options.seed, &t, &generated));
     EvalTensorSummary s = Summarize(name, t);
-    s.generated = given == nullptr;
+    s.generated = generated;
     report->inputs.push_back(s);
     inputs[name] = std::move(t);
   }

@@ -20,6 +20,7 @@ static OpRegistry MakeBuiltin() {
   RegisterNormOps(r);
   RegisterConvTransposeOps(r);
   RegisterResampleOps(r);
+  RegisterCropResizeOps(r);
   RegisterRecurrentOps(r);
   RegisterControlOps(r);
   RegisterAttentionOps(r);

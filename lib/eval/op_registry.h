@@ -44,6 +44,7 @@ void RegisterPoolOps(OpRegistry& r);
 void RegisterNormOps(OpRegistry& r);
 void RegisterConvTransposeOps(OpRegistry& r);
 void RegisterResampleOps(OpRegistry& r);
+void RegisterCropResizeOps(OpRegistry& r);
 void RegisterRecurrentOps(OpRegistry& r);
 void RegisterControlOps(OpRegistry& r);
 void RegisterAttentionOps(OpRegistry& r);

@@ -7,6 +7,8 @@
 #include "eval/input_gen.h"
 #include "eval/interpreter.h"
 #include "eval/npz_io.h"
+#include "eval/op_context.h"
+#include "mil/dtype.h"
 
 namespace palettize::eval {
 
@@ -47,6 +49,21 @@ Status CheckInputArrays(const NpzFile& npz, const std::string& file, const std::
   return Status::OK();
 }
 
+Status ReadOrGenerateInput(const std::string& name, const mil::ValueType& type,
+                           const DescribedShape* described, const NpzFile* npz, const std::string& file,
+                           uint64_t seed, Tensor* out, bool* generated) {
+  const NpyArray* given = npz == nullptr ? nullptr : npz->Find(name);
+  *generated = given == nullptr;
+  if (given == nullptr)
+    return GenerateInput(name, described ? WithDefaultShape(type, *described) : type, seed, out);
+  PALETTIZE_RETURN_IF_ERROR(TensorFromNpy(*given, file, type, out));
+  std::string allowed;
+  if (described != nullptr && !ShapeAllowed(*described, out->shape(), &allowed))
+    return Status::InvalidArgument(file + ": input '" + name + "': " + DescribeTensor(*out) +
+                                   ", the model takes " + DTypeName(out->dtype()) + " " + allowed);
+  return Status::OK();
+}
+
 Status SampleInputs(const Package& package, const std::string& function, const std::string& npz_path,
                     uint64_t seed, std::map<std::string, Tensor>* inputs,
                     std::vector<std::string>* generated) {
@@ -59,15 +76,16 @@ Status SampleInputs(const Package& package, const std::string& function, const s
     PALETTIZE_RETURN_IF_ERROR(npz.Open(npz_path));
     PALETTIZE_RETURN_IF_ERROR(CheckInputArrays(npz, npz_path, function, declared));
   }
+  std::map<std::string, DescribedShape> described;
+  PALETTIZE_RETURN_IF_ERROR(DescribedShapes(package, function, declared, &described));
   for (const auto& [name, type] : declared) {
     Tensor t;
-    const NpyArray* given = npz_path.empty() ? nullptr : npz.Find(name);
-    if (given != nullptr) {
-      PALETTIZE_RETURN_IF_ERROR(TensorFromNpy(*given, npz_path, *type, &t));
-    } else {
-      PALETTIZE_RETURN_IF_ERROR(GenerateInput(name, *type, seed, &t));
-      if (generated) generated->push_back(name);
-    }
+    bool made = false;
+    auto d = described.find(name);
+    PALETTIZE_RETURN_IF_ERROR(ReadOrGenerateInput(name, *type, d == described.end() ? nullptr : &d->second,
+                                                  npz_path.empty() ? nullptr : &npz, npz_path, seed, &t,
+                                                  &made));
+    if (made && generated) generated->push_back(name);
     (*inputs)[name] = std::move(t);
   }
   return Status::OK();

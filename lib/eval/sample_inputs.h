@@ -1,5 +1,7 @@
 // The inputs of one run, as `palettize eval --inputs FILE --seed SEED` makes them: every input of
 // the function read from the .npz by name, or generated (eval/input_gen.h) when the file lacks it.
+// Types come from the function's own input declarations in the program (any function of a
+// multifunction model), completed by the model description's flexible shapes (eval/input_shapes.h).
 // Shared by eval and by callers above it (compare's output fidelity runs two packages on the same
 // inputs, made once from the original's input description).
 #pragma once
@@ -9,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/input_shapes.h"
 #include "eval/tensor.h"
 #include "mil/weights.h"
 #include "npy/npz.h"
@@ -25,6 +28,13 @@ Status ListSamples(const std::vector<std::string>& inputs, const std::string& wh
 // otherwise leave that input generated without a word. InvalidArgument naming `file` and the array.
 Status CheckInputArrays(const NpzFile& npz, const std::string& file, const std::string& function,
                         const std::vector<std::pair<std::string, const mil::ValueType*>>& declared);
+
+// One input `name` of declared `type`: the array of `npz` (may be null) of that name, checked
+// against the type and the described shapes (`described`, may be null), or when there is none, one
+// generated from `seed` in the described default shape. `generated` says which.
+Status ReadOrGenerateInput(const std::string& name, const mil::ValueType& type,
+                           const DescribedShape* described, const NpzFile* npz, const std::string& file,
+                           uint64_t seed, Tensor* out, bool* generated);
 
 // Every input of `function` of `package`: from the .npz at `npz_path` ("" generates all of them),
 // each checked against its declared dtype and shape, or generated from `seed`. `generated` (may
