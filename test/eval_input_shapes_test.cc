@@ -7,6 +7,7 @@
 #include "Model.pb.h"
 #include "eval/input_shapes.h"
 #include "eval/op_context.h"
+#include "test_util.h"
 
 using namespace palettize;
 using namespace palettize::eval;
@@ -17,15 +18,7 @@ namespace MT = CoreML::Specification::MILSpec;
 
 mil::ValueType Declared(std::vector<int64_t> dims) {
   mil::ValueType t;
-  auto* tt = t.mutable_tensortype();
-  tt->set_datatype(MT::FLOAT32);
-  tt->set_rank(int64_t(dims.size()));
-  for (int64_t d : dims) {
-    if (d < 0)
-      tt->add_dimensions()->mutable_unknown();
-    else
-      tt->add_dimensions()->mutable_constant()->set_size(uint64_t(d));
-  }
+  SetTensorType(&t, MT::FLOAT32, dims);
   return t;
 }
 

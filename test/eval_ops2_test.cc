@@ -9,6 +9,7 @@
 #include "eval/interpreter.h"
 #include "eval/op_context.h"
 #include "package/package.h"
+#include "test_util.h"
 
 using namespace palettize;
 using namespace palettize::eval;
@@ -38,18 +39,6 @@ Tensor S1(const std::string& s) {
   return t;
 }
 
-void SetType(MT::ValueType* vt, int dtype, const std::vector<int64_t>& dims) {
-  auto* tt = vt->mutable_tensortype();
-  tt->set_datatype(MT::DataType(dtype));
-  tt->set_rank(int64_t(dims.size()));
-  for (int64_t d : dims) {
-    if (d < 0)
-      tt->add_dimensions()->mutable_unknown();
-    else
-      tt->add_dimensions()->mutable_constant()->set_size(uint64_t(d));
-  }
-}
-
 // One op: parameters bound by name to values of an outer scope, outputs declared by type.
 struct OpRun {
   Package package;
@@ -77,7 +66,7 @@ struct OpRun {
   OpRun& Out(int dtype, std::vector<int64_t> dims) {
     auto* o = op.add_outputs();
     o->set_name("out" + std::to_string(op.outputs_size()));
-    SetType(o->mutable_type(), dtype, dims);
+    SetTensorType(o->mutable_type(), dtype, dims);
     return *this;
   }
   bool Run() {
@@ -308,7 +297,7 @@ void AddOp(MT::Block* block, const std::string& type,
   for (const auto& [p, name] : params) (*op->mutable_inputs())[p].add_arguments()->set_name(name);
   auto* o = op->add_outputs();
   o->set_name(out);
-  SetType(o->mutable_type(), dtype, {});
+  SetTensorType(o->mutable_type(), dtype, {});
 }
 
 }  // namespace

@@ -31,13 +31,7 @@ TensorShape F64Shape(std::vector<uint64_t> dims) {
 }
 
 WeightPlan Plan(PalettizeMode mode, int nbits, uint64_t group_size, int axis = 0) {
-  WeightPlan p;
-  p.palettize = true;
-  p.config.mode = mode;
-  p.config.nbits = nbits;
-  p.channel_axis = axis;
-  p.group_size = group_size;
-  return p;
+  return PalettizePlan(mode, nbits, group_size, axis);
 }
 
 // Student-t values with the hard cases mixed in: repeated values, both zeros, subnormals and

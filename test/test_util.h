@@ -13,6 +13,7 @@
 #include "mil/weights.h"
 #include "palettize/compress_run.h"
 #include "palettize/config.h"
+#include "plan/plan.h"
 #include "safetensors/safetensors_writer.h"
 #include "util/file.h"
 
@@ -58,6 +59,33 @@ inline palettize::PalettizeConfig Bits(int nbits,
   c.mode = mode;
   c.nbits = nbits;
   return c;
+}
+
+// A plan that palettizes a weight at `nbits` in `mode`, grouped by `group_size` channels along
+// `axis` (the tests' usual plan; per_tensor when group_size is 0 or the whole axis).
+inline palettize::WeightPlan PalettizePlan(palettize::PalettizeMode mode, int nbits, uint64_t group_size,
+                                           int axis = 0) {
+  palettize::WeightPlan p;
+  p.palettize = true;
+  p.config.mode = mode;
+  p.config.nbits = nbits;
+  p.channel_axis = axis;
+  p.group_size = group_size;
+  return p;
+}
+
+// Sets `vt` to a tensor type of MIL dtype `dtype` and `dims` (a negative dimension: unknown).
+inline void SetTensorType(CoreML::Specification::MILSpec::ValueType* vt, int dtype,
+                          const std::vector<int64_t>& dims) {
+  auto* tt = vt->mutable_tensortype();
+  tt->set_datatype(CoreML::Specification::MILSpec::DataType(dtype));
+  tt->set_rank(int64_t(dims.size()));
+  for (int64_t d : dims) {
+    if (d < 0)
+      tt->add_dimensions()->mutable_unknown();
+    else
+      tt->add_dimensions()->mutable_constant()->set_size(uint64_t(d));
+  }
 }
 
 // A small checkpoint written through the Env in use: two float32 weights (64x48, 48x64) of values

@@ -21,13 +21,7 @@ TensorShape Shape(std::vector<uint64_t> dims, int dtype = MT::FLOAT16) {
 }
 
 WeightPlan Plan(PalettizeMode mode, int nbits, uint64_t group_size, int axis = 0) {
-  WeightPlan p;
-  p.palettize = true;
-  p.config.mode = mode;
-  p.config.nbits = nbits;
-  p.channel_axis = axis;
-  p.group_size = group_size;
-  return p;
+  return PalettizePlan(mode, nbits, group_size, axis);
 }
 
 std::vector<double> Values(const TensorShape& s, unsigned seed) {
