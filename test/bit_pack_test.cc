@@ -22,8 +22,8 @@ TEST_CASE("bit packing is LSB-first and round-trips for every width", "[encode]"
   CHECK(out[0] == 0x39);
 
   std::mt19937 rng(7);
-  for (int nbits : {1, 2, 3, 4, 6, 8}) {
-    for (uint64_t n : {1, 7, 8, 9, 63, 1000}) {
+  for (int nbits : {1, 2, 3, 4, 5, 6, 7, 8}) {
+    for (uint64_t n : {1, 7, 8, 9, 15, 16, 17, 63, 64, 1000, 4099}) {
       std::vector<uint8_t> idx(n);
       for (auto& v : idx) v = uint8_t(rng() & ((1u << nbits) - 1));
       std::vector<uint8_t> packed(PackedSize(n, nbits) + 1, 0xEE);
@@ -33,6 +33,13 @@ TEST_CASE("bit packing is LSB-first and round-trips for every width", "[encode]"
       // Unused high bits of the last byte are zero.
       int used = int((n * nbits) % 8);
       if (used) CHECK((packed[PackedSize(n, nbits) - 1] >> used) == 0);
+      // Bit by bit, as the format states it: element i's bit b is stream bit i * nbits + b.
+      std::vector<uint8_t> want(PackedSize(n, nbits), 0);
+      for (uint64_t i = 0; i < n; ++i)
+        for (int b = 0; b < nbits; ++b)
+          if ((idx[i] >> b) & 1) want[(i * nbits + b) / 8] |= uint8_t(1u << ((i * nbits + b) % 8));
+      packed.pop_back();
+      REQUIRE(packed == want);
     }
   }
 }

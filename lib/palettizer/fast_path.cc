@@ -107,9 +107,12 @@ void GroupIndices(const uint8_t* data, int dtype, const ChannelLayout& L, uint64
     for (size_t v = 0; v < d.bits.size(); ++v) map16[d.bits[v]] = nearest[v];
     map16[0x8000] = map16[0];
     const uint16_t* w = reinterpret_cast<const uint16_t*>(data);
+    // Through a local pointer: a byte store may alias the vector's own pointer, so indexing map16
+    // in the loop reloaded it (thread-local) for every element, a third of the loop's time.
+    const uint8_t* const map = map16.data();
     for (uint64_t o = 0; o < L.outer; ++o) {
       const uint64_t base = L.Offset(o, t * G, 0);
-      for (uint64_t e = 0; e < run; ++e) indices[base + e] = map16[w[base + e]];
+      for (uint64_t e = 0; e < run; ++e) indices[base + e] = map[w[base + e]];
     }
     return;
   }
