@@ -11,6 +11,8 @@
 // labels.
 #include "cluster/vector_lloyd.h"
 
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -430,6 +432,17 @@ LloydRun VectorLloyd::Iterate(std::vector<double> centroids, int max_iterations,
   for (size_t i = 0; i < n; ++i)
     run.weighted_sse += pts_.weights[i] * Distance2(pts_.Point(i), &run.centroids[a[i] * dim], dim);
   return run;
+}
+
+LloydRun VectorLloyd::IterateBest(std::vector<std::vector<double>> starts, int max_iterations,
+                                  double tol) const {
+  std::vector<LloydRun> runs(starts.size());
+  tbb::parallel_for(size_t(0), starts.size(),
+                    [&](size_t s) { runs[s] = Iterate(std::move(starts[s]), max_iterations, tol); });
+  size_t best = 0;
+  for (size_t s = 1; s < runs.size(); ++s)
+    if (runs[s].weighted_sse < runs[best].weighted_sse) best = s;
+  return std::move(runs[best]);
 }
 
 }  // namespace palettize

@@ -60,6 +60,10 @@ class VectorLloyd {
   // farthest from its centroid among clusters of two or more points.
   LloydRun Iterate(std::vector<double> centroids, int max_iterations, double tol) const;
 
+  // Iterate from each of `starts` (in parallel) and the run of least error, the earliest on ties:
+  // the same for any thread count. starts is not empty.
+  LloydRun IterateBest(std::vector<std::vector<double>> starts, int max_iterations, double tol) const;
+
  private:
   const WeightedPoints& pts_;
   size_t k_;
