@@ -31,7 +31,8 @@ void Check(const std::vector<double>& values, const std::vector<uint8_t>& neares
   const RunLookup<F> runs(values, nearest);
   for (F x : xs)
     if (runs(x) != Reference(values, nearest, double(x)))
-      FAIL("value " << double(x) << ": " << int(runs(x)) << " against " << int(Reference(values, nearest, x)));
+      FAIL("value " << double(x) << ": " << int(runs(x)) << " against "
+                    << int(Reference(values, nearest, x)));
 }
 
 }  // namespace
@@ -56,8 +57,8 @@ TEST_CASE("run lookup equals upper_bound over the run starts", "[distinct]") {
     if (x < FLT_MAX) xs.push_back(std::nextafter(x, FLT_MAX));
   }
   const std::vector<double> xd(xs.begin(), xs.end());
-  for (size_t runs : {size_t(1), size_t(2), size_t(3), size_t(15), size_t(16), size_t(17), size_t(255), size_t(256),
-                      values.size()}) {
+  for (size_t runs : {size_t(1), size_t(2), size_t(3), size_t(15), size_t(16), size_t(17), size_t(255),
+                      size_t(256), values.size()}) {
     INFO("runs " << runs);
     // Ascending indices in `runs` runs of random lengths, then the same with the indices shuffled
     // (runs need not be ordered) and with neighbours equal in places (fewer runs).

@@ -45,9 +45,11 @@ void Check(bool negative_zero) {
   std::vector<size_t> batched(xs.size());
   index.Find(xs.data(), xs.size(), batched.data());
   for (size_t i = 0; i < xs.size(); ++i) {
-    const size_t want = size_t(std::lower_bound(values.begin(), values.end(), double(xs[i])) - values.begin());
+    const size_t want =
+        size_t(std::lower_bound(values.begin(), values.end(), double(xs[i])) - values.begin());
     if (index.Find(xs[i]) != want || batched[i] != want)
-      FAIL("value " << double(xs[i]) << ": " << index.Find(xs[i]) << " and " << batched[i] << " against " << want);
+      FAIL("value " << double(xs[i]) << ": " << index.Find(xs[i]) << " and " << batched[i] << " against "
+                    << want);
   }
 }
 

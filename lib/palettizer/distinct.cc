@@ -191,7 +191,7 @@ void DropUnitCounts(uint64_t elements, DistinctValues* d) {
 bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
                            const ElementWeights& sens, std::vector<float>& buf, std::vector<double>& sbuf,
                            std::vector<RepeatedElement>& repeats, DistinctValues* d) {
-  if (!DistinctFloat(w, L, c0, c1, buf, d)) return false;
+  if (!DistinctFloat(w, L, c0, c1, buf, d, true)) return false;
   if (buf.capacity() > (size_t(1) << 20)) std::vector<float>().swap(buf);
   DropUnitCounts((c1 - c0) * L.inner * L.outer, d);
   AddWeights(w, L, c0, c1, sens, sbuf, repeats, d);
@@ -201,7 +201,7 @@ bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, 
 bool DistinctDoubleWeighted(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
                             const ElementWeights& sens, std::vector<double>& sbuf,
                             std::vector<RepeatedElement>& repeats, DistinctValues* d) {
-  if (!DistinctDouble(w, L, c0, c1, d)) return false;
+  if (!DistinctDouble(w, L, c0, c1, d, true)) return false;
   DropUnitCounts((c1 - c0) * L.inner * L.outer, d);
   AddWeights(w, L, c0, c1, sens, sbuf, repeats, d);
   return true;

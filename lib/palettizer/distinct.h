@@ -76,8 +76,9 @@ bool DistinctHalf(const Float16Format& format, const uint16_t* w, const ChannelL
 // sort of order keys inside d->values' own bytes (8 an element: room for both 4-byte key arrays),
 // decoded and merged in place, so that no other large array is touched. -0 and +0 merge into one
 // value, -0 when present (it sorts first). False when the group holds NaN or Inf.
+// `huge_pages`: the large arrays on huge pages (util/huge_pages.h), for the weighted path's search.
 bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
-                   DistinctValues* d);
+                   DistinctValues* d, bool huge_pages = false);
 
 // The same with sensitivities. Each distinct value's weight is the sum of its elements'
 // sensitivities in ascending order (the order of the general path's MergePoints, whose counts are
@@ -101,7 +102,8 @@ bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, 
 // never more than two such arrays at once, so a 32.8M-element tensor needs 2 x 262 MB beside its
 // input. -0 and +0 merge into one value, -0
 // when present (it sorts first), as for float32. False when the group holds NaN or Inf.
-bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d);
+bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d,
+                    bool huge_pages = false);
 
 // The same with sensitivities, summed as DistinctFloatWeighted sums them.
 bool DistinctDoubleWeighted(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,

@@ -36,8 +36,8 @@ void Store(unsigned char* base, size_t j, uint64_t k) { std::memcpy(base + 8 * j
 // Sorts the n keys in `keys` by 11-bit digits (six passes, the last of 9 bits), least
 // significant first, with every digit's histogram counted in one read. A digit all keys share
 // (the top bits of values of one sign and a few exponents) moves nothing and is skipped. The
-// second array is allocated only for the first pass that moves keys, uninitialized and on huge
-// pages. Returns where the sorted keys are: `keys` or `scratch`.
+// second array is allocated only for the first pass that moves keys, uninitialized (read and
+// written in order: not on huge pages). Returns where the sorted keys are: `keys` or `scratch`.
 const unsigned char* RadixSortKeys(unsigned char* keys, size_t n, std::unique_ptr<uint64_t[]>& scratch) {
   constexpr int kBits = 11, kPasses = 6;
   constexpr uint64_t kBuckets = uint64_t(1) << kBits;
@@ -51,7 +51,8 @@ const unsigned char* RadixSortKeys(unsigned char* keys, size_t n, std::unique_pt
   for (int p = 0; p < kPasses; ++p) {
     size_t* c = &count[p * kBuckets];
     if (std::find(c, c + kBuckets, n) != c + kBuckets) continue;
-    if (!scratch) scratch = NewHugeArray<uint64_t>(n), to = reinterpret_cast<unsigned char*>(scratch.get());
+    if (!scratch)
+      scratch = NewHugeArray<uint64_t>(n, false), to = reinterpret_cast<unsigned char*>(scratch.get());
     size_t sum = 0;
     for (uint64_t b = 0; b < kBuckets; ++b) sum += c[b], c[b] = sum - c[b];
     const int shift = p * kBits;
@@ -66,7 +67,8 @@ const unsigned char* RadixSortKeys(unsigned char* keys, size_t n, std::unique_pt
 
 }  // namespace
 
-bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d) {
+bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d,
+                    bool huge_pages) {
   const uint64_t run = (c1 - c0) * L.inner;
   for (uint64_t o = 0; o < L.outer; ++o) {
     const double* p = w + L.Offset(o, c0, 0);
@@ -89,7 +91,7 @@ bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64
     // The keys are sorted in the bytes of d->values and the second array, and decoded into
     // d->values (in place, or from the second array): memory touched for the first time costs
     // more than the sort (the kernel zeroes each page).
-    ReserveHuge(d->values, n);
+    ReserveHuge(d->values, n, huge_pages);
     d->values.resize(n);
     unsigned char* bytes = reinterpret_cast<unsigned char*>(d->values.data());
     size_t i = 0;
@@ -104,7 +106,7 @@ bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64
   // Merged in place (-0 == +0: the first, -0 when present, stays); the counts sized exactly.
   size_t distinct = 0;
   for (size_t j = 0; j < n; ++j) distinct += j == 0 || d->values[j] != d->values[j - 1];
-  ReserveHuge(d->counts, distinct);
+  ReserveHuge(d->counts, distinct, huge_pages);
   d->counts.assign(distinct, 0.0);
   size_t out = 0;
   for (size_t j = 0; j < n; ++j) {

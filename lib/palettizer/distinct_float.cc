@@ -42,7 +42,8 @@ void Store(unsigned char* base, size_t j, uint32_t k) { std::memcpy(base + 4 * j
 // half of `bytes` (8n bytes); false if an element is NaN or Inf. One read of the elements makes
 // the keys, checks them and counts every pass's digits; a digit all keys share moves nothing
 // and is skipped.
-bool SortKeys(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, size_t n, unsigned char* bytes) {
+bool SortKeys(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, size_t n,
+              unsigned char* bytes) {
   constexpr int kBits = 11, kPasses = 3;
   constexpr uint32_t kBuckets = 1u << kBits;
   std::vector<size_t> count(kPasses * kBuckets, 0);
@@ -82,7 +83,7 @@ bool SortKeys(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, 
 }  // namespace
 
 bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
-                   DistinctValues* d) {
+                   DistinctValues* d, bool huge_pages) {
   const uint64_t run = (c1 - c0) * L.inner;
   const size_t n = run * L.outer;
   d->Clear();
@@ -103,7 +104,7 @@ bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t
     }
     return true;
   }
-  ReserveHuge(d->values, n);
+  ReserveHuge(d->values, n, huge_pages);
   d->values.resize(n);
   unsigned char* bytes = reinterpret_cast<unsigned char*>(d->values.data());
   if (!SortKeys(w, L, c0, c1, n, bytes)) {
@@ -115,7 +116,7 @@ bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t
   // the first of them, -0 when present, stays). Value `out` (8 bytes at 8 out) is written after
   // key j (4 bytes at 4n + 4j) is read, and out <= j, so no key is overwritten before it is read.
   // The counts' capacity is n, but only the pages of the distinct values' counts are touched.
-  ReserveHuge(d->counts, n);
+  ReserveHuge(d->counts, n, huge_pages);
   float last = Value(Load(keys, 0));
   d->counts.push_back(0);
   for (size_t j = 0; j < n; ++j) {

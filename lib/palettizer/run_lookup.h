@@ -20,7 +20,8 @@ class RunLookup {
   // `values` ascending, `nearest` the index of each (any order).
   RunLookup(const std::vector<double>& values, const std::vector<uint8_t>& nearest) {
     for (size_t v = 0; v < values.size(); ++v)
-      if (v == 0 || nearest[v] != nearest[v - 1]) first_.push_back(F(values[v])), index_.push_back(nearest[v]);
+      if (v == 0 || nearest[v] != nearest[v - 1])
+        first_.push_back(F(values[v])), index_.push_back(nearest[v]);
     size_t size = 1;
     while (size < first_.size()) size *= 2;
     first_.resize(size, std::numeric_limits<F>::infinity());

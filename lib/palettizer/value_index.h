@@ -21,6 +21,8 @@
 #include <cstring>
 #include <vector>
 
+#include "util/huge_pages.h"
+
 namespace palettize {
 
 template <typename F>
@@ -46,6 +48,7 @@ class ValueIndex {
 
   // `values`: ascending, distinct (as doubles: -0 and +0 not both), each exactly an F; Fits(size).
   explicit ValueIndex(const std::vector<double>& values) : values_(values.data()), n_(values.size()) {
+    ReserveHuge(top_, (size_t(1) << kTopBits) + 1);
     top_.assign((size_t(1) << kTopBits) + 1, 0);
     for (double v : values) ++top_[Key(F(v)) >> kRestBits];
     uint64_t total = 0;
@@ -56,6 +59,7 @@ class ValueIndex {
       total += uint64_t(1) << s;
     }
     top_.back() = total << 8;
+    ReserveHuge(sub_, total + 1);
     sub_.resize(total + 1);
     size_t next = 0;  // sub_[i] = the first position whose sub-bucket is i or later
     for (size_t p = 0; p < n_; ++p)
