@@ -3,6 +3,9 @@ memory are measured on their own. Prints one JSON object on stdout.
 
   build85m  --out PATH [--layers 12 --hidden 768 --ffn 3072 --seed 0]
       Writes the transformer-shaped fp16 "85M" package with the MIL builder (iOS18, FLOAT16).
+  buildlinear --out PATH --rows R --cols C --precision float32|float16
+      Writes one linear layer whose [R, C] weight is scripts/bench's model T values (numpy
+      default_rng(42), Student-t(4) x 0.02, as float32), iOS16, compute_precision FLOAT32 or FLOAT16.
   palettize --model IN --out OUT --config a|b|c
       Loads IN (skip_model_load), runs palettize_weights with num_kmeans_workers=2, saves OUT.
       Reports its phase times and peak RSS: its own, and the largest k-means worker's.
@@ -68,6 +71,25 @@ def build85m(args):
     model.save(args.out)
     params = sum(w.size for layer in layers for _, w in layer)
     print(json.dumps({"out": args.out, "params": int(params)}))
+
+
+def buildlinear(args):
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil import types
+
+    w = (np.random.default_rng(42).standard_t(4, size=(args.rows, args.cols)) * 0.02).astype(np.float32)
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, args.cols), dtype=types.fp32)],
+                opset_version=ct.target.iOS16)
+    def prog(x):
+        return mb.linear(x=x, weight=w, name="linear")
+
+    precision = {"float32": ct.precision.FLOAT32, "float16": ct.precision.FLOAT16}[args.precision]
+    model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
+                       compute_precision=precision)
+    model.save(args.out)
+    print(json.dumps({"out": args.out, "params": int(w.size)}))
 
 
 def palettize(args):
@@ -177,6 +199,11 @@ def main():
     b.add_argument("--hidden", type=int, default=768)
     b.add_argument("--ffn", type=int, default=3072)
     b.add_argument("--seed", type=int, default=0)
+    bl = sub.add_parser("buildlinear")
+    bl.add_argument("--out", required=True)
+    bl.add_argument("--rows", type=int, required=True)
+    bl.add_argument("--cols", type=int, required=True)
+    bl.add_argument("--precision", required=True, choices=["float32", "float16"])
     c = sub.add_parser("palettize")
     c.add_argument("--model", required=True)
     c.add_argument("--out", required=True)
@@ -185,7 +212,7 @@ def main():
     s.add_argument("--original", required=True)
     s.add_argument("--compressed", required=True)
     args = p.parse_args()
-    {"build85m": build85m, "palettize": palettize, "sse": sse}[args.cmd](args)
+    {"build85m": build85m, "buildlinear": buildlinear, "palettize": palettize, "sse": sse}[args.cmd](args)
 
 
 if __name__ == "__main__":

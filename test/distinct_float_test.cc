@@ -116,3 +116,43 @@ TEST_CASE("weighted fp32 distinct values past 2^20 values: bucketed lookup match
   REQUIRE(d.counts == want.counts);
   REQUIRE(d.weights == want.weights);
 }
+
+TEST_CASE("weighted fp32, every value distinct: counts not stored, weights as the general path's merge",
+          "[distinct]") {
+  std::mt19937_64 rng(13);
+  std::gamma_distribution<double> g(2.0, 1.0);
+  const uint64_t rows = 1100, cols = 1024;
+  // Distinct by construction (integers times 2^-20, exact), -0 for the zero, shuffled.
+  std::vector<float> w(rows * cols);
+  for (size_t e = 0; e < w.size(); ++e) w[e] = std::ldexp(float(e) - 550000.0f, -20);
+  w[550000] = -0.0f;
+  std::shuffle(w.begin(), w.end(), rng);
+  std::vector<double> s(w.size());
+  for (double& v : s) v = g(rng);
+  SafeTensor st;
+  st.dtype = SafeDType::kF64;
+  st.shape = {s.size()};
+  st.elements = s.size();
+  st.bytes = s.size() * 8;
+  st.data = reinterpret_cast<const uint8_t*>(s.data());
+  ElementWeights sens;
+  sens.tensor = &st;
+  TensorShape shape;
+  shape.mil_type = mil::DataType::FLOAT32;
+  shape.dims = {rows, cols};
+  shape.elements = rows * cols;
+  shape.bits = 32;
+  std::vector<float> buf;
+  std::vector<double> sbuf;
+  std::vector<RepeatedElement> repeats;
+  DistinctValues d;
+  REQUIRE(DistinctFloatWeighted(w.data(), ChannelLayout(shape, 0), 0, rows, sens, buf, sbuf, repeats, &d));
+  REQUIRE(d.values.size() == w.size());
+  REQUIRE(d.counts.empty());
+  std::vector<WeightedPoint> pts(w.size());
+  for (size_t e = 0; e < w.size(); ++e) pts[e] = {double(w[e]), 1.0, s[e]};
+  DistinctValues want;
+  MergePoints(pts, true, &want);
+  REQUIRE(d.values == want.values);
+  REQUIRE(d.weights == want.weights);
+}

@@ -4,6 +4,7 @@
 // duplicates, with and without sensitivities; and the sweep's widths the same.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -223,4 +224,42 @@ TEST_CASE("float64 errors whose squares underflow: the general path's choice of 
       RequireSame(fast, general);
     }
   }
+}
+
+TEST_CASE("float64 weighted, every value distinct: counts not stored, the general path's bits",
+          "[palettizer]") {
+  // All 1,126,400 values distinct: the counts are dropped (DistinctValues) and each element's
+  // value found by ValueIndex; with every sensitivity 0 the table falls back to counts of 1.
+  const TensorShape s = F64Shape({1100, 1024});
+  std::mt19937_64 rng(81);
+  std::student_t_distribution<double> t(4.0);
+  std::vector<double> v(s.elements);
+  for (double& x : v) x = 0.02 * t(rng);
+  v[5] = -0.0;
+  Sens sens(s.elements, 82);
+  DistinctValues d;
+  std::vector<double> sbuf;
+  std::vector<RepeatedElement> repeats;
+  REQUIRE(DistinctDoubleWeighted(v.data(), ChannelLayout(s, 0), 0, 1100, sens.w, sbuf, repeats, &d));
+  REQUIRE(d.values.size() == s.elements);
+  REQUIRE(d.counts.empty());
+  const std::string raw = EncodeElements(v, MT::FLOAT64);
+  const auto* data = reinterpret_cast<const uint8_t*>(raw.data());
+  PalettizedWeight general, fast;
+  std::string why;
+  const WeightPlan plan = Plan(PalettizeMode::kKMeans, 4, 1100, 0);
+  REQUIRE(PalettizeWeight(v, s, plan, kAll, &general, &why, &sens.w));
+  REQUIRE(PalettizeWeightRaw(data, s, plan, kAll, true, &fast, &why, &sens.w));
+  RequireSame(fast, general);
+
+  const TensorShape small = F64Shape({64, 32});
+  const std::vector<double> head(v.begin(), v.begin() + long(small.elements));
+  Sens zero(small.elements, 83);
+  std::fill(zero.s.begin(), zero.s.end(), 0.0);
+  const std::string raw_small = EncodeElements(head, MT::FLOAT64);
+  const WeightPlan plan_small = Plan(PalettizeMode::kKMeans, 3, 64, 0);
+  REQUIRE(PalettizeWeight(head, small, plan_small, kAll, &general, &why, &zero.w));
+  REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw_small.data()), small, plan_small, kAll,
+                             true, &fast, &why, &zero.w));
+  RequireSame(fast, general);
 }

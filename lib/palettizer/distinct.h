@@ -28,13 +28,16 @@ struct ChannelLayout {
 };
 
 // Distinct values of one group, ascending, with their counts and, with sensitivities, the sums
-// of their elements' sensitivities (empty without).
+// of their elements' sensitivities (empty without). `counts` is empty when every count is 1 and
+// there are weights (a float32 or float64 group with sensitivities whose values are all
+// distinct): 8 bytes a value less, 262 MB on 32.8M values; read counts through count().
 struct DistinctValues {
   std::vector<double> values;
   std::vector<double> counts;
   std::vector<double> weights;
   std::vector<uint16_t> bits;  // float16 groups: each value's bit pattern (0 stands for -0 too)
   void Clear() { values.clear(), counts.clear(), weights.clear(), bits.clear(); }
+  double count(size_t v) const { return counts.empty() ? 1.0 : counts[v]; }
 };
 
 // A point of the general path: its clustered value, its count weight (s^2 with a per-channel
@@ -69,8 +72,13 @@ bool DistinctHalf(const Float16Format& format, const uint16_t* w, const ChannelL
                   const ElementWeights* sens, std::vector<double>& whist, std::vector<double>& sbuf,
                   DistinctValues* d);
 
+// Float32 (distinct_float.cc): a comparison sort in `buf` below 2^20 elements; past it a radix
+// sort of order keys inside d->values' own bytes (8 an element: room for both 4-byte key arrays),
+// decoded and merged in place, so that no other large array is touched. -0 and +0 merge into one
+// value, -0 when present (it sorts first). False when the group holds NaN or Inf.
+// `huge_pages`: the large arrays on huge pages (util/huge_pages.h), for the weighted path's search.
 bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
-                   DistinctValues* d);
+                   DistinctValues* d, bool huge_pages = false);
 
 // The same with sensitivities. Each distinct value's weight is the sum of its elements'
 // sensitivities in ascending order (the order of the general path's MergePoints, whose counts are
@@ -90,10 +98,12 @@ bool DistinctFloatWeighted(const float* w, const ChannelLayout& L, uint64_t c0, 
                            std::vector<RepeatedElement>& repeats, DistinctValues* d);
 
 // Float64 (distinct_double.cc): a 64-bit radix sort of order keys (two arrays of 8 bytes an
-// element), decoded into the values, which are merged in place: never more than two such arrays
-// at once, so a 32.8M-element tensor needs 2 x 262 MB beside its input. -0 and +0 merge into one value, -0
+// element, the first d->values' own bytes), decoded into the values, which are merged in place:
+// never more than two such arrays at once, so a 32.8M-element tensor needs 2 x 262 MB beside its
+// input. -0 and +0 merge into one value, -0
 // when present (it sorts first), as for float32. False when the group holds NaN or Inf.
-bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d);
+bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d,
+                    bool huge_pages = false);
 
 // The same with sensitivities, summed as DistinctFloatWeighted sums them.
 bool DistinctDoubleWeighted(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,

@@ -1,8 +1,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "palettizer/distinct.h"
+#include "util/huge_pages.h"
 
 namespace palettize {
 
@@ -24,31 +26,49 @@ double Value(uint64_t k) {
   return x;
 }
 
-// Sorts keys by 11-bit digits (six passes, the last of 9 bits), least significant first, with
-// every digit's histogram counted in one read. A digit all keys share (the top bits of values of
-// one sign and a few exponents) moves nothing and is skipped. `scratch` is the second array.
-void RadixSortKeys(std::vector<uint64_t>& keys, std::vector<uint64_t>& scratch) {
+uint64_t Load(const unsigned char* base, size_t j) {
+  uint64_t k;
+  std::memcpy(&k, base + 8 * j, 8);
+  return k;
+}
+void Store(unsigned char* base, size_t j, uint64_t k) { std::memcpy(base + 8 * j, &k, 8); }
+
+// Sorts the n keys in `keys` by 11-bit digits (six passes, the last of 9 bits), least
+// significant first, with every digit's histogram counted in one read. A digit all keys share
+// (the top bits of values of one sign and a few exponents) moves nothing and is skipped. The
+// second array is allocated only for the first pass that moves keys, uninitialized (read and
+// written in order: not on huge pages). Returns where the sorted keys are: `keys` or `scratch`.
+const unsigned char* RadixSortKeys(unsigned char* keys, size_t n, std::unique_ptr<uint64_t[]>& scratch) {
   constexpr int kBits = 11, kPasses = 6;
   constexpr uint64_t kBuckets = uint64_t(1) << kBits;
-  const size_t n = keys.size();
   std::vector<size_t> count(kPasses * kBuckets, 0);
-  for (uint64_t k : keys)
+  for (size_t j = 0; j < n; ++j) {
+    const uint64_t k = Load(keys, j);
     for (int p = 0; p < kPasses; ++p) ++count[p * kBuckets + ((k >> (p * kBits)) & (kBuckets - 1))];
-  scratch.resize(n);
+  }
+  unsigned char* from = keys;
+  unsigned char* to = nullptr;
   for (int p = 0; p < kPasses; ++p) {
     size_t* c = &count[p * kBuckets];
     if (std::find(c, c + kBuckets, n) != c + kBuckets) continue;
+    if (!scratch)
+      scratch = NewHugeArray<uint64_t>(n, false), to = reinterpret_cast<unsigned char*>(scratch.get());
     size_t sum = 0;
     for (uint64_t b = 0; b < kBuckets; ++b) sum += c[b], c[b] = sum - c[b];
     const int shift = p * kBits;
-    for (uint64_t k : keys) scratch[c[(k >> shift) & (kBuckets - 1)]++] = k;
-    keys.swap(scratch);
+    for (size_t j = 0; j < n; ++j) {
+      const uint64_t k = Load(from, j);
+      Store(to, c[(k >> shift) & (kBuckets - 1)]++, k);
+    }
+    std::swap(from, to);
   }
+  return from;
 }
 
 }  // namespace
 
-bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d) {
+bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d,
+                    bool huge_pages) {
   const uint64_t run = (c1 - c0) * L.inner;
   for (uint64_t o = 0; o < L.outer; ++o) {
     const double* p = w + L.Offset(o, c0, 0);
@@ -68,21 +88,25 @@ bool DistinctDouble(const double* w, const ChannelLayout& L, uint64_t c0, uint64
     std::sort(d->values.begin(), d->values.end(),
               [](double a, double b) { return a < b || (a == b && std::signbit(a) && !std::signbit(b)); });
   } else {
-    // The keys' two arrays live only until the values are out: then 2 x 8 bytes an element.
-    std::vector<uint64_t> keys(n), scratch;
+    // The keys are sorted in the bytes of d->values and the second array, and decoded into
+    // d->values (in place, or from the second array): memory touched for the first time costs
+    // more than the sort (the kernel zeroes each page).
+    ReserveHuge(d->values, n, huge_pages);
+    d->values.resize(n);
+    unsigned char* bytes = reinterpret_cast<unsigned char*>(d->values.data());
     size_t i = 0;
     for (uint64_t o = 0; o < L.outer; ++o) {
       const double* p = w + L.Offset(o, c0, 0);
-      for (uint64_t e = 0; e < run; ++e) keys[i++] = Key(p[e]);
+      for (uint64_t e = 0; e < run; ++e) Store(bytes, i++, Key(p[e]));
     }
-    RadixSortKeys(keys, scratch);
-    std::vector<uint64_t>().swap(scratch);
-    d->values.resize(n);
-    for (size_t j = 0; j < n; ++j) d->values[j] = Value(keys[j]);
+    std::unique_ptr<uint64_t[]> scratch;
+    const unsigned char* sorted = RadixSortKeys(bytes, n, scratch);
+    for (size_t j = 0; j < n; ++j) d->values[j] = Value(Load(sorted, j));
   }
   // Merged in place (-0 == +0: the first, -0 when present, stays); the counts sized exactly.
   size_t distinct = 0;
   for (size_t j = 0; j < n; ++j) distinct += j == 0 || d->values[j] != d->values[j - 1];
+  ReserveHuge(d->counts, distinct, huge_pages);
   d->counts.assign(distinct, 0.0);
   size_t out = 0;
   for (size_t j = 0; j < n; ++j) {

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 
 #include <tbb/parallel_for.h>
 
 #include "palettizer/distinct.h"
+#include "palettizer/run_lookup.h"
 #include "palettizer/sensitivity_window.h"
 #include "palettizer/table.h"
 #include "palettizer/totals.h"
@@ -120,21 +122,11 @@ void GroupIndices(const uint8_t* data, int dtype, const ChannelLayout& L, uint64
   // finds its run among at most a few hundred run starts, in cache, rather than its value among up
   // to millions (a cache miss per step: 80% of a 32M-value tensor's time). Same index as
   // nearest[its value], for any `nearest` (runs need not be ordered).
-  thread_local std::vector<double> run_first;
-  thread_local std::vector<uint8_t> run_index;
-  run_first.clear(), run_index.clear();
-  for (size_t v = 0; v < d.values.size(); ++v)
-    if (v == 0 || nearest[v] != nearest[v - 1])
-      run_first.push_back(d.values[v]), run_index.push_back(nearest[v]);
   auto lookup = [&](const auto* w) {
+    const RunLookup<std::remove_const_t<std::remove_pointer_t<decltype(w)>>> runs(d.values, nearest);
     for (uint64_t o = 0; o < L.outer; ++o) {
       const uint64_t base = L.Offset(o, t * G, 0);
-      for (uint64_t e = 0; e < run; ++e) {
-        const double x = w[base + e];  // -0 is in the run of 0
-        const size_t r =
-            size_t(std::upper_bound(run_first.begin() + 1, run_first.end(), x) - run_first.begin()) - 1;
-        indices[base + e] = run_index[r];
-      }
+      for (uint64_t e = 0; e < run; ++e) indices[base + e] = runs(w[base + e]);  // -0 is in the run of 0
     }
   };
   if (dtype == MT::FLOAT64)
@@ -156,9 +148,9 @@ GroupTotals GroupTable(const DistinctValues& d, const PalettizeConfig& cfg, int 
   GroupTotals g;
   for (size_t v = 0; v < d.values.size(); ++v) {
     const double diff = d.values[v] - entries[(*nearest)[v]];
-    g.sse += d.counts[v] * diff * diff;
+    g.sse += d.count(v) * diff * diff;
     g.max_err = std::max(g.max_err, std::fabs(diff));
-    g.signal += d.counts[v] * d.values[v] * d.values[v];
+    g.signal += d.count(v) * d.values[v] * d.values[v];
     if (!d.weights.empty()) g.wsse += d.weights[v] * diff * diff;
   }
   return g;

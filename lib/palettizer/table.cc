@@ -91,7 +91,9 @@ size_t ScalarTable(const DistinctValues& d, const PalettizeConfig& cfg, uint64_t
   // when none is left, the plain table (whose counts are positive, short of per-channel scales
   // 2^537 apart, whose squared ratio underflows: those leave too). Copied only when some leave.
   const bool weighted = std::any_of(d.weights.begin(), d.weights.end(), [](double w) { return w > 0; });
-  const std::vector<double>& w = weighted ? d.weights : d.counts;
+  std::vector<double> ones;  // counts left empty are all 1 (DistinctValues); rare: no weight > 0
+  if (!weighted && d.counts.empty()) ones.assign(d.values.size(), 1.0);
+  const std::vector<double>& w = weighted ? d.weights : d.counts.empty() ? ones : d.counts;
   const bool all_positive = std::all_of(w.begin(), w.end(), [](double x) { return x > 0; });
   thread_local std::vector<double> xs, ws;
   xs.clear(), ws.clear();

@@ -1,0 +1,133 @@
+// Float32 distinct values (DistinctFloat): a comparison sort for small groups, a radix sort of
+// order keys for large ones.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "palettizer/distinct.h"
+#include "util/huge_pages.h"
+
+namespace palettize {
+
+namespace {
+
+// Order keys: the sign bit flipped for positive values, all bits for negative ones, so that keys
+// order like values (-0 just before +0).
+uint32_t Key(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u ^ (u >> 31 ? 0xFFFFFFFFu : 0x80000000u);
+}
+float Value(uint32_t k) {
+  const uint32_t u = k ^ (k >> 31 ? 0x80000000u : 0xFFFFFFFFu);
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// Keys live in the bytes of d->values (8 bytes a value: room for the sort's two arrays of 4-byte
+// keys, the first half and the second), read and written with memcpy; the values are decoded
+// into the same bytes. Memory touched for the first time costs more than anything else here (the
+// kernel zeroes each page, 40% of a float32 package's CPU when the sort had arrays of its own).
+uint32_t Load(const unsigned char* base, size_t j) {
+  uint32_t k;
+  std::memcpy(&k, base + 4 * j, 4);
+  return k;
+}
+void Store(unsigned char* base, size_t j, uint32_t k) { std::memcpy(base + 4 * j, &k, 4); }
+
+// Sorts the order keys of a group's n elements, 11 bits a pass (three passes: a few reads of
+// memory instead of log n, 5x faster than std::sort on 32M values), leaving them in the second
+// half of `bytes` (8n bytes); false if an element is NaN or Inf. One read of the elements makes
+// the keys, checks them and counts every pass's digits; a digit all keys share moves nothing
+// and is skipped.
+bool SortKeys(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, size_t n,
+              unsigned char* bytes) {
+  constexpr int kBits = 11, kPasses = 3;
+  constexpr uint32_t kBuckets = 1u << kBits;
+  std::vector<size_t> count(kPasses * kBuckets, 0);
+  const uint64_t run = (c1 - c0) * L.inner;
+  unsigned char* from = bytes;
+  unsigned char* to = bytes + 4 * n;
+  bool finite = true;
+  size_t i = 0;
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    const float* p = w + L.Offset(o, c0, 0);
+    for (uint64_t e = 0; e < run; ++e) {
+      finite &= std::fabs(p[e]) <= FLT_MAX;  // false for NaN too
+      const uint32_t k = Key(p[e]);
+      Store(from, i++, k);
+      ++count[k & (kBuckets - 1)];
+      ++count[kBuckets + ((k >> kBits) & (kBuckets - 1))];
+      ++count[2 * kBuckets + (k >> (2 * kBits))];
+    }
+  }
+  if (!finite) return false;
+  for (int pass = 0; pass < kPasses; ++pass) {
+    size_t* c = &count[size_t(pass) * kBuckets];
+    if (std::find(c, c + kBuckets, n) != c + kBuckets) continue;
+    size_t sum = 0;
+    for (uint32_t b = 0; b < kBuckets; ++b) sum += c[b], c[b] = sum - c[b];
+    const int shift = pass * kBits;
+    for (size_t j = 0; j < n; ++j) {
+      const uint32_t k = Load(from, j);
+      Store(to, c[(k >> shift) & (kBuckets - 1)]++, k);
+    }
+    std::swap(from, to);
+  }
+  if (from == bytes) std::memcpy(bytes + 4 * n, bytes, 4 * n);
+  return true;
+}
+
+}  // namespace
+
+bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
+                   DistinctValues* d, bool huge_pages) {
+  const uint64_t run = (c1 - c0) * L.inner;
+  const size_t n = run * L.outer;
+  d->Clear();
+  if (n < (size_t(1) << 20)) {
+    buf.clear();
+    for (uint64_t o = 0; o < L.outer; ++o) {
+      const float* p = w + L.Offset(o, c0, 0);
+      buf.insert(buf.end(), p, p + run);
+    }
+    for (float x : buf)
+      if (!std::isfinite(x)) return false;
+    std::sort(buf.begin(), buf.end());
+    for (float x : buf) {
+      if (!d->values.empty() && d->values.back() == double(x))
+        d->counts.back() += 1;  // -0 == +0 merge
+      else
+        d->values.push_back(x), d->counts.push_back(1);
+    }
+    return true;
+  }
+  ReserveHuge(d->values, n, huge_pages);
+  d->values.resize(n);
+  unsigned char* bytes = reinterpret_cast<unsigned char*>(d->values.data());
+  if (!SortKeys(w, L, c0, c1, n, bytes)) {
+    *d = DistinctValues();  // not kept in a per-thread buffer
+    return false;
+  }
+  const unsigned char* keys = bytes + 4 * n;
+  // One pass: a new value starts where the key's value differs from the last (-0 and +0 merge:
+  // the first of them, -0 when present, stays). Value `out` (8 bytes at 8 out) is written after
+  // key j (4 bytes at 4n + 4j) is read, and out <= j, so no key is overwritten before it is read.
+  // The counts' capacity is n, but only the pages of the distinct values' counts are touched.
+  ReserveHuge(d->counts, n, huge_pages);
+  float last = Value(Load(keys, 0));
+  d->counts.push_back(0);
+  for (size_t j = 0; j < n; ++j) {
+    const float x = Value(Load(keys, j));
+    if (x != last) d->values[d->counts.size() - 1] = double(last), d->counts.push_back(0), last = x;
+    d->counts.back() += 1;
+  }
+  d->values[d->counts.size() - 1] = double(last);
+  const size_t distinct = d->counts.size();
+  d->values.resize(distinct);
+  return true;
+}
+
+}  // namespace palettize
