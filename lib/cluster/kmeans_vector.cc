@@ -176,6 +176,7 @@ VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t
       all.coords.assign(points, points + n * dim);
       all.weights.assign(n, 1.0);
       std::vector<std::vector<double>> finalists;
+      finalists.reserve(order.size());
       for (size_t r : order) finalists.push_back(std::move(runs[r].centroids));
       out.centroids = VectorLloyd(all, k)
                           .IterateBest(std::move(finalists), std::max(0, options.max_iterations), options.tol)
