@@ -67,6 +67,41 @@ TEST_CASE("fp32 distinct values past 2^20 elements: radix sort and run lookup ma
   REQUIRE_FALSE(DistinctFloat(w.data(), L, 0, rows, buf, &d));
 }
 
+namespace {
+
+// DistinctFloatWeighted on a [rows, cols] float32 weight w with F64 sensitivities s, one group.
+bool DistinctWeighted(const std::vector<float>& w, const std::vector<double>& s, uint64_t rows, uint64_t cols,
+                      DistinctValues* d) {
+  SafeTensor st;
+  st.dtype = SafeDType::kF64;
+  st.shape = {s.size()};
+  st.elements = s.size();
+  st.bytes = s.size() * 8;
+  st.data = reinterpret_cast<const uint8_t*>(s.data());
+  ElementWeights sens;
+  sens.tensor = &st;
+  TensorShape shape;
+  shape.mil_type = mil::DataType::FLOAT32;
+  shape.dims = {rows, cols};
+  shape.elements = rows * cols;
+  shape.bits = 32;
+  std::vector<float> buf;
+  std::vector<double> sbuf;
+  std::vector<RepeatedElement> repeats;
+  return DistinctFloatWeighted(w.data(), ChannelLayout(shape, 0), 0, rows, sens, buf, sbuf, repeats, d);
+}
+
+// The general path's merge of the same elements: the reference.
+DistinctValues GeneralMerge(const std::vector<float>& w, const std::vector<double>& s) {
+  std::vector<WeightedPoint> pts(w.size());
+  for (size_t e = 0; e < w.size(); ++e) pts[e] = {double(w[e]), 1.0, s[e]};
+  DistinctValues want;
+  MergePoints(pts, true, &want);
+  return want;
+}
+
+}  // namespace
+
 TEST_CASE("weighted fp32 distinct values past 2^20 values: bucketed lookup matches the general path's merge",
           "[distinct]") {
   // Past a million distinct values DistinctFloatWeighted finds each element's value by bucket and
@@ -87,31 +122,11 @@ TEST_CASE("weighted fp32 distinct values past 2^20 values: bucketed lookup match
   std::vector<double> s(w.size());
   for (double& v : s) v = g(rng);
   s[11] = 0;
-  SafeTensor st;
-  st.dtype = SafeDType::kF64;
-  st.shape = {s.size()};
-  st.elements = s.size();
-  st.bytes = s.size() * 8;
-  st.data = reinterpret_cast<const uint8_t*>(s.data());
-  ElementWeights sens;
-  sens.tensor = &st;
-  TensorShape shape;
-  shape.mil_type = mil::DataType::FLOAT32;
-  shape.dims = {rows, cols};
-  shape.elements = rows * cols;
-  shape.bits = 32;
-  const ChannelLayout L(shape, 0);
-  std::vector<float> buf;
-  std::vector<double> sbuf;
-  std::vector<RepeatedElement> repeats;
   DistinctValues d;
-  REQUIRE(DistinctFloatWeighted(w.data(), L, 0, rows, sens, buf, sbuf, repeats, &d));
+  REQUIRE(DistinctWeighted(w, s, rows, cols, &d));
   REQUIRE(d.values.size() >= (size_t(1) << 20));  // the bucketed lookup ran
 
-  std::vector<WeightedPoint> pts(w.size());
-  for (size_t e = 0; e < w.size(); ++e) pts[e] = {double(w[e]), 1.0, s[e]};
-  DistinctValues want;
-  MergePoints(pts, true, &want);
+  const DistinctValues want = GeneralMerge(w, s);
   REQUIRE(d.values == want.values);
   REQUIRE(d.counts == want.counts);
   REQUIRE(d.weights == want.weights);
@@ -129,30 +144,11 @@ TEST_CASE("weighted fp32, every value distinct: counts not stored, weights as th
   std::shuffle(w.begin(), w.end(), rng);
   std::vector<double> s(w.size());
   for (double& v : s) v = g(rng);
-  SafeTensor st;
-  st.dtype = SafeDType::kF64;
-  st.shape = {s.size()};
-  st.elements = s.size();
-  st.bytes = s.size() * 8;
-  st.data = reinterpret_cast<const uint8_t*>(s.data());
-  ElementWeights sens;
-  sens.tensor = &st;
-  TensorShape shape;
-  shape.mil_type = mil::DataType::FLOAT32;
-  shape.dims = {rows, cols};
-  shape.elements = rows * cols;
-  shape.bits = 32;
-  std::vector<float> buf;
-  std::vector<double> sbuf;
-  std::vector<RepeatedElement> repeats;
   DistinctValues d;
-  REQUIRE(DistinctFloatWeighted(w.data(), ChannelLayout(shape, 0), 0, rows, sens, buf, sbuf, repeats, &d));
+  REQUIRE(DistinctWeighted(w, s, rows, cols, &d));
   REQUIRE(d.values.size() == w.size());
   REQUIRE(d.counts.empty());
-  std::vector<WeightedPoint> pts(w.size());
-  for (size_t e = 0; e < w.size(); ++e) pts[e] = {double(w[e]), 1.0, s[e]};
-  DistinctValues want;
-  MergePoints(pts, true, &want);
+  const DistinctValues want = GeneralMerge(w, s);
   REQUIRE(d.values == want.values);
   REQUIRE(d.weights == want.weights);
 }
