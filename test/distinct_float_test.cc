@@ -67,6 +67,37 @@ TEST_CASE("fp32 distinct values past 2^20 elements: radix sort and run lookup ma
   REQUIRE_FALSE(DistinctFloat(w.data(), L, 0, rows, buf, &d));
 }
 
+TEST_CASE("fp32 radix sort: odd sizes and every alignment of the buckets' lines", "[distinct]") {
+  // The sort's lines of 16 keys go to 64-byte aligned slots: sizes that put the second half of the
+  // buffer and each bucket's first slot at every offset within a line.
+  for (const size_t n : {size_t(1) << 20, (size_t(1) << 20) + 1, (size_t(1) << 20) + 7, size_t(1100003)}) {
+    std::mt19937_64 rng(n);
+    std::student_t_distribution<double> t(4.0);
+    std::vector<float> w(n);
+    for (float& v : w) v = float(0.02 * t(rng));
+    for (size_t i = 0; i < 3000; ++i) w[rng() % n] = w[rng() % n];
+    TensorShape shape;
+    shape.mil_type = mil::DataType::FLOAT32;
+    shape.dims = {n};
+    shape.elements = n;
+    shape.bits = 32;
+    std::vector<float> buf;
+    DistinctValues d;
+    REQUIRE(DistinctFloat(w.data(), ChannelLayout(shape, 0), 0, n, buf, &d));
+    std::sort(w.begin(), w.end());
+    std::vector<double> values, counts;
+    for (float x : w) {
+      if (!values.empty() && values.back() == double(x))
+        counts.back() += 1;
+      else
+        values.push_back(x), counts.push_back(1);
+    }
+    INFO("n = " << n);
+    REQUIRE(d.values == values);
+    REQUIRE(d.counts == counts);
+  }
+}
+
 namespace {
 
 // DistinctFloatWeighted on a [rows, cols] float32 weight w with F64 sensitivities s, one group.

@@ -80,14 +80,79 @@ struct Elements {
   }
 };
 
-// Sums of values [b, e) in double-double, shifted by `shift`, as one element.
-void PushRun(const double* x, const double* w, size_t b, size_t e, double shift, Elements* el) {
-  double W = 0, Wl = 0, S1 = 0, S1l = 0, S2 = 0, S2l = 0;
-  for (size_t i = b; i < e; ++i) {
-    const double d = x[i] - shift, wd = w[i] * d;
-    Elements::Add(W, Wl, w[i]), Elements::Add(S1, S1l, wd), Elements::Add(S2, S2l, wd * d);
+// Prefix sums of w, w*x, w*x^2 (x shifted by `shift`) in double-double at every kStride-th value:
+// the sums over any range [b, e) from two anchors and at most 2 * kStride values. The relaxed
+// levels, Lloyd's steps and the exact stage's atoms take their sums from here, so that after the
+// one pass that builds it nothing reads all n values again (Lloyd's eight passes over a 27M-value
+// float32 tensor were a quarter of its time).
+class Prefix {
+ public:
+  static constexpr size_t kStride = 512;
+  struct Sums {
+    double w = 0, wl = 0, s1 = 0, s1l = 0, s2 = 0, s2l = 0;
+  };
+  Prefix(const double* x, const double* w, size_t n, double shift) : x_(x), w_(w), n_(n), shift_(shift) {
+    anchors_.reserve(n / kStride + 1);
+    Sums s;
+    for (size_t b = 0; b + kStride <= n; b += kStride) {
+      anchors_.push_back(s);
+      Extend(b, b + kStride, &s);
+    }
+    anchors_.push_back(s);
   }
-  el->Push(W, S1, S2, Wl, S1l, S2l, e);
+  // The sums over values [0, p).
+  Sums At(size_t p) const {
+    const size_t a = std::min(p / kStride, anchors_.size() - 1);
+    Sums s = anchors_[a];
+    Extend(a * kStride, p, &s);
+    return s;
+  }
+  // The sums over values [b, e), as hi + lo pairs.
+  static Sums Between(const Sums& b, const Sums& e) {
+    Sums r;
+    Diff(e.w, e.wl, b.w, b.wl, &r.w, &r.wl);
+    Diff(e.s1, e.s1l, b.s1, b.s1l, &r.s1, &r.s1l);
+    Diff(e.s2, e.s2l, b.s2, b.s2l, &r.s2, &r.s2l);
+    return r;
+  }
+  // The k-means cost of values [b, e) as one cluster (as Elements::Cost computes it) and its mean.
+  static double Cost(const Sums& r) {
+    const double W = r.w + r.wl, S1 = r.s1 + r.s1l, S2 = r.s2 + r.s2l;
+    const double c = S2 - S1 * (S1 / W);
+    return c > 0 ? c : 0;
+  }
+  double Mean(const Sums& r) const { return (r.s1 + r.s1l) / (r.w + r.wl) + shift_; }
+  double S2Total() const {
+    const Sums t = At(n_);
+    return t.s2 + t.s2l;
+  }
+
+ private:
+  void Extend(size_t b, size_t e, Sums* s) const {
+    for (size_t i = b; i < e; ++i) {
+      const double d = x_[i] - shift_, wd = w_[i] * d;
+      Elements::Add(s->w, s->wl, w_[i]), Elements::Add(s->s1, s->s1l, wd),
+          Elements::Add(s->s2, s->s2l, wd * d);
+    }
+  }
+  // (a_hi + a_lo) - (b_hi + b_lo) as a pair: TwoSum of the his, the lo difference added to its error.
+  static void Diff(double a, double al, double b, double bl, double* hi, double* lo) {
+    const double s = a - b, bb = s - a;
+    *hi = s;
+    *lo = ((a - (s - bb)) - (b + bb)) + (al - bl);
+  }
+
+  const double* x_;
+  const double* w_;
+  size_t n_;
+  double shift_;
+  std::vector<Sums> anchors_;
+};
+
+// Sums of values [b, e) as one element (an atom).
+void PushRun(const Prefix& pf, size_t b, size_t e, Elements* el) {
+  const Prefix::Sums r = Prefix::Between(pf.At(b), pf.At(e));
+  el->Push(r.w, r.s1, r.s2, r.wl, r.s1l, r.s2l, e);
 }
 
 struct Arg {
@@ -230,23 +295,21 @@ bool Normalize(size_t n, std::vector<size_t>& plo, std::vector<size_t>& phi) {
 }
 
 // The cost of clustering `starts` and of Lloyd steps from it; returns the best seen, with its
-// starts in `starts`.
-double LloydUpperBound(const double* x, const double* w, size_t n, std::vector<size_t>& starts) {
+// starts in `starts`. Each step is O(k (log n + Prefix::kStride)): sums from the anchors.
+double LloydUpperBound(const Prefix& pf, const double* x, size_t n, std::vector<size_t>& starts) {
   const size_t k = starts.size();
   std::vector<size_t> cur = starts, next(k);
   std::vector<double> mean(k);
+  std::vector<Prefix::Sums> at(k + 1);
+  at[k] = pf.At(n);
   double best = kInf;
   for (int iter = 0; iter < 8; ++iter) {
+    for (size_t j = 0; j < k; ++j) at[j] = pf.At(cur[j]);
     double cost = 0;
     for (size_t j = 0; j < k; ++j) {
-      const size_t b = cur[j], e = j + 1 < k ? cur[j + 1] : n;
-      double W = 0, S1 = 0, S2 = 0;
-      for (size_t i = b; i < e; ++i) {
-        const double d = x[i] - x[b], wd = w[i] * d;
-        W += w[i], S1 += wd, S2 += wd * d;
-      }
-      cost += std::max(S2 - S1 * (S1 / W), 0.0);
-      mean[j] = x[b] + S1 / W;
+      const Prefix::Sums r = Prefix::Between(at[j], at[j + 1]);
+      cost += Prefix::Cost(r);
+      mean[j] = pf.Mean(r);
     }
     if (cost < best) best = cost, starts = cur;
     next[0] = 0;
@@ -262,8 +325,8 @@ double LloydUpperBound(const double* x, const double* w, size_t n, std::vector<s
 }
 
 // The exact DP restricted to the windows: atoms between them, single values inside.
-void ExactStage(const double* x, const double* w, size_t n, double shift, const std::vector<size_t>& plo,
-                const std::vector<size_t>& phi, std::vector<size_t>* starts) {
+void ExactStage(const Prefix& pf, const double* x, const double* w, size_t n, double shift,
+                const std::vector<size_t>& plo, const std::vector<size_t>& phi, std::vector<size_t>* starts) {
   const size_t m = plo.size();
   Elements el;
   el.Reserve(2 * m + 1 + [&] {
@@ -277,7 +340,7 @@ void ExactStage(const double* x, const double* w, size_t n, double shift, const 
     const size_t a = plo[j];
     size_t b = phi[j];
     while (++j < m && plo[j] <= b + 1) b = std::max(b, phi[j]);
-    if (a > done) PushRun(x, w, done, a, shift, &el);
+    if (a > done) PushRun(pf, done, a, &el);
     span_start.push_back(a), span_elem.push_back(el.Count());
     for (size_t p = a; p <= b; ++p) {
       const double d = x[p] - shift;
@@ -285,7 +348,7 @@ void ExactStage(const double* x, const double* w, size_t n, double shift, const 
     }
     done = b + 1;
   }
-  if (done < n) PushRun(x, w, done, n, shift, &el);
+  if (done < n) PushRun(pf, done, n, &el);
   // The edge before value p, for p in the union.
   auto elem_of = [&](size_t p) {
     const size_t s =
@@ -328,8 +391,8 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
   double sw = 0, swx = 0;
   for (size_t i = 0; i < n; ++i) sw += w[i], swx += w[i] * x[i];
   const double shift = swx / sw;
-  double s2_total = 0;
-  for (size_t i = 0; i < n; ++i) s2_total += w[i] * (x[i] - shift) * (x[i] - shift);
+  const Prefix pf(x, w, n, shift);
+  const double s2_total = pf.S2Total();
   const size_t m = k - 1;
   std::vector<size_t> plo(m), phi(m);
   for (size_t j = 0; j < m; ++j) plo[j] = j + 1, phi[j] = n - k + j + 1;
@@ -352,7 +415,7 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
     for (const auto& [a, b] : spans) value_span += x[b] - x[a], union_size += b - a + 1;
     // The exact stage holds 8 bytes per row and 56 per value of the union.
     if (total <= exact_rows || (total <= 2 * exact_rows && union_size <= exact_rows / 4)) {
-      ExactStage(x, w, n, shift, plo, phi, starts);
+      ExactStage(pf, x, w, n, shift, plo, phi, starts);
       return true;
     }
     if (total > last_total / 4 * 3 && ++stalled >= 2) return false;
@@ -367,7 +430,7 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
     double gap = 0;                      // sum of D_u
     size_t done = 0;
     for (const auto& [a, b] : spans) {
-      if (a > done) PushRun(x, w, done, a, shift, &el);
+      if (a > done) PushRun(pf, done, a, &el);
       for (size_t u0 = a; u0 <= b;) {
         size_t u1 = u0 + 1;  // the unit is values [u0, u1)
         while (u1 <= b && u1 - u0 < count && x[u1] - x[u0] <= span) ++u1;
@@ -392,7 +455,7 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
       }
       done = b + 1;
     }
-    if (done < n) PushRun(x, w, done, n, shift, &el);
+    if (done < n) PushRun(pf, done, n, &el);
     ustart.push_back(n), ufirst.push_back(el.Count());
     auto unit_of = [&](size_t p) {
       return size_t(std::upper_bound(ustart.begin(), ustart.end(), p) - ustart.begin()) - 1;
@@ -428,7 +491,7 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
       const size_t p = e == ufirst[u] ? ustart[u] : ustart[u] + (ustart[u + 1] - ustart[u]) / 2;
       guess[j] = std::min(std::max(p, guess[j - 1] + 1), n - (k - j));
     }
-    ub = std::min(ub, LloydUpperBound(x, w, n, guess));
+    ub = std::min(ub, LloydUpperBound(pf, x, n, guess));
     // Costs are S2 - S1^2/W in the shifted frame: each carries a rounding error of a few ulps of
     // its S2, so the bounds get that much slack over all clusters (negligible unless clusters
     // lie far from the mean relative to their spread, where no double DP resolves the optimum).

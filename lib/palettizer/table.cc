@@ -59,9 +59,9 @@ void UniformTable(double lo, double hi, uint64_t K, double* table) {
   for (uint64_t j = 0; j < K; ++j) table[j] = 2 * (lo / 2 + double(j) / double(K - 1) * half_span);
 }
 
-Clustering1D SafeKMeans1D(const double* xs, const double* ws, size_t n, uint64_t K) {
+Clustering1D SafeKMeans1D(const double* xs, const double* ws, size_t n, uint64_t K, bool counts) {
   const int ex = FarExponent(std::max(std::fabs(xs[0]), std::fabs(xs[n - 1])));
-  const int ew = FarExponent(*std::max_element(ws, ws + n));
+  const int ew = counts ? 0 : FarExponent(*std::max_element(ws, ws + n));
   if (ex == 0 && ew == 0) return OptimalKMeans1D(xs, ws, n, K);
   thread_local std::vector<double> sx, sw;
   sx.clear(), sw.clear();
@@ -94,13 +94,14 @@ size_t ScalarTable(const DistinctValues& d, const PalettizeConfig& cfg, uint64_t
   std::vector<double> ones;  // counts left empty are all 1 (DistinctValues); rare: no weight > 0
   if (!weighted && d.counts.empty()) ones.assign(d.values.size(), 1.0);
   const std::vector<double>& w = weighted ? d.weights : d.counts.empty() ? ones : d.counts;
-  const bool all_positive = std::all_of(w.begin(), w.end(), [](double x) { return x > 0; });
+  // Counts (whole numbers from 1 to n) are positive and in the safe range: no pass over them.
+  const bool all_positive = !weighted || std::all_of(w.begin(), w.end(), [](double x) { return x > 0; });
   thread_local std::vector<double> xs, ws;
   xs.clear(), ws.clear();
   if (!all_positive)
     for (size_t v = 0; v < w.size(); ++v)
       if (w[v] > 0) xs.push_back(d.values[v]), ws.push_back(w[v]);
-  Clustering1D c = all_positive ? SafeKMeans1D(d.values.data(), w.data(), d.values.size(), K)
+  Clustering1D c = all_positive ? SafeKMeans1D(d.values.data(), w.data(), d.values.size(), K, !weighted)
                                 : SafeKMeans1D(xs.data(), ws.data(), xs.size(), K);
   std::copy(c.centroids.begin(), c.centroids.end(), table);
   return c.centroids.size();

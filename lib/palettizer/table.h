@@ -31,8 +31,9 @@ void UniformTable(double lo, double hi, uint64_t K, double* table);
 // The optimal k-means centroids of ascending `xs` with positive weights `ws`. Values or weights
 // outside FarExponent's safe range are first scaled by powers of two (the optimum scales with
 // them) and the centroids scaled back; values that become equal in the scaled frame (they differ
-// by less than 2^-1074 of the largest) merge, as equal values do.
-Clustering1D SafeKMeans1D(const double* xs, const double* ws, size_t n, uint64_t K);
+// by less than 2^-1074 of the largest) merge, as equal values do. `counts`: `ws` are element
+// counts, known positive and in the safe range, so they are not searched for their largest.
+Clustering1D SafeKMeans1D(const double* xs, const double* ws, size_t n, uint64_t K, bool counts = false);
 
 // Fills a scalar table from a group's distinct values (ascending, with weights): the optimal
 // k-means centroids, evenly spaced entries, or the values themselves. Returns the entries used.
