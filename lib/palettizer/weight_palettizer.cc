@@ -155,6 +155,8 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
     } else {
       // With sensitivities, a vector weighs the sum of its elements' (coremltools' SKM rule).
       std::vector<double> pts, vector_weights;
+      pts.reserve(L.outer * G * L.inner);
+      if (weighted) vector_weights.reserve(L.outer * G * L.inner / D);
       for (uint64_t o = 0; o < L.outer; ++o)
         for (uint64_t c = t * G; c < (t + 1) * G; c += D)
           for (uint64_t i = 0; i < L.inner; ++i) {
