@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "palettizer/distinct.h"
+#include "palettizer/radix_scatter.h"
 #include "util/huge_pages.h"
 
 namespace palettize {
@@ -26,22 +27,20 @@ double Value(uint64_t k) {
   return x;
 }
 
-uint64_t Load(const unsigned char* base, size_t j) {
-  uint64_t k;
-  std::memcpy(&k, base + 8 * j, 8);
-  return k;
-}
-void Store(unsigned char* base, size_t j, uint64_t k) { std::memcpy(base + 8 * j, &k, 8); }
+using Scatter = RadixScatter<uint64_t, 11>;
+uint64_t Load(const unsigned char* base, size_t j) { return Scatter::Load(base, j); }
+void Store(unsigned char* base, size_t j, uint64_t k) { Scatter::Store(base, j, k); }
 
-// Sorts the n keys in `keys` by 11-bit digits (six passes, the last of 9 bits), least
-// significant first, with every digit's histogram counted in one read. A digit all keys share
-// (the top bits of values of one sign and a few exponents) moves nothing and is skipped. The
-// second array is allocated only for the first pass that moves keys, uninitialized (read and
-// written in order: not on huge pages). Returns where the sorted keys are: `keys` or `scratch`.
+// Sorts the n keys in `keys` by 11-bit digits (six passes, the last of 9 bits, each through
+// RadixScatter's cache lines), least significant first, with every digit's histogram counted in one read. A
+// digit all keys share (the top bits of values of one sign and a few exponents) moves nothing and is skipped.
+// The second array is allocated only for the first pass that moves keys, uninitialized (read and written in
+// order: not on huge pages). Returns where the sorted keys are: `keys` or `scratch`.
 const unsigned char* RadixSortKeys(unsigned char* keys, size_t n, std::unique_ptr<uint64_t[]>& scratch) {
   constexpr int kBits = 11, kPasses = 6;
-  constexpr uint64_t kBuckets = uint64_t(1) << kBits;
+  constexpr uint64_t kBuckets = Scatter::kBuckets;
   std::vector<size_t> count(kPasses * kBuckets, 0);
+  Scatter scatter;
   for (size_t j = 0; j < n; ++j) {
     const uint64_t k = Load(keys, j);
     for (int p = 0; p < kPasses; ++p) ++count[p * kBuckets + ((k >> (p * kBits)) & (kBuckets - 1))];
@@ -55,11 +54,7 @@ const unsigned char* RadixSortKeys(unsigned char* keys, size_t n, std::unique_pt
       scratch = NewHugeArray<uint64_t>(n, false), to = reinterpret_cast<unsigned char*>(scratch.get());
     size_t sum = 0;
     for (uint64_t b = 0; b < kBuckets; ++b) sum += c[b], c[b] = sum - c[b];
-    const int shift = p * kBits;
-    for (size_t j = 0; j < n; ++j) {
-      const uint64_t k = Load(from, j);
-      Store(to, c[(k >> shift) & (kBuckets - 1)]++, k);
-    }
+    scatter.Pass(from, to, n, p * kBits, c);
     std::swap(from, to);
   }
   return from;

@@ -3,15 +3,11 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "palettizer/distinct.h"
+#include "palettizer/radix_scatter.h"
 #include "util/huge_pages.h"
 
 namespace palettize {
@@ -36,69 +32,11 @@ float Value(uint32_t k) {
 // keys, the first half and the second), read and written with memcpy; the values are decoded
 // into the same bytes. Memory touched for the first time costs more than anything else here (the
 // kernel zeroes each page, 40% of a float32 package's CPU when the sort had arrays of its own).
-uint32_t Load(const unsigned char* base, size_t j) {
-  uint32_t k;
-  std::memcpy(&k, base + 4 * j, 4);
-  return k;
-}
-void Store(unsigned char* base, size_t j, uint32_t k) { std::memcpy(base + 4 * j, &k, 4); }
-
+using Scatter = RadixScatter<uint32_t, 11>;
 constexpr int kBits = 11;
-constexpr uint32_t kBuckets = 1u << kBits;
-constexpr size_t kLineKeys = 16;  // 64 bytes
-
-// Writes one full 64-byte line of keys to 64-byte aligned `dst`, past the caches where the
-// processor can (the next pass reads the keys in order, from memory anyway).
-void StreamLine(unsigned char* dst, const uint32_t* line) {
-#if defined(__SSE2__)
-  const __m128i* src = reinterpret_cast<const __m128i*>(line);
-  __m128i* out = reinterpret_cast<__m128i*>(dst);
-  for (int q = 0; q < 4; ++q) _mm_stream_si128(out + q, _mm_load_si128(src + q));
-#else
-  std::memcpy(dst, line, 64);
-#endif
-}
-
-// One pass of the radix sort: keys [0, n) of `from` to `to`, stably, by the digit at `shift`;
-// `start` holds each bucket's first slot. Each bucket gathers its keys in a 64-byte line of its
-// own in `lines` (kBuckets lines, 64-byte aligned: they stay in cache), placed as the line of `to`
-// they go to, and writes a line out once it is full: whole aligned lines, so that the store does
-// not read the line first, and one store per 16 keys into each of the 2,048 streams.
-void Scatter(const unsigned char* from, unsigned char* to, size_t n, int shift, const size_t* start,
-             uint32_t* lines, uint32_t* fill, ptrdiff_t* line_at) {
-  for (uint32_t b = 0; b < kBuckets; ++b) {
-    const size_t misaligned = (reinterpret_cast<uintptr_t>(to + 4 * start[b]) % 64) / 4;
-    fill[b] = uint32_t(misaligned);
-    // The slot of the line's first key; slots before start[b] belong to the bucket before (or lie
-    // before `to`).
-    line_at[b] = ptrdiff_t(start[b]) - ptrdiff_t(misaligned);
-  }
-  for (size_t j = 0; j < n; ++j) {
-    const uint32_t k = Load(from, j);
-    const uint32_t b = (k >> shift) & (kBuckets - 1);
-    uint32_t* line = lines + b * kLineKeys;
-    line[fill[b]++] = k;
-    if (fill[b] == kLineKeys) {
-      const ptrdiff_t at = line_at[b], begin = ptrdiff_t(start[b]);
-      if (at >= begin) {
-        StreamLine(to + 4 * at, line);
-      } else {
-        std::memcpy(to + 4 * begin, line + (begin - at), 4 * (kLineKeys - size_t(begin - at)));
-      }
-      line_at[b] = at + ptrdiff_t(kLineKeys);
-      fill[b] = 0;
-    }
-  }
-  for (uint32_t b = 0; b < kBuckets; ++b) {
-    const ptrdiff_t at = line_at[b], begin = ptrdiff_t(start[b]);
-    const size_t first = at >= begin ? 0 : size_t(begin - at);
-    if (fill[b] > first)
-      std::memcpy(to + 4 * (at + ptrdiff_t(first)), lines + b * kLineKeys + first, 4 * (fill[b] - first));
-  }
-#if defined(__SSE2__)
-  _mm_sfence();
-#endif
-}
+constexpr uint32_t kBuckets = uint32_t(Scatter::kBuckets);
+uint32_t Load(const unsigned char* base, size_t j) { return Scatter::Load(base, j); }
+void Store(unsigned char* base, size_t j, uint32_t k) { Scatter::Store(base, j, k); }
 
 // Sorts the order keys of a group's n elements, 11 bits a pass (three passes: a few reads of
 // memory instead of log n, 5x faster than std::sort on 32M values), leaving them in the second
@@ -109,11 +47,7 @@ bool SortKeys(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, 
               unsigned char* bytes) {
   constexpr int kPasses = 3;
   std::vector<size_t> count(kPasses * kBuckets, 0);
-  // Each bucket's line of keys, its fill and where it goes (see Scatter): 152 KiB.
-  std::vector<uint32_t> line_bytes(kBuckets * kLineKeys + kLineKeys), fill(kBuckets);
-  std::vector<ptrdiff_t> line_at(kBuckets);
-  uint32_t* const lines =
-      line_bytes.data() + (-(reinterpret_cast<uintptr_t>(line_bytes.data()) / 4) % kLineKeys);
+  Scatter scatter;
   const uint64_t run = (c1 - c0) * L.inner;
   unsigned char* from = bytes;
   unsigned char* to = bytes + 4 * n;
@@ -136,7 +70,7 @@ bool SortKeys(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, 
     if (std::find(c, c + kBuckets, n) != c + kBuckets) continue;
     size_t sum = 0;
     for (uint32_t b = 0; b < kBuckets; ++b) sum += c[b], c[b] = sum - c[b];
-    Scatter(from, to, n, pass * kBits, c, lines, fill.data(), line_at.data());
+    scatter.Pass(from, to, n, pass * kBits, c);
     std::swap(from, to);
   }
   if (from == bytes) std::memcpy(bytes + 4 * n, bytes, 4 * n);
