@@ -18,6 +18,21 @@
 
 using namespace palettize;
 
+namespace {
+
+// The reference: the elements sorted by std::sort, equal values (-0 and +0 too) merged, counted.
+void SortAndMerge(std::vector<float> w, std::vector<double>* values, std::vector<double>* counts) {
+  std::sort(w.begin(), w.end());
+  for (float x : w) {
+    if (!values->empty() && values->back() == double(x))
+      counts->back() += 1;
+    else
+      values->push_back(x), counts->push_back(1);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("fp32 distinct values past 2^20 elements: radix sort and run lookup match sort and search",
           "[distinct]") {
   std::mt19937_64 rng(5);
@@ -39,15 +54,8 @@ TEST_CASE("fp32 distinct values past 2^20 elements: radix sort and run lookup ma
   DistinctValues d;
   REQUIRE(DistinctFloat(w.data(), L, 0, rows, buf, &d));
 
-  std::vector<float> sorted(w);
-  std::sort(sorted.begin(), sorted.end());
   std::vector<double> values, counts;
-  for (float x : sorted) {
-    if (!values.empty() && values.back() == double(x))
-      counts.back() += 1;
-    else
-      values.push_back(x), counts.push_back(1);
-  }
+  SortAndMerge(w, &values, &counts);
   REQUIRE(d.values == values);  // == on doubles: -0 and +0 are one value either way
   REQUIRE(d.counts == counts);
 
@@ -84,14 +92,8 @@ TEST_CASE("fp32 radix sort: odd sizes and every alignment of the buckets' lines"
     std::vector<float> buf;
     DistinctValues d;
     REQUIRE(DistinctFloat(w.data(), ChannelLayout(shape, 0), 0, n, buf, &d));
-    std::sort(w.begin(), w.end());
     std::vector<double> values, counts;
-    for (float x : w) {
-      if (!values.empty() && values.back() == double(x))
-        counts.back() += 1;
-      else
-        values.push_back(x), counts.push_back(1);
-    }
+    SortAndMerge(w, &values, &counts);
     INFO("n = " << n);
     REQUIRE(d.values == values);
     REQUIRE(d.counts == counts);
