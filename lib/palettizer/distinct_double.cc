@@ -27,7 +27,8 @@ double Value(uint64_t k) {
   return x;
 }
 
-using Scatter = RadixScatter<uint64_t, 11>;
+constexpr int kBits = 11;
+using Scatter = RadixScatter<uint64_t, kBits>;
 uint64_t Load(const unsigned char* base, size_t j) { return Scatter::Load(base, j); }
 void Store(unsigned char* base, size_t j, uint64_t k) { Scatter::Store(base, j, k); }
 
@@ -37,7 +38,7 @@ void Store(unsigned char* base, size_t j, uint64_t k) { Scatter::Store(base, j, 
 // The second array is allocated only for the first pass that moves keys, uninitialized (read and written in
 // order: not on huge pages). Returns where the sorted keys are: `keys` or `scratch`.
 const unsigned char* RadixSortKeys(unsigned char* keys, size_t n, std::unique_ptr<uint64_t[]>& scratch) {
-  constexpr int kBits = 11, kPasses = 6;
+  constexpr int kPasses = 6;
   constexpr uint64_t kBuckets = Scatter::kBuckets;
   std::vector<size_t> count(kPasses * kBuckets, 0);
   Scatter scatter;

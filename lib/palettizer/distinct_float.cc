@@ -32,8 +32,8 @@ float Value(uint32_t k) {
 // keys, the first half and the second), read and written with memcpy; the values are decoded
 // into the same bytes. Memory touched for the first time costs more than anything else here (the
 // kernel zeroes each page, 40% of a float32 package's CPU when the sort had arrays of its own).
-using Scatter = RadixScatter<uint32_t, 11>;
 constexpr int kBits = 11;
+using Scatter = RadixScatter<uint32_t, kBits>;
 constexpr uint32_t kBuckets = uint32_t(Scatter::kBuckets);
 uint32_t Load(const unsigned char* base, size_t j) { return Scatter::Load(base, j); }
 void Store(unsigned char* base, size_t j, uint32_t k) { Scatter::Store(base, j, k); }
