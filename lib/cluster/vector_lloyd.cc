@@ -54,6 +54,16 @@ PALETTIZE_INLINE F4 Load4(const float* p) {
   return v;
 }
 PALETTIZE_INLINE F4 Splat(float x) { return F4{} + x; }
+// The least of the eight lanes, in every lane (exact: only comparisons).
+template <typename V>
+PALETTIZE_INLINE V MinLanes(V v) {
+  V t = __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+  v = Select(t < v, t, v);
+  t = __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+  v = Select(t < v, t, v);
+  t = __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+  return Select(t < v, t, v);
+}
 
 template <size_t D>
 PALETTIZE_INLINE void NearestTwoT(const float* x, const float* ct, size_t kp, size_t dim, uint32_t* best,
@@ -72,15 +82,15 @@ PALETTIZE_INLINE void NearestTwoT(const float* x, const float* ct, size_t kp, si
     id = Select(lt, index, id);
     m1 = Select(lt, d, m1);
   }
-  size_t b = 0;
-  for (size_t j = 1; j < kLanes; ++j)
-    if (m1[j] < m1[b] || (m1[j] == m1[b] && id[j] < id[b])) b = j;
-  float second = m2[b];
-  for (size_t j = 0; j < kLanes; ++j)
-    if (j != b) second = std::min(second, float(m1[j]));
-  *best = uint32_t(id[b]);
-  *best_d2 = m1[b];
-  *second_d2 = second;
+  // The lanes merged without a branch: the least distance, the lowest index among the lanes that
+  // hold it, and the least of every other lane's nearest and that lane's second nearest.
+  const F4 b1 = MinLanes(m1);
+  const I4 at_best = m1 == b1;
+  const I4 b_id = MinLanes(Select(at_best, id, I4{} + std::numeric_limits<int32_t>::max()));
+  const F4 b2 = MinLanes(Select(at_best & (id == b_id), m2, m1));
+  *best = uint32_t(b_id[0]);
+  *best_d2 = b1[0];
+  *second_d2 = b2[0];
 }
 
 template <size_t D>
