@@ -19,23 +19,40 @@ uint32_t CellKey(double x) {
 }  // namespace
 
 bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoints* cells) {
-  size_t cap = 16;
-  while (cap < 2 * max_cells + 2) cap *= 2;
+  // The table starts small and doubles at half full, so that it stays in cache: sized for
+  // max_cells at once (a quarter of the points), its lookups missed the cache at every point.
+  size_t cap = 1024;
   std::vector<uint64_t> keys(cap);
   std::vector<uint32_t> slot(cap, UINT32_MAX);
   cells->count = 0;
   cells->dim = 2;
   cells->coords.clear();
   cells->weights.clear();
+  auto home = [&](uint64_t key) {  // Fibonacci hashing: the top bits of key x 2^64/phi
+    return size_t((key * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+  };
   for (size_t i = 0; i < n; ++i) {
     const double* p = points + 2 * i;
     if (!std::isfinite(p[0]) || !std::isfinite(p[1])) return false;
     const uint64_t key = uint64_t(CellKey(p[0])) << 32 | CellKey(p[1]);
-    // Fibonacci hashing: the top bits of key x 2^64/phi.
-    size_t s = size_t((key * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+    size_t s = home(key);
     while (slot[s] != UINT32_MAX && keys[s] != key) s = (s + 1) & (cap - 1);
     if (slot[s] == UINT32_MAX) {
       if (cells->count == max_cells) return false;
+      if (2 * (cells->count + 1) > cap) {
+        std::vector<uint64_t> old_keys(2 * cap);
+        std::vector<uint32_t> old_slot(2 * cap, UINT32_MAX);
+        old_keys.swap(keys), old_slot.swap(slot);
+        cap *= 2;
+        for (size_t j = 0; j < old_slot.size(); ++j) {
+          if (old_slot[j] == UINT32_MAX) continue;
+          size_t t = home(old_keys[j]);
+          while (slot[t] != UINT32_MAX) t = (t + 1) & (cap - 1);
+          slot[t] = old_slot[j], keys[t] = old_keys[j];
+        }
+        s = home(key);
+        while (slot[s] != UINT32_MAX) s = (s + 1) & (cap - 1);
+      }
       slot[s] = uint32_t(cells->count++);
       keys[s] = key;
       cells->coords.push_back(0.0);
