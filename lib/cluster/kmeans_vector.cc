@@ -171,11 +171,7 @@ VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t
       std::stable_sort(order.begin(), order.end(),
                        [&](size_t a, size_t b) { return runs[a].weighted_sse < runs[b].weighted_sse; });
       order.resize(std::min(order.size(), kFinalists));
-      WeightedPoints all;
-      all.count = n;
-      all.dim = dim;
-      all.coords.assign(points, points + n * dim);
-      all.weights.assign(n, 1.0);
+      const PointsView all{points, nullptr, n, dim};
       std::vector<std::vector<double>> finalists;
       finalists.reserve(order.size());
       for (size_t r : order) finalists.push_back(std::move(runs[r].centroids));

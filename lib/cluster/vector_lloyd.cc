@@ -193,8 +193,8 @@ TrialFn TrialFor(size_t dim) {
 
 }  // namespace
 
-VectorLloyd::VectorLloyd(const WeightedPoints& pts, size_t k)
-    : pts_(pts), k_(k), fcoords_(pts.coords.begin(), pts.coords.end()) {}
+VectorLloyd::VectorLloyd(const PointsView& pts, size_t k)
+    : pts_(pts), k_(k), fcoords_(pts.coords, pts.coords + pts.count * pts.dim) {}
 
 std::vector<double> VectorLloyd::Seed(uint64_t seed, size_t trials) const {
   const size_t n = pts_.count, dim = pts_.dim;
@@ -208,7 +208,7 @@ std::vector<double> VectorLloyd::Seed(uint64_t seed, size_t trials) const {
   std::vector<float> soa(dim * n4, std::numeric_limits<float>::max()), wf(n4, 0.0f);
   for (size_t i = 0; i < n; ++i) {
     for (size_t t = 0; t < dim; ++t) soa[t * n4 + i] = fcoords_[i * dim + t];
-    wf[i] = float(pts_.weights[i]);
+    wf[i] = float(pts_.weight(i));
   }
   std::vector<float> closest(n4, 0.0f), trial(n4), best_trial(n4);
 
@@ -317,7 +317,7 @@ LloydRun VectorLloyd::Iterate(std::vector<double> centroids, int max_iterations,
       }
   };
   auto add = [&](size_t i, uint32_t c, double sign) {
-    const double w = sign * pts_.weights[i];
+    const double w = sign * pts_.weight(i);
     const double* p = pts_.Point(i);
     for (size_t t = 0; t < dim; ++t) sums[c * dim + t] += w * p[t];
     mass[c] += w;
@@ -330,7 +330,7 @@ LloydRun VectorLloyd::Iterate(std::vector<double> centroids, int max_iterations,
     const double* p = pts_.Point(i);
     double q = 0;
     for (size_t t = 0; t < dim; ++t) q += p[t] * p[t];
-    signal += pts_.weights[i] * q;
+    signal += pts_.weight(i) * q;
     uint32_t best;
     float b1, b2;
     nearest_two(&fcoords_[i * dim], ct.data(), kp, dim, &best, &b1, &b2);
@@ -451,7 +451,7 @@ LloydRun VectorLloyd::Iterate(std::vector<double> centroids, int max_iterations,
   std::fill(sums.begin(), sums.end(), 0.0);
   std::fill(mass.begin(), mass.end(), 0.0);
   for (size_t i = 0; i < n; ++i) {
-    const double w = pts_.weights[i];
+    const double w = pts_.weight(i);
     for (size_t t = 0; t < dim; ++t) sums[a[i] * dim + t] += w * pts_.Point(i)[t];
     mass[a[i]] += w;
   }
@@ -460,7 +460,7 @@ LloydRun VectorLloyd::Iterate(std::vector<double> centroids, int max_iterations,
       for (size_t t = 0; t < dim; ++t) run.centroids[c * dim + t] = sums[c * dim + t] / mass[c];
   run.weighted_sse = 0;
   for (size_t i = 0; i < n; ++i)
-    run.weighted_sse += pts_.weights[i] * Distance2(pts_.Point(i), &run.centroids[a[i] * dim], dim);
+    run.weighted_sse += pts_.weight(i) * Distance2(pts_.Point(i), &run.centroids[a[i] * dim], dim);
   return run;
 }
 

@@ -13,12 +13,23 @@
 
 namespace palettize {
 
+// Points as VectorLloyd reads them, held elsewhere: count x dim coordinates and their weights
+// (nullptr: every weight 1, as for a weight's own vectors).
+struct PointsView {
+  const double* coords = nullptr;
+  const double* weights = nullptr;
+  size_t count = 0, dim = 0;
+  const double* Point(size_t i) const { return coords + i * dim; }
+  double weight(size_t i) const { return weights ? weights[i] : 1.0; }
+};
+
 // Distinct points with their weights (counts, or summed sensitivities), all weights > 0.
 struct WeightedPoints {
   size_t count = 0, dim = 0;
   std::vector<double> coords;  // count x dim
   std::vector<double> weights;
   const double* Point(size_t i) const { return &coords[i * dim]; }
+  PointsView View() const { return {coords.data(), weights.data(), count, dim}; }
 };
 
 // Splitmix64 with a 53-bit double: our own, because <random> distributions differ between
@@ -47,8 +58,9 @@ struct LloydRun {
 
 class VectorLloyd {
  public:
-  // k <= pts.count (so that no cluster needs to stay empty).
-  VectorLloyd(const WeightedPoints& pts, size_t k);
+  // k <= pts.count (so that no cluster needs to stay empty). The points must outlive this.
+  VectorLloyd(const PointsView& pts, size_t k);
+  VectorLloyd(const WeightedPoints& pts, size_t k) : VectorLloyd(pts.View(), k) {}
 
   // Greedy k-means++: each step draws `trials` candidates (with probability proportional to
   // weight x squared distance to the chosen ones) and keeps the one leaving the least potential;
@@ -65,7 +77,7 @@ class VectorLloyd {
   LloydRun IterateBest(std::vector<std::vector<double>> starts, int max_iterations, double tol) const;
 
  private:
-  const WeightedPoints& pts_;
+  PointsView pts_;
   size_t k_;
   std::vector<float> fcoords_;  // count x dim, the float copy distances are computed on
 };
