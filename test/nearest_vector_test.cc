@@ -53,3 +53,33 @@ TEST_CASE("nearest vector equals the exhaustive search", "[nearest_vector]") {
     }
   }
 }
+
+TEST_CASE("nearest vector: a batch of queries equals one query at a time", "[nearest_vector]") {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal(0, 1);
+  for (size_t dim : {2, 3, 4, 8}) {
+    for (size_t k : {1, 2, 5, 7, 16, 17, 64, 256}) {
+      std::vector<double> entries(k * dim);
+      for (auto& e : entries) e = std::round(normal(rng) * 4) / 4;    // coarse: many equal errors
+      if (k > 6) std::copy_n(&entries[dim], dim, &entries[6 * dim]);  // a duplicate in another lane
+      const NearestVector nearest(entries.data(), k, dim);
+      const size_t m = 3000;
+      std::vector<double> xs(m * dim);
+      for (size_t q = 0; q < m; ++q) {
+        for (size_t t = 0; t < dim; ++t)
+          xs[q * dim + t] = q % 3 == 0 ? std::round(normal(rng) * 4) / 4 : normal(rng) * 1.5;
+        // Midway between two entries (a tie of errors across lanes), or on an entry.
+        if (q % 5 == 0 && k > 1)
+          for (size_t t = 0; t < dim; ++t) xs[q * dim + t] = (entries[t] + entries[(k - 1) * dim + t]) / 2;
+        if (q % 7 == 0) std::copy_n(&entries[(q % k) * dim], dim, &xs[q * dim]);
+      }
+      std::vector<uint32_t> got(m, UINT32_MAX);
+      nearest.Many(xs.data(), m, got.data());
+      for (size_t q = 0; q < m; ++q) {
+        double want_err;
+        INFO("dim=" << dim << " k=" << k << " q=" << q);
+        REQUIRE(got[q] == Exhaustive(entries, dim, &xs[q * dim], &want_err));
+      }
+    }
+  }
+}

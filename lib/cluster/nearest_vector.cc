@@ -6,7 +6,81 @@
 #include <limits>
 #include <numeric>
 
+// 32-byte vector types in functions built for the baseline target draw GCC's ABI note; the kernel
+// below is inlined into both of its copies, so no ABI is crossed.
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
+#define PALETTIZE_AVX2 1
+#else
+#define PALETTIZE_AVX2 0
+#endif
+
 namespace palettize {
+
+namespace {
+
+typedef double D4 __attribute__((vector_size(32)));
+typedef int64_t L4 __attribute__((vector_size(32)));
+
+// Brute force over `columns` (t * kp + j, kp a multiple of 4) for m queries: lane l tries entries
+// l, l + 4, ... and keeps the earliest of the least error (strict <); then the least error of the
+// lanes, the lowest index on ties. The errors are Brute's, bit for bit: the same operations in the
+// same order per entry, no FMA on either target.
+template <size_t kDim>
+inline __attribute__((always_inline)) void ManyT(const double* columns, size_t kp, size_t any_dim,
+                                                 const double* xs, size_t m, uint32_t* out) {
+  const size_t dim = kDim ? kDim : any_dim;
+  for (size_t q = 0; q < m; ++q) {
+    const double* x = xs + q * dim;
+    D4 best = D4{} + 0.0;
+    L4 id = {0, 1, 2, 3}, index = {0, 1, 2, 3};
+    for (size_t j = 0; j < kp; j += 4) {
+      D4 e = D4{} + 0.0;
+      for (size_t t = 0; t < dim; ++t) {
+        D4 c;
+        std::memcpy(&c, &columns[t * kp + j], sizeof c);
+        const D4 d = (D4{} + x[t]) - c;
+        e += d * d;
+      }
+      if (j == 0) {
+        best = e;
+        continue;
+      }
+      index += 4;
+      const L4 lt = e < best;
+      best = D4((L4(e) & lt) | (L4(best) & ~lt));
+      id = (index & lt) | (id & ~lt);
+    }
+    // The lanes merged without a branch: the least error, then the lowest index holding it.
+    D4 low = best;
+    D4 t = __builtin_shufflevector(low, low, 2, 3, 0, 1);
+    low = D4((L4(t) & (t < low)) | (L4(low) & ~(t < low)));
+    t = __builtin_shufflevector(low, low, 1, 0, 3, 2);
+    low = D4((L4(t) & (t < low)) | (L4(low) & ~(t < low)));
+    L4 ids = (id & (best == low)) | ((L4{} + INT64_MAX) & ~(best == low));
+    L4 u = __builtin_shufflevector(ids, ids, 2, 3, 0, 1);
+    ids = (u & (u < ids)) | (ids & ~(u < ids));
+    u = __builtin_shufflevector(ids, ids, 1, 0, 3, 2);
+    ids = (u & (u < ids)) | (ids & ~(u < ids));
+    out[q] = uint32_t(ids[0]);
+  }
+}
+
+void ManyBase(const double* columns, size_t kp, size_t dim, const double* xs, size_t m, uint32_t* out) {
+  if (dim == 2) return ManyT<2>(columns, kp, dim, xs, m, out);
+  ManyT<0>(columns, kp, dim, xs, m, out);
+}
+#if PALETTIZE_AVX2
+__attribute__((target("avx2"))) void ManyAvx2(const double* columns, size_t kp, size_t dim, const double* xs,
+                                              size_t m, uint32_t* out) {
+  if (dim == 2) return ManyT<2>(columns, kp, dim, xs, m, out);
+  ManyT<0>(columns, kp, dim, xs, m, out);
+}
+#endif
+
+}  // namespace
 
 NearestVector::NearestVector(const double* entries, size_t k, size_t dim) : k_(k), dim_(dim) {
   index_.resize(k);
@@ -16,7 +90,7 @@ NearestVector::NearestVector(const double* entries, size_t k, size_t dim) : k_(k
   rows_.resize(k * dim);
   for (size_t j = 0; j < k; ++j) std::copy_n(entries + size_t(index_[j]) * dim, dim, &rows_[j * dim]);
   if (k <= kBruteMax) {
-    kp_ = (k + 1) / 2 * 2;
+    kp_ = (k + 3) / 4 * 4;
     columns_.resize(kp_ * dim);
     for (size_t j = 0; j < kp_; ++j)
       for (size_t t = 0; t < dim; ++t) columns_[t * kp_ + j] = entries[(j < k ? j : 0) * dim + t];
@@ -27,6 +101,18 @@ uint32_t NearestVector::operator()(const double* x, double* error) const {
   if (!columns_.empty() && std::all_of(x, x + dim_, [](double v) { return std::isfinite(v); }))
     return Brute(x, error);
   return Search(x, error);
+}
+
+void NearestVector::Many(const double* xs, size_t m, uint32_t* out) const {
+  if (columns_.empty()) {
+    for (size_t q = 0; q < m; ++q) out[q] = Search(xs + q * dim_, nullptr);
+    return;
+  }
+#if PALETTIZE_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return ManyAvx2(columns_.data(), kp_, dim_, xs, m, out);
+#endif
+  ManyBase(columns_.data(), kp_, dim_, xs, m, out);
 }
 
 uint32_t NearestVector::Brute(const double* x, double* error) const {

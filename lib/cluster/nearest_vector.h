@@ -23,6 +23,10 @@ class NearestVector {
   // The index of the entry nearest to x (dim values); *error (if given) its squared distance.
   uint32_t operator()(const double* x, double* error = nullptr) const;
 
+  // out[q] = (*this)(xs + q * dim) for m queries, every coordinate finite; small tables four
+  // entries at a time where the processor has AVX2 (the same errors and ties as above).
+  void Many(const double* xs, size_t m, uint32_t* out) const;
+
  private:
   size_t k_, dim_;
   static constexpr size_t kBruteMax = 64;
@@ -33,7 +37,7 @@ class NearestVector {
   size_t kp_ = 0;
   std::vector<double> rows_;     // entries in sorted order
   std::vector<uint32_t> index_;  // their original indices
-  // Small tables: entries transposed (t * kp_ + j, kp_ = k rounded up to 2), in index order; the
+  // Small tables: entries transposed (t * kp_ + j, kp_ = k rounded up to 4), in index order; the
   // padding repeats entry 0 (so it ties with it and loses the tie: its index is >= k).
   std::vector<double> columns_;
 };

@@ -30,13 +30,15 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
   const ChannelLayout L(shape, axis);
   const uint64_t G = plan.group_size;
   const uint64_t tables = L.channels / G;
+  bool finite = true;
   double largest = 0;
   for (double v : values) {
-    if (!std::isfinite(v)) {
-      *reason = "holds NaN or Inf values";
-      return false;
-    }
+    finite &= std::isfinite(v);
     largest = std::max(largest, std::fabs(v));
+  }
+  if (!finite) {
+    *reason = "holds NaN or Inf values";
+    return false;
   }
   // Errors are compared and summed on values times 2^-E (pow2.h): 1 for every float16/float32
   // weight; float64 ones beyond 2^256 or below 2^-256 come to ~1, so squares neither overflow
@@ -214,9 +216,16 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
     for (uint64_t j = 0; D > 1 && !cfg.enable_per_channel_scale && j < K * D; ++j)
       decoded_entries.push_back(down(ent[j]));
     const NearestVector nearest(decoded_entries.empty() ? ent : decoded_entries.data(), K, D);
-    std::vector<double> query(D);
+    // Those searches a run of inner vectors at a time (the values are finite: checked above).
+    std::vector<double> queries(decoded_entries.empty() ? 0 : L.inner * D);
+    std::vector<uint32_t> chosen(decoded_entries.empty() ? 0 : L.inner);
     for (uint64_t o = 0; o < L.outer; ++o)
-      for (uint64_t c = t * G; c < (t + 1) * G; c += D)
+      for (uint64_t c = t * G; c < (t + 1) * G; c += D) {
+        if (!decoded_entries.empty()) {
+          for (uint64_t i = 0; i < L.inner; ++i)
+            for (uint64_t d = 0; d < D; ++d) queries[i * D + d] = down(values[L.Offset(o, c + d, i)]);
+          nearest.Many(queries.data(), L.inner, chosen.data());
+        }
         for (uint64_t i = 0; i < L.inner; ++i) {
           uint32_t best = 0;
           double best_err = std::numeric_limits<double>::infinity();
@@ -233,8 +242,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
             size_t pos = size_t(std::lower_bound(sorted.begin(), sorted.end(), x) - sorted.begin());
             for (size_t q = pos > 1 ? pos - 2 : 0; q < std::min<size_t>(K, pos + 2); ++q) consider(order[q]);
           } else if (!decoded_entries.empty()) {
-            for (uint64_t d = 0; d < D; ++d) query[d] = down(values[L.Offset(o, c + d, i)]);
-            best = nearest(query.data());
+            best = chosen[i];
           } else {
             for (uint32_t j = 0; j < K; ++j) consider(j);
           }
@@ -253,6 +261,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
             signal += x * x;
           }
         }
+      }
   }
   if (!SetTotals(sse, signal, max_err, wsse, E, weighted ? sensitivity->exponent : 0, largest, &p, reason))
     return false;
