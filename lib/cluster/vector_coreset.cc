@@ -1,5 +1,6 @@
 #include "cluster/vector_coreset.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -18,7 +19,19 @@ uint32_t CellKey(double x) {
 
 }  // namespace
 
-bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoints* cells) {
+void CellRange(uint32_t half, float* lo, float* hi) {
+  const uint32_t first = half << (23 - kCoresetMantissaBits);
+  const uint32_t last = first | ((uint32_t(1) << (23 - kCoresetMantissaBits)) - 1);
+  float a, b;
+  std::memcpy(&a, &first, sizeof a);
+  std::memcpy(&b, &last, sizeof b);
+  // Sign and magnitude: for negative keys the last pattern is the most negative value.
+  *lo = std::min(a, b);
+  *hi = std::max(a, b);
+}
+
+bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoints* cells,
+                  CoresetIndex* index) {
   // The table starts small and doubles at half full, so that it stays in cache: sized for
   // max_cells at once (a quarter of the points), its lookups missed the cache at every point.
   size_t cap = 1024;
@@ -28,6 +41,7 @@ bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoin
   cells->dim = 2;
   cells->coords.clear();
   cells->weights.clear();
+  if (index) index->cell_of.resize(n);
   auto home = [&](uint64_t key) {  // Fibonacci hashing: the top bits of key x 2^64/phi
     return size_t((key * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
   };
@@ -60,9 +74,17 @@ bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoin
       cells->weights.push_back(0.0);
     }
     const size_t c = slot[s];
+    if (index) index->cell_of[i] = uint32_t(c);
     cells->coords[2 * c] += p[0];
     cells->coords[2 * c + 1] += p[1];
     cells->weights[c] += 1.0;
+  }
+  if (index) {
+    index->sums = cells->coords;
+    index->counts = cells->weights;
+    index->keys.assign(cells->count, 0);
+    for (size_t j = 0; j < cap; ++j)
+      if (slot[j] != UINT32_MAX) index->keys[slot[j]] = keys[j];
   }
   for (size_t c = 0; c < cells->count; ++c) {
     cells->coords[2 * c] /= cells->weights[c];

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "cluster/vector_lloyd.h"
 
@@ -19,9 +21,24 @@ namespace palettize {
 
 constexpr int kCoresetMantissaBits = 3;
 
+// Where the points went (GridCoreset2's optional output): each point's cell, and each cell's key
+// (two 32-bit halves, one per coordinate: CellKey's top float bits), the sums of its points'
+// coordinates (2 a cell, before the division that makes the mean) and its number of points.
+struct CoresetIndex {
+  std::vector<uint32_t> cell_of;
+  std::vector<uint64_t> keys;
+  std::vector<double> sums;
+  std::vector<double> counts;
+};
+
 // The cells of `points` (n x 2), in order of first occurrence, each at the mean of
 // its points (summed in input order) with weight = its count. Returns false, leaving `cells` in an
 // unspecified state, when there would be more than max_cells or a point is not finite.
-bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoints* cells);
+bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoints* cells,
+                  CoresetIndex* index = nullptr);
+
+// The smallest and largest float a coordinate of cell key `half` (one half of a CoresetIndex key)
+// can take: every point of the cell has float(x) in [*lo, *hi].
+void CellRange(uint32_t half, float* lo, float* hi);
 
 }  // namespace palettize

@@ -41,7 +41,7 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // whatever the target's vector width, so the AVX2 copies of the kernels (below, chosen at run
 // time) and the baseline ones (two SSE halves) give the same bits. Neither target has FMA, so
 // nothing is contracted.
-constexpr size_t kLanes = 8;
+constexpr size_t kLanes = kNearestLanes;
 typedef float F4 __attribute__((vector_size(32)));
 typedef int32_t I4 __attribute__((vector_size(32)));
 
@@ -139,7 +139,6 @@ double Distance2(const double* a, const double* b, size_t dim) {
   return s;
 }
 
-using NearestTwoFn = void (*)(const float*, const float*, size_t, size_t, uint32_t*, float*, float*);
 using TrialFn = double (*)(const float*, size_t, size_t, const float*, const float*, const float*, float*);
 
 // The kernels as functions: baseline, and (x86-64) AVX2 copies of the same code.
@@ -170,6 +169,16 @@ bool HasAvx2() {
 }
 #endif
 
+TrialFn TrialFor(size_t dim) {
+#if PALETTIZE_AVX2
+  if (HasAvx2())
+    return dim == 2 ? TrialAvx2<2> : dim == 4 ? TrialAvx2<4> : dim == 8 ? TrialAvx2<8> : TrialAvx2<0>;
+#endif
+  return dim == 2 ? TrialBase<2> : dim == 4 ? TrialBase<4> : dim == 8 ? TrialBase<8> : TrialBase<0>;
+}
+
+}  // namespace
+
 NearestTwoFn NearestTwoFor(size_t dim) {
 #if PALETTIZE_AVX2
   if (HasAvx2())
@@ -183,15 +192,6 @@ NearestTwoFn NearestTwoFor(size_t dim) {
          : dim == 8 ? NearestTwoBase<8>
                     : NearestTwoBase<0>;
 }
-TrialFn TrialFor(size_t dim) {
-#if PALETTIZE_AVX2
-  if (HasAvx2())
-    return dim == 2 ? TrialAvx2<2> : dim == 4 ? TrialAvx2<4> : dim == 8 ? TrialAvx2<8> : TrialAvx2<0>;
-#endif
-  return dim == 2 ? TrialBase<2> : dim == 4 ? TrialBase<4> : dim == 8 ? TrialBase<8> : TrialBase<0>;
-}
-
-}  // namespace
 
 VectorLloyd::VectorLloyd(const PointsView& pts, size_t k)
     : pts_(pts), k_(k), fcoords_(pts.coords, pts.coords + pts.count * pts.dim) {}

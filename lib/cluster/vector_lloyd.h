@@ -56,6 +56,15 @@ struct LloydRun {
   int iterations = 0;
 };
 
+// The nearest and the second nearest of the centroids in `ct` to float point x: ct holds them
+// transposed (ct[t * kp + c]), kp a multiple of kNearestLanes, padded with FLT_MAX. *best is the
+// nearest's index (the earliest on ties); *best_d2 and *second_d2 the two squared distances, in
+// float. The kernel for points of `dim` coordinates, built for AVX2 where the processor has it.
+constexpr size_t kNearestLanes = 8;
+using NearestTwoFn = void (*)(const float* x, const float* ct, size_t kp, size_t dim, uint32_t* best,
+                              float* best_d2, float* second_d2);
+NearestTwoFn NearestTwoFor(size_t dim);
+
 class VectorLloyd {
  public:
   // k <= pts.count (so that no cluster needs to stay empty). The points must outlive this.
