@@ -48,6 +48,13 @@ constexpr size_t kSampleMin = 32768;
 // (worst 0.9982 of it), and polishing the best two as well (worst 0.9962) cost 40% more time.
 constexpr int kCoresetRestartFactor = 2;
 constexpr size_t kFinalists = 1;
+// The restarts on the cells race: each stops once an iteration improves its error by at most
+// kRaceTol of it, and only the kRaceFinalists best go on to the caller's tolerance. Their late
+// iterations (a third to a half of each restart's 15-54) are spent on two runs instead of eight.
+// On the 85M benchmark's 4-bit weights: 4.17 -> 3.46 s, the worst weight still 0.9982 of
+// coremltools' error; 22 of 72 weights' errors rose (at most 0.64%) and 7 fell.
+constexpr double kRaceTol = 1e-3;
+constexpr size_t kRaceFinalists = 2;
 
 uint64_t Mix(uint64_t x) { return SplitMix64(x).Next(); }
 
@@ -125,6 +132,15 @@ std::vector<LloydRun> Restarts(const WeightedPoints& pts, size_t k, int restarts
   return runs;
 }
 
+// The runs' indices, least error first (the lower index on ties).
+std::vector<size_t> BestFirst(const std::vector<LloydRun>& runs) {
+  std::vector<size_t> order(runs.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return runs[a].weighted_sse < runs[b].weighted_sse; });
+  return order;
+}
+
 // The best of `restarts` seeded runs (least error, then lowest restart index), sampled first when
 // the points are many. k < pts.count.
 LloydRun Solve(const WeightedPoints& pts, size_t k, const VectorKMeansOptions& options) {
@@ -165,19 +181,25 @@ VectorClustering VectorKMeans(const double* points, size_t n, size_t dim, size_t
     WeightedPoints cells;
     CoresetIndex index;
     if (GridCoreset2(points, n, n / 4, &cells, &index) && cells.count > k) {
+      const int max_iterations = std::max(0, options.max_iterations);
+      VectorKMeansOptions race = options;
+      race.tol = std::max(options.tol, kRaceTol);
       std::vector<LloydRun> runs =
-          Restarts(cells, k, kCoresetRestartFactor * std::max(1, options.restarts), options);
-      // The finalists: the best on the cells, least error first (then lowest restart index).
-      std::vector<size_t> order(runs.size());
-      std::iota(order.begin(), order.end(), size_t(0));
-      std::stable_sort(order.begin(), order.end(),
-                       [&](size_t a, size_t b) { return runs[a].weighted_sse < runs[b].weighted_sse; });
-      order.resize(std::min(order.size(), kFinalists));
+          Restarts(cells, k, kCoresetRestartFactor * std::max(1, options.restarts), race);
+      std::vector<size_t> order = BestFirst(runs);
+      if (race.tol > options.tol) {
+        const VectorLloyd on_cells(cells, k);
+        std::vector<LloydRun> finished(std::min(order.size(), kRaceFinalists));
+        tbb::parallel_for(size_t(0), finished.size(), [&](size_t f) {
+          finished[f] = on_cells.Iterate(std::move(runs[order[f]].centroids), max_iterations, options.tol);
+        });
+        runs = std::move(finished);
+        order = BestFirst(runs);
+      }
       // Each finalist polished on every point, cell by cell (VectorLloyd's way when a cluster
       // would empty); the least error wins, the earlier on ties.
-      const int max_iterations = std::max(0, options.max_iterations);
-      std::vector<LloydRun> polished(order.size());
-      tbb::parallel_for(size_t(0), order.size(), [&](size_t f) {
+      std::vector<LloydRun> polished(std::min(order.size(), kFinalists));
+      tbb::parallel_for(size_t(0), polished.size(), [&](size_t f) {
         const std::vector<double>& start = runs[order[f]].centroids;
         if (!CellLloyd(points, n, index, start, k, max_iterations, options.tol, &polished[f]))
           polished[f] =
