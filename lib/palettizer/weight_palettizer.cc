@@ -50,7 +50,7 @@ bool FiniteLargest(const double* x, size_t n, double* largest) {
 
 bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape, const WeightPlan& plan,
                      const std::vector<int>& allowed_nbits, PalettizedWeight* out, std::string* reason,
-                     const ElementWeights* sensitivity) {
+                     const ElementWeights* sensitivity, bool keep_decoded) {
   const PalettizeConfig& cfg = plan.config;
   const int dtype = shape.mil_type;
   const int axis = plan.channel_axis;
@@ -222,7 +222,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
   p.indices_shape = shape.dims;
   p.indices_shape[size_t(axis)] /= D;
   p.indices.assign(shape.elements / D, 0);
-  p.decoded.assign(shape.elements, 0.0);
+  if (keep_decoded) p.decoded.assign(shape.elements, 0.0);
   double sse = 0, signal = 0, max_err = 0, wsse = 0;  // of the values times 2^-E
   for (uint64_t t = 0; t < tables; ++t) {
     const double* ent = &entries[t * K * D];
@@ -275,7 +275,7 @@ bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape
           for (uint64_t d = 0; d < D; ++d) {
             uint64_t off = L.Offset(o, c + d, i);
             double f = final_value(ent[best * D + d], o, i);
-            p.decoded[off] = f;
+            if (keep_decoded) p.decoded[off] = f;
             const double x = down(values[off]);
             double diff = x - down(f);
             sse += diff * diff;
@@ -308,9 +308,7 @@ bool PalettizeWeightRaw(const uint8_t* data, const TensorShape& shape, const Wei
   } else {
     for (uint64_t e = 0; e < shape.elements; ++e) values[e] = ElementAsDouble(data, shape.mil_type, e);
   }
-  if (!PalettizeWeight(values, shape, plan, allowed_nbits, out, reason, sensitivity)) return false;
-  if (!keep_decoded) std::vector<double>().swap(out->decoded);
-  return true;
+  return PalettizeWeight(values, shape, plan, allowed_nbits, out, reason, sensitivity, keep_decoded);
 }
 
 }  // namespace palettize

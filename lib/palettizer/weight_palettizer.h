@@ -62,10 +62,11 @@ struct PalettizedWeight {
 // 0 takes the plain (count-weighted) table. A vector table (cluster_dim D > 1) minimises
 // sum_v S_v ||w_v - c(w_v)||^2 over the group's vectors by weighted vector k-means, S_v the sum of
 // vector v's D sensitivities (coremltools' SKM rule; WeightedVectorKMeans); vectors still take the
-// entry nearest to them. `weighted_sse` is the per-element sum in every case.
+// entry nearest to them. `weighted_sse` is the per-element sum in every case. `decoded` is filled
+// when `keep_decoded`.
 bool PalettizeWeight(const std::vector<double>& values, const TensorShape& shape, const WeightPlan& plan,
                      const std::vector<int>& allowed_nbits, PalettizedWeight* out, std::string* reason,
-                     const ElementWeights* sensitivity = nullptr);
+                     const ElementWeights* sensitivity = nullptr, bool keep_decoded = true);
 
 // The same, from the weight's raw little-endian bytes. Scalar tables without a per-channel scale on
 // float16 and float32 weights take a fast path (a histogram of bit patterns for float16, a sort for
