@@ -46,34 +46,49 @@ bool CellLloyd(const double* points, size_t n, const CoresetIndex& index, std::v
   double signal = 0;
   for (size_t i = 0; i < n; ++i)
     signal += points[2 * i] * points[2 * i] + points[2 * i + 1] * points[2 * i + 1];
-  // The points grouped by cell, in input order within each: cell c's are xy[2 start[c]..2 start[c + 1]).
-  std::vector<uint32_t> start(cells + 1, 0);
-  for (size_t c = 0; c < cells; ++c) start[c + 1] = start[c] + uint32_t(index.counts[c]);
-  std::vector<double> xy(2 * n);
-  {
-    std::vector<uint32_t> next(start.begin(), start.end() - 1);
+  // The points of the cells ever searched point by point, gathered in input order: cell c's
+  // are xy[2 begin[c]..2 (begin[c] + count c)), begin[c] = kMixed while not gathered. Gathering
+  // every cell once costs as much as five assignments (a scatter into tens of thousands of
+  // streams), so a pass over the points gathers the cells that are mixed, and with them those
+  // within twice their radius of a boundary, only when a cell not gathered yet is mixed.
+  std::vector<uint32_t> begin(cells, kMixed);
+  std::vector<double> xy;
+  std::vector<uint32_t> labels;  // the gathered points' labels, while their cell stays mixed
+  std::vector<char> wanted(cells, 0);
+  auto gather = [&] {
+    std::vector<uint32_t> next(cells, 0);
+    size_t total = xy.size() / 2;
+    for (size_t c = 0; c < cells; ++c)
+      if (wanted[c]) begin[c] = uint32_t(total), next[c] = uint32_t(total), total += size_t(index.counts[c]);
+    xy.resize(2 * total);
+    labels.resize(total, kMixed);
     for (size_t i = 0; i < n; ++i) {
-      const uint32_t q = next[index.cell_of[i]]++;
+      const uint32_t c = index.cell_of[i];
+      if (!wanted[c]) continue;
+      const uint32_t q = next[c]++;
       xy[2 * size_t(q)] = points[2 * i];
       xy[2 * size_t(q) + 1] = points[2 * i + 1];
     }
-  }
+    std::fill(wanted.begin(), wanted.end(), 0);
+  };
 
   std::vector<float> ct(kp * dim, std::numeric_limits<float>::max());
   std::vector<double> fc(k * dim);
-  // A cell's label when assigned whole, else kMixed; the labels of the points of mixed cells, by
-  // position in `order` (valid while their cell stays mixed).
-  std::vector<uint32_t> cell_label(cells, kMixed), labels(n, kMixed);
+  // A cell's label when assigned whole, else kMixed.
+  std::vector<uint32_t> cell_label(cells, kMixed);
   std::vector<double> sums(k * dim), mass(k), fresh(k * dim);
   bool first = true;
-  // Whether every point of cell c takes centroid a in the float search: the box test through the
-  // centre first, then the exact one. d_a^2 - d_j^2 = 2 p.(c_j - c_a) + |c_a|^2 - |c_j|^2 is linear in p,
-  // so its largest value over the box is at a corner; it must stay below a margin wider than the
-  // float search's rounding of both squares (a few units of 2^-24 of each).
-  auto whole = [&](size_t c, uint32_t a, float b1, float b2) {
+  // Whether every point of cell c takes centroid a in the float search, its box's radius taken
+  // `spread` times: the box test through the centre first, then the exact one. d_a^2 - d_j^2 =
+  // 2 p.(c_j - c_a) + |c_a|^2 - |c_j|^2 is linear in p, so its largest value over the box is at a
+  // corner; it must stay below a margin wider than the float search's rounding of both squares
+  // (a few units of 2^-24 of each).
+  auto whole = [&](size_t c, uint32_t a, float b1, float b2, double spread) {
     const CellBox& b = box[c];
-    if ((std::sqrt(double(b1)) + b.r) * (1 + 1e-5) + 1e-18 < (std::sqrt(double(b2)) - b.r) * (1 - 1e-5))
+    const double r = spread * b.r;
+    if ((std::sqrt(double(b1)) + r) * (1 + 1e-5) + 1e-18 < (std::sqrt(double(b2)) - r) * (1 - 1e-5))
       return true;
+    if (spread != 1) return false;
     const double ax = fc[a * dim], ay = fc[a * dim + 1], a2 = ax * ax + ay * ay;
     const double p2 = std::max(double(b.lo[0]) * b.lo[0], double(b.hi[0]) * b.hi[0]) +
                       std::max(double(b.lo[1]) * b.lo[1], double(b.hi[1]) * b.hi[1]);
@@ -98,32 +113,44 @@ bool CellLloyd(const double* points, size_t n, const CoresetIndex& index, std::v
     std::fill(sums.begin(), sums.end(), 0.0);
     std::fill(mass.begin(), mass.end(), 0.0);
     size_t changed = first ? n : 0;
+    bool wants = false;
+    const std::vector<uint32_t> before = cell_label;
     for (size_t c = 0; c < cells; ++c) {
       uint32_t a;
       float b1, b2;
       nearest_two(box[c].q, ct.data(), kp, dim, &a, &b1, &b2);
-      const uint32_t before = cell_label[c];
-      if (whole(c, a, b1, b2)) {
-        if (!first && before != a) {
-          if (before != kMixed)
-            changed += start[c + 1] - start[c];
+      const bool is_whole = whole(c, a, b1, b2, 1.0);
+      cell_label[c] = is_whole ? a : kMixed;
+      if (begin[c] != kMixed) continue;
+      wants |= !is_whole;
+      wanted[c] = !is_whole || !whole(c, a, b1, b2, 2.0);
+    }
+    if (wants)
+      gather();
+    else
+      std::fill(wanted.begin(), wanted.end(), 0);
+    for (size_t c = 0; c < cells; ++c) {
+      const uint32_t a = cell_label[c], was = before[c];
+      const uint32_t b0 = begin[c], b1 = b0 == kMixed ? b0 : b0 + uint32_t(index.counts[c]);
+      if (a != kMixed) {
+        if (!first && was != a) {
+          if (was != kMixed)
+            changed += size_t(index.counts[c]);
           else
-            for (uint32_t q = start[c]; q < start[c + 1]; ++q) changed += labels[q] != a;
+            for (uint32_t q = b0; q < b1; ++q) changed += labels[q] != a;
         }
-        cell_label[c] = a;
         sums[a * dim] += index.sums[c * dim];
         sums[a * dim + 1] += index.sums[c * dim + 1];
         mass[a] += index.counts[c];
         continue;
       }
-      cell_label[c] = kMixed;
-      for (uint32_t q = start[c]; q < start[c + 1]; ++q) {
+      for (uint32_t q = b0; q < b1; ++q) {
         const double* p = &xy[2 * size_t(q)];
         const float x[2] = {float(p[0]), float(p[1])};
         uint32_t best;
         float d1, d2;
         nearest_two(x, ct.data(), kp, dim, &best, &d1, &d2);
-        if (!first) changed += best != (before != kMixed ? before : labels[q]);
+        if (!first) changed += best != (was != kMixed ? was : labels[q]);
         labels[q] = best;
         sums[best * dim] += p[0];
         sums[best * dim + 1] += p[1];
