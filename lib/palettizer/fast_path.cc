@@ -2,11 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <type_traits>
 
 #include <tbb/parallel_for.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
+#include <immintrin.h>
+#endif
 
 #include "palettizer/distinct.h"
 #include "palettizer/run_lookup.h"
@@ -26,9 +34,38 @@ using MT = mil::DataType;
 
 void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K,
                    std::vector<uint8_t>* idx) {
-  idx->resize(values.size());
+  const size_t n = values.size();
+  idx->resize(n);
+#if defined(__SSE2__)
+  const __m128d magnitude = _mm_castsi128_pd(_mm_set1_epi64x(INT64_MAX));  // | | as a mask
+#endif
   uint64_t j = 0;
-  for (size_t v = 0; v < values.size(); ++v) {
+  for (size_t v = 0; v < n;) {
+#if defined(__SSE2__)
+    // Four values at a time while none of them moves the sweep off entry j: each strictly nearer
+    // to entry j than to j + 1 and to j - 1. The nearest entry changes at most a few times per
+    // entry over millions of sorted values, so nearly every block passes.
+    if (v + 4 <= n) {
+      const __m128d x0 = _mm_loadu_pd(values.data() + v), x1 = _mm_loadu_pd(values.data() + v + 2);
+      auto distance = [&](__m128d x, double e) {
+        return _mm_and_pd(_mm_sub_pd(x, _mm_set1_pd(e)), magnitude);
+      };
+      const __m128d h0 = distance(x0, entries[j]), h1 = distance(x1, entries[j]);
+      __m128d moves = _mm_setzero_pd();
+      if (j + 1 < K)
+        moves = _mm_or_pd(moves, _mm_or_pd(_mm_cmple_pd(distance(x0, entries[j + 1]), h0),
+                                           _mm_cmple_pd(distance(x1, entries[j + 1]), h1)));
+      if (j > 0)
+        moves = _mm_or_pd(moves, _mm_or_pd(_mm_cmple_pd(distance(x0, entries[j - 1]), h0),
+                                           _mm_cmple_pd(distance(x1, entries[j - 1]), h1)));
+      if (_mm_movemask_pd(moves) == 0) {
+        const uint32_t four = uint32_t(j) * 0x01010101u;
+        std::memcpy(idx->data() + v, &four, 4);
+        v += 4;
+        continue;
+      }
+    }
+#endif
     const double x = values[v];
     // Through equal entries too (rounding to the dtype can merge neighbours, e.g. uniform entries
     // on float16 subnormals): stopping at the first would leave every larger value there.
@@ -36,7 +73,7 @@ void NearestSorted(const std::vector<double>& values, const double* entries, uin
     // A tie with an earlier, equal-distance entry below keeps the lower index.
     uint64_t best = j;
     while (best > 0 && std::fabs(x - entries[best - 1]) <= std::fabs(x - entries[best])) --best;
-    (*idx)[v] = uint8_t(best);
+    (*idx)[v++] = uint8_t(best);
   }
 }
 
@@ -99,6 +136,61 @@ bool GroupDistinct(const uint8_t* data, int dtype, const ChannelLayout& L, uint6
   return finite;
 }
 
+namespace {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
+// Eight elements at a time: an element's run is the number of run starts (after the first) at or
+// below it, counted by comparisons against every start (at most 15, the padding +Inf never
+// counts), then mapped to the run's index. The same run as RunLookup's search.
+__attribute__((target("avx2"))) void CountRunsAvx2(const float* w, size_t m, const float* starts, size_t s,
+                                                   const uint8_t* index, uint8_t* out) {
+  typedef float F8 __attribute__((vector_size(32)));
+  typedef int32_t I8 __attribute__((vector_size(32)));
+  F8 st[16];
+  for (size_t r = 0; r < s; ++r) st[r] = F8{} + starts[r];
+  uint8_t table[16] = {};
+  std::memcpy(table, index, s + 1);
+  const __m128i lut = _mm_loadu_si128(reinterpret_cast<const __m128i*>(table));
+  size_t e = 0;
+  for (; e + 8 <= m; e += 8) {
+    F8 x;
+    std::memcpy(&x, w + e, sizeof x);
+    I8 c = {};
+    for (size_t r = 0; r < s; ++r) c -= st[r] <= x;  // -1 where the start is at or below x
+    // The eight counts (0 to 15) as bytes, each replaced by its run's index.
+    __m256i c32;
+    std::memcpy(&c32, &c, sizeof c32);
+    const __m128i c16 = _mm_packs_epi32(_mm256_castsi256_si128(c32), _mm256_extracti128_si256(c32, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + e), _mm_shuffle_epi8(lut, _mm_packus_epi16(c16, c16)));
+  }
+  for (; e < m; ++e) {
+    size_t c = 0;
+    for (size_t r = 0; r < s; ++r) c += starts[r] <= w[e];
+    out[e] = index[c];
+  }
+}
+#endif
+
+// GroupIndices for float32 elements and at most 16 runs through CountRunsAvx2; false where the
+// processor lacks AVX2 (or the runs are more), for RunLookup's search.
+bool CountRuns(const RunLookup<float>& runs, const ChannelLayout& L, uint64_t c0, uint64_t run,
+               const float* w, uint8_t* indices) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (!avx2 || runs.runs() > 16) return false;
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    const uint64_t base = L.Offset(o, c0, 0);
+    CountRunsAvx2(w + base, run, runs.starts() + 1, runs.runs() - 1, runs.indices(), indices + base);
+  }
+  return true;
+#else
+  (void)runs, (void)L, (void)c0, (void)run, (void)w, (void)indices;
+  return false;
+#endif
+}
+
+}  // namespace
+
 void GroupIndices(const uint8_t* data, int dtype, const ChannelLayout& L, uint64_t G, uint64_t t,
                   const DistinctValues& d, const std::vector<uint8_t>& nearest, uint8_t* indices) {
   thread_local std::vector<uint8_t> map16;
@@ -124,6 +216,9 @@ void GroupIndices(const uint8_t* data, int dtype, const ChannelLayout& L, uint64
   // nearest[its value], for any `nearest` (runs need not be ordered).
   auto lookup = [&](const auto* w) {
     const RunLookup<std::remove_const_t<std::remove_pointer_t<decltype(w)>>> runs(d.values, nearest);
+    if constexpr (std::is_same_v<std::remove_const_t<std::remove_pointer_t<decltype(w)>>, float>) {
+      if (CountRuns(runs, L, t * G, run, w, indices)) return;
+    }
     for (uint64_t o = 0; o < L.outer; ++o) {
       const uint64_t base = L.Offset(o, t * G, 0);
       for (uint64_t e = 0; e < run; ++e) indices[base + e] = runs(w[base + e]);  // -0 is in the run of 0

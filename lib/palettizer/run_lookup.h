@@ -37,7 +37,10 @@ class RunLookup {
     return index_[r];
   }
 
+  // The run starts and their indices, padded (with +Inf starts) to runs() entries, a power of two.
   size_t runs() const { return first_.size(); }
+  const F* starts() const { return first_.data(); }
+  const uint8_t* indices() const { return index_.data(); }
 
  private:
   std::vector<F> first_;  // run starts; first_[0] is never compared
