@@ -6,15 +6,12 @@
 #include <limits>
 #include <numeric>
 
+#include "util/avx2.h"
+
 // 32-byte vector types in functions built for the baseline target draw GCC's ABI note; the kernel
 // below is inlined into both of its copies, so no ABI is crossed.
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
-#define PALETTIZE_AVX2 1
-#else
-#define PALETTIZE_AVX2 0
 #endif
 
 namespace palettize {
@@ -109,8 +106,7 @@ void NearestVector::Many(const double* xs, size_t m, uint32_t* out) const {
     return;
   }
 #if PALETTIZE_AVX2
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) return ManyAvx2(columns_.data(), kp_, dim_, xs, m, out);
+  if (HasAvx2()) return ManyAvx2(columns_.data(), kp_, dim_, xs, m, out);
 #endif
   ManyBase(columns_.data(), kp_, dim_, xs, m, out);
 }

@@ -18,15 +18,12 @@
 #include <cstring>
 #include <limits>
 
+#include "util/avx2.h"
+
 // 32-byte vector types in functions built for the baseline target draw GCC's ABI note and clang's
 // -Wpsabi warning; every such function here is inlined or internal, so no ABI is crossed.
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
-#define PALETTIZE_AVX2 1
-#else
-#define PALETTIZE_AVX2 0
 #endif
 
 namespace palettize {
@@ -162,10 +159,6 @@ template <size_t D>
 __attribute__((target("avx2"))) double TrialAvx2(const float* pts, size_t n4, size_t dim, const float* y,
                                                  const float* closest, const float* w, float* trial) {
   return TrialT<D>(pts, n4, dim, y, closest, w, trial);
-}
-bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
 }
 #endif
 

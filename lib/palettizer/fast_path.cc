@@ -9,20 +9,21 @@
 
 #include <tbb/parallel_for.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
-#include <immintrin.h>
-#endif
-
 #include "palettizer/distinct.h"
 #include "palettizer/run_lookup.h"
 #include "palettizer/sensitivity_window.h"
 #include "palettizer/table.h"
 #include "palettizer/totals.h"
+#include "util/avx2.h"
 #include "util/half.h"
 #include "util/pow2.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if PALETTIZE_AVX2
+#include <immintrin.h>
+#endif
 
 namespace palettize {
 
@@ -138,7 +139,7 @@ bool GroupDistinct(const uint8_t* data, int dtype, const ChannelLayout& L, uint6
 
 namespace {
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
+#if PALETTIZE_AVX2
 // Eight elements at a time: an element's run is the number of run starts (after the first) at or
 // below it, counted by comparisons against every start (at most 15, the padding +Inf never
 // counts), then mapped to the run's index. The same run as RunLookup's search.
@@ -175,9 +176,8 @@ __attribute__((target("avx2"))) void CountRunsAvx2(const float* w, size_t m, con
 // processor lacks AVX2 (or the runs are more), for RunLookup's search.
 bool CountRuns(const RunLookup<float>& runs, const ChannelLayout& L, uint64_t c0, uint64_t run,
                const float* w, uint8_t* indices) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(PALETTIZE_NO_AVX2)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (!avx2 || runs.runs() > 16) return false;
+#if PALETTIZE_AVX2
+  if (!HasAvx2() || runs.runs() > 16) return false;
   for (uint64_t o = 0; o < L.outer; ++o) {
     const uint64_t base = L.Offset(o, c0, 0);
     CountRunsAvx2(w + base, run, runs.starts() + 1, runs.runs() - 1, runs.indices(), indices + base);
