@@ -71,7 +71,8 @@ TEST_CASE("NearestSorted four values at a time equals the sweep", "[nearest_sort
   }
 }
 
-TEST_CASE("GroupIndices counts run starts: each element takes its value's nearest entry", "[nearest_sorted]") {
+TEST_CASE("GroupIndices counts run starts: each element takes its value's nearest entry",
+          "[nearest_sorted]") {
   std::mt19937_64 rng(9);
   std::student_t_distribution<double> t(4.0);
   for (uint64_t K : {4, 16, 32}) {
@@ -95,7 +96,8 @@ TEST_CASE("GroupIndices counts run starts: each element takes its value's neares
                    nearest, indices.data());
       INFO("K=" << K << " kind=" << kind);
       for (size_t e = 0; e < w.size(); ++e) {
-        const size_t pos = size_t(std::lower_bound(d.values.begin(), d.values.end(), double(w[e])) - d.values.begin());
+        const size_t pos =
+            size_t(std::lower_bound(d.values.begin(), d.values.end(), double(w[e])) - d.values.begin());
         if (indices[e] != nearest[pos]) FAIL("element " << e << " value " << w[e]);
       }
     }
