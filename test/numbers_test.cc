@@ -89,6 +89,31 @@ TEST_CASE("N1: float64 weights near the largest double and subnormal ones cluste
   }
 }
 
+TEST_CASE("N1: float64 vector weights beyond float's range cluster as ordinary ones",
+          "[numbers][palettizer]") {
+  // Vector k-means compares distances in float: weights past 2^60 or below 2^-60 (yet in double's
+  // safe range) are scaled by a power of two first, so they give the ordinary clustering, scaled.
+  TensorShape f64 = MakeShape({32, 64}, MT::FLOAT32);
+  f64.mil_type = -1;
+  f64.bits = 64;
+  const std::vector<double> base = Clustered(f64.elements, 1.0);
+  WeightPlan plan = Plan(PalettizeMode::kKMeans, 4);
+  plan.config.cluster_dim = 2;
+  PalettizedWeight ref;
+  std::string why;
+  REQUIRE(PalettizeWeight(base, f64, plan, kAll, &ref, &why));
+  for (const int e : {140, 200, -140, -200}) {
+    INFO("2^" << e);
+    std::vector<double> v(base.size());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = std::ldexp(base[i], e);
+    PalettizedWeight p;
+    REQUIRE(PalettizeWeight(v, f64, plan, kAll, &p, &why));
+    CHECK(p.indices == ref.indices);
+    CHECK(p.snr_db == ref.snr_db);
+    CHECK(p.sse == std::ldexp(ref.sse, 2 * e));
+  }
+}
+
 TEST_CASE("N1: errors past the largest double refuse the weight", "[numbers][palettizer]") {
   TensorShape f64 = MakeShape({32, 64}, MT::FLOAT32);
   f64.mil_type = -1;
