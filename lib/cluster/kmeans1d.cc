@@ -83,6 +83,8 @@ struct Workspace {
   std::vector<size_t> layer_offset, layer_first;  // pruned path: each layer's rows in table
   std::vector<RowRange> short_rows, long_rows;    // one level's rows, by number of candidates
   std::vector<double> rest;                       // pruned path: RemainderBounds for this half
+  PrefixSums blocks;                              // pruned path: blocks of candidates (BlockFloor)
+  std::vector<double> block_least;
 };
 
 class Solver {
@@ -159,6 +161,13 @@ class Solver {
   double Cost(size_t m, size_t p) const { return detail::RangeCost(ws_.ps, m, p); }
 
  private:
+  // Up to kBlocks blocks of the candidates [c0, c1] (costs in ws_.prev) for AtLeast: each
+  // block's least cost and the prefix sums at its last candidate, in ws_.blocks. Returns the
+  // number of blocks.
+  size_t BlockFloor(size_t c0, size_t c1);
+  // min over the blocks of least cost + Cost(last candidate, p), for p past every candidate.
+  double AtLeast(size_t blocks, size_t p);
+
   RowMin ScanRow(size_t p, size_t begin, size_t end) const {
 #ifdef PALETTIZE_HAVE_AVX2_SCAN
     if (use_avx2_) return ScanRowAvx2Any(ws_.ps, ws_.prev.data(), p, begin, end);
@@ -343,6 +352,34 @@ double Solver::LloydCost(size_t k, std::vector<size_t>* starts) const {
   return cost;
 }
 
+size_t Solver::BlockFloor(size_t c0, size_t c1) {
+  constexpr size_t kBlocks = 64;
+  const size_t size = c1 - c0 + 1, blocks = std::min(kBlocks, size);
+  PrefixSums& b = ws_.blocks;
+  for (auto* a : {&b.w, &b.s1, &b.s2, &b.w_lo, &b.s1_lo, &b.s2_lo})
+    a->assign(blocks + 1 + PrefixSums::kPad, 0.0);
+  ws_.block_least.assign(blocks + 1 + PrefixSums::kPad, 0.0);
+  for (size_t i = 0; i < blocks; ++i) {
+    const size_t first = c0 + i * size / blocks, last = c0 + (i + 1) * size / blocks - 1;
+    ws_.block_least[i] =
+        *std::min_element(ws_.prev.begin() + ptrdiff_t(first), ws_.prev.begin() + ptrdiff_t(last) + 1);
+    b.w[i] = ws_.ps.w[last], b.s1[i] = ws_.ps.s1[last], b.s2[i] = ws_.ps.s2[last];
+    b.w_lo[i] = ws_.ps.w_lo[last], b.s1_lo[i] = ws_.ps.s1_lo[last], b.s2_lo[i] = ws_.ps.s2_lo[last];
+  }
+  return blocks;
+}
+
+double Solver::AtLeast(size_t blocks, size_t p) {
+  // Row p's sums go in slot `blocks`, so that a row scan over the blocks computes each term.
+  PrefixSums& b = ws_.blocks;
+  b.w[blocks] = ws_.ps.w[p], b.s1[blocks] = ws_.ps.s1[p], b.s2[blocks] = ws_.ps.s2[p];
+  b.w_lo[blocks] = ws_.ps.w_lo[p], b.s1_lo[blocks] = ws_.ps.s1_lo[p], b.s2_lo[blocks] = ws_.ps.s2_lo[p];
+#ifdef PALETTIZE_HAVE_AVX2_SCAN
+  if (use_avx2_) return ScanRowAvx2Any(b, ws_.block_least.data(), blocks, 0, blocks - 1).value;
+#endif
+  return ScanRowScalar(b, ws_.block_least.data(), blocks, 0, blocks - 1).value;
+}
+
 bool Solver::ForwardHalf(size_t layers, size_t after, double bound, size_t top_from, size_t top_to,
                          const std::vector<double>& rest, double lambda) {
   const size_t n = n_, k = layers + after;
@@ -390,33 +427,33 @@ bool Solver::ForwardHalf(size_t layers, size_t after, double bound, size_t top_f
   bound_last_ = 0;  // the cross-layer bound on argmins needs every earlier row: not used here
   for (size_t j = 2; j <= layers; ++j) {
     const size_t row_max = std::min(n - (layers - j) - after, j == layers ? top_to : n);
-    // Past the candidates, binary search for the last row a clustering under the bound can hold,
-    // scanning single rows. If row p_g in [m, hi] lies on one, its argmin c is a candidate, below
-    // m, so D[j][m] <= D[j-1][c] + cost(c, m) <= D[j][p_g] <= bound - remainder(j, hi): a probe
-    // over that never drops such a row. The probes' argmins bound the later probes' scans, as in
-    // divide and conquer. The threshold tightens as hi falls, but a row taken early stays taken,
-    // so the search runs again below its answer until the answer holds.
-    size_t lo = std::max(j, std::min(h_hi + 1, row_max)), top = row_max;
-    size_t arg_lo = h_lo, arg_hi = h_hi;
-    for (int round = 1;; ++round) {
-      const size_t start = lo;
-      size_t hi = top;
-      // No row up to top has its argmin past top's (arg_lo, from the round before).
-      arg_hi = round == 1 ? h_hi : arg_lo;
-      arg_lo = h_lo;
-      while (lo < hi) {
-        const size_t m = lo + (hi - lo + 1) / 2;
-        const RowMin r = ScanRow(m, std::min(arg_lo, m - 1), std::min(arg_hi, m - 1));
-        if (r.value + remainder(j, hi) <= bound) {
-          lo = m;
-          arg_lo = r.arg;
-        } else {
-          hi = m - 1;
-          arg_hi = r.arg;
-        }
+    // Past the candidates, the last row that a clustering under the bound can hold. Row p's cost
+    // is at least L(p), the least over blocks of candidates of the block's least cost plus the
+    // cost of the values from the block's last candidate to p (the block holding p's argmin gives
+    // no more than D[j][p]); L does not decrease with p and costs one short scan. So no row of
+    // [a, b] lies on such a clustering when L(a) + remainder(j, b) > bound: intervals are split
+    // depth first, later halves first, and the first single row not ruled out is the last row.
+    // An interval's first half starts where it does and takes its L(a) along.
+    const size_t blocks = BlockFloor(h_lo, h_hi);
+    size_t lo = std::max(j, std::min(h_hi + 1, row_max));
+    struct Interval {
+      size_t a, b;
+      double at_a;  // L(a), or -1 until computed
+    };
+    Interval stack[128];  // two entries a level: 2 log2(n) + 2
+    size_t depth = 0;
+    stack[depth++] = {lo, row_max, -1.0};
+    while (depth > 0) {
+      Interval v = stack[--depth];
+      if (v.at_a < 0) v.at_a = AtLeast(blocks, v.a);
+      if (v.at_a + remainder(j, v.b) > bound) continue;
+      if (v.a == v.b) {
+        lo = v.a;
+        break;
       }
-      if (lo == top || lo == start || round == 4) break;
-      top = lo, lo = start;
+      const size_t mid = v.a + (v.b - v.a) / 2;
+      stack[depth++] = {v.a, mid, v.at_a};
+      stack[depth++] = {mid + 1, v.b, -1.0};
     }
     // Below the kept rows: row p of an optimal clustering costs at least the least cost of its
     // candidates below it (their costs are exact on every optimal path), so rows whose remainder
@@ -427,7 +464,7 @@ bool Solver::ForwardHalf(size_t layers, size_t after, double bound, size_t top_f
       if (least + remainder(j, first) <= bound) break;
     }
     if (first > lo) return false;
-    const RowMin last = ScanRow(lo, std::min(arg_lo, lo - 1), std::min(arg_hi, lo - 1));
+    const RowMin last = ScanRow(lo, h_lo, std::min(h_hi, lo - 1));
     // No row up to lo has its argmin past lo's (leftmost argmins do not decrease with p).
     SolveLayer(first, lo - first + 1, h_lo, last.arg);
     if (!hull(j, first, lo, ws_.cur)) return false;
