@@ -162,21 +162,28 @@ void RemainderBounds(const double* x, const double* w, size_t n, const std::vect
   BuildPrefixSums(s.x.data(), s.w.data(), m, &s.ps);
   PenalizedPrefixes(s.ps, m, lambda, avx2, s.prev, &s.g_suf);
 
-  // Values [p, n): the bound of the first unit starting at or after p, never below a later one's.
-  suffix->assign(n + 1, 0.0);
-  double gap_after = 0;  // D_u of units u.. (the ones in the suffix)
-  for (size_t p = n, u = units; p-- > 0;) {
-    while (u > 0 && s.unit_start[u - 1] >= p) gap_after += s.gap[--u];
-    const double bound = u < units ? s.g_suf[m - s.unit_point[u]] - gap_after - slack : 0.0;
-    (*suffix)[p] = std::max(bound, (*suffix)[p + 1]);
+  // Values [p, n), for p in (start of unit u - 1, start of unit u]: the bound of unit u, the first
+  // to start at or after p, never below a later one's. Past the last unit's start, none: 0.
+  suffix->resize(n + 1);
+  std::fill(suffix->begin() + ptrdiff_t(s.unit_start[units - 1]) + 1, suffix->end(), 0.0);
+  double gap_after = 0, running = 0;  // D_u of units u.. (the ones in the suffix)
+  for (size_t u = units; u-- > 0;) {
+    gap_after += s.gap[u];
+    running = std::max(running, s.g_suf[m - s.unit_point[u]] - gap_after - slack);
+    const size_t from = u > 0 ? s.unit_start[u - 1] + 1 : 0;
+    std::fill(suffix->begin() + ptrdiff_t(from), suffix->begin() + ptrdiff_t(s.unit_start[u]) + 1, running);
   }
-  // Values [0, P) hold the units that end by P: mirrored[n - P], never below a shorter prefix's.
-  mirrored->assign(n + 1, 0.0);
-  double gap_before = 0, last = 0;
-  for (size_t P = 0, u = 0; P <= n; ++P) {
-    while (u < units && s.unit_start[u + 1] <= P) gap_before += s.gap[u++];
-    last = std::max(last, s.g_pre[s.unit_point[u]] - gap_before - slack);
-    (*mirrored)[n - P] = last;
+  // Values [0, P), for P from the start of unit u to the next: units 0..u-1, at mirrored[n - P],
+  // never below a shorter prefix's.
+  mirrored->resize(n + 1);
+  double gap_before = 0;
+  running = 0;
+  for (size_t u = 0; u <= units; ++u) {
+    if (u > 0) gap_before += s.gap[u - 1];
+    running = std::max(running, s.g_pre[s.unit_point[u]] - gap_before - slack);
+    const size_t end = u < units ? s.unit_start[u + 1] : n + 1;  // P in [unit_start[u], end)
+    std::fill(mirrored->begin() + ptrdiff_t(n + 1 - end),
+              mirrored->begin() + ptrdiff_t(n - s.unit_start[u]) + 1, running);
   }
 }
 
