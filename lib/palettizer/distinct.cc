@@ -9,6 +9,10 @@
 #include "palettizer/value_index.h"
 #include "util/huge_pages.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace palettize {
 
 void MergePoints(std::vector<WeightedPoint>& pts, bool weighted, DistinctValues* d) {
@@ -61,7 +65,16 @@ bool DistinctHalf(const Float16Format& format, const uint16_t* w, const ChannelL
   if (!small) {
     for (uint32_t word = 0; word < 1024; ++word) {
       uint64_t bits = 0;
+#if defined(__SSE2__)
+      // Four counts a compare (the scalar loop was a third of a 65,536-element group's time).
+      const __m128i* h = reinterpret_cast<const __m128i*>(hist.data() + word * 64);
+      for (int q = 0; q < 16; ++q) {
+        const __m128i zero = _mm_cmpeq_epi32(_mm_loadu_si128(h + q), _mm_setzero_si128());
+        bits |= uint64_t(~_mm_movemask_ps(_mm_castsi128_ps(zero)) & 0xF) << (4 * q);
+      }
+#else
       for (uint32_t bit = 0; bit < 64; ++bit) bits |= uint64_t(hist[word * 64 + bit] != 0) << bit;
+#endif
       seen[word] = bits;
     }
   }
