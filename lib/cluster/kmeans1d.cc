@@ -36,6 +36,8 @@
 #include <limits>
 #include <utility>
 
+#include "util/avx2.h"
+
 namespace palettize {
 
 namespace detail {
@@ -65,7 +67,7 @@ using detail::PrefixSums;
 using detail::RowMin;
 using detail::RowRange;
 using detail::ScanRowScalar;
-#ifdef PALETTIZE_HAVE_AVX2_SCAN
+#if PALETTIZE_AVX2
 using detail::ScanRowAvx2Any;
 using detail::ScanRowsAvx2;
 #endif
@@ -92,8 +94,8 @@ class Solver {
   // Every buffer lives in `ws`, sized here; nothing else is allocated while solving.
   Solver(const double* values, const double* weights, size_t n, size_t table_limit, Workspace& ws)
       : values_(values), n_(n), table_limit_(table_limit), ws_(ws) {
-#ifdef PALETTIZE_HAVE_AVX2_SCAN
-    use_avx2_ = __builtin_cpu_supports("avx2") && detail::kmeans1d_vector_scans;
+#if PALETTIZE_AVX2
+    use_avx2_ = HasAvx2() && detail::kmeans1d_vector_scans;
 #endif
     for (auto* a : {&ws_.prev, &ws_.cur}) a->resize(n + 1 + PrefixSums::kPad);
     for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n + 1);
@@ -169,7 +171,7 @@ class Solver {
   double AtLeast(size_t blocks, size_t p);
 
   RowMin ScanRow(size_t p, size_t begin, size_t end) const {
-#ifdef PALETTIZE_HAVE_AVX2_SCAN
+#if PALETTIZE_AVX2
     if (use_avx2_) return ScanRowAvx2Any(ws_.ps, ws_.prev.data(), p, begin, end);
 #endif
     return ScanRowScalar(ws_.ps, ws_.prev.data(), p, begin, end);
@@ -222,7 +224,7 @@ void Solver::SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi) {
       n_short += is_short;
       n_long += !is_short;
     }
-#ifdef PALETTIZE_HAVE_AVX2_SCAN
+#if PALETTIZE_AVX2
     if (use_avx2_) {
       ScanRowsAvx2(ws_.ps, ws_.prev.data(), shorts, n_short, longs, n_long, arg, ws_.cur.data());
       continue;
@@ -374,7 +376,7 @@ double Solver::AtLeast(size_t blocks, size_t p) {
   PrefixSums& b = ws_.blocks;
   b.w[blocks] = ws_.ps.w[p], b.s1[blocks] = ws_.ps.s1[p], b.s2[blocks] = ws_.ps.s2[p];
   b.w_lo[blocks] = ws_.ps.w_lo[p], b.s1_lo[blocks] = ws_.ps.s1_lo[p], b.s2_lo[blocks] = ws_.ps.s2_lo[p];
-#ifdef PALETTIZE_HAVE_AVX2_SCAN
+#if PALETTIZE_AVX2
   if (use_avx2_) return ScanRowAvx2Any(b, ws_.block_least.data(), blocks, 0, blocks - 1).value;
 #endif
   return ScanRowScalar(b, ws_.block_least.data(), blocks, 0, blocks - 1).value;

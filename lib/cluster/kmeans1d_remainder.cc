@@ -48,7 +48,7 @@ RowMin ScanRisingScalar(const PrefixSums& ps, const double* prev, size_t p, size
   return best;
 }
 
-#ifdef PALETTIZE_HAVE_AVX2_SCAN
+#if PALETTIZE_AVX2
 // The same, four candidates at a time (ScanRowAvx2's arithmetic), checking after each vector.
 __attribute__((target("avx2"))) RowMin ScanRisingAvx2(const PrefixSums& ps, const double* prev, size_t p,
                                                       size_t begin, size_t end) {
@@ -102,7 +102,7 @@ void PenalizedPrefixes(const PrefixSums& ps, size_t m, double lambda, bool avx2,
   prev[0] = lambda;
   size_t from = 0;
   for (size_t i = 1; i <= m; ++i) {
-#ifdef PALETTIZE_HAVE_AVX2_SCAN
+#if PALETTIZE_AVX2
     const RowMin r = avx2 ? ScanRisingAvx2(ps, prev.data(), i, from, i - 1)
                           : ScanRisingScalar(ps, prev.data(), i, from, i - 1);
 #else

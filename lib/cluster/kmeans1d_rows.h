@@ -9,7 +9,9 @@
 #include <limits>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#include "util/avx2.h"
+
+#if PALETTIZE_AVX2
 #include <immintrin.h>
 #endif
 
@@ -98,8 +100,7 @@ inline RowMin ScanRowScalar(const PrefixSums& ps, const double* prev, size_t p, 
   return best;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define PALETTIZE_HAVE_AVX2_SCAN 1
+#if PALETTIZE_AVX2
 // Each lane of (v, i) takes its partner's pair (lanes permuted by kSwap) when that is smaller, or
 // equal with a smaller index.
 template <int kSwap>

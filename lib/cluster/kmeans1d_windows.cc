@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <limits>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#include "util/avx2.h"
+
+#if PALETTIZE_AVX2
 #include <immintrin.h>
 #endif
 
@@ -173,8 +175,7 @@ Arg ScanScalar(const Elements& el, const double* prev, size_t plo, size_t e, siz
   return best;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define PALETTIZE_HAVE_AVX2_WINDOW_SCAN 1
+#if PALETTIZE_AVX2
 // A range's sum from two prefix pairs, the later minus the earlier: an empty range gives 0, and
 // its cost 0/0 = NaN, which the comparison in ScanAvx2 maps to 0, as Cost does.
 template <bool kBackward>
@@ -251,8 +252,8 @@ void Rows(size_t r0, size_t r1, size_t c0, size_t c1, const Scan& scan, double* 
 void Dp(const Elements& el, const std::vector<size_t>& lo, const std::vector<size_t>& hi,
         const std::vector<size_t>& off, bool strict, bool backward, std::vector<double>* t) {
   const size_t layers = lo.size(), E = el.Count();
-#ifdef PALETTIZE_HAVE_AVX2_WINDOW_SCAN
-  const bool avx2 = __builtin_cpu_supports("avx2") && kmeans1d_vector_scans;
+#if PALETTIZE_AVX2
+  const bool avx2 = HasAvx2() && kmeans1d_vector_scans;
 #endif
   for (size_t i = 0; i < layers; ++i) {
     const size_t j = backward ? layers - 1 - i : i;
@@ -270,7 +271,7 @@ void Dp(const Elements& el, const std::vector<size_t>& lo, const std::vector<siz
       else
         c1 = std::min(c1, e - strict);
       if (c0 > c1) return Arg{c0, kInf};
-#ifdef PALETTIZE_HAVE_AVX2_WINDOW_SCAN
+#if PALETTIZE_AVX2
       if (avx2 && c1 - c0 >= 3)
         return backward ? ScanAvx2<true>(el, prev, plo, e, c0, c1)
                         : ScanAvx2<false>(el, prev, plo, e, c0, c1);
