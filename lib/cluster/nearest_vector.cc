@@ -23,11 +23,11 @@ typedef int64_t L4 __attribute__((vector_size(32)));
 
 // Brute force over `columns` (t * kp + j, kp a multiple of 4) for m queries: lane l tries entries
 // l, l + 4, ... and keeps the earliest of the least error (strict <); then the least error of the
-// lanes, the lowest index on ties. The errors are Brute's, bit for bit: the same operations in the
-// same order per entry, no FMA on either target.
+// lanes, the lowest index on ties. The errors are Search's, bit for bit: the same operations in
+// the same order per entry, no FMA on either target. errors may be null.
 template <size_t kDim>
 inline __attribute__((always_inline)) void ManyT(const double* columns, size_t kp, size_t any_dim,
-                                                 const double* xs, size_t m, uint32_t* out) {
+                                                 const double* xs, size_t m, uint32_t* out, double* errors) {
   const size_t dim = kDim ? kDim : any_dim;
   for (size_t q = 0; q < m; ++q) {
     const double* x = xs + q * dim;
@@ -62,18 +62,20 @@ inline __attribute__((always_inline)) void ManyT(const double* columns, size_t k
     u = __builtin_shufflevector(ids, ids, 1, 0, 3, 2);
     ids = (u & (u < ids)) | (ids & ~(u < ids));
     out[q] = uint32_t(ids[0]);
+    if (errors) errors[q] = low[0];  // every lane of low holds the least error
   }
 }
 
-void ManyBase(const double* columns, size_t kp, size_t dim, const double* xs, size_t m, uint32_t* out) {
-  if (dim == 2) return ManyT<2>(columns, kp, dim, xs, m, out);
-  ManyT<0>(columns, kp, dim, xs, m, out);
+void ManyBase(const double* columns, size_t kp, size_t dim, const double* xs, size_t m, uint32_t* out,
+              double* errors) {
+  if (dim == 2) return ManyT<2>(columns, kp, dim, xs, m, out, errors);
+  ManyT<0>(columns, kp, dim, xs, m, out, errors);
 }
 #if PALETTIZE_AVX2
 __attribute__((target("avx2"))) void ManyAvx2(const double* columns, size_t kp, size_t dim, const double* xs,
-                                              size_t m, uint32_t* out) {
-  if (dim == 2) return ManyT<2>(columns, kp, dim, xs, m, out);
-  ManyT<0>(columns, kp, dim, xs, m, out);
+                                              size_t m, uint32_t* out, double* errors) {
+  if (dim == 2) return ManyT<2>(columns, kp, dim, xs, m, out, errors);
+  ManyT<0>(columns, kp, dim, xs, m, out, errors);
 }
 #endif
 
@@ -95,52 +97,22 @@ NearestVector::NearestVector(const double* entries, size_t k, size_t dim) : k_(k
 }
 
 uint32_t NearestVector::operator()(const double* x, double* error) const {
-  if (!columns_.empty() && std::all_of(x, x + dim_, [](double v) { return std::isfinite(v); }))
-    return Brute(x, error);
-  return Search(x, error);
+  if (columns_.empty() || !std::all_of(x, x + dim_, [](double v) { return std::isfinite(v); }))
+    return Search(x, error);
+  uint32_t index;
+  Many(x, 1, &index, error);
+  return index;
 }
 
-void NearestVector::Many(const double* xs, size_t m, uint32_t* out) const {
+void NearestVector::Many(const double* xs, size_t m, uint32_t* out, double* errors) const {
   if (columns_.empty()) {
-    for (size_t q = 0; q < m; ++q) out[q] = Search(xs + q * dim_, nullptr);
+    for (size_t q = 0; q < m; ++q) out[q] = Search(xs + q * dim_, errors ? &errors[q] : nullptr);
     return;
   }
 #if PALETTIZE_AVX2
-  if (HasAvx2()) return ManyAvx2(columns_.data(), kp_, dim_, xs, m, out);
+  if (HasAvx2()) return ManyAvx2(columns_.data(), kp_, dim_, xs, m, out, errors);
 #endif
-  ManyBase(columns_.data(), kp_, dim_, xs, m, out);
-}
-
-uint32_t NearestVector::Brute(const double* x, double* error) const {
-  typedef double D2 __attribute__((vector_size(16)));
-  typedef int64_t L2 __attribute__((vector_size(16)));
-  auto load = [](const double* p) {
-    D2 v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  };
-  // Lane l tries entries l, l + 2, ...: it starts at its first and keeps the earliest of the least
-  // error (strict <); the lanes' ties go to the lower index.
-  auto error_at = [&](size_t j) {
-    D2 e = D2{} + 0.0;
-    for (size_t t = 0; t < dim_; ++t) {
-      const D2 d = (D2{} + x[t]) - load(&columns_[t * kp_ + j]);
-      e += d * d;
-    }
-    return e;
-  };
-  D2 best = error_at(0);
-  L2 id = {0, 1}, index = {0, 1};
-  for (size_t j = 2; j < kp_; j += 2) {
-    index += 2;
-    const D2 e = error_at(j);
-    const L2 lt = e < best;
-    best = D2((L2(e) & lt) | (L2(best) & ~lt));
-    id = (index & lt) | (id & ~lt);
-  }
-  const size_t b = best[1] < best[0] || (best[1] == best[0] && id[1] < id[0]) ? 1 : 0;
-  if (error) *error = best[b];
-  return uint32_t(id[b]);
+  ManyBase(columns_.data(), kp_, dim_, xs, m, out, errors);
 }
 
 uint32_t NearestVector::Search(const double* x, double* error) const {

@@ -5,7 +5,7 @@
 // The error is sum_t (x_t - e_t)^2 in double, summed in t order, and ties go to the lowest entry
 // index: exactly what trying every entry in index order gives (the skipped entries' errors are
 // strictly larger, as adding non-negative terms never lowers a rounded sum). Small tables
-// (k <= kBruteMax) and finite queries try every entry instead, two at a time without branches:
+// (k <= kBruteMax) and finite queries try every entry instead, four at a time without branches:
 // the same errors, the same tie rule, and faster than the search's unpredictable branches.
 #pragma once
 
@@ -23,16 +23,16 @@ class NearestVector {
   // The index of the entry nearest to x (dim values); *error (if given) its squared distance.
   uint32_t operator()(const double* x, double* error = nullptr) const;
 
-  // out[q] = (*this)(xs + q * dim) for m queries, every coordinate finite; small tables four
-  // entries at a time where the processor has AVX2 (the same errors and ties as above).
-  void Many(const double* xs, size_t m, uint32_t* out) const;
+  // out[q] = (*this)(xs + q * dim, errors + q) for m queries, every coordinate finite; errors (if
+  // given) m values. Small tables four entries at a time, in one AVX2 register where the processor
+  // has it (the same errors and ties as above).
+  void Many(const double* xs, size_t m, uint32_t* out, double* errors = nullptr) const;
 
  private:
   size_t k_, dim_;
   static constexpr size_t kBruteMax = 64;
 
   uint32_t Search(const double* x, double* error) const;
-  uint32_t Brute(const double* x, double* error) const;
 
   size_t kp_ = 0;
   std::vector<double> rows_;     // entries in sorted order
