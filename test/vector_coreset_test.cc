@@ -68,6 +68,20 @@ TEST_CASE("grid coreset: one weighted point per cell at its points' mean", "[vec
   CHECK(total == 100000);
   // The first cell is the first point's: cells come in order of first occurrence.
   CHECK(Cell(cells.Point(0)) == Cell(&pts[0]));
+  // With the index: the same cells, and each cell's sums and count.
+  WeightedPoints indexed;
+  CoresetIndex index;
+  REQUIRE(GridCoreset2(pts.data(), 100000, 100000, &indexed, &index));
+  CHECK(indexed.coords == cells.coords);
+  CHECK(indexed.weights == cells.weights);
+  REQUIRE(index.sums.size() == 2 * cells.count);
+  REQUIRE(index.counts.size() == cells.count);
+  for (size_t c = 0; c < cells.count; ++c) {
+    const auto& s = sums.at(Cell(cells.Point(c)));
+    CHECK(index.counts[c] == s[0]);
+    CHECK(index.sums[2 * c] == s[1]);
+    CHECK(index.sums[2 * c + 1] == s[2]);
+  }
 
   // Too many cells, or a point that is not finite: no coreset.
   CHECK_FALSE(GridCoreset2(pts.data(), 100000, sums.size() - 1, &cells));

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace palettize {
@@ -41,6 +42,11 @@ bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoin
   cells->dim = 2;
   cells->coords.clear();
   cells->weights.clear();
+  // Each cell's coordinate sums, kept in the index when it is wanted (CellLloyd adds cells whole);
+  // the means are made from them at the end.
+  std::vector<double> own_sums;
+  std::vector<double>& sums = index ? index->sums : own_sums;
+  sums.clear();
   if (index) index->cell_of.resize(n);
   auto home = [&](uint64_t key) {  // Fibonacci hashing: the top bits of key x 2^64/phi
     return size_t((key * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
@@ -54,41 +60,42 @@ bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoin
     if (slot[s] == UINT32_MAX) {
       if (cells->count == max_cells) return false;
       if (2 * (cells->count + 1) > cap) {
-        std::vector<uint64_t> old_keys(2 * cap);
-        std::vector<uint32_t> old_slot(2 * cap, UINT32_MAX);
-        old_keys.swap(keys), old_slot.swap(slot);
-        cap *= 2;
-        for (size_t j = 0; j < old_slot.size(); ++j) {
-          if (old_slot[j] == UINT32_MAX) continue;
-          size_t t = home(old_keys[j]);
-          while (slot[t] != UINT32_MAX) t = (t + 1) & (cap - 1);
-          slot[t] = old_slot[j], keys[t] = old_keys[j];
+        cap *= 2;  // home() now hashes into the grown table
+        std::vector<uint64_t> grown_keys(cap);
+        std::vector<uint32_t> grown_slot(cap, UINT32_MAX);
+        for (size_t j = 0; j < slot.size(); ++j) {
+          if (slot[j] == UINT32_MAX) continue;
+          size_t t = home(keys[j]);
+          while (grown_slot[t] != UINT32_MAX) t = (t + 1) & (cap - 1);
+          grown_slot[t] = slot[j], grown_keys[t] = keys[j];
         }
+        keys = std::move(grown_keys);
+        slot = std::move(grown_slot);
         s = home(key);
         while (slot[s] != UINT32_MAX) s = (s + 1) & (cap - 1);
       }
       slot[s] = uint32_t(cells->count++);
       keys[s] = key;
-      cells->coords.push_back(0.0);
-      cells->coords.push_back(0.0);
+      sums.push_back(0.0);
+      sums.push_back(0.0);
       cells->weights.push_back(0.0);
     }
     const size_t c = slot[s];
     if (index) index->cell_of[i] = uint32_t(c);
-    cells->coords[2 * c] += p[0];
-    cells->coords[2 * c + 1] += p[1];
+    sums[2 * c] += p[0];
+    sums[2 * c + 1] += p[1];
     cells->weights[c] += 1.0;
   }
   if (index) {
-    index->sums = cells->coords;
     index->counts = cells->weights;
     index->keys.assign(cells->count, 0);
     for (size_t j = 0; j < cap; ++j)
       if (slot[j] != UINT32_MAX) index->keys[slot[j]] = keys[j];
   }
+  cells->coords.resize(sums.size());
   for (size_t c = 0; c < cells->count; ++c) {
-    cells->coords[2 * c] /= cells->weights[c];
-    cells->coords[2 * c + 1] /= cells->weights[c];
+    cells->coords[2 * c] = sums[2 * c] / cells->weights[c];
+    cells->coords[2 * c + 1] = sums[2 * c + 1] / cells->weights[c];
   }
   return true;
 }

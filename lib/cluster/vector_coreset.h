@@ -23,7 +23,8 @@ constexpr int kCoresetMantissaBits = 3;
 
 // Where the points went (GridCoreset2's optional output): each point's cell, and each cell's key
 // (two 32-bit halves, one per coordinate: CellKey's top float bits), the sums of its points'
-// coordinates (2 a cell, before the division that makes the mean) and its number of points.
+// coordinates (2 a cell, summed in input order; the mean is sums / counts) and its number of
+// points.
 struct CoresetIndex {
   std::vector<uint32_t> cell_of;
   std::vector<uint64_t> keys;
@@ -32,8 +33,9 @@ struct CoresetIndex {
 };
 
 // The cells of `points` (n x 2), in order of first occurrence, each at the mean of
-// its points (summed in input order) with weight = its count. Returns false, leaving `cells` in an
-// unspecified state, when there would be more than max_cells or a point is not finite.
+// its points (summed in input order) with weight = its count. Returns false, leaving `cells` (and
+// `index`) in an unspecified state, when there would be more than max_cells or a point is not
+// finite.
 bool GridCoreset2(const double* points, size_t n, size_t max_cells, WeightedPoints* cells,
                   CoresetIndex* index = nullptr);
 
