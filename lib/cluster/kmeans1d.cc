@@ -405,14 +405,16 @@ bool Solver::ForwardHalf(size_t layers, size_t after, double bound, size_t top_f
   // remainder is within the bound. Every row of an optimal clustering is among them, with its exact
   // cost and leftmost argmin (candidates outside hold no optimal path); they are the next layer's
   // candidates.
+  // Nearly every row between them passes, so the two ends are found by scans from either side.
   size_t h_lo = 0, h_hi = 0;
   auto hull = [&](size_t j, size_t first, size_t last, const std::vector<double>& d) {
-    h_lo = last + 1, h_hi = 0;
-    for (size_t p = first; p <= last; ++p) {
-      if (d[p] + remainder(j, p) > bound) continue;
-      h_lo = std::min(h_lo, p), h_hi = p;
-    }
-    return h_lo <= h_hi;
+    auto passes = [&](size_t p) { return d[p] + remainder(j, p) <= bound; };
+    h_lo = first;
+    while (h_lo <= last && !passes(h_lo)) ++h_lo;
+    if (h_lo > last) return false;
+    h_hi = last;
+    while (!passes(h_hi)) --h_hi;
+    return true;
   };
   // Layer 1: D[1][p] does not decrease with p.
   const size_t first1 = first_row(1, 1);
