@@ -49,44 +49,10 @@ RowMin ScanRisingScalar(const PrefixSums& ps, const double* prev, size_t p, size
 }
 
 #if PALETTIZE_AVX2
-// The same, four candidates at a time (ScanRowAvx2's arithmetic), checking after each vector.
+// The same, four candidates at a time (the scan stops after a whole vector).
 __attribute__((target("avx2"))) RowMin ScanRisingAvx2(const PrefixSums& ps, const double* prev, size_t p,
                                                       size_t begin, size_t end) {
-  const __m256d bw = _mm256_set1_pd(ps.w[p]), bs1 = _mm256_set1_pd(ps.s1[p]);
-  const __m256d bs2 = _mm256_set1_pd(ps.s2[p]), bwl = _mm256_set1_pd(ps.w_lo[p]);
-  const __m256d bs1l = _mm256_set1_pd(ps.s1_lo[p]), bs2l = _mm256_set1_pd(ps.s2_lo[p]);
-  const __m256d zero = _mm256_setzero_pd();
-  const __m256d inf = _mm256_set1_pd(std::numeric_limits<double>::infinity());
-  const __m256i last = _mm256_set1_epi64x(static_cast<long long>(end));
-  __m256i idx =
-      _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(begin)), _mm256_setr_epi64x(0, 1, 2, 3));
-  __m256d best_v = inf;
-  __m256i best_i = idx;
-  for (size_t m = begin; m <= end; m += 4) {
-    const __m256d w = _mm256_add_pd(_mm256_sub_pd(bw, _mm256_loadu_pd(&ps.w[m])),
-                                    _mm256_sub_pd(bwl, _mm256_loadu_pd(&ps.w_lo[m])));
-    const __m256d s1 = _mm256_add_pd(_mm256_sub_pd(bs1, _mm256_loadu_pd(&ps.s1[m])),
-                                     _mm256_sub_pd(bs1l, _mm256_loadu_pd(&ps.s1_lo[m])));
-    const __m256d s2 = _mm256_add_pd(_mm256_sub_pd(bs2, _mm256_loadu_pd(&ps.s2[m])),
-                                     _mm256_sub_pd(bs2l, _mm256_loadu_pd(&ps.s2_lo[m])));
-    const __m256d c = _mm256_sub_pd(s2, _mm256_mul_pd(s1, _mm256_div_pd(s1, w)));
-    const __m256d cpos = _mm256_and_pd(c, _mm256_cmp_pd(c, zero, _CMP_GT_OQ));
-    __m256d v = _mm256_add_pd(_mm256_loadu_pd(&prev[m]), cpos);
-    v = _mm256_blendv_pd(v, inf, _mm256_castsi256_pd(_mm256_cmpgt_epi64(idx, last)));
-    const __m256d better = _mm256_cmp_pd(v, best_v, _CMP_LT_OQ);
-    best_v = _mm256_blendv_pd(best_v, v, better);
-    best_i =
-        _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(best_i), _mm256_castsi256_pd(idx), better));
-    idx = _mm256_add_epi64(idx, _mm256_set1_epi64x(4));
-    if (m + 4 <= end) {
-      __m256d least = _mm256_min_pd(best_v, _mm256_permute4x64_pd(best_v, 0x4E));
-      least = _mm256_min_pd(least, _mm256_permute_pd(least, 5));
-      if (prev[m + 4] >= _mm256_cvtsd_f64(least)) break;
-    }
-  }
-  MergeLanes<0x4E>(best_v, best_i);
-  MergeLanes<0xB1>(best_v, best_i);
-  return {static_cast<size_t>(_mm256_extract_epi64(best_i, 0)), _mm256_cvtsd_f64(best_v)};
+  return ScanRowAvx2<true>(ps, prev, p, begin, end);
 }
 #endif
 

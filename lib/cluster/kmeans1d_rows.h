@@ -118,6 +118,9 @@ __attribute__((target("avx2"))) inline void MergeLanes(__m256d& v, __m256i& i) {
 // cannot contract s2 - s1 * q into a fused multiply-add: every value is bit-identical to the
 // scalar scan's, and so is the answer (each lane keeps its own leftmost minimum; the lanes are
 // then merged by value, then by index).
+// With kRising, for prev nondecreasing in m: once prev[m] alone reaches the least value found, no
+// candidate from m on is smaller, and the scan stops (checked after each vector).
+template <bool kRising = false>
 __attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2(const PrefixSums& ps,
                                                                          const double* prev, size_t p,
                                                                          size_t begin, size_t end) {
@@ -151,6 +154,13 @@ __attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2(const P
     best_i =
         _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(best_i), _mm256_castsi256_pd(idx), better));
     idx = _mm256_add_epi64(idx, four);
+    if constexpr (kRising) {
+      if (m + 4 <= end) {
+        __m256d least = _mm256_min_pd(best_v, _mm256_permute4x64_pd(best_v, 0x4E));
+        least = _mm256_min_pd(least, _mm256_permute_pd(least, 5));
+        if (prev[m + 4] >= _mm256_cvtsd_f64(least)) break;
+      }
+    }
   }
   // Merge the lanes without branches: a branch here would wait on the divisions above, and its
   // misprediction would discard the next row's work that the processor has started.
