@@ -446,7 +446,7 @@ bool Solver::ForwardHalf(size_t layers, size_t after, double bound, size_t top_f
     };
     Interval stack[128];  // two entries a level: 2 log2(n) + 2
     size_t depth = 0;
-    stack[depth++] = {lo, row_max, -1.0};
+    if (lo > h_hi) stack[depth++] = {lo, row_max, -1.0};  // else the one row, row_max, is kept
     while (depth > 0) {
       Interval v = stack[--depth];
       if (v.at_a < 0) v.at_a = AtLeast(blocks, v.a);
@@ -463,9 +463,11 @@ bool Solver::ForwardHalf(size_t layers, size_t after, double bound, size_t top_f
     // candidates below it (their costs are exact on every optimal path), so rows whose remainder
     // exceeds what that leaves are dropped, one at a time.
     size_t first = std::max({j, h_lo + 1, j == layers ? top_from : size_t(0)});
-    for (double least = ws_.prev[h_lo]; first <= lo; ++first) {
-      least = std::min(least, ws_.prev[std::min(first - 1, h_hi)]);
-      if (least + remainder(j, first) <= bound) break;
+    double least = *std::min_element(ws_.prev.begin() + ptrdiff_t(h_lo),
+                                     ws_.prev.begin() + ptrdiff_t(std::min(first - 1, h_hi)) + 1);
+    while (first <= lo && least + remainder(j, first) > bound) {
+      if (first <= h_hi) least = std::min(least, ws_.prev[first]);  // a candidate of the next row
+      ++first;
     }
     if (first > lo) return false;
     const RowMin last = ScanRow(lo, h_lo, std::min(h_hi, lo - 1));
