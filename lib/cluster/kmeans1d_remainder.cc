@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <limits>
 
 #include "cluster/kmeans1d_rows.h"
 #include "util/avx2.h"
@@ -37,20 +36,9 @@ struct Scratch {
   std::vector<double> prev, g_pre, g_suf;
 };
 
-// min over m in [begin, end] of prev[m] + cost(m, p), leftmost on ties, for prev nondecreasing in
-// m: once prev[m] alone reaches the least value found, no candidate from m on is smaller, and the
-// scan stops (about two thirds of the candidates on float16 groups).
-RowMin ScanRisingScalar(const PrefixSums& ps, const double* prev, size_t p, size_t begin, size_t end) {
-  RowMin best{begin, std::numeric_limits<double>::infinity()};
-  for (size_t m = begin; m <= end && prev[m] < best.value; ++m) {
-    const double v = prev[m] + RangeCost(ps, m, p);
-    if (v < best.value) best = {m, v};
-  }
-  return best;
-}
-
 #if PALETTIZE_AVX2
-// The same, four candidates at a time (the scan stops after a whole vector).
+// ScanRowScalar<true> (the rising scan: about two thirds of the candidates skipped on float16
+// groups), four candidates at a time; it stops after a whole vector.
 __attribute__((target("avx2"))) RowMin ScanRisingAvx2(const PrefixSums& ps, const double* prev, size_t p,
                                                       size_t begin, size_t end) {
   return ScanRowAvx2<true>(ps, prev, p, begin, end);
@@ -71,10 +59,10 @@ void PenalizedPrefixes(const PrefixSums& ps, size_t m, double lambda, bool avx2,
   for (size_t i = 1; i <= m; ++i) {
 #if PALETTIZE_AVX2
     const RowMin r = avx2 ? ScanRisingAvx2(ps, prev.data(), i, from, i - 1)
-                          : ScanRisingScalar(ps, prev.data(), i, from, i - 1);
+                          : ScanRowScalar<true>(ps, prev.data(), i, from, i - 1);
 #else
     (void)avx2;
-    const RowMin r = ScanRisingScalar(ps, prev.data(), i, from, i - 1);
+    const RowMin r = ScanRowScalar<true>(ps, prev.data(), i, from, i - 1);
 #endif
     (*g)[i] = r.value;
     prev[i] = r.value + lambda;

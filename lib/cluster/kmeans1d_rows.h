@@ -85,11 +85,14 @@ inline double RangeCost(const PrefixSums& ps, size_t m, size_t p) {
 // min over m in [begin, end] of prev[m] + cost(m, p), leftmost on ties. The hi parts of two
 // nearby prefixes cancel exactly (Sterbenz), so hi difference plus lo difference gives W, S1, S2
 // of the range to double precision relative to the range itself, not to the prefix totals.
+// With kRising, for prev nondecreasing in m: once prev[m] alone reaches the least value found, no
+// candidate from m on is smaller, and the scan stops.
+template <bool kRising = false>
 inline RowMin ScanRowScalar(const PrefixSums& ps, const double* prev, size_t p, size_t begin, size_t end) {
   const double bw = ps.w[p], bs1 = ps.s1[p], bs2 = ps.s2[p];
   const double bwl = ps.w_lo[p], bs1l = ps.s1_lo[p], bs2l = ps.s2_lo[p];
   RowMin best{begin, std::numeric_limits<double>::infinity()};
-  for (size_t m = begin; m <= end; ++m) {
+  for (size_t m = begin; m <= end && (!kRising || prev[m] < best.value); ++m) {
     const double w = (bw - ps.w[m]) + (bwl - ps.w_lo[m]);
     const double s1 = (bs1 - ps.s1[m]) + (bs1l - ps.s1_lo[m]);
     const double s2 = (bs2 - ps.s2[m]) + (bs2l - ps.s2_lo[m]);
