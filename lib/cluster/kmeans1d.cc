@@ -549,7 +549,10 @@ bool SolvePruned(const double* values, const double* weights, size_t n, size_t k
   return true;
 }
 
-Clustering1D Finish(const double* values, const double* weights, size_t n, std::vector<size_t> starts) {
+// X and W are double, or float and uint32_t (the float32 path's values and counts): each converts
+// exactly to long double, so both give the bits of the same numbers as doubles.
+template <class X, class W>
+Clustering1D Finish(const X* values, const W* weights, size_t n, std::vector<size_t> starts) {
   using Real = long double;
   Clustering1D out;
   out.starts = std::move(starts);
@@ -569,7 +572,7 @@ Clustering1D Finish(const double* values, const double* weights, size_t n, std::
       swd2 += wd * (Real(values[i]) - base);
     }
     double c = double(base + swd / sw);
-    c = std::min(std::max(c, values[b]), values[e - 1]);
+    c = std::min(std::max(c, double(values[b])), double(values[e - 1]));
     out.centroids[j] = c;
     sse += std::max(swd2 - swd * swd / sw, Real(0));
   }
@@ -610,6 +613,21 @@ Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* w
 
 Clustering1D OptimalKMeans1D(const double* values, const double* weights, size_t n, size_t k) {
   return detail::OptimalKMeans1DWithTableLimit(values, weights, n, k, kMaxTableEntries);
+}
+
+Clustering1D OptimalKMeans1D(const float* values, const uint32_t* counts, size_t n, size_t k) {
+  if (n == 0 || k == 0) return {};
+  k = std::min(k, n);
+  std::vector<size_t> starts;
+  if (k == 1 || k == n) {
+    for (size_t j = 0; j < k; ++j) starts.push_back(k == 1 ? 0 : j);
+    return Finish(values, counts, n, std::move(starts));
+  }
+  if (UseWindows(n, k) && detail::kmeans1d_windows && detail::WindowedKMeans1D(values, counts, n, k, &starts))
+    return Finish(values, counts, n, std::move(starts));
+  // The other solvers take doubles: the same numbers, so the same result.
+  const std::vector<double> x(values, values + n), w(counts, counts + n);
+  return OptimalKMeans1D(x.data(), w.data(), n, k);
 }
 
 }  // namespace palettize

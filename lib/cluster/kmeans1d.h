@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace palettize {
@@ -19,5 +20,9 @@ struct Clustering1D {
 
 // `values` must be strictly ascending and finite, `weights` positive; n >= 1, k >= 1.
 Clustering1D OptimalKMeans1D(const double* values, const double* weights, size_t n, size_t k);
+
+// The same on float values with whole-number weights (a float32 tensor's distinct values and their
+// counts, 4 bytes each where doubles take 8): the result of the same numbers as doubles.
+Clustering1D OptimalKMeans1D(const float* values, const uint32_t* counts, size_t n, size_t k);
 
 }  // namespace palettize

@@ -86,14 +86,47 @@ struct Elements {
 // the sums over any range [b, e) from two anchors and at most 2 * kStride values. The relaxed
 // levels, Lloyd's steps and the exact stage's atoms take their sums from here, so that after the
 // one pass that builds it nothing reads all n values again (Lloyd's eight passes over a 27M-value
-// float32 tensor were a quarter of its time).
-class Prefix {
- public:
+// float32 tensor were a quarter of its time). PrefixSums holds the sums' arithmetic, Prefix the
+// anchors of one array.
+struct PrefixSums {
   static constexpr size_t kStride = 512;
   struct Sums {
     double w = 0, wl = 0, s1 = 0, s1l = 0, s2 = 0, s2l = 0;
   };
-  Prefix(const double* x, const double* w, size_t n, double shift) : x_(x), w_(w), n_(n), shift_(shift) {
+  // The sums over values [b, e), as hi + lo pairs.
+  static Sums Between(const Sums& b, const Sums& e) {
+    Sums r;
+    Diff(e.w, e.wl, b.w, b.wl, &r.w, &r.wl);
+    Diff(e.s1, e.s1l, b.s1, b.s1l, &r.s1, &r.s1l);
+    Diff(e.s2, e.s2l, b.s2, b.s2l, &r.s2, &r.s2l);
+    return r;
+  }
+  // The k-means cost of values [b, e) as one cluster (as Elements::Cost computes it) and its mean.
+  static double Cost(const Sums& r) {
+    const double W = r.w + r.wl, S1 = r.s1 + r.s1l, S2 = r.s2 + r.s2l;
+    const double c = S2 - S1 * (S1 / W);
+    return c > 0 ? c : 0;
+  }
+  // (a_hi + a_lo) - (b_hi + b_lo) as a pair: TwoSum of the his, the lo difference added to its error.
+  static void Diff(double a, double al, double b, double bl, double* hi, double* lo) {
+    const double s = a - b, bb = s - a;
+    *hi = s;
+    *lo = ((a - (s - bb)) - (b + bb)) + (al - bl);
+  }
+};
+
+// An array read as doubles. The float32 path's values (float) and counts (uint32_t) convert
+// exactly, so every expression below gives the bits it gives on the same numbers as doubles.
+template <class T>
+struct AsDouble {
+  const T* p;
+  double operator[](size_t i) const { return double(p[i]); }
+};
+
+template <class X, class W>
+class Prefix : public PrefixSums {
+ public:
+  Prefix(X x, W w, size_t n, double shift) : x_(x), w_(w), n_(n), shift_(shift) {
     anchors_.reserve(n / kStride + 1);
     Sums s;
     for (size_t b = 0; b + kStride <= n; b += kStride) {
@@ -109,20 +142,6 @@ class Prefix {
     Extend(a * kStride, p, &s);
     return s;
   }
-  // The sums over values [b, e), as hi + lo pairs.
-  static Sums Between(const Sums& b, const Sums& e) {
-    Sums r;
-    Diff(e.w, e.wl, b.w, b.wl, &r.w, &r.wl);
-    Diff(e.s1, e.s1l, b.s1, b.s1l, &r.s1, &r.s1l);
-    Diff(e.s2, e.s2l, b.s2, b.s2l, &r.s2, &r.s2l);
-    return r;
-  }
-  // The k-means cost of values [b, e) as one cluster (as Elements::Cost computes it) and its mean.
-  static double Cost(const Sums& r) {
-    const double W = r.w + r.wl, S1 = r.s1 + r.s1l, S2 = r.s2 + r.s2l;
-    const double c = S2 - S1 * (S1 / W);
-    return c > 0 ? c : 0;
-  }
   double Mean(const Sums& r) const { return (r.s1 + r.s1l) / (r.w + r.wl) + shift_; }
   double S2Total() const {
     const Sums t = At(n_);
@@ -137,23 +156,17 @@ class Prefix {
           Elements::Add(s->s2, s->s2l, wd * d);
     }
   }
-  // (a_hi + a_lo) - (b_hi + b_lo) as a pair: TwoSum of the his, the lo difference added to its error.
-  static void Diff(double a, double al, double b, double bl, double* hi, double* lo) {
-    const double s = a - b, bb = s - a;
-    *hi = s;
-    *lo = ((a - (s - bb)) - (b + bb)) + (al - bl);
-  }
-
-  const double* x_;
-  const double* w_;
+  X x_;
+  W w_;
   size_t n_;
   double shift_;
   std::vector<Sums> anchors_;
 };
 
 // Sums of values [b, e) as one element (an atom).
-void PushRun(const Prefix& pf, size_t b, size_t e, Elements* el) {
-  const Prefix::Sums r = Prefix::Between(pf.At(b), pf.At(e));
+template <class P>
+void PushRun(const P& pf, size_t b, size_t e, Elements* el) {
+  const PrefixSums::Sums r = PrefixSums::Between(pf.At(b), pf.At(e));
   el->Push(r.w, r.s1, r.s2, r.wl, r.s1l, r.s2l, e);
 }
 
@@ -297,19 +310,20 @@ bool Normalize(size_t n, std::vector<size_t>& plo, std::vector<size_t>& phi) {
 
 // The cost of clustering `starts` and of Lloyd steps from it; returns the best seen, with its
 // starts in `starts`. Each step is O(k (log n + Prefix::kStride)): sums from the anchors.
-double LloydUpperBound(const Prefix& pf, const double* x, size_t n, std::vector<size_t>& starts) {
+template <class P, class T>
+double LloydUpperBound(const P& pf, const T* x, size_t n, std::vector<size_t>& starts) {
   const size_t k = starts.size();
   std::vector<size_t> cur = starts, next(k);
   std::vector<double> mean(k);
-  std::vector<Prefix::Sums> at(k + 1);
+  std::vector<PrefixSums::Sums> at(k + 1);
   at[k] = pf.At(n);
   double best = kInf;
   for (int iter = 0; iter < 8; ++iter) {
     for (size_t j = 0; j < k; ++j) at[j] = pf.At(cur[j]);
     double cost = 0;
     for (size_t j = 0; j < k; ++j) {
-      const Prefix::Sums r = Prefix::Between(at[j], at[j + 1]);
-      cost += Prefix::Cost(r);
+      const PrefixSums::Sums r = PrefixSums::Between(at[j], at[j + 1]);
+      cost += PrefixSums::Cost(r);
       mean[j] = pf.Mean(r);
     }
     if (cost < best) best = cost, starts = cur;
@@ -326,8 +340,9 @@ double LloydUpperBound(const Prefix& pf, const double* x, size_t n, std::vector<
 }
 
 // The exact DP restricted to the windows: atoms between them, single values inside.
-void ExactStage(const Prefix& pf, const double* x, const double* w, size_t n, double shift,
-                const std::vector<size_t>& plo, const std::vector<size_t>& phi, std::vector<size_t>* starts) {
+template <class P, class X, class W>
+void ExactStage(const P& pf, X x, W w, size_t n, double shift, const std::vector<size_t>& plo,
+                const std::vector<size_t>& phi, std::vector<size_t>* starts) {
   const size_t m = plo.size();
   Elements el;
   el.Reserve(2 * m + 1 + [&] {
@@ -380,19 +395,16 @@ void ExactStage(const Prefix& pf, const double* x, const double* w, size_t n, do
   for (size_t j = 0; j < m; ++j) starts->push_back(el.start[edge[j]]);
 }
 
-}  // namespace
-
-bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts) {
-  return WindowedKMeans1D(x, w, n, k, starts, kExactRows, kLevelRows);
-}
-
-bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts,
-                      size_t exact_rows, size_t level_rows) {
+template <class XT, class WT>
+bool Windowed(const XT* x_in, const WT* w_in, size_t n, size_t k, std::vector<size_t>* starts,
+              size_t exact_rows, size_t level_rows) {
   if (k < 2 || k >= n) return false;
+  const AsDouble<XT> x{x_in};
+  const AsDouble<WT> w{w_in};
   double sw = 0, swx = 0;
   for (size_t i = 0; i < n; ++i) sw += w[i], swx += w[i] * x[i];
   const double shift = swx / sw;
-  const Prefix pf(x, w, n, shift);
+  const Prefix<AsDouble<XT>, AsDouble<WT>> pf(x, w, n, shift);
   const double s2_total = pf.S2Total();
   const size_t m = k - 1;
   std::vector<size_t> plo(m), phi(m);
@@ -492,7 +504,7 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
       const size_t p = e == ufirst[u] ? ustart[u] : ustart[u] + (ustart[u + 1] - ustart[u]) / 2;
       guess[j] = std::min(std::max(p, guess[j - 1] + 1), n - (k - j));
     }
-    ub = std::min(ub, LloydUpperBound(pf, x, n, guess));
+    ub = std::min(ub, LloydUpperBound(pf, x_in, n, guess));
     // Costs are S2 - S1^2/W in the shifted frame: each carries a rounding error of a few ulps of
     // its S2, so the bounds get that much slack over all clusters (negligible unless clusters
     // lie far from the mean relative to their spread, where no double DP resolves the optimum).
@@ -510,6 +522,26 @@ bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std:
     }
   }
   return false;
+}
+
+}  // namespace
+
+bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts) {
+  return Windowed(x, w, n, k, starts, kExactRows, kLevelRows);
+}
+
+bool WindowedKMeans1D(const float* x, const uint32_t* w, size_t n, size_t k, std::vector<size_t>* starts) {
+  return Windowed(x, w, n, k, starts, kExactRows, kLevelRows);
+}
+
+bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts,
+                      size_t exact_rows, size_t level_rows) {
+  return Windowed(x, w, n, k, starts, exact_rows, level_rows);
+}
+
+bool WindowedKMeans1D(const float* x, const uint32_t* w, size_t n, size_t k, std::vector<size_t>* starts,
+                      size_t exact_rows, size_t level_rows) {
+  return Windowed(x, w, n, k, starts, exact_rows, level_rows);
 }
 
 }  // namespace palettize::detail

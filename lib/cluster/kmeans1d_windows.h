@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace palettize::detail {
@@ -19,11 +20,16 @@ namespace palettize::detail {
 // returns false (starts untouched) when the windows do not narrow enough for the restricted DP to
 // be cheaper than the full one, and the caller solves the full problem.
 bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts);
+// The same on float values with whole-number weights (a float32 tensor's distinct values and their
+// counts): every sum is the one of the same numbers as doubles, so the result is the same.
+bool WindowedKMeans1D(const float* x, const uint32_t* w, size_t n, size_t k, std::vector<size_t>* starts);
 
 // The same with its two sizes as parameters, so that tests reach the relaxed levels on small
 // problems: the summed window sizes at which the exact restricted DP runs, and the rows a relaxed
 // level may hold.
 bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts,
+                      size_t exact_rows, size_t level_rows);
+bool WindowedKMeans1D(const float* x, const uint32_t* w, size_t n, size_t k, std::vector<size_t>* starts,
                       size_t exact_rows, size_t level_rows);
 
 }  // namespace palettize::detail

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "palettizer/weight_palettizer.h"
@@ -27,18 +28,42 @@ struct ChannelLayout {
   uint64_t Offset(uint64_t o, uint64_t c, uint64_t i) const { return (o * channels + c) * inner + i; }
 };
 
+// A float32 group's distinct values as floats and their counts as uint32_t, in the radix sort's
+// own buffer of 8 bytes an element (values from byte 0, counts from byte 4 x elements): 8 bytes a
+// distinct value where doubles take 16, and no page touched beyond the sort's.
+struct PackedFloats {
+  std::unique_ptr<unsigned char[]> bytes;
+  size_t elements = 0, size = 0;
+  const float* values() const { return reinterpret_cast<const float*>(bytes.get()); }
+  const uint32_t* counts() const { return reinterpret_cast<const uint32_t*>(bytes.get() + 4 * elements); }
+};
+
 // Distinct values of one group, ascending, with their counts and, with sensitivities, the sums
 // of their elements' sensitivities (empty without). `counts` is empty when every count is 1 and
 // there are weights (a float32 or float64 group with sensitivities whose values are all
 // distinct): 8 bytes a value less, 262 MB on 32.8M values; read counts through count().
+// A large float32 group without sensitivities holds its values and counts in `packed` instead
+// (DistinctFloatPacked; `values` and `counts` empty): read them through WithArrays.
 struct DistinctValues {
   std::vector<double> values;
   std::vector<double> counts;
   std::vector<double> weights;
   std::vector<uint16_t> bits;  // float16 groups: each value's bit pattern (0 stands for -0 too)
-  void Clear() { values.clear(), counts.clear(), weights.clear(), bits.clear(); }
+  PackedFloats packed;
+  void Clear() { values.clear(), counts.clear(), weights.clear(), bits.clear(), packed = PackedFloats(); }
   double count(size_t v) const { return counts.empty() ? 1.0 : counts[v]; }
+  size_t size() const { return packed.bytes ? packed.size : values.size(); }
 };
+
+// f(values, counts, n) on d's arrays: (const float*, const uint32_t*) when packed, else (const
+// double*, const double*) with counts null when every count is 1. Either converts exactly to
+// double, so code written once gives the same bits on both.
+template <class F>
+decltype(auto) WithArrays(const DistinctValues& d, F&& f) {
+  if (d.packed.bytes) return f(d.packed.values(), d.packed.counts(), d.packed.size);
+  return f(d.values.data(), d.counts.empty() ? static_cast<const double*>(nullptr) : d.counts.data(),
+           d.values.size());
+}
 
 // A point of the general path: its clustered value, its count weight (s^2 with a per-channel
 // scale s, else 1) and its sensitivity.
@@ -79,6 +104,11 @@ bool DistinctHalf(const Float16Format& format, const uint16_t* w, const ChannelL
 // `huge_pages`: the large arrays on huge pages (util/huge_pages.h), for the weighted path's search.
 bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
                    DistinctValues* d, bool huge_pages = false);
+
+// The same into d->packed (values as floats, counts as uint32_t) for a group of 2^20 to 2^32 - 1
+// elements without sensitivities: the radix sort's buffer is the result's, so nothing else is
+// touched. False when the group holds NaN or Inf.
+bool DistinctFloatPacked(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, DistinctValues* d);
 
 // The same with sensitivities. Each distinct value's weight is the sum of its elements'
 // sensitivities in ascending order (the order of the general path's MergePoints, whose counts are

@@ -127,4 +127,39 @@ bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t
   return true;
 }
 
+bool DistinctFloatPacked(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1,
+                         DistinctValues* d) {
+  const size_t n = (c1 - c0) * L.inner * L.outer;
+  d->Clear();
+  // Left uninitialized: the key pass and the first scatter touch every page first.
+  d->packed.bytes.reset(new unsigned char[8 * n]);
+  d->packed.elements = n;
+  unsigned char* bytes = d->packed.bytes.get();
+  if (!SortKeys(w, L, c0, c1, n, bytes)) {
+    d->packed = PackedFloats();
+    return false;
+  }
+  // One pass, as DistinctFloat's: value `out` goes to bytes 4 out (the first half, free once the
+  // sort is done) and its count to slot `out` of the sorted keys, written only once key j > out
+  // has been read, so no key is overwritten before it is read.
+  const unsigned char* keys = bytes + 4 * n;
+  unsigned char* counts = bytes + 4 * n;
+  float last = Value(Load(keys, 0));
+  uint32_t count = 0;
+  size_t out = 0;
+  for (size_t j = 0; j < n; ++j) {
+    const float x = Value(Load(keys, j));
+    if (x != last) {  // -0 == +0: the first of them stays
+      std::memcpy(bytes + 4 * out, &last, 4);
+      std::memcpy(counts + 4 * out, &count, 4);
+      ++out, last = x, count = 0;
+    }
+    ++count;
+  }
+  std::memcpy(bytes + 4 * out, &last, 4);
+  std::memcpy(counts + 4 * out, &count, 4);
+  d->packed.size = out + 1;
+  return true;
+}
+
 }  // namespace palettize

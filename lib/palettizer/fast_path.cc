@@ -33,9 +33,19 @@ using MT = mil::DataType;
 
 }  // namespace
 
-void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K,
-                   std::vector<uint8_t>* idx) {
-  const size_t n = values.size();
+namespace {
+
+#if defined(__SSE2__)
+// Values v and v + 1 as doubles.
+__m128d LoadTwo(const double* p) { return _mm_loadu_pd(p); }
+__m128d LoadTwo(const float* p) {
+  return _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+#endif
+
+template <class T>
+void NearestSortedOf(const T* values, size_t n, const double* entries, uint64_t K,
+                     std::vector<uint8_t>* idx) {
   idx->resize(n);
 #if defined(__SSE2__)
   const __m128d magnitude = _mm_castsi128_pd(_mm_set1_epi64x(INT64_MAX));  // | | as a mask
@@ -47,7 +57,7 @@ void NearestSorted(const std::vector<double>& values, const double* entries, uin
     // to entry j than to j + 1 and to j - 1. The nearest entry changes at most a few times per
     // entry over millions of sorted values, so nearly every block passes.
     if (v + 4 <= n) {
-      const __m128d x0 = _mm_loadu_pd(values.data() + v), x1 = _mm_loadu_pd(values.data() + v + 2);
+      const __m128d x0 = LoadTwo(values + v), x1 = LoadTwo(values + v + 2);
       auto distance = [&](__m128d x, double e) {
         return _mm_and_pd(_mm_sub_pd(x, _mm_set1_pd(e)), magnitude);
       };
@@ -78,6 +88,23 @@ void NearestSorted(const std::vector<double>& values, const double* entries, uin
   }
 }
 
+}  // namespace
+
+void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K,
+                   std::vector<uint8_t>* idx) {
+  NearestSortedOf(values.data(), values.size(), entries, K, idx);
+}
+
+void NearestSorted(const double* values, size_t n, const double* entries, uint64_t K,
+                   std::vector<uint8_t>* idx) {
+  NearestSortedOf(values, n, entries, K, idx);
+}
+
+void NearestSorted(const float* values, size_t n, const double* entries, uint64_t K,
+                   std::vector<uint8_t>* idx) {
+  NearestSortedOf(values, n, entries, K, idx);
+}
+
 void NearestLikeGeneral(const std::vector<double>& values, const double* entries, uint64_t K,
                         std::vector<uint8_t>* idx) {
   thread_local std::vector<uint32_t> order;
@@ -106,7 +133,7 @@ void NearestLikeGeneral(const std::vector<double>& values, const double* entries
 
 void ReleaseLarge(DistinctValues* d, std::vector<uint8_t>* nearest) {
   constexpr size_t kLarge = size_t(1) << 20;
-  if (d->values.capacity() > kLarge) *d = DistinctValues();
+  if (d->values.capacity() > kLarge || d->packed.bytes) *d = DistinctValues();
   if (nearest->capacity() > kLarge) std::vector<uint8_t>().swap(*nearest);
 }
 
@@ -132,6 +159,9 @@ bool GroupDistinct(const uint8_t* data, int dtype, const ChannelLayout& L, uint6
   if (sens)
     return DistinctFloatWeighted(reinterpret_cast<const float*>(data), L, c0, c1, *sens, buf, sbuf, repeats,
                                  d);
+  const size_t elements = (c1 - c0) * L.inner * L.outer;
+  if (elements >= (size_t(1) << 20) && elements <= std::numeric_limits<uint32_t>::max())
+    return DistinctFloatPacked(reinterpret_cast<const float*>(data), L, c0, c1, d);
   const bool finite = DistinctFloat(reinterpret_cast<const float*>(data), L, c0, c1, buf, d);
   if (buf.capacity() > (size_t(1) << 20)) std::vector<float>().swap(buf);
   return finite;
@@ -215,8 +245,11 @@ void GroupIndices(const uint8_t* data, int dtype, const ChannelLayout& L, uint64
   // to millions (a cache miss per step: 80% of a 32M-value tensor's time). Same index as
   // nearest[its value], for any `nearest` (runs need not be ordered).
   auto lookup = [&](const auto* w) {
-    const RunLookup<std::remove_const_t<std::remove_pointer_t<decltype(w)>>> runs(d.values, nearest);
-    if constexpr (std::is_same_v<std::remove_const_t<std::remove_pointer_t<decltype(w)>>, float>) {
+    using F = std::remove_const_t<std::remove_pointer_t<decltype(w)>>;
+    const RunLookup<F> runs = WithArrays(d, [&](const auto* values, const auto*, size_t n) {
+      return RunLookup<F>(values, n, nearest.data());
+    });
+    if constexpr (std::is_same_v<F, float>) {
       if (CountRuns(runs, L, t * G, run, w, indices)) return;
     }
     for (uint64_t o = 0; o < L.outer; ++o) {
@@ -239,15 +272,20 @@ GroupTotals GroupTable(const DistinctValues& d, const PalettizeConfig& cfg, int 
   if (dtype == MT::FLOAT64)
     NearestLikeGeneral(d.values, entries, K, nearest);
   else
-    NearestSorted(d.values, entries, K, nearest);
+    WithArrays(
+        d, [&](const auto* values, const auto*, size_t n) { NearestSorted(values, n, entries, K, nearest); });
   GroupTotals g;
-  for (size_t v = 0; v < d.values.size(); ++v) {
-    const double diff = d.values[v] - entries[(*nearest)[v]];
-    g.sse += d.count(v) * diff * diff;
-    g.max_err = std::max(g.max_err, std::fabs(diff));
-    g.signal += d.count(v) * d.values[v] * d.values[v];
-    if (!d.weights.empty()) g.wsse += d.weights[v] * diff * diff;
-  }
+  WithArrays(d, [&](const auto* values, const auto* counts, size_t n) {
+    const uint8_t* near = nearest->data();
+    for (size_t v = 0; v < n; ++v) {
+      const double x = values[v], count = counts ? double(counts[v]) : 1.0;
+      const double diff = x - entries[near[v]];
+      g.sse += count * diff * diff;
+      g.max_err = std::max(g.max_err, std::fabs(diff));
+      g.signal += count * x * x;
+      if (!d.weights.empty()) g.wsse += d.weights[v] * diff * diff;
+    }
+  });
   return g;
 }
 
@@ -290,7 +328,7 @@ bool FastScalar(const uint8_t* data, const TensorShape& shape, const WeightPlan&
     tbb::parallel_for(uint64_t(0), tables, [&](uint64_t t) {
       thread_local DistinctValues d;
       finite[t] = distinct(t, &d);
-      sizes[t] = d.values.size();
+      sizes[t] = d.size();
     });
     if (std::find(finite.begin(), finite.end(), 0) != finite.end()) {
       *reason = "holds NaN or Inf values";

@@ -14,6 +14,10 @@ namespace palettize {
 // ties), by one forward sweep, four values at a time where the nearest entry stays.
 void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K,
                    std::vector<uint8_t>* idx);
+void NearestSorted(const double* values, size_t n, const double* entries, uint64_t K,
+                   std::vector<uint8_t>* idx);
+void NearestSorted(const float* values, size_t n, const double* entries, uint64_t K,
+                   std::vector<uint8_t>* idx);
 
 // The general path's choice (PalettizeWeight, without per-channel scale) for ascending `values`:
 // among the four entries around the value's place in the entries sorted by value, the smallest

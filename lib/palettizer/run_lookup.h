@@ -18,8 +18,12 @@ template <typename F>
 class RunLookup {
  public:
   // `values` ascending, `nearest` the index of each (any order).
-  RunLookup(const std::vector<double>& values, const std::vector<uint8_t>& nearest) {
-    for (size_t v = 0; v < values.size(); ++v)
+  RunLookup(const std::vector<double>& values, const std::vector<uint8_t>& nearest)
+      : RunLookup(values.data(), values.size(), nearest.data()) {}
+  // The same on n values of any type that converts to F (doubles of F values, or F values).
+  template <typename V>
+  RunLookup(const V* values, size_t n, const uint8_t* nearest) {
+    for (size_t v = 0; v < n; ++v)
       if (v == 0 || nearest[v] != nearest[v - 1])
         first_.push_back(F(values[v])), index_.push_back(nearest[v]);
     size_t size = 1;

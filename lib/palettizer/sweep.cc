@@ -156,7 +156,9 @@ bool FillIndices(const uint8_t* data, const TensorShape& shape, const WeightPlan
     thread_local std::vector<uint8_t> nearest;
     thread_local DistinctValues d;
     GroupDistinct(data, dtype, L, G, t, nullptr, &d);  // finite: the sweep checked
-    NearestSorted(d.values, &entries[t * K], K, &nearest);
+    WithArrays(d, [&](const auto* values, const auto*, size_t n) {
+      NearestSorted(values, n, &entries[t * K], K, &nearest);
+    });
     GroupIndices(data, dtype, L, G, t, d, nearest, p->indices.data());
     if (keep_decoded)
       for (uint64_t o = 0; o < L.outer; ++o) {

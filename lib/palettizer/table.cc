@@ -80,12 +80,20 @@ Clustering1D SafeKMeans1D(const double* xs, const double* ws, size_t n, uint64_t
 
 size_t ScalarTable(const DistinctValues& d, const PalettizeConfig& cfg, uint64_t K, double* table) {
   if (cfg.mode == PalettizeMode::kUnique) {
-    std::copy(d.values.begin(), d.values.end(), table);
-    return d.values.size();
+    WithArrays(d, [&](const auto* values, const auto*, size_t n) { std::copy(values, values + n, table); });
+    return d.size();
   }
   if (cfg.mode == PalettizeMode::kUniform) {
-    UniformTable(d.values.front(), d.values.back(), K, table);
+    WithArrays(d, [&](const auto* values, const auto*, size_t n) {
+      UniformTable(values[0], values[n - 1], K, table);
+    });
     return K;
+  }
+  if (d.packed.bytes) {
+    // Float32 values and counts: never beyond SafeKMeans1D's safe range, never weighted.
+    const Clustering1D c = OptimalKMeans1D(d.packed.values(), d.packed.counts(), d.packed.size, K);
+    std::copy(c.centroids.begin(), c.centroids.end(), table);
+    return c.centroids.size();
   }
   // Weighted: values of total sensitivity 0 leave the problem (the DP needs positive weights);
   // when none is left, the plain table (whose counts are positive, short of per-channel scales
