@@ -81,10 +81,10 @@ TEST_CASE("packed fp32 distinct values: a sort and merge's values and counts, th
     size_t total = 0;
     for (size_t v = 0; v < packed.size(); ++v) {
       // Bits, not ==: the zero kept is the first sorted, -0, in both.
-      if (!(double(values[v]) == plain.values[v] && std::signbit(values[v]) == std::signbit(plain.values[v]) &&
-            double(counts[v]) == plain.counts[v]))
-        FAIL("value " << v << ": " << values[v] << " x " << counts[v] << " against " << plain.values[v] << " x "
-                      << plain.counts[v]);
+      if (!(double(values[v]) == plain.values[v] &&
+            std::signbit(values[v]) == std::signbit(plain.values[v]) && double(counts[v]) == plain.counts[v]))
+        FAIL("value " << v << ": " << values[v] << " x " << counts[v] << " against " << plain.values[v]
+                      << " x " << plain.counts[v]);
       total += counts[v];
     }
     REQUIRE(total == n);
@@ -96,7 +96,7 @@ TEST_CASE("packed fp32 distinct values: a sort and merge's values and counts, th
     w[12345] = bad;
     DistinctValues d;
     REQUIRE_FALSE(DistinctFloatPacked(w.data(), ChannelLayout(shape, 0), 0, w.size(), &d));
-    REQUIRE(d.packed.bytes == nullptr);
+    REQUIRE(d.packed.bytes.data() == nullptr);
   }
 }
 
@@ -192,7 +192,8 @@ TEST_CASE("fp32 fast path on a tensor past 2^20 elements (packed) equals the gen
   }
 }
 
-TEST_CASE("fp32 past 2^20 elements with few distinct values: packed, unique and k-means tables", "[palettizer]") {
+TEST_CASE("fp32 past 2^20 elements with few distinct values: packed, unique and k-means tables",
+          "[palettizer]") {
   // 200 distinct values over 2^20 elements: the packed values go to unique mode's table and to
   // the solver's double path (too few values for the windows).
   const TensorShape s = F32Shape({1024, 1024});

@@ -4,11 +4,11 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "palettizer/weight_palettizer.h"
 #include "util/half.h"
+#include "util/page_buffer.h"
 
 namespace palettize {
 
@@ -32,10 +32,10 @@ struct ChannelLayout {
 // own buffer of 8 bytes an element (values from byte 0, counts from byte 4 x elements): 8 bytes a
 // distinct value where doubles take 16, and no page touched beyond the sort's.
 struct PackedFloats {
-  std::unique_ptr<unsigned char[]> bytes;
+  PageBuffer bytes;
   size_t elements = 0, size = 0;
-  const float* values() const { return reinterpret_cast<const float*>(bytes.get()); }
-  const uint32_t* counts() const { return reinterpret_cast<const uint32_t*>(bytes.get() + 4 * elements); }
+  const float* values() const { return reinterpret_cast<const float*>(bytes.data()); }
+  const uint32_t* counts() const { return reinterpret_cast<const uint32_t*>(bytes.data() + 4 * elements); }
 };
 
 // Distinct values of one group, ascending, with their counts and, with sensitivities, the sums
@@ -52,7 +52,7 @@ struct DistinctValues {
   PackedFloats packed;
   void Clear() { values.clear(), counts.clear(), weights.clear(), bits.clear(), packed = PackedFloats(); }
   double count(size_t v) const { return counts.empty() ? 1.0 : counts[v]; }
-  size_t size() const { return packed.bytes ? packed.size : values.size(); }
+  size_t size() const { return packed.bytes.data() ? packed.size : values.size(); }
 };
 
 // f(values, counts, n) on d's arrays: (const float*, const uint32_t*) when packed, else (const
@@ -60,7 +60,7 @@ struct DistinctValues {
 // double, so code written once gives the same bits on both.
 template <class F>
 decltype(auto) WithArrays(const DistinctValues& d, F&& f) {
-  if (d.packed.bytes) return f(d.packed.values(), d.packed.counts(), d.packed.size);
+  if (d.packed.bytes.data()) return f(d.packed.values(), d.packed.counts(), d.packed.size);
   return f(d.values.data(), d.counts.empty() ? static_cast<const double*>(nullptr) : d.counts.data(),
            d.values.size());
 }

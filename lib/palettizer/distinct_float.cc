@@ -131,10 +131,9 @@ bool DistinctFloatPacked(const float* w, const ChannelLayout& L, uint64_t c0, ui
                          DistinctValues* d) {
   const size_t n = (c1 - c0) * L.inner * L.outer;
   d->Clear();
-  // Left uninitialized: the key pass and the first scatter touch every page first.
-  d->packed.bytes.reset(new unsigned char[8 * n]);
+  d->packed.bytes = PageBuffer(8 * n);
   d->packed.elements = n;
-  unsigned char* bytes = d->packed.bytes.get();
+  unsigned char* bytes = d->packed.bytes.data();
   if (!SortKeys(w, L, c0, c1, n, bytes)) {
     d->packed = PackedFloats();
     return false;

@@ -133,7 +133,7 @@ void NearestLikeGeneral(const std::vector<double>& values, const double* entries
 
 void ReleaseLarge(DistinctValues* d, std::vector<uint8_t>* nearest) {
   constexpr size_t kLarge = size_t(1) << 20;
-  if (d->values.capacity() > kLarge || d->packed.bytes) *d = DistinctValues();
+  if (d->values.capacity() > kLarge || d->packed.bytes.data()) *d = DistinctValues();
   if (nearest->capacity() > kLarge) std::vector<uint8_t>().swap(*nearest);
 }
 

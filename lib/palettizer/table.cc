@@ -89,7 +89,7 @@ size_t ScalarTable(const DistinctValues& d, const PalettizeConfig& cfg, uint64_t
     });
     return K;
   }
-  if (d.packed.bytes) {
+  if (d.packed.bytes.data()) {
     // Float32 values and counts: never beyond SafeKMeans1D's safe range, never weighted.
     const Clustering1D c = OptimalKMeans1D(d.packed.values(), d.packed.counts(), d.packed.size, K);
     std::copy(c.centroids.begin(), c.centroids.end(), table);
