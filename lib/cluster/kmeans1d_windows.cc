@@ -38,13 +38,22 @@ extern std::atomic<bool> kmeans1d_vector_scans;  // kmeans1d.cc; tests compare t
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-// Rows (window edges summed over boundaries) a relaxed level holds, 16 bytes each. The bound's gap
-// falls with the square of the unit widths, so coarse units already narrow the windows to a small
-// fraction of the values (1M fp32 values, k = 16: to 872 positions). More rows per level cost more
-// than the levels they save (11M values, k = 256: 1.1 s of CPU with 2^20, 2.7 s with 2^24).
-constexpr size_t kLevelRows = size_t(1) << 20;
-// Summed window sizes at which the exact restricted DP runs.
+// Rows (window edges summed over boundaries) a relaxed level holds, 16 bytes each: 4,096 per
+// cluster, from 2^17 to 2^20. The bound's gap falls with the square of the unit widths, so coarse
+// units already narrow the windows to a small fraction of the values (1M fp32 values, k = 16: to
+// 872 positions), and a level's cost grows with its rows: on 27.2M distinct fp32 values
+// (fp32_kmeans_bench 32800000 K), k 16 took 0.64 s of CPU with 2^20 rows and 0.49-0.54 s with
+// 2^17, k 64 0.81 s and 0.71-0.73 s with 2^18. Too few rows per cluster and the units are too
+// coarse to narrow anything: k 256 with 2^18 rows has 750 units of 106K values, and the levels
+// stall. More rows cost more than the levels they save (11M values, k 256: 1.1 s of CPU with
+// 2^20, 2.7 s with 2^24).
+size_t LevelRows(size_t k) { return std::clamp(k << 12, size_t(1) << 17, size_t(1) << 20); }
+// Summed window sizes at which the exact restricted DP runs: 4,096 per cluster from 2^16 on (a
+// level more is cheaper than an exact DP over more rows: k 16 above, 0.10 s for the exact DP over
+// 838K rows against 0.03 s for a level and an exact DP over 36K), and up to kExactRows once the
+// levels stop narrowing the windows.
 constexpr size_t kExactRows = size_t(1) << 21;
+size_t ExactRows(size_t k) { return std::clamp(k << 12, size_t(1) << 16, kExactRows); }
 constexpr int kMaxLevels = 12;
 // Relative slack for floating point when comparing a lower bound with an upper bound.
 constexpr double kSlack = 1e-9;
@@ -431,7 +440,11 @@ bool Windowed(const XT* x_in, const WT* w_in, size_t n, size_t k, std::vector<si
       ExactStage(pf, x, w, n, shift, plo, phi, starts);
       return true;
     }
-    if (total > last_total / 4 * 3 && ++stalled >= 2) return false;
+    if (total > last_total / 4 * 3 && ++stalled >= 2) {
+      if (total > kExactRows) return false;
+      ExactStage(pf, x, w, n, shift, plo, phi, starts);
+      return true;
+    }
     last_total = total;
     // Units: runs of the windows' union of at most `count` values and value span `span`. Rows
     // are about 2 * total / count; the span limit at most doubles the units.
@@ -527,11 +540,11 @@ bool Windowed(const XT* x_in, const WT* w_in, size_t n, size_t k, std::vector<si
 }  // namespace
 
 bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts) {
-  return Windowed(x, w, n, k, starts, kExactRows, kLevelRows);
+  return Windowed(x, w, n, k, starts, ExactRows(k), LevelRows(k));
 }
 
 bool WindowedKMeans1D(const float* x, const uint32_t* w, size_t n, size_t k, std::vector<size_t>* starts) {
-  return Windowed(x, w, n, k, starts, kExactRows, kLevelRows);
+  return Windowed(x, w, n, k, starts, ExactRows(k), LevelRows(k));
 }
 
 bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts,
