@@ -132,6 +132,31 @@ struct AsDouble {
   double operator[](size_t i) const { return double(p[i]); }
 };
 
+#if PALETTIZE_AVX2
+// Prefix's Extend with the three double-double sums (w, w*x, w*x^2) as lanes of one vector: the
+// same operations on each lane in the same order (no FMA), so the same bits, with a third of the
+// instructions. t = (w * [1, d, d, 0]) * [1, 1, d, 0] is [w, w d, (w d) d, 0]: times 1 is exact.
+template <class X, class W>
+__attribute__((target("avx2"))) void ExtendAvx2(X x, W w, double shift, size_t b, size_t e,
+                                                PrefixSums::Sums* s) {
+  __m256d hi = _mm256_setr_pd(s->w, s->s1, s->s2, 0), lo = _mm256_setr_pd(s->wl, s->s1l, s->s2l, 0);
+  const __m256d base = _mm256_setr_pd(1, 1, 1, 0);
+  for (size_t i = b; i < e; ++i) {
+    const __m256d d = _mm256_set1_pd(x[i] - shift);
+    const __m256d t = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(w[i]), _mm256_blend_pd(base, d, 0b0110)),
+                                    _mm256_blend_pd(base, d, 0b0100));
+    const __m256d sum = _mm256_add_pd(hi, t), back = _mm256_sub_pd(sum, hi);
+    lo =
+        _mm256_add_pd(lo, _mm256_add_pd(_mm256_sub_pd(hi, _mm256_sub_pd(sum, back)), _mm256_sub_pd(t, back)));
+    hi = sum;
+  }
+  alignas(32) double h[4], l[4];
+  _mm256_store_pd(h, hi);
+  _mm256_store_pd(l, lo);
+  s->w = h[0], s->s1 = h[1], s->s2 = h[2], s->wl = l[0], s->s1l = l[1], s->s2l = l[2];
+}
+#endif
+
 template <class X, class W>
 class Prefix : public PrefixSums {
  public:
@@ -159,6 +184,9 @@ class Prefix : public PrefixSums {
 
  private:
   void Extend(size_t b, size_t e, Sums* s) const {
+#if PALETTIZE_AVX2
+    if (avx2_) return ExtendAvx2(x_, w_, shift_, b, e, s);
+#endif
     for (size_t i = b; i < e; ++i) {
       const double d = x_[i] - shift_, wd = w_[i] * d;
       Elements::Add(s->w, s->wl, w_[i]), Elements::Add(s->s1, s->s1l, wd),
@@ -169,6 +197,9 @@ class Prefix : public PrefixSums {
   W w_;
   size_t n_;
   double shift_;
+#if PALETTIZE_AVX2
+  bool avx2_ = HasAvx2() && kmeans1d_vector_scans;
+#endif
   std::vector<Sums> anchors_;
 };
 
