@@ -155,7 +155,38 @@ __attribute__((target("avx2"))) void ExtendAvx2(X x, W w, double shift, size_t b
   _mm256_store_pd(l, lo);
   s->w = h[0], s->s1 = h[1], s->s2 = h[2], s->wl = l[0], s->s1l = l[1], s->s2l = l[2];
 }
+
+template <class X, class W>
+__attribute__((target("avx2"))) void UnitSumsAvx2(X x, W w, size_t b, size_t e, double lo, double* sw,
+                                                  double* s1, double* s2) {
+  __m256d acc = _mm256_setzero_pd();
+  const __m256d base = _mm256_setr_pd(1, 1, 1, 0);
+  for (size_t i = b; i < e; ++i) {
+    const __m256d d = _mm256_set1_pd(x[i] - lo);
+    acc = _mm256_add_pd(acc,
+                        _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(w[i]), _mm256_blend_pd(base, d, 0b0110)),
+                                      _mm256_blend_pd(base, d, 0b0100)));
+  }
+  alignas(32) double a[4];
+  _mm256_store_pd(a, acc);
+  *sw = a[0], *s1 = a[1], *s2 = a[2];
+}
 #endif
+
+// The sums of w, w d and w d^2 (d = x - lo) over values [b, e), in order: each in double, as the
+// plain loop; the AVX2 copy keeps them as three lanes of one vector, with the same bits.
+template <class X, class W>
+void UnitSums(X x, W w, size_t b, size_t e, double lo, double* sw, double* s1, double* s2) {
+#if PALETTIZE_AVX2
+  if (HasAvx2() && kmeans1d_vector_scans) return UnitSumsAvx2(x, w, b, e, lo, sw, s1, s2);
+#endif
+  double W0 = 0, S1 = 0, S2 = 0;
+  for (size_t i = b; i < e; ++i) {
+    const double d = x[i] - lo, wd = w[i] * d;
+    W0 += w[i], S1 += wd, S2 += wd * d;
+  }
+  *sw = W0, *s1 = S1, *s2 = S2;
+}
 
 template <class X, class W>
 class Prefix : public PrefixSums {
@@ -489,19 +520,25 @@ bool Windowed(const XT* x_in, const WT* w_in, size_t n, size_t k, std::vector<si
     for (const auto& [a, b] : spans) {
       if (a > done) PushRun(pf, done, a, &el);
       for (size_t u0 = a; u0 <= b;) {
-        size_t u1 = u0 + 1;  // the unit is values [u0, u1)
-        while (u1 <= b && u1 - u0 < count && x[u1] - x[u0] <= span) ++u1;
+        // The unit is values [u0, u1): at most `count` of them, up to b, within `span` of x[u0]
+        // (x[i] - x[u0] rounds monotonically in i, so a binary search finds where it ends).
+        size_t u1 = u0 + 1, end = std::min(b + 1, u0 + count);
+        const double first = x[u0];
+        while (u1 < end) {
+          const size_t mid = u1 + (end - u1) / 2;
+          if (x[mid] - first <= span)
+            u1 = mid + 1;
+          else
+            end = mid;
+        }
         ustart.push_back(u0), ufirst.push_back(el.Count());
         const double lo = x[u0], hi = x[u1 - 1];
         if (u1 - u0 == 1) {
           const double d = lo - shift;
           el.Push(w[u0], w[u0] * d, w[u0] * d * d, 0, 0, 0, u1);
         } else {
-          double W = 0, S1 = 0, S2 = 0;  // relative to lo
-          for (size_t i = u0; i < u1; ++i) {
-            const double d = x[i] - lo, wd = w[i] * d;
-            W += w[i], S1 += wd, S2 += wd * d;
-          }
+          double W, S1, S2;  // relative to lo
+          UnitSums(x, w, u0, u1, lo, &W, &S1, &S2);
           const double whi = std::min(W, S1 / (hi - lo)), wlo = W - whi;
           gap += std::max(0.0, wlo * whi / W * (hi - lo) * (hi - lo) - (S2 - S1 * (S1 / W)));
           const double dl = lo - shift, dh = hi - shift;
