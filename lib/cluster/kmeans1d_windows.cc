@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 #include "util/avx2.h"
 
@@ -156,36 +157,78 @@ __attribute__((target("avx2"))) void ExtendAvx2(X x, W w, double shift, size_t b
   s->w = h[0], s->s1 = h[1], s->s2 = h[2], s->wl = l[0], s->s1l = l[1], s->s2l = l[2];
 }
 
+// With `totals` (sw, swx), also sw += w and swx += w x for each value in order: a second vector.
 template <class X, class W>
-__attribute__((target("avx2"))) void UnitSumsAvx2(X x, W w, size_t b, size_t e, double lo, double* sw,
-                                                  double* s1, double* s2) {
+__attribute__((target("avx2"))) void UnitSumsAvx2(X x, W w, size_t b, size_t e, double lo, double* sums,
+                                                  double* totals) {
   __m256d acc = _mm256_setzero_pd();
   const __m256d base = _mm256_setr_pd(1, 1, 1, 0);
+  __m128d tot = totals ? _mm_loadu_pd(totals) : _mm_setzero_pd();
   for (size_t i = b; i < e; ++i) {
-    const __m256d d = _mm256_set1_pd(x[i] - lo);
-    acc = _mm256_add_pd(acc,
-                        _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(w[i]), _mm256_blend_pd(base, d, 0b0110)),
-                                      _mm256_blend_pd(base, d, 0b0100)));
+    const double xi = x[i], wi = w[i];
+    const __m256d d = _mm256_set1_pd(xi - lo);
+    acc =
+        _mm256_add_pd(acc, _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(wi), _mm256_blend_pd(base, d, 0b0110)),
+                                         _mm256_blend_pd(base, d, 0b0100)));
+    if (totals) tot = _mm_add_pd(tot, _mm_mul_pd(_mm_set1_pd(wi), _mm_setr_pd(1, xi)));
   }
   alignas(32) double a[4];
   _mm256_store_pd(a, acc);
-  *sw = a[0], *s1 = a[1], *s2 = a[2];
+  sums[0] = a[0], sums[1] = a[1], sums[2] = a[2];
+  if (totals) _mm_storeu_pd(totals, tot);
 }
 #endif
 
-// The sums of w, w d and w d^2 (d = x - lo) over values [b, e), in order: each in double, as the
-// plain loop; the AVX2 copy keeps them as three lanes of one vector, with the same bits.
+// The sums of w, w d and w d^2 (d = x - lo) over values [b, e) into sums[0..2], in order: each in
+// double, as the plain loop; the AVX2 copy keeps them as three lanes of one vector, with the same
+// bits. With `totals` (sw, swx) also sw += w, swx += w x, value by value.
 template <class X, class W>
-void UnitSums(X x, W w, size_t b, size_t e, double lo, double* sw, double* s1, double* s2) {
+void UnitSums(X x, W w, size_t b, size_t e, double lo, double* sums, double* totals) {
 #if PALETTIZE_AVX2
-  if (HasAvx2() && kmeans1d_vector_scans) return UnitSumsAvx2(x, w, b, e, lo, sw, s1, s2);
+  if (HasAvx2() && kmeans1d_vector_scans) return UnitSumsAvx2(x, w, b, e, lo, sums, totals);
 #endif
   double W0 = 0, S1 = 0, S2 = 0;
   for (size_t i = b; i < e; ++i) {
     const double d = x[i] - lo, wd = w[i] * d;
     W0 += w[i], S1 += wd, S2 += wd * d;
+    if (totals) totals[0] += w[i], totals[1] += w[i] * x[i];
   }
-  *sw = W0, *s1 = S1, *s2 = S2;
+  sums[0] = W0, sums[1] = S1, sums[2] = S2;
+}
+
+// A level's unit: values [b, e) and, for more than one value, the sums of w, w d, w d^2 (d = x - x[b]).
+struct Unit {
+  size_t b, e;
+  double sums[3];
+};
+
+// The units of the windows' union `spans`: runs of at most `count` values and value span `span`.
+// With `totals`, also the totals of UnitSums over every value of the spans, in order.
+template <class X, class W>
+void MakeUnits(X x, W w, const std::vector<std::pair<size_t, size_t>>& spans, size_t count, double span,
+               std::vector<Unit>* units, double* totals) {
+  for (const auto& [a, b] : spans) {
+    for (size_t u0 = a; u0 <= b;) {
+      // The unit is values [u0, u1): at most `count` of them, up to b, within `span` of x[u0]
+      // (x[i] - x[u0] rounds monotonically in i, so a binary search finds where it ends).
+      size_t u1 = u0 + 1, end = std::min(b + 1, u0 + count);
+      const double first = x[u0];
+      while (u1 < end) {
+        const size_t mid = u1 + (end - u1) / 2;
+        if (x[mid] - first <= span)
+          u1 = mid + 1;
+        else
+          end = mid;
+      }
+      Unit u{u0, u1, {0, 0, 0}};
+      if (u1 - u0 > 1)
+        UnitSums(x, w, u0, u1, first, u.sums, totals);
+      else if (totals)
+        totals[0] += w[u0], totals[1] += w[u0] * first;
+      units->push_back(u);
+      u0 = u1;
+    }
+  }
 }
 
 template <class X, class W>
@@ -472,11 +515,22 @@ bool Windowed(const XT* x_in, const WT* w_in, size_t n, size_t k, std::vector<si
   if (k < 2 || k >= n) return false;
   const AsDouble<XT> x{x_in};
   const AsDouble<WT> w{w_in};
-  double sw = 0, swx = 0;
-  for (size_t i = 0; i < n; ++i) sw += w[i], swx += w[i] * x[i];
-  const double shift = swx / sw;
-  const Prefix<AsDouble<XT>, AsDouble<WT>> pf(x, w, n, shift);
-  const double s2_total = pf.S2Total();
+  // The values' weighted mean (the frame of every sum) and the prefix sums in it. They wait for
+  // the first level's units when it has them: that pass over every value also makes the totals,
+  // value by value in the same order as the plain loop, so nothing else reads all n values
+  // before the prefix sums do.
+  double shift = 0, s2_total = 0;
+  std::optional<Prefix<AsDouble<XT>, AsDouble<WT>>> prefix;
+  auto start_sums = [&](const double* totals) {
+    shift = totals[1] / totals[0];
+    prefix.emplace(x, w, n, shift);
+    s2_total = prefix->S2Total();
+  };
+  auto plain_sums = [&] {
+    double totals[2] = {0, 0};
+    for (size_t i = 0; i < n; ++i) totals[0] += w[i], totals[1] += w[i] * x[i];
+    start_sums(totals);
+  };
   const size_t m = k - 1;
   std::vector<size_t> plo(m), phi(m);
   for (size_t j = 0; j < m; ++j) plo[j] = j + 1, phi[j] = n - k + j + 1;
@@ -498,54 +552,55 @@ bool Windowed(const XT* x_in, const WT* w_in, size_t n, size_t k, std::vector<si
     size_t union_size = 0;
     for (const auto& [a, b] : spans) value_span += x[b] - x[a], union_size += b - a + 1;
     // The exact stage holds 8 bytes per row and 56 per value of the union.
-    if (total <= exact_rows || (total <= 2 * exact_rows && union_size <= exact_rows / 4)) {
-      ExactStage(pf, x, w, n, shift, plo, phi, starts);
+    const bool stalls = total > last_total / 4 * 3 && ++stalled >= 2;
+    if (total <= exact_rows || (total <= 2 * exact_rows && union_size <= exact_rows / 4) ||
+        (stalls && total <= kExactRows)) {
+      if (!prefix) plain_sums();
+      ExactStage(*prefix, x, w, n, shift, plo, phi, starts);
       return true;
     }
-    if (total > last_total / 4 * 3 && ++stalled >= 2) {
-      if (total > kExactRows) return false;
-      ExactStage(pf, x, w, n, shift, plo, phi, starts);
-      return true;
-    }
+    if (stalls) return false;
     last_total = total;
     // Units: runs of the windows' union of at most `count` values and value span `span`. Rows
     // are about 2 * total / count; the span limit at most doubles the units.
     const size_t count = std::max<size_t>(1, 4 * total / level_rows + 1);
     const double span = value_span / double(std::max<size_t>(1, union_size / count));
+    std::vector<Unit> units;
+    units.reserve(2 * (union_size / count + spans.size()));
+    // The first level covers values [1, n): with value 0 first, every value in order.
+    const bool with_totals = !prefix && spans.size() == 1 && spans[0].first == 1 && spans[0].second == n - 1;
+    if (with_totals) {
+      double totals[2] = {0, 0};
+      totals[0] += w[0], totals[1] += w[0] * x[0];
+      MakeUnits(x, w, spans, count, span, &units, totals);
+      start_sums(totals);
+    } else {
+      if (!prefix) plain_sums();
+      MakeUnits(x, w, spans, count, span, &units, nullptr);
+    }
+    const auto& pf = *prefix;
     Elements el;
-    el.Reserve(2 * spans.size() + 1 + 4 * (union_size / count + spans.size()));
+    el.Reserve(2 * spans.size() + 1 + 2 * units.size());
     std::vector<size_t> ustart, ufirst;  // each unit's first value and first element
     double gap = 0;                      // sum of D_u
-    size_t done = 0;
+    size_t done = 0, next = 0;
     for (const auto& [a, b] : spans) {
       if (a > done) PushRun(pf, done, a, &el);
-      for (size_t u0 = a; u0 <= b;) {
-        // The unit is values [u0, u1): at most `count` of them, up to b, within `span` of x[u0]
-        // (x[i] - x[u0] rounds monotonically in i, so a binary search finds where it ends).
-        size_t u1 = u0 + 1, end = std::min(b + 1, u0 + count);
-        const double first = x[u0];
-        while (u1 < end) {
-          const size_t mid = u1 + (end - u1) / 2;
-          if (x[mid] - first <= span)
-            u1 = mid + 1;
-          else
-            end = mid;
-        }
-        ustart.push_back(u0), ufirst.push_back(el.Count());
-        const double lo = x[u0], hi = x[u1 - 1];
-        if (u1 - u0 == 1) {
+      for (; next < units.size() && units[next].b <= b; ++next) {
+        const Unit& u = units[next];
+        ustart.push_back(u.b), ufirst.push_back(el.Count());
+        const double lo = x[u.b], hi = x[u.e - 1];
+        if (u.e - u.b == 1) {
           const double d = lo - shift;
-          el.Push(w[u0], w[u0] * d, w[u0] * d * d, 0, 0, 0, u1);
+          el.Push(w[u.b], w[u.b] * d, w[u.b] * d * d, 0, 0, 0, u.e);
         } else {
-          double W, S1, S2;  // relative to lo
-          UnitSums(x, w, u0, u1, lo, &W, &S1, &S2);
+          const double W = u.sums[0], S1 = u.sums[1], S2 = u.sums[2];  // relative to lo
           const double whi = std::min(W, S1 / (hi - lo)), wlo = W - whi;
           gap += std::max(0.0, wlo * whi / W * (hi - lo) * (hi - lo) - (S2 - S1 * (S1 / W)));
           const double dl = lo - shift, dh = hi - shift;
-          el.Push(wlo, wlo * dl, wlo * dl * dl, 0, 0, 0, u0 + 1);
-          el.Push(whi, whi * dh, whi * dh * dh, 0, 0, 0, u1);
+          el.Push(wlo, wlo * dl, wlo * dl * dl, 0, 0, 0, u.b + 1);
+          el.Push(whi, whi * dh, whi * dh * dh, 0, 0, 0, u.e);
         }
-        u0 = u1;
       }
       done = b + 1;
     }
