@@ -26,12 +26,6 @@ using MT = CoreML::Specification::MILSpec::DataType;
 
 namespace {
 
-TensorShape F32Shape(std::vector<uint64_t> dims) {
-  TensorShape s = MakeShape(std::move(dims), MT::FLOAT32);
-  s.bits = 32;
-  return s;
-}
-
 // Student-t values with duplicates, both zeros, subnormals and the extremes of the range.
 std::vector<float> HardFloats(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -66,7 +60,7 @@ const std::vector<int> kAll = {1, 2, 3, 4, 6, 8};
 TEST_CASE("packed fp32 distinct values: a sort and merge's values and counts, the same zero", "[distinct]") {
   for (const size_t n : {size_t(1) << 20, (size_t(1) << 20) + 7, size_t(1100003)}) {
     const std::vector<float> w = HardFloats(n, n);
-    const TensorShape shape = F32Shape({n});
+    const TensorShape shape = MakeShape({n}, MT::FLOAT32);
     const ChannelLayout L(shape, 0);
     DistinctValues packed, plain;
     std::vector<float> buf;
@@ -91,7 +85,7 @@ TEST_CASE("packed fp32 distinct values: a sort and merge's values and counts, th
   }
   // NaN and Inf are refused, and nothing is kept.
   std::vector<float> w = HardFloats(size_t(1) << 20, 3);
-  const TensorShape shape = F32Shape({w.size()});
+  const TensorShape shape = MakeShape({w.size()}, MT::FLOAT32);
   for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
     w[12345] = bad;
     DistinctValues d;
@@ -126,7 +120,7 @@ TEST_CASE("exact 1-D k-means on floats and counts equals it on the same numbers 
 
 TEST_CASE("fp32 fast path on a tensor past 2^20 elements (packed) equals the general path", "[palettizer]") {
   // 1,126,400 elements per tensor: packed distinct values, the windowed solver, the run lookup.
-  const TensorShape s = F32Shape({1100, 1024});
+  const TensorShape s = MakeShape({1100, 1024}, MT::FLOAT32);
   const std::vector<float> w = HardFloats(s.elements, 21);
   const std::vector<double> v(w.begin(), w.end());
   const std::string raw = EncodeElements(v, MT::FLOAT32);
@@ -196,7 +190,7 @@ TEST_CASE("fp32 past 2^20 elements with few distinct values: packed, unique and 
           "[palettizer]") {
   // 200 distinct values over 2^20 elements: the packed values go to unique mode's table and to
   // the solver's double path (too few values for the windows).
-  const TensorShape s = F32Shape({1024, 1024});
+  const TensorShape s = MakeShape({1024, 1024}, MT::FLOAT32);
   std::mt19937_64 rng(8);
   std::vector<double> v(s.elements);
   for (double& x : v) x = double(float(0.001 * double(int(rng() % 200) - 100)));
