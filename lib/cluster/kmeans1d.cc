@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "util/avx2.h"
@@ -565,11 +566,23 @@ Clustering1D Finish(const X* values, const W* weights, size_t n, std::vector<siz
     // run's error sum d^2 - (sum d)^2 / w cancels at most by (spread / deviation)^2 in long double.
     const Real base = values[b];
     Real sw = 0, swd = 0, swd2 = 0;
-    for (size_t i = b; i < e; ++i) {
-      const Real wd = Real(weights[i]) * (Real(values[i]) - base);
-      sw += weights[i];
-      swd += wd;
-      swd2 += wd * (Real(values[i]) - base);
+    if constexpr (std::is_integral_v<W>) {
+      // Counts: their long double sum is exact (below 2^64), so it is their integer sum.
+      uint64_t count = 0;
+      for (size_t i = b; i < e; ++i) {
+        const Real d = Real(values[i]) - base, wd = Real(weights[i]) * d;
+        count += weights[i];
+        swd += wd;
+        swd2 += wd * d;
+      }
+      sw = Real(count);
+    } else {
+      for (size_t i = b; i < e; ++i) {
+        const Real wd = Real(weights[i]) * (Real(values[i]) - base);
+        sw += weights[i];
+        swd += wd;
+        swd2 += wd * (Real(values[i]) - base);
+      }
     }
     double c = double(base + swd / sw);
     c = std::min(std::max(c, double(values[b])), double(values[e - 1]));

@@ -140,23 +140,28 @@ bool DistinctFloatPacked(const float* w, const ChannelLayout& L, uint64_t c0, ui
   }
   // One pass, as DistinctFloat's: value `out` goes to bytes 4 out (the first half, free once the
   // sort is done) and its count to slot `out` of the sorted keys, written only once key j > out
-  // has been read, so no key is overwritten before it is read.
+  // has been read (a line of counts reaches memory once its last count is known, so it holds
+  // only slots below j), so no key is overwritten before it is read.
   const unsigned char* keys = bytes + 4 * n;
-  unsigned char* counts = bytes + 4 * n;
+  LineStream values(bytes), counts(bytes + 4 * n);
+  auto put = [&](float x, uint32_t c) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    values.Put(bits), counts.Put(c);
+  };
   float last = Value(Load(keys, 0));
   uint32_t count = 0;
   size_t out = 0;
   for (size_t j = 0; j < n; ++j) {
     const float x = Value(Load(keys, j));
     if (x != last) {  // -0 == +0: the first of them stays
-      std::memcpy(bytes + 4 * out, &last, 4);
-      std::memcpy(counts + 4 * out, &count, 4);
+      put(last, count);
       ++out, last = x, count = 0;
     }
     ++count;
   }
-  std::memcpy(bytes + 4 * out, &last, 4);
-  std::memcpy(counts + 4 * out, &count, 4);
+  put(last, count);
+  values.Finish(), counts.Finish();
   d->packed.size = out + 1;
   return true;
 }

@@ -99,4 +99,45 @@ class RadixScatter {
   std::vector<ptrdiff_t> line_at_;
 };
 
+// 4-byte words written in order from `base`, a 64-byte line at a time: whole lines through
+// streaming stores when `base` is 64-byte aligned (the line is not read first), plain copies
+// otherwise. DistinctFloatPacked writes its values and counts (218 MB on 27.2M distinct values)
+// this way. The words of a line reach memory only when the line is full or at Finish.
+class LineStream {
+ public:
+  explicit LineStream(unsigned char* base)
+      : base_(base), aligned_(reinterpret_cast<uintptr_t>(base) % 64 == 0) {}
+  void Put(uint32_t v) {
+    line_[fill_++] = v;
+    if (fill_ == 16) {
+#if defined(__SSE2__)
+      if (aligned_) {
+        __m128i* out = reinterpret_cast<__m128i*>(base_ + 4 * done_);
+        const __m128i* in = reinterpret_cast<const __m128i*>(line_);
+        for (int q = 0; q < 4; ++q) _mm_stream_si128(out + q, _mm_load_si128(in + q));
+      } else {
+        std::memcpy(base_ + 4 * done_, line_, 64);
+      }
+#else
+      std::memcpy(base_ + 4 * done_, line_, 64);
+#endif
+      done_ += 16, fill_ = 0;
+    }
+  }
+  void Finish() {
+    std::memcpy(base_ + 4 * done_, line_, 4 * fill_);
+    done_ += fill_, fill_ = 0;
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+  }
+
+ private:
+  alignas(64) uint32_t line_[16];
+  unsigned char* base_;
+  bool aligned_;
+  size_t done_ = 0;
+  unsigned fill_ = 0;
+};
+
 }  // namespace palettize
