@@ -8,7 +8,12 @@
 
 #include "palettizer/distinct.h"
 #include "palettizer/radix_scatter.h"
+#include "util/avx2.h"
 #include "util/huge_pages.h"
+
+#if PALETTIZE_AVX2
+#include <immintrin.h>
+#endif
 
 namespace palettize {
 
@@ -77,6 +82,65 @@ bool SortKeys(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, 
   return true;
 }
 
+#if PALETTIZE_AVX2
+// For each 8-bit mask, the lanes whose bit is set, in order (then lane 0): a permutation that
+// packs them to the front.
+struct PackTable {
+  alignas(32) uint32_t lanes[256][8];
+  PackTable() {
+    for (uint32_t m = 0; m < 256; ++m) {
+      uint32_t q = 0;
+      for (uint32_t l = 0; l < 8; ++l)
+        if (m >> l & 1) lanes[m][q++] = l;
+      while (q < 8) lanes[m][q++] = 0;
+    }
+  }
+};
+
+// The merge of sorted keys [0, n) eight at a time: a key starts a new value where its value
+// differs from the one before (-0 == +0: the first stays). Each start's value goes to values[v]
+// and its element index to firsts[v], packed by a permutation from its lanes' mask; returns the
+// number of values. The vectors written may reach 7 slots past the last value: values[] runs
+// into the keys' first slots, long read; firsts[] is the keys' own array, and its slots up to
+// out + 7 <= j + 7 are keys already read.
+__attribute__((target("avx2"))) size_t MergeAvx2(const unsigned char* keys, size_t n, unsigned char* values,
+                                                 unsigned char* firsts) {
+  static const PackTable table;
+  const __m256i low31 = _mm256_set1_epi32(0x7FFFFFFF), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i rotate = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6), last_lane = _mm256_set1_epi32(7);
+  __m256 carry = _mm256_set1_ps(std::nanf(""));  // the first key starts a value
+  size_t out = 0, j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256i k = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys + 4 * j));
+    // Value(k): the key xor 0x80000000 where its top bit is set (a positive value), else all ones.
+    const __m256i sign = _mm256_srai_epi32(k, 31);
+    const __m256 x = _mm256_castsi256_ps(
+        _mm256_xor_si256(k, _mm256_xor_si256(_mm256_and_si256(sign, low31), _mm256_set1_epi32(-1))));
+    const __m256 before = _mm256_blend_ps(_mm256_permutevar8x32_ps(x, rotate), carry, 0x01);
+    const int mask = _mm256_movemask_ps(_mm256_cmp_ps(x, before, _CMP_NEQ_UQ));
+    const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(table.lanes[mask]));
+    _mm256_storeu_ps(reinterpret_cast<float*>(values + 4 * out), _mm256_permutevar8x32_ps(x, perm));
+    const __m256i index = _mm256_add_epi32(_mm256_set1_epi32(int(uint32_t(j))), lane);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(firsts + 4 * out),
+                        _mm256_permutevar8x32_epi32(index, perm));
+    out += size_t(__builtin_popcount(unsigned(mask)));
+    carry = _mm256_permutevar8x32_ps(x, last_lane);
+  }
+  float last = _mm256_cvtss_f32(carry);
+  for (; j < n; ++j) {
+    const float x = Value(Load(keys, j));
+    if (j == 0 || x != last) {
+      const uint32_t first = uint32_t(j);
+      std::memcpy(values + 4 * out, &x, 4);
+      std::memcpy(firsts + 4 * out, &first, 4);
+      ++out;
+    }
+    last = x;
+  }
+  return out;
+}
+#endif
+
 }  // namespace
 
 bool DistinctFloat(const float* w, const ChannelLayout& L, uint64_t c0, uint64_t c1, std::vector<float>& buf,
@@ -143,6 +207,23 @@ bool DistinctFloatPacked(const float* w, const ChannelLayout& L, uint64_t c0, ui
   // has been read (a line of counts reaches memory once its last count is known, so it holds
   // only slots below j), so no key is overwritten before it is read.
   const unsigned char* keys = bytes + 4 * n;
+#if PALETTIZE_AVX2
+  if (HasAvx2() && n < (size_t(1) << 31)) {
+    // Value starts, then each count from the next start (the count of value v is written after
+    // start v + 1 is read: in place).
+    const size_t distinct = MergeAvx2(keys, n, bytes, bytes + 4 * n);
+    unsigned char* counts = bytes + 4 * n;
+    for (size_t v = 0; v < distinct; ++v) {
+      uint32_t first, next = uint32_t(n);
+      std::memcpy(&first, counts + 4 * v, 4);
+      if (v + 1 < distinct) std::memcpy(&next, counts + 4 * (v + 1), 4);
+      const uint32_t count = next - first;
+      std::memcpy(counts + 4 * v, &count, 4);
+    }
+    d->packed.size = distinct;
+    return true;
+  }
+#endif
   LineStream values(bytes), counts(bytes + 4 * n);
   auto put = [&](float x, uint32_t c) {
     uint32_t bits;
