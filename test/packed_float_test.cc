@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -82,6 +83,25 @@ TEST_CASE("packed fp32 distinct values: a sort and merge's values and counts, th
       total += counts[v];
     }
     REQUIRE(total == n);
+  }
+  // Every value distinct (the merge's stores then run level with the keys they replace), both
+  // signs, shuffled, and a size that leaves a tail past the last block of eight.
+  {
+    const size_t n = (size_t(1) << 20) + 3;
+    std::vector<float> w(n);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t bits = 0x3F800000u + uint32_t(i / 2);  // 1.0f and the floats above it
+      std::memcpy(&w[i], &bits, 4);
+      if (i % 2) w[i] = -w[i];
+    }
+    std::shuffle(w.begin(), w.end(), std::mt19937_64(9));
+    DistinctValues packed;
+    REQUIRE(DistinctFloatPacked(w.data(), ChannelLayout(MakeShape({n}, MT::FLOAT32), 0), 0, n, &packed));
+    std::sort(w.begin(), w.end());
+    REQUIRE(packed.size() == n);
+    for (size_t v = 0; v < n; ++v)
+      if (!(packed.packed.values()[v] == w[v] && packed.packed.counts()[v] == 1))
+        FAIL("value " << v << ": " << packed.packed.values()[v] << " x " << packed.packed.counts()[v]);
   }
   // NaN and Inf are refused, and nothing is kept.
   std::vector<float> w = HardFloats(size_t(1) << 20, 3);

@@ -100,9 +100,9 @@ struct PackTable {
 // The merge of sorted keys [0, n) eight at a time: a key starts a new value where its value
 // differs from the one before (-0 == +0: the first stays). Each start's value goes to values[v]
 // and its element index to firsts[v], packed by a permutation from its lanes' mask; returns the
-// number of values. The vectors written may reach 7 slots past the last value: values[] runs
-// into the keys' first slots, long read; firsts[] is the keys' own array, and its slots up to
-// out + 7 <= j + 7 are keys already read.
+// number of values. A block's stores reach slots out to out + 7, past the last value, and
+// out <= j (values start no faster than keys come): values[] stays in its half (j + 8 <= n),
+// and firsts[] (the keys' own array) overwrites only keys already read.
 __attribute__((target("avx2"))) size_t MergeAvx2(const unsigned char* keys, size_t n, unsigned char* values,
                                                  unsigned char* firsts) {
   static const PackTable table;
