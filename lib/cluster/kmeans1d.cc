@@ -51,6 +51,10 @@ std::atomic<bool> kmeans1d_vector_scans{true};
 std::atomic<bool> kmeans1d_windows{true};
 // Tests turn the pruned path's remainder bounds off (to zero) to compare it with the bound alone.
 std::atomic<bool> kmeans1d_remainder{true};
+// Tests turn the pruned path's second upper bound (the units' optimum) off to compare it with Lloyd's,
+// and count the DP rows this thread computes.
+std::atomic<bool> kmeans1d_unit_bound{true};
+thread_local uint64_t kmeans1d_rows = 0;
 }  // namespace detail
 
 namespace {
@@ -86,6 +90,7 @@ struct Workspace {
   std::vector<size_t> layer_offset, layer_first;  // pruned path: each layer's rows in table
   std::vector<RowRange> short_rows, long_rows;    // one level's rows, by number of candidates
   std::vector<double> rest;                       // pruned path: RemainderBounds for this half
+  std::vector<size_t> units;                      // pruned path: the coarser problem's runs
   PrefixSums blocks;                              // pruned path: blocks of candidates (BlockFloor)
   std::vector<double> block_least;
 };
@@ -94,13 +99,31 @@ class Solver {
  public:
   // Every buffer lives in `ws`, sized here; nothing else is allocated while solving.
   Solver(const double* values, const double* weights, size_t n, size_t table_limit, Workspace& ws)
-      : values_(values), n_(n), table_limit_(table_limit), ws_(ws) {
-#if PALETTIZE_AVX2
-    use_avx2_ = HasAvx2() && detail::kmeans1d_vector_scans;
-#endif
-    for (auto* a : {&ws_.prev, &ws_.cur}) a->resize(n + 1 + PrefixSums::kPad);
-    for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n + 1);
+      : values_(values), n_(n), table_limit_(table_limit), use_avx2_(VectorScans()), ws_(ws) {
+    Size();
     shift_ = BuildPrefixSums(values, weights, n, &ws_.ps);
+  }
+
+  // The problem whose items are the runs [at[i], at[i + 1]) of `full`'s values, for the DP only.
+  // An item's sums are its run's, so a clustering of the items is a clustering of the values that
+  // keeps every run whole, and costs the same.
+  Solver(const Solver& full, const std::vector<size_t>& at, Workspace& ws)
+      : values_(nullptr),
+        n_(at.size() - 1),
+        shift_(full.shift_),
+        table_limit_(full.table_limit_),
+        use_avx2_(full.use_avx2_),
+        ws_(ws) {
+    Size();
+    const PrefixSums& f = full.ws_.ps;
+    PrefixSums& ps = ws_.ps;
+    for (auto* a : {&ps.w, &ps.s1, &ps.s2, &ps.w_lo, &ps.s1_lo, &ps.s2_lo})
+      a->resize(n_ + 1 + PrefixSums::kPad);
+    for (size_t i = 0; i <= n_; ++i) {
+      const size_t q = at[i];
+      ps.w[i] = f.w[q], ps.s1[i] = f.s1[q], ps.s2[i] = f.s2[q];
+      ps.w_lo[i] = f.w_lo[q], ps.s1_lo[i] = f.s1_lo[q], ps.s2_lo[i] = f.s2_lo[q];
+    }
   }
 
   // The mirrored problem (values negated, in reverse order) of `other`, for the DP only. Its prefix
@@ -114,11 +137,9 @@ class Solver {
         ws_(ws) {
     const size_t n = n_;
     const PrefixSums& o = other.ws_.ps;
-    for (auto* a : {&ws_.ps.w, &ws_.ps.s1, &ws_.ps.s2, &ws_.ps.w_lo, &ws_.ps.s1_lo, &ws_.ps.s2_lo, &ws_.prev,
-                    &ws_.cur}) {
+    Size();
+    for (auto* a : {&ws_.ps.w, &ws_.ps.s1, &ws_.ps.s2, &ws_.ps.w_lo, &ws_.ps.s1_lo, &ws_.ps.s2_lo})
       a->resize(n + 1 + PrefixSums::kPad);
-    }
-    for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n + 1);
     // Entry q is (a_hi + a_lo) - (b_hi + b_lo) with a the total and b the other's prefix n - q:
     // TwoSum of the his, the lo difference added to its error, as a hi + lo pair.
     auto suffixes = [n](const std::vector<double>& hi, const std::vector<double>& lo, double sign,
@@ -142,9 +163,11 @@ class Solver {
   void Solve(size_t lo, size_t hi, size_t k, std::vector<size_t>& starts);
 
   // The cost of a good k-clustering of all n values, 1 < k < n: Lloyd's iterations from weighted
-  // quantiles, each O(k log n) through the prefix sums. An upper bound on the optimum; `starts`
-  // takes the clustering's k starts.
+  // quantiles. An upper bound on the optimum; `starts` takes the clustering's k starts.
   double LloydCost(size_t k, std::vector<size_t>* starts) const;
+  // At most `iterations` of Lloyd's from the k-clustering `starts` (refined in place), each
+  // O(k log n) through the prefix sums; returns the cost of the result.
+  double Lloyd(std::vector<size_t>* starts, int iterations) const;
 
   // Pruned forward half of the DP over all n values: layers 1..layers, with `after` more clusters
   // to place right of the last one, keeping only the rows whose cost plus a lower bound on the
@@ -162,8 +185,21 @@ class Solver {
   std::vector<size_t> Backtrack(size_t p, size_t layers) const;
 
   double Cost(size_t m, size_t p) const { return detail::RangeCost(ws_.ps, m, p); }
+  size_t size() const { return n_; }
 
  private:
+  static bool VectorScans() {
+#if PALETTIZE_AVX2
+    return HasAvx2() && detail::kmeans1d_vector_scans;
+#else
+    return false;
+#endif
+  }
+  // The DP's own buffers for n_ items (the prefix sums are sized by each constructor).
+  void Size() {
+    for (auto* a : {&ws_.prev, &ws_.cur}) a->resize(n_ + 1 + PrefixSums::kPad);
+    for (auto* a : {&ws_.arg, &ws_.arg_prev, &ws_.cross_prev, &ws_.cross_cur}) a->resize(n_ + 1);
+  }
   // Up to kBlocks blocks of the candidates [c0, c1] (costs in ws_.prev) for AtLeast: each
   // block's least cost and the prefix sums at its last candidate, in ws_.blocks. Returns the
   // number of blocks.
@@ -196,6 +232,7 @@ class Solver {
 // their argmins bound its own. The rows of one level are independent of each other, so their
 // short scans overlap in the processor instead of waiting on a recursion.
 void Solver::SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi) {
+  detail::kmeans1d_rows += count;
   size_t top = 1;
   while (top * 2 <= count) top *= 2;
   // A level has at most top rows; they are listed by length (without a branch), then scanned.
@@ -299,13 +336,6 @@ void Solver::Solve(size_t lo, size_t hi, size_t k, std::vector<size_t>& starts) 
 
 double Solver::LloydCost(size_t k, std::vector<size_t>* starts) const {
   const size_t n = n_;
-  std::vector<size_t> b(k + 1), next(k + 1);
-  // Boundary j must leave room for one value in each cluster on either side of it.
-  auto clamp = [&](std::vector<size_t>& v) {
-    for (size_t j = 1; j < k; ++j) v[j] = std::min(std::max(v[j], v[j - 1] + 1), n - (k - j));
-  };
-  b[0] = next[0] = 0;
-  b[k] = next[k] = n;
   // Start from the high-resolution optimum: cluster density proportional to the cube root of the
   // value density (Panter and Dite). Each value i stands for the interval half way to its
   // neighbours, density w_i / gap_i, so its share is w_i^(1/3) gap_i^(2/3). Quantiles of the
@@ -327,14 +357,27 @@ double Solver::LloydCost(size_t k, std::vector<size_t>* starts) const {
     const double w = (ws_.ps.w[i + 1] - ws_.ps.w[i]) + (ws_.ps.w_lo[i + 1] - ws_.ps.w_lo[i]);
     share[i + 1] = share[i] + double(rough_cbrt(float(w * gap * gap)));
   }
-  for (size_t j = 1; j < k; ++j) {
-    b[j] = size_t(std::lower_bound(share.begin(), share.end(), share[n] * j / k) - share.begin());
+  starts->resize(k);
+  for (size_t j = 0; j < k; ++j) {
+    (*starts)[j] = size_t(std::lower_bound(share.begin(), share.end(), share[n] * j / k) - share.begin());
   }
+  // Ten iterations leave the cost within 0.1% of where a hundred would.
+  return Lloyd(starts, 10);
+}
+
+double Solver::Lloyd(std::vector<size_t>* starts, int iterations) const {
+  const size_t n = n_, k = starts->size();
+  std::vector<size_t> b(k + 1), next(k + 1);
+  // Boundary j must leave room for one value in each cluster on either side of it.
+  auto clamp = [&](std::vector<size_t>& v) {
+    for (size_t j = 1; j < k; ++j) v[j] = std::min(std::max(v[j], v[j - 1] + 1), n - (k - j));
+  };
+  std::copy(starts->begin(), starts->end(), b.begin());
+  b[0] = next[0] = 0;
+  b[k] = next[k] = n;
   clamp(b);
   std::vector<double> c(k);
-  // The bound only prunes rows, and ten iterations leave it within 0.1% of where a hundred would
-  // (rows kept at k=16: 0.1% more).
-  for (int iter = 0; iter < 10; ++iter) {
+  for (int iter = 0; iter < iterations; ++iter) {
     for (size_t j = 0; j < k; ++j) {
       const double w = (ws_.ps.w[b[j + 1]] - ws_.ps.w[b[j]]) + (ws_.ps.w_lo[b[j + 1]] - ws_.ps.w_lo[b[j]]);
       const double s1 =
@@ -496,32 +539,14 @@ std::vector<size_t> Solver::Backtrack(size_t p, size_t layers) const {
   return starts;
 }
 
-// The pruned path. Any k-clustering's cost bounds the optimum from above, so a DP row (j clusters
-// over the first p values) cannot lie on an optimal path when its cost plus a lower bound on the
-// k - j clusters after it exceeds that: each layer keeps the rows between the first and the last
-// that pass, and the next layer's candidates are those rows. The lower bound is Lagrangian (see
-// kmeans1d_remainder.h). The DP runs from both ends (the right half as the left half of the
-// mirrored problem, values negated and reversed) for about k/2 layers each, and the halves meet at
-// the boundary between cluster k/2 and the next. On the float16 groups of 12,288 values of
-// BENCHMARKS.md's 85M model, k = 16, it computes about 18,500 rows and scans 132,000 candidates a
-// group, against about 47,000 and 361,000 with the upper bound alone (the cost so far against
-// it). False, and nothing appended, if the bound proved too tight for floating point.
-bool SolvePruned(const double* values, const double* weights, size_t n, size_t k, Workspace& left_ws,
-                 Workspace& right_ws, std::vector<size_t>& starts) {
-  Solver left(values, weights, n, kMaxTableEntries, left_ws);
-  // Slack over the rounding of the two DPs' sums against the bound's own.
-  std::vector<size_t> lloyd;
-  const double bound = left.LloydCost(k, &lloyd) * (1 + 1e-9) + 1e-12 * left.Cost(0, n);
-  // The marginal cost of a cluster near k of them, about 2 x cost / k at high resolution.
-  const double lambda = 2 * bound / double(k);
-  if (detail::kmeans1d_remainder) {
-    // Slack for the rounding of the costs, as the bound's own.
-    const double slack = 1e-9 * bound + 1e-12 * left.Cost(0, n);
-    detail::RemainderBounds(values, weights, n, lloyd, lambda, slack, &left_ws.rest, &right_ws.rest);
-  } else {
-    left_ws.rest.assign(n + 1, 0.0), right_ws.rest.assign(n + 1, 0.0);
-  }
-  const size_t k_left = k / 2, k_right = k - k_left;
+// The two halves of the pruned DP (below) over `left`'s problem of n items, each half's bounds on
+// the clusters after its rows in its workspace's `rest`: the right half as the left half of the
+// mirrored problem, values negated and reversed, in `right_ws`. They meet at the boundary between
+// cluster k/2 and the next. False, and nothing appended, if the bound proved too tight for
+// floating point.
+bool MeetHalves(Solver& left, Workspace& left_ws, Workspace& right_ws, size_t k, double bound, double lambda,
+                std::vector<size_t>& starts) {
+  const size_t n = left.size(), k_left = k / 2, k_right = k - k_left;
   Solver right(left, right_ws);
   // The right half first: the left's top layer then needs only the rows it can meet.
   if (!right.ForwardHalf(k_right, k_left, bound, 0, n, right_ws.rest, lambda) ||
@@ -548,6 +573,60 @@ bool SolvePruned(const double* values, const double* weights, size_t n, size_t k
   starts.push_back(best_p);
   for (size_t j = k_right - 1; j >= 1; --j) starts.push_back(n - r[j]);
   return true;
+}
+
+// The pruned path. Any k-clustering's cost bounds the optimum from above, so a DP row (j clusters
+// over the first p values) cannot lie on an optimal path when its cost plus a lower bound on the
+// k - j clusters after it exceeds that: each layer keeps the rows between the first and the last
+// that pass, and the next layer's candidates are those rows. The lower bound is Lagrangian (see
+// kmeans1d_remainder.h). The DP runs from both ends for about k/2 layers each (MeetHalves).
+//
+// The closer the upper bound, the fewer rows pass. Lloyd's cost is its first value, which is up to
+// 6% over the optimum on float16 groups. The remainder bounds cut the values into units (runs of
+// at most 1/24 of a Lloyd cluster's span, every Lloyd boundary among their ends), and the same
+// pruned DP over the units, each kept whole, finds the best clustering with boundaries at unit
+// ends, Lloyd's among them: a few Lloyd iterations from it come within about 0.03% of the
+// optimum. On the float16 groups of 12,288 values of BENCHMARKS.md's 85M model, k = 16, the two
+// DPs compute about 10,100 rows and scan 58,000 candidates a group, the units' included (17,900
+// and 132,000 with Lloyd's bound, 47,000 and 361,000 with neither the units nor the remainder
+// bounds).
+// `ws` holds four workspaces: the values' two halves, then the units'.
+bool SolvePruned(const double* values, const double* weights, size_t n, size_t k, Workspace* ws,
+                 std::vector<size_t>& starts) {
+  Solver left(values, weights, n, kMaxTableEntries, ws[0]);
+  // Slack over the rounding of the two DPs' sums against the bound's own.
+  const double total = left.Cost(0, n);
+  std::vector<size_t> guess;
+  double bound = left.LloydCost(k, &guess) * (1 + 1e-9) + 1e-12 * total;
+  // The marginal cost of a cluster near k of them, about 2 x cost / k at high resolution.
+  const double lambda = 2 * bound / double(k);
+  std::vector<size_t>& units = ws[0].units;
+  if (detail::kmeans1d_remainder) {
+    // Slack for the rounding of the costs, as the bound's own.
+    const double slack = 1e-9 * bound + 1e-12 * total;
+    detail::RemainderBounds(values, weights, n, guess, lambda, slack, &ws[0].rest, &ws[1].rest, &units);
+  } else {
+    ws[0].rest.assign(n + 1, 0.0), ws[1].rest.assign(n + 1, 0.0);
+    units.clear();
+  }
+  const size_t m = units.empty() ? 0 : units.size() - 1;
+  if (m > k && m < n && detail::kmeans1d_unit_bound) {
+    // The units' problem: its rows are the values' rows at unit ends, so the values' remainder
+    // bounds hold there (keeping units whole never lowers a cost), and Lloyd's clustering is one
+    // of its clusterings, so Lloyd's bound holds too.
+    Solver coarse(left, units, ws[2]);
+    ws[2].rest.resize(m + 1), ws[3].rest.resize(m + 1);
+    for (size_t i = 0; i <= m; ++i) {
+      ws[2].rest[i] = ws[0].rest[units[i]];
+      ws[3].rest[i] = ws[1].rest[n - units[m - i]];
+    }
+    std::vector<size_t> aligned;
+    if (MeetHalves(coarse, ws[2], ws[3], k, bound, lambda, aligned)) {
+      for (size_t& s : aligned) s = units[s];
+      bound = std::min(bound, left.Lloyd(&aligned, 3) * (1 + 1e-9) + 1e-12 * total);
+    }
+  }
+  return MeetHalves(left, ws[0], ws[1], k, bound, lambda, starts);
 }
 
 // X and W are double, or float and uint32_t (the float32 path's values and counts): each converts
@@ -610,11 +689,11 @@ Clustering1D OptimalKMeans1DWithTableLimit(const double* values, const double* w
   } else {
     // Problems up to kMaxReusedValues distinct values reuse this thread's buffers; larger ones
     // (fp32 tensors, per tensor) get their own, freed on return, so no thread keeps a large one.
-    thread_local Workspace reused[2];
-    Workspace own[2];
+    thread_local Workspace reused[4];
+    Workspace own[4];
     Workspace* ws = n <= kMaxReusedValues ? reused : own;
     const bool table_fits = (k - 1) * (n + 1) <= max_table_entries;
-    if (!table_fits || !SolvePruned(values, weights, n, k, ws[0], ws[1], starts)) {
+    if (!table_fits || !SolvePruned(values, weights, n, k, ws, starts)) {
       Solver solver(values, weights, n, max_table_entries, ws[0]);
       solver.Solve(0, n, k, starts);
     }

@@ -73,8 +73,8 @@ void PenalizedPrefixes(const PrefixSums& ps, size_t m, double lambda, bool avx2,
 }  // namespace
 
 void RemainderBounds(const double* x, const double* w, size_t n, const std::vector<size_t>& starts,
-                     double lambda, double slack, std::vector<double>* suffix,
-                     std::vector<double>* mirrored) {
+                     double lambda, double slack, std::vector<double>* suffix, std::vector<double>* mirrored,
+                     std::vector<size_t>* units_out) {
   thread_local Scratch s;
   s.x.clear(), s.w.clear(), s.unit_start.clear(), s.unit_point.clear(), s.gap.clear();
   const size_t k = starts.size();
@@ -107,6 +107,7 @@ void RemainderBounds(const double* x, const double* w, size_t n, const std::vect
   }
   const size_t units = s.unit_start.size(), m = s.x.size();
   s.unit_start.push_back(n), s.unit_point.push_back(m);
+  if (units_out) units_out->assign(s.unit_start.begin(), s.unit_start.end());
   const bool avx2 = HasAvx2() && kmeans1d_vector_scans;
   BuildPrefixSums(s.x.data(), s.w.data(), m, &s.ps);
   PenalizedPrefixes(s.ps, m, lambda, avx2, s.prev, &s.g_pre);

@@ -20,8 +20,10 @@ namespace palettize::detail {
 // (p = 0..n) is at most min over a >= 0 of OPT_a(values [p, n)) + lambda a, and mirrored[q] the
 // same for values [0, n - q) (the suffixes of the mirrored problem, values negated in reverse
 // order). Both are nonincreasing, end in 0, and are lowered by `slack` for the rounding of the
-// costs.
+// costs. `units`, when given, takes the coarser problem's units as runs of values: each unit's first
+// value, ascending (every start of `starts` among them), then n.
 void RemainderBounds(const double* x, const double* w, size_t n, const std::vector<size_t>& starts,
-                     double lambda, double slack, std::vector<double>* suffix, std::vector<double>* mirrored);
+                     double lambda, double slack, std::vector<double>* suffix, std::vector<double>* mirrored,
+                     std::vector<size_t>* units = nullptr);
 
 }  // namespace palettize::detail
