@@ -78,13 +78,10 @@ bool DistinctHalf(const Float16Format& format, const uint16_t* w, const ChannelL
       seen[word] = bits;
     }
   }
-  // Every pattern present, by its word of `seen` and its bit, in ascending or descending order.
-  auto each = [&](uint32_t word, bool descending, auto&& f) {
-    for (uint64_t bits = seen[word]; bits;) {
-      const int bit = descending ? 63 - __builtin_clzll(bits) : __builtin_ctzll(bits);
-      bits &= ~(uint64_t(1) << bit);
-      f(word * 64 + uint32_t(bit));
-    }
+  // Every pattern present in a word of `seen`, by its bit, lowest first (clearing the lowest set
+  // bit is the only step that waits on the one before).
+  auto each = [&](uint32_t word, auto&& f) {
+    for (uint64_t bits = seen[word]; bits; bits &= bits - 1) f(word * 64 + uint32_t(__builtin_ctzll(bits)));
     seen[word] = 0;
   };
   // Inf and NaN: exponent all ones, e.g. for float16 patterns 0x7C00-0x7FFF and 0xFC00-0xFFFF
@@ -93,7 +90,7 @@ bool DistinctHalf(const Float16Format& format, const uint16_t* w, const ChannelL
   for (uint32_t word = format.inf_word; word < 0x400;
        word = word == 0x1FF ? 0x200 + format.inf_word : word + 1) {
     if (seen[word]) finite = false;
-    each(word, false, [&](uint32_t b) {
+    each(word, [&](uint32_t b) {
       hist[b] = 0;
       if (sens) whist[b] = 0;
     });
@@ -108,29 +105,44 @@ bool DistinctHalf(const Float16Format& format, const uint16_t* w, const ChannelL
   if (sens) whist[0] = whist[0x8000] = 0;
   size_t n = zero;
   for (uint32_t word = 0; word < 0x400; ++word) n += size_t(__builtin_popcountll(seen[word]));
-  d->Clear();
+  // Resized, not cleared first: every entry is written below, and a thread's reused arrays then
+  // fill only what they grow by.
+  d->packed = PackedFloats();
   d->values.resize(n);
   d->counts.resize(n);
   d->bits.resize(n);
-  if (sens) d->weights.resize(n);
+  if (sens)
+    d->weights.resize(n);
+  else
+    d->weights.clear();
+  // The patterns in ascending value order: negatives from the largest magnitude (float16: 0xFBFF)
+  // down to 0x8001, zero, then positives from 0x0001 up to the largest (float16: 0x7BFF).
+  // A negative word's patterns, lowest first, go from the end of its share backwards.
+  uint16_t* const bits = d->bits.data();
   size_t i = 0;
-  auto take = [&](uint32_t b) {
-    d->values[i] = format.to_float(uint16_t(b));
-    d->counts[i] = hist[b];
-    d->bits[i] = uint16_t(b);
-    hist[b] = 0;
-    if (sens) d->weights[i] = whist[b], whist[b] = 0;
-    ++i;
-  };
-  // Ascending values: negatives from the largest magnitude (float16: 0xFBFF) down to 0x8001, zero,
-  // then positives from 0x0001 up to the largest (float16: 0x7BFF).
-  for (uint32_t word = 0x200 + format.inf_word - 1; word >= 0x200; --word) each(word, true, take);
-  if (zero) {
-    d->values[i] = 0.0, d->counts[i] = zero_count, d->bits[i] = 0;
-    if (sens) d->weights[i] = zero_weight;
-    ++i;
+  for (uint32_t word = 0x200 + format.inf_word - 1; word >= 0x200; --word) {
+    i += size_t(__builtin_popcountll(seen[word]));
+    size_t at = i;
+    each(word, [&](uint32_t b) { bits[--at] = uint16_t(b); });
   }
-  for (uint32_t word = 0; word < format.inf_word; ++word) each(word, false, take);
+  const size_t zero_at = i;
+  if (zero) bits[i++] = 0;
+  for (uint32_t word = 0; word < format.inf_word; ++word)
+    each(word, [&](uint32_t b) { bits[i++] = uint16_t(b); });
+  // Then their values and counts, in a loop without branches.
+  double* const values = d->values.data();
+  double* const counts = d->counts.data();
+  for (size_t v = 0; v < n; ++v) {
+    const uint16_t b = bits[v];
+    values[v] = format.Value(b);
+    counts[v] = hist[b];
+    hist[b] = 0;
+  }
+  if (zero) counts[zero_at] = zero_count;
+  if (sens) {
+    for (size_t v = 0; v < n; ++v) d->weights[v] = whist[bits[v]], whist[bits[v]] = 0;
+    if (zero) d->weights[zero_at] = zero_weight;
+  }
   return finite;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "palettizer/weight_palettizer.h"
@@ -82,10 +83,19 @@ void MergePoints(std::vector<WeightedPoint>& pts, bool weighted, DistinctValues*
 // with all exponent bits set, 0x7C00 or 0x7F80 (word inf_word of `seen`), and their negatives.
 struct Float16Format {
   uint32_t inf_word;
-  float (*to_float)(uint16_t);
+  uint32_t shift;  // from the pattern's magnitude bits to a float's: 23 less the mantissa bits
+  float scale;     // 2^(127 - the format's exponent bias)
+  // A finite pattern's value: its magnitude bits in a float's place are a float 2^(bias - 127) times
+  // it (subnormals too), and the scale is a power of two, so the product is exact.
+  float Value(uint16_t b) const {
+    const float magnitude = BitsToFloat(uint32_t(b & 0x7FFF) << shift) * scale;
+    uint32_t bits;
+    std::memcpy(&bits, &magnitude, 4);
+    return BitsToFloat(bits | uint32_t(b & 0x8000) << 16);
+  }
 };
-constexpr Float16Format kHalfFormat{0x7C00 / 64, HalfToFloat};
-constexpr Float16Format kBFloat16Format{0x7F80 / 64, BFloat16ToFloat};
+constexpr Float16Format kHalfFormat{0x7C00 / 64, 13, 0x1p112f};
+constexpr Float16Format kBFloat16Format{0x7F80 / 64, 16, 1.0f};
 
 // 16-bit float group: a histogram of bit patterns, read back in value order (negative patterns
 // from the largest magnitude down, then positive ones up; -0 and +0 merge into one value 0).
