@@ -399,7 +399,9 @@ double Solver::Lloyd(std::vector<size_t>* starts, int iterations) const {
 }
 
 size_t Solver::BlockFloor(size_t c0, size_t c1) {
-  constexpr size_t kBlocks = 64;
+  // More blocks bound a row's cost more closely but cost more a row; with the units' upper bound,
+  // 24 took 2-3% less time than 64 on float16 groups at k = 16 and 64 (16 and 32 about as little).
+  constexpr size_t kBlocks = 24;
   const size_t size = c1 - c0 + 1, blocks = std::min(kBlocks, size);
   PrefixSums& b = ws_.blocks;
   for (auto* a : {&b.w, &b.s1, &b.s2, &b.w_lo, &b.s1_lo, &b.s2_lo})
