@@ -25,9 +25,7 @@ uint32_t Bits(float f) {
   return b;
 }
 
-bool Finite16(uint16_t b, bool bfloat) {
-  return bfloat ? (b & 0x7F80) != 0x7F80 : (b & 0x7C00) != 0x7C00;
-}
+bool Finite16(uint16_t b, bool bfloat) { return bfloat ? (b & 0x7F80) != 0x7F80 : (b & 0x7C00) != 0x7C00; }
 
 }  // namespace
 
