@@ -15,6 +15,7 @@
 #include "palettizer/fast_path.h"
 #include "safetensors/safetensors.h"
 #include "sensitivity/sensitivity.h"
+#include "test_util.h"
 
 using namespace palettize;
 
@@ -106,13 +107,7 @@ namespace {
 bool DistinctWeighted(const std::vector<float>& w, const std::vector<double>& s, uint64_t rows, uint64_t cols,
                       DistinctValues* d) {
   SafeTensor st;
-  st.dtype = SafeDType::kF64;
-  st.shape = {s.size()};
-  st.elements = s.size();
-  st.bytes = s.size() * 8;
-  st.data = reinterpret_cast<const uint8_t*>(s.data());
-  ElementWeights sens;
-  sens.tensor = &st;
+  const ElementWeights sens = F64Sensitivities(s, &st);
   TensorShape shape;
   shape.mil_type = mil::DataType::FLOAT32;
   shape.dims = {rows, cols};

@@ -13,6 +13,7 @@
 #include "palettizer/distinct.h"
 #include "safetensors/safetensors.h"
 #include "sensitivity/sensitivity.h"
+#include "test_util.h"
 #include "util/half.h"
 
 using namespace palettize;
@@ -71,13 +72,7 @@ TEST_CASE("16-bit float groups: distinct values, counts and sensitivity sums aga
         std::vector<double> s(w.size());
         for (auto& x : s) x = double(rng() % 1000) / 64;
         SafeTensor st;
-        st.dtype = SafeDType::kF64;
-        st.shape = {s.size()};
-        st.elements = s.size();
-        st.bytes = s.size() * 8;
-        st.data = reinterpret_cast<const uint8_t*>(s.data());
-        ElementWeights sens;
-        sens.tensor = &st;
+        const ElementWeights sens = F64Sensitivities(s, &st);
         TensorShape shape;
         shape.mil_type = bfloat ? mil::DataType::BFLOAT16 : mil::DataType::FLOAT16;
         shape.dims = {rows, cols};

@@ -63,12 +63,7 @@ struct Sens {
     std::gamma_distribution<double> g(2.0, 1.0);
     for (double& x : s) x = g(rng);
     for (size_t i = 0; i < n / 100; ++i) s[rng() % n] = 0;  // zero-sensitivity elements leave the DP
-    st.dtype = SafeDType::kF64;
-    st.shape = {n};
-    st.elements = n;
-    st.bytes = n * 8;
-    st.data = reinterpret_cast<const uint8_t*>(s.data());
-    w.tensor = &st;
+    w = F64Sensitivities(s, &st);
   }
 };
 

@@ -34,18 +34,6 @@ WeightPlan KMeansPlan(int nbits, uint64_t group_size, int axis = 0) {
   return p;
 }
 
-// Sensitivities held as an F64 tensor over `s` (which must outlive the result).
-ElementWeights Weights(const std::vector<double>& s, SafeTensor* t) {
-  t->dtype = SafeDType::kF64;
-  t->shape = {s.size()};
-  t->elements = s.size();
-  t->bytes = s.size() * 8;
-  t->data = reinterpret_cast<const uint8_t*>(s.data());
-  ElementWeights w;
-  w.tensor = t;
-  return w;
-}
-
 double WeightedError(const std::vector<double>& x, const std::vector<double>& s,
                      const std::vector<double>& y) {
   double e = 0;
@@ -147,7 +135,7 @@ TEST_CASE("weighted k-means: the exact optimum, with zero sensitivities, against
     if (trial % 7 == 0) s.assign(n, 0.0), s[0] = 1.0;  // one element decides
     const TensorShape shape = MakeShape({n, 1}, MT::FLOAT32);
     SafeTensor t;
-    const ElementWeights w = Weights(s, &t);
+    const ElementWeights w = F64Sensitivities(s, &t);
     PalettizedWeight p;
     std::string why;
     REQUIRE(PalettizeWeight(x, shape, KMeansPlan(nbits, n), {1, 2, 4}, &p, &why, &w));
@@ -180,7 +168,7 @@ TEST_CASE("weighted k-means: merged fast paths give the general path's tables", 
         }
         const std::string raw = EncodeElements(v, dtype);
         SafeTensor t;
-        const ElementWeights w = Weights(s, &t);
+        const ElementWeights w = F64Sensitivities(s, &t);
         const WeightPlan plan = KMeansPlan(3, g, axis);
         PalettizedWeight general, fast, plain;
         std::string why;
@@ -215,7 +203,7 @@ TEST_CASE("weighted k-means: per-channel scale weights are s^2 times the sensiti
   for (size_t i = 0; i < v.size(); ++i)
     v[i] = RoundToDType(value(rng) * double(1 + i % 12), MT::FLOAT16), s[i] = sens(rng);
   SafeTensor t;
-  const ElementWeights w = Weights(s, &t);
+  const ElementWeights w = F64Sensitivities(s, &t);
   WeightPlan plan = KMeansPlan(2, 16, 0);
   plan.config.enable_per_channel_scale = true;
   PalettizedWeight weighted, plain;
@@ -238,7 +226,7 @@ TEST_CASE("weighted k-means: elements of huge sensitivity are reproduced exactly
     for (size_t i : heavy) s[i] = 1e15;
     const std::string raw = EncodeElements(v, dtype);
     SafeTensor t;
-    const ElementWeights w = Weights(s, &t);
+    const ElementWeights w = F64Sensitivities(s, &t);
     PalettizedWeight p, plain;
     std::string why;
     REQUIRE(PalettizeWeightRaw(reinterpret_cast<const uint8_t*>(raw.data()), shape, KMeansPlan(2, 64), {2},
@@ -255,7 +243,7 @@ TEST_CASE("weighted k-means: elements of huge sensitivity are reproduced exactly
 TEST_CASE("sensitivity normalisation follows coremltools' SKMPalettizer", "[sensitivity]") {
   SafeTensor t;
   std::vector<double> s = {0.0, 2.0, 8.0, 1e-20 * 8};
-  ElementWeights w = Weights(s, &t);
+  ElementWeights w = F64Sensitivities(s, &t);
   w.normalize = true;
   w.max = 8.0;
   w.min_positive = 1e-20 * 8;
@@ -263,7 +251,7 @@ TEST_CASE("sensitivity normalisation follows coremltools' SKMPalettizer", "[sens
   w.Read(0, 4, out.data());
   CHECK(out == std::vector<double>{1e-12, 0.25, 1.0, 1e-12});
   std::vector<double> zeros = {0.0, 0.0};
-  ElementWeights z = Weights(zeros, &t);
+  ElementWeights z = F64Sensitivities(zeros, &t);
   z.normalize = true;
   z.Read(0, 2, out.data());
   CHECK(out[0] == 1.0);
@@ -454,7 +442,7 @@ TEST_CASE("weighted vector k-means: heavy vectors exact, equal sensitivities giv
     const std::vector<size_t> heavy = {5, 700, 1500, 2047};
     for (size_t i : heavy) s[i] = 1e15;
     SafeTensor t;
-    const ElementWeights w = Weights(s, &t);
+    const ElementWeights w = F64Sensitivities(s, &t);
     PalettizedWeight p;
     REQUIRE(PalettizeWeightRaw(data, shape, plan, {3}, true, &p, &why, &w));
     size_t exact_plain = 0;
@@ -470,7 +458,7 @@ TEST_CASE("weighted vector k-means: heavy vectors exact, equal sensitivities giv
     // Equal sensitivities: the plain tables and indices, bit for bit.
     const std::vector<double> same(shape.elements, 0.25);
     SafeTensor t2;
-    const ElementWeights w2 = Weights(same, &t2);
+    const ElementWeights w2 = F64Sensitivities(same, &t2);
     PalettizedWeight q;
     REQUIRE(PalettizeWeightRaw(data, shape, plan, {3}, true, &q, &why, &w2));
     CHECK(q.lut == plain.lut);

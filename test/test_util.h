@@ -15,6 +15,7 @@
 #include "palettize/config.h"
 #include "plan/plan.h"
 #include "safetensors/safetensors_writer.h"
+#include "sensitivity/sensitivity.h"
 #include "util/file.h"
 
 // A fresh folder under $TMPDIR, removed with everything in it when the test ends.
@@ -33,6 +34,18 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Sensitivities held as an F64 tensor `t` over `s` (both must outlive the result).
+inline palettize::ElementWeights F64Sensitivities(const std::vector<double>& s, palettize::SafeTensor* t) {
+  t->dtype = palettize::SafeDType::kF64;
+  t->shape = {s.size()};
+  t->elements = s.size();
+  t->bytes = s.size() * 8;
+  t->data = reinterpret_cast<const uint8_t*>(s.data());
+  palettize::ElementWeights w;
+  w.tensor = t;
+  return w;
+}
 
 // A model from ../shared/models (read-only; tests that write copy it first).
 inline std::string SharedModel(const std::string& name) {
