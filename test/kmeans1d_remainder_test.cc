@@ -20,7 +20,7 @@ namespace palettize::detail {
 // lib/cluster/kmeans1d.cc
 extern std::atomic<bool> kmeans1d_remainder;
 extern std::atomic<bool> kmeans1d_unit_bound;
-extern thread_local uint64_t kmeans1d_rows;
+uint64_t& KMeans1DRows();
 }  // namespace palettize::detail
 
 using palettize::Clustering1D;
@@ -191,9 +191,9 @@ TEST_CASE("pruned DP: the units' optimum as the upper bound computes fewer rows 
       Clustering1D c[2];
       for (int units = 0; units < 2; ++units) {
         detail::kmeans1d_unit_bound = units == 1;
-        const uint64_t before = detail::kmeans1d_rows;
+        const uint64_t before = detail::KMeans1DRows();
         c[units] = OptimalKMeans1D(x.data(), w.data(), x.size(), k);
-        rows[units] += detail::kmeans1d_rows - before;
+        rows[units] += detail::KMeans1DRows() - before;
       }
       detail::kmeans1d_unit_bound = true;
       REQUIRE(c[0].starts == c[1].starts);

@@ -53,7 +53,10 @@ std::atomic<bool> kmeans1d_remainder{true};
 // Tests turn the pruned path's second upper bound (the units' optimum) off to compare it with Lloyd's.
 std::atomic<bool> kmeans1d_unit_bound{true};
 // Tests count the DP rows this thread computes.
-thread_local uint64_t kmeans1d_rows = 0;
+uint64_t& KMeans1DRows() {
+  thread_local uint64_t rows = 0;
+  return rows;
+}
 }  // namespace detail
 
 namespace {

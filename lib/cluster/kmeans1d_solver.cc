@@ -93,7 +93,7 @@ Solver::Solver(const Solver& other, Workspace& ws)
 // their argmins bound its own. The rows of one level are independent of each other, so their
 // short scans overlap in the processor instead of waiting on a recursion.
 void Solver::SolveLayer(size_t first, size_t count, size_t o_lo, size_t o_hi) {
-  detail::kmeans1d_rows += count;
+  KMeans1DRows() += count;
   size_t top = 1;
   while (top * 2 <= count) top *= 2;
   // A level has at most top rows; they are listed by length (without a branch), then scanned.

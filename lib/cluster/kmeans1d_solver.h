@@ -14,9 +14,10 @@
 namespace palettize::detail {
 
 // kmeans1d.cc: tests turn the vector scans off to compare them with the scalar one, and count the
-// DP rows this thread computes.
+// DP rows this thread computes (a function: a thread_local shared between files through extern
+// is read through a wrapper that UBSan flagged as a null load in the tests).
 extern std::atomic<bool> kmeans1d_vector_scans;
-extern thread_local uint64_t kmeans1d_rows;
+uint64_t& KMeans1DRows();
 
 // The argmin table's largest size (64 MiB of uint32): past it the full DP keeps O(n) memory.
 constexpr size_t kMaxTableEntries = size_t(1) << 24;
