@@ -85,14 +85,11 @@ inline double RangeCost(const PrefixSums& ps, size_t m, size_t p) {
 // min over m in [begin, end] of prev[m] + cost(m, p), leftmost on ties. The hi parts of two
 // nearby prefixes cancel exactly (Sterbenz), so hi difference plus lo difference gives W, S1, S2
 // of the range to double precision relative to the range itself, not to the prefix totals.
-// With kRising, for prev nondecreasing in m: once prev[m] alone reaches the least value found, no
-// candidate from m on is smaller, and the scan stops.
-template <bool kRising = false>
 inline RowMin ScanRowScalar(const PrefixSums& ps, const double* prev, size_t p, size_t begin, size_t end) {
   const double bw = ps.w[p], bs1 = ps.s1[p], bs2 = ps.s2[p];
   const double bwl = ps.w_lo[p], bs1l = ps.s1_lo[p], bs2l = ps.s2_lo[p];
   RowMin best{begin, std::numeric_limits<double>::infinity()};
-  for (size_t m = begin; m <= end && (!kRising || prev[m] < best.value); ++m) {
+  for (size_t m = begin; m <= end; ++m) {
     const double w = (bw - ps.w[m]) + (bwl - ps.w_lo[m]);
     const double s1 = (bs1 - ps.s1[m]) + (bs1l - ps.s1_lo[m]);
     const double s2 = (bs2 - ps.s2[m]) + (bs2l - ps.s2_lo[m]);
@@ -121,9 +118,6 @@ __attribute__((target("avx2"))) inline void MergeLanes(__m256d& v, __m256i& i) {
 // cannot contract s2 - s1 * q into a fused multiply-add: every value is bit-identical to the
 // scalar scan's, and so is the answer (each lane keeps its own leftmost minimum; the lanes are
 // then merged by value, then by index).
-// With kRising, for prev nondecreasing in m: once prev[m] alone reaches the least value found, no
-// candidate from m on is smaller, and the scan stops (checked after each vector).
-template <bool kRising = false>
 __attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2(const PrefixSums& ps,
                                                                          const double* prev, size_t p,
                                                                          size_t begin, size_t end) {
@@ -157,13 +151,6 @@ __attribute__((target("avx2"), always_inline)) inline RowMin ScanRowAvx2(const P
     best_i =
         _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(best_i), _mm256_castsi256_pd(idx), better));
     idx = _mm256_add_epi64(idx, four);
-    if constexpr (kRising) {
-      if (m + 4 <= end) {
-        __m256d least = _mm256_min_pd(best_v, _mm256_permute4x64_pd(best_v, 0x4E));
-        least = _mm256_min_pd(least, _mm256_permute_pd(least, 5));
-        if (prev[m + 4] >= _mm256_cvtsd_f64(least)) break;
-      }
-    }
   }
   // Merge the lanes without branches: a branch here would wait on the divisions above, and its
   // misprediction would discard the next row's work that the processor has started.
