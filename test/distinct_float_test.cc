@@ -64,7 +64,7 @@ TEST_CASE("fp32 distinct values past 2^20 elements: radix sort and run lookup ma
   std::vector<double> entries(16);
   for (size_t j = 0; j < 16; ++j) entries[j] = -0.1 + 0.2 * double(j) / 15;
   std::vector<uint8_t> nearest, indices(w.size());
-  NearestSorted(d.values, entries.data(), 16, &nearest);
+  NearestSorted(d.values.data(), d.values.size(), entries.data(), 16, &nearest);
   GroupIndices(reinterpret_cast<const uint8_t*>(w.data()), mil::DataType::FLOAT32, L, rows, 0, d, nearest,
                indices.data());
   for (size_t e = 0; e < w.size(); ++e) {

@@ -82,7 +82,7 @@ TEST_CASE("windowed k-means: the full DP's optimum, through relaxed levels, on r
         // exact_rows n / 4: every problem runs at least one relaxed level first; level_rows small
         // so that units hold many values and the bound has a real gap to overcome.
         std::vector<size_t> starts;
-        const bool ok = detail::WindowedKMeans1D(in.x.data(), in.w.data(), n, k, &starts, n / 4, 16 * n);
+        const bool ok = detail::WindowedKMeans1D(in.x.data(), in.w.data(), n, k, &starts, {n / 4, 16 * n});
         INFO("shape " << shape << " n " << n << " k " << k);
         // Float32-like weights must take the windowed path; the others may give up (an even grid
         // has many optima for the windows to hold, two far clumps costs too coarse to prune).
@@ -116,7 +116,7 @@ TEST_CASE("windowed k-means: k close to n, and exact_rows large enough to skip t
   for (size_t k : {2, 150, 298, 299}) {
     for (size_t exact_rows : {size_t(75), size_t(1) << 30}) {
       std::vector<size_t> starts;
-      if (!detail::WindowedKMeans1D(in.x.data(), in.w.data(), 300, k, &starts, exact_rows, 1 << 12)) {
+      if (!detail::WindowedKMeans1D(in.x.data(), in.w.data(), 300, k, &starts, {exact_rows, 1 << 12})) {
         REQUIRE(exact_rows == 75);  // only a relaxed level may give up
         continue;
       }
@@ -167,10 +167,10 @@ TEST_CASE("windowed k-means: the AVX2 scans give the scalar scans' clustering", 
       const Input in = Make(rng, n, shape);
       for (size_t k : {size_t(3), size_t(16), size_t(61)}) {
         std::vector<size_t> vec, scalar;
-        const bool ok_vec = detail::WindowedKMeans1D(in.x.data(), in.w.data(), n, k, &vec, n / 4, 16 * n);
+        const bool ok_vec = detail::WindowedKMeans1D(in.x.data(), in.w.data(), n, k, &vec, {n / 4, 16 * n});
         detail::kmeans1d_vector_scans = false;
         const bool ok_scalar =
-            detail::WindowedKMeans1D(in.x.data(), in.w.data(), n, k, &scalar, n / 4, 16 * n);
+            detail::WindowedKMeans1D(in.x.data(), in.w.data(), n, k, &scalar, {n / 4, 16 * n});
         detail::kmeans1d_vector_scans = true;
         INFO("shape " << shape << " n " << n << " k " << k);
         REQUIRE(ok_vec == ok_scalar);

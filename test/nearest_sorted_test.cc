@@ -64,7 +64,7 @@ TEST_CASE("NearestSorted four values at a time equals the sweep", "[nearest_sort
       for (float x : xs)
         if (values.empty() || values.back() != double(x)) values.push_back(x);
       std::vector<uint8_t> got;
-      NearestSorted(values, entries.data(), K, &got);
+      NearestSorted(values.data(), values.size(), entries.data(), K, &got);
       INFO("K=" << K << " kind=" << kind << " values " << values.size());
       REQUIRE(got == Sweep(values, entries));
     }
@@ -91,7 +91,7 @@ TEST_CASE("GroupIndices counts run starts: each element takes its value's neares
       REQUIRE(DistinctFloat(w.data(), L, 0, w.size(), buf, &d));
       const std::vector<double> entries = Entries(rng, K, kind);
       std::vector<uint8_t> nearest, indices(w.size());
-      NearestSorted(d.values, entries.data(), K, &nearest);
+      NearestSorted(d.values.data(), d.values.size(), entries.data(), K, &nearest);
       GroupIndices(reinterpret_cast<const uint8_t*>(w.data()), mil::DataType::FLOAT32, L, w.size(), 0, d,
                    nearest, indices.data());
       INFO("K=" << K << " kind=" << kind);

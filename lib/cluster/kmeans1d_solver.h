@@ -59,6 +59,8 @@ class Solver {
 
   // The cost of a good k-clustering of all n values, 1 < k < n: Lloyd's iterations from weighted
   // quantiles. An upper bound on the optimum; `starts` takes the clustering's k starts.
+  // LloydCost and Lloyd read the values: only a Solver made from values (the first constructor)
+  // has them; the runs' and the mirrored problems are for the DP only.
   double LloydCost(size_t k, std::vector<size_t>* starts) const;
   // At most `iterations` of Lloyd's from the k-clustering `starts` (refined in place), each
   // O(k log n) through the prefix sums; returns the cost of the result.

@@ -437,22 +437,16 @@ bool Windowed(const XT* x_in, const WT* w_in, size_t n, size_t k, std::vector<si
 
 }  // namespace
 
-bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts) {
-  return Windowed(x, w, n, k, starts, ExactRows(k), LevelRows(k));
-}
-
-bool WindowedKMeans1D(const float* x, const uint32_t* w, size_t n, size_t k, std::vector<size_t>* starts) {
-  return Windowed(x, w, n, k, starts, ExactRows(k), LevelRows(k));
-}
-
 bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts,
-                      size_t exact_rows, size_t level_rows) {
-  return Windowed(x, w, n, k, starts, exact_rows, level_rows);
+                      WindowSizes sizes) {
+  return Windowed(x, w, n, k, starts, sizes.exact_rows ? sizes.exact_rows : ExactRows(k),
+                  sizes.level_rows ? sizes.level_rows : LevelRows(k));
 }
 
 bool WindowedKMeans1D(const float* x, const uint32_t* w, size_t n, size_t k, std::vector<size_t>* starts,
-                      size_t exact_rows, size_t level_rows) {
-  return Windowed(x, w, n, k, starts, exact_rows, level_rows);
+                      WindowSizes sizes) {
+  return Windowed(x, w, n, k, starts, sizes.exact_rows ? sizes.exact_rows : ExactRows(k),
+                  sizes.level_rows ? sizes.level_rows : LevelRows(k));
 }
 
 }  // namespace palettize::detail

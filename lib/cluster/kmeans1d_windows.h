@@ -15,21 +15,21 @@
 
 namespace palettize::detail {
 
+// The summed window sizes at which the exact restricted DP runs, and the rows a relaxed level may
+// hold; 0 picks each from k. Tests set them small to reach the relaxed levels on small problems.
+struct WindowSizes {
+  size_t exact_rows = 0, level_rows = 0;
+};
+
 // `x` (the values) strictly ascending and finite, `w` (their weights) positive, 2 <= k < n. On success fills
 // `starts` (k ascending cluster starts, starts[0] = 0) with an optimal clustering and returns true;
 // returns false (starts untouched) when the windows do not narrow enough for the restricted DP to
 // be cheaper than the full one, and the caller solves the full problem.
-bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts);
+bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts,
+                      WindowSizes sizes = {});
 // The same on float values with whole-number weights (a float32 tensor's distinct values and their
 // counts): every sum is the one of the same numbers as doubles, so the result is the same.
-bool WindowedKMeans1D(const float* x, const uint32_t* w, size_t n, size_t k, std::vector<size_t>* starts);
-
-// The same with its two sizes as parameters, so that tests reach the relaxed levels on small
-// problems: the summed window sizes at which the exact restricted DP runs, and the rows a relaxed
-// level may hold.
-bool WindowedKMeans1D(const double* x, const double* w, size_t n, size_t k, std::vector<size_t>* starts,
-                      size_t exact_rows, size_t level_rows);
 bool WindowedKMeans1D(const float* x, const uint32_t* w, size_t n, size_t k, std::vector<size_t>* starts,
-                      size_t exact_rows, size_t level_rows);
+                      WindowSizes sizes = {});
 
 }  // namespace palettize::detail

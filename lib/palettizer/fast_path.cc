@@ -90,11 +90,6 @@ void NearestSortedOf(const T* values, size_t n, const double* entries, uint64_t 
 
 }  // namespace
 
-void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K,
-                   std::vector<uint8_t>* idx) {
-  NearestSortedOf(values.data(), values.size(), entries, K, idx);
-}
-
 void NearestSorted(const double* values, size_t n, const double* entries, uint64_t K,
                    std::vector<uint8_t>* idx) {
   NearestSortedOf(values, n, entries, K, idx);

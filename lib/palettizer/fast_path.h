@@ -12,8 +12,6 @@ namespace palettize {
 
 // For ascending `values`, the index of the nearest of the ascending `entries` (lowest index on
 // ties), by one forward sweep, four values at a time where the nearest entry stays.
-void NearestSorted(const std::vector<double>& values, const double* entries, uint64_t K,
-                   std::vector<uint8_t>* idx);
 void NearestSorted(const double* values, size_t n, const double* entries, uint64_t K,
                    std::vector<uint8_t>* idx);
 void NearestSorted(const float* values, size_t n, const double* entries, uint64_t K,
